@@ -1,0 +1,1 @@
+"""The `corpusmill` command line."""

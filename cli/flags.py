@@ -1,0 +1,54 @@
+"""Command-line flags generated from the config dataclasses, so every config key has a flag."""
+
+from __future__ import annotations
+
+import argparse
+import typing
+from typing import Any
+
+from corpusmill.pipeline.config import ConfigKey, config_keys
+
+
+def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """Add one `--section-name` flag per config key (top-level keys as `--name`)."""
+    group = parser.add_argument_group("config keys (override the config files)")
+    for spec in config_keys():
+        if spec.key in skip:
+            continue
+        group.add_argument(
+            flag_name(spec.key),
+            dest=f"cfg:{spec.key}",
+            default=argparse.SUPPRESS,
+            help=f"{spec.help} (default: {_show_default(spec)})",
+            **_argument_kind(spec),
+        )
+
+
+def flag_name(key: str) -> str:
+    """`clean.min_words` -> `--clean-min-words`."""
+    return "--" + key.replace(".", "-").replace("_", "-")
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config keys the user set on the command line, as dotted keys."""
+    return {
+        dest.removeprefix("cfg:"): value
+        for dest, value in vars(args).items()
+        if dest.startswith("cfg:")
+    }
+
+
+def _argument_kind(spec: ConfigKey) -> dict[str, Any]:
+    """argparse options that parse a key's type."""
+    if spec.type is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if typing.get_origin(spec.type) is tuple:
+        return {"nargs": "+", "type": typing.get_args(spec.type)[0], "metavar": "VALUE"}
+    return {"type": spec.type, "metavar": spec.type.__name__.upper()}
+
+
+def _show_default(spec: ConfigKey) -> str:
+    """A default as a user would type it."""
+    if isinstance(spec.default, tuple):
+        return " ".join(map(str, spec.default)) or "none"
+    return repr(spec.default) if spec.default == "" else str(spec.default)

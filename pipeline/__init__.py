@@ -1,0 +1,1 @@
+"""The corpus pipeline: read crawl dumps, clean, deduplicate and tokenize them on Dask."""

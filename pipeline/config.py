@@ -1,0 +1,178 @@
+"""Run configuration: frozen dataclasses with defaults, read from TOML, every key also a CLI flag.
+
+Precedence is defaults < config files (in the order given) < command-line flags. Relative paths
+in a config file are resolved against that file's folder, so a config works from any directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import typing
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+
+class ConfigError(ValueError):
+    """A config file or flag that cannot be used; the message names the source and the key."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything `corpusmill run` reads; each stage adds its own section as a nested dataclass."""
+
+    inputs: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "input files, folders, globs or fsspec URLs", "path": True},
+    )
+    out: str = field(default="out", metadata={"help": "output folder", "path": True})
+    scheduler: str = field(
+        default="",
+        metadata={"help": "address of an existing Dask scheduler; empty starts a local cluster"},
+    )
+    workers: int = field(
+        default=0, metadata={"help": "local cluster worker processes; 0 means one per core"}
+    )
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One leaf of a config dataclass tree: its dotted key, Python type, default and help."""
+
+    key: str
+    type: Any
+    default: Any
+    help: str
+    is_path: bool
+
+
+def config_keys(cls: type = RunConfig, prefix: str = "") -> Iterator[ConfigKey]:
+    """Yield every leaf key of a config dataclass, depth first, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            yield from config_keys(kind, f"{prefix}{f.name}.")
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            yield ConfigKey(
+                key=prefix + f.name,
+                type=kind,
+                default=default,
+                help=f.metadata.get("help", ""),
+                is_path=f.metadata.get("path", False),
+            )
+
+
+def load_config(
+    files: Sequence[Path] = (), overrides: Mapping[str, Any] | None = None
+) -> RunConfig:
+    """Build the effective config from TOML files, then flag overrides given as dotted keys."""
+    values: dict[str, Any] = {}
+    for path in files:
+        values.update(_read_toml(Path(path)))
+    for key, value in (overrides or {}).items():
+        values[key] = _coerce(key, value, _keys_by_name()[key], "command line")
+    return _build(RunConfig, values)
+
+
+def config_to_toml(config: RunConfig) -> str:
+    """Render a config as TOML that `load_config` reads back to an equal config."""
+    return tomli_w.dumps(_scalars_first(dataclasses.asdict(config)))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """Read one config file into dotted keys, checking names and types and resolving paths."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    keys = _keys_by_name()
+    values = {}
+    for dotted, value in _flatten(data):
+        if dotted not in keys:
+            hint = difflib.get_close_matches(dotted, keys, n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+            raise ConfigError(f"config file {path}: unknown key '{dotted}'{suggestion}")
+        spec = keys[dotted]
+        value = _coerce(dotted, value, spec, f"config file {path}")
+        if spec.is_path:
+            value = _resolve_paths(value, path.parent)
+        values[dotted] = value
+    return values
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Turn nested TOML tables into (dotted key, value) pairs."""
+    for name, value in data.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{name}.")
+        else:
+            yield prefix + name, value
+
+
+def _coerce(key: str, value: Any, spec: ConfigKey, source: str) -> Any:
+    """Check a value against the key's type, converting lists to tuples and ints to floats."""
+    kind = spec.type
+    if typing.get_origin(kind) is tuple:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        item_type = typing.get_args(kind)[0]
+        return tuple(_coerce_scalar(key, item, item_type, source) for item in items)
+    return _coerce_scalar(key, value, kind, source)
+
+
+def _coerce_scalar(key: str, value: Any, kind: type, source: str) -> Any:
+    """Accept a value of exactly the declared scalar type (an int also serves as a float)."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(
+        f"{source}: key '{key}' must be of type {kind.__name__}, got {value!r}"
+    )
+
+
+def _resolve_paths(value: Any, base: Path) -> Any:
+    """Make relative local paths absolute against `base`; URLs and absolute paths stay as they are."""
+    if isinstance(value, tuple):
+        return tuple(_resolve_paths(item, base) for item in value)
+    if "://" in value or Path(value).is_absolute():
+        return value
+    return str((base / value).resolve())
+
+
+def _build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
+    """Instantiate a config dataclass tree from dotted-key values, defaults elsewhere."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        dotted = prefix + f.name
+        if dataclasses.is_dataclass(hints[f.name]):
+            kwargs[f.name] = _build(hints[f.name], values, dotted + ".")
+        elif dotted in values:
+            kwargs[f.name] = values[dotted]
+    return cls(**kwargs)
+
+
+def _scalars_first(data: dict[str, Any]) -> dict[str, Any]:
+    """Order keys so plain values precede sub-tables, as TOML requires at each level."""
+    scalars = {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in data.items()
+        if not isinstance(v, dict)
+    }
+    tables = {k: _scalars_first(v) for k, v in data.items() if isinstance(v, dict)}
+    return {**scalars, **tables}
+
+
+def _keys_by_name() -> dict[str, ConfigKey]:
+    """All config keys by dotted name."""
+    return {spec.key: spec for spec in config_keys()}

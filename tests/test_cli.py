@@ -1,0 +1,65 @@
+"""The `corpusmill` command line as a user runs it: help, planned commands, run's config handling."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from corpusmill.cli.main import PLANNED, main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def corpusmill(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """Run the installed console script as a user would."""
+    exe = Path(sys.executable).with_name("corpusmill")
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_help_lists_every_subcommand():
+    result = corpusmill("--help")
+    assert result.returncode == 0
+    for name in ["run", "train-tokenizer", "inspect", "train", "sample", "report"]:
+        assert f"\n    {name}" in result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(PLANNED))
+def test_planned_subcommand_exits_2_with_one_line_and_no_traceback(name, capsys):
+    assert main([name, "some", "--args"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"corpusmill {name}: not available yet\n"
+
+
+def test_print_config_of_the_sample_config_is_valid_toml_with_absolute_inputs():
+    result = corpusmill("run", "configs/sample.toml", "--print-config", "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    printed = tomllib.loads(result.stdout)
+    assert printed["inputs"] == [
+        str(REPO / "sample_data" / "*.warc.gz"),
+        str(REPO / "sample_data" / "*.jsonl.zst"),
+    ]
+    assert printed["workers"] == 2
+    assert printed["out"] == str(REPO / "out" / "sample")
+
+
+def test_positional_inputs_replace_config_inputs(capsys):
+    assert main(["run", "configs/sample.toml", "a.jsonl", "b.warc.gz", "--print-config"]) == 0
+    printed = tomllib.loads(capsys.readouterr().out)
+    assert printed["inputs"] == ["a.jsonl", "b.warc.gz"]
+
+
+def test_bad_config_exits_2_naming_file_and_key(tmp_path: Path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("outt = 'x'\n")
+    assert main(["run", str(bad), "--print-config"]) == 2
+    err = capsys.readouterr().err
+    assert f"config file {bad}: unknown key 'outt'; did you mean 'out'?" in err
+
+
+def test_verbosity_flags_work_before_and_after_the_subcommand(capsys):
+    assert main(["-v", "run", "--print-config", "-q", "-q"]) == 0
+    assert "out = " in capsys.readouterr().out

@@ -1,0 +1,64 @@
+"""The run config: TOML files, precedence, validation and the round trip through --print-config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corpusmill.pipeline.config import ConfigError, RunConfig, config_to_toml, load_config
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_files_or_flags():
+    assert load_config() == RunConfig()
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path: Path):
+    (tmp_path / "conf").mkdir()
+    conf = write(tmp_path / "conf" / "a.toml", 'inputs = ["../data/*.warc.gz", "s3://b/x"]\nout = "o"\n')
+    config = load_config([conf])
+    assert config.inputs == (str(tmp_path / "data" / "*.warc.gz"), "s3://b/x")
+    assert config.out == str(tmp_path / "conf" / "o")
+
+
+def test_later_files_override_earlier_and_flags_override_files(tmp_path: Path):
+    first = write(tmp_path / "a.toml", "workers = 3\nscheduler = 'tcp://h:1'\n")
+    second = write(tmp_path / "b.toml", "workers = 5\n")
+    config = load_config([first, second], {"scheduler": "tcp://other:2"})
+    assert (config.workers, config.scheduler) == (5, "tcp://other:2")
+
+
+def test_unknown_key_names_file_and_suggests_the_right_one(tmp_path: Path):
+    conf = write(tmp_path / "bad.toml", "worker = 2\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: unknown key 'worker'; did you mean 'workers'"):
+        load_config([conf])
+
+
+def test_wrong_type_names_file_key_and_value(tmp_path: Path):
+    conf = write(tmp_path / "bad.toml", "workers = 'two'\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: key 'workers' must be of type int, got 'two'"):
+        load_config([conf])
+
+
+def test_bool_is_not_accepted_as_int(tmp_path: Path):
+    conf = write(tmp_path / "bad.toml", "workers = true\n")
+    with pytest.raises(ConfigError, match="must be of type int"):
+        load_config([conf])
+
+
+def test_invalid_toml_and_missing_file_are_config_errors(tmp_path: Path):
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_config([write(tmp_path / "x.toml", "workers = \n")])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config([tmp_path / "missing.toml"])
+
+
+def test_printed_config_reads_back_to_the_same_config(tmp_path: Path):
+    config = load_config(overrides={"inputs": ("/d/a.jsonl", "/d/b.warc.gz"), "workers": 2, "out": "/o"})
+    printed = write(tmp_path / "printed.toml", config_to_toml(config))
+    assert load_config([printed]) == config
