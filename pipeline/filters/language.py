@@ -1,0 +1,49 @@
+"""Language rules: keep documents in the allowed languages, identified with enough confidence.
+
+Reads the `lang` and `lang_score` columns the language-id step wrote (fastText lid.176). Runs
+first: it is the cheapest filter, and the language decides which rules of the others apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from corpusmill.pipeline.filters.base import FilterResult, first_failures, is_in
+
+
+@dataclass(frozen=True)
+class LanguageConfig:
+    """Which languages to keep and how sure the language id must be."""
+
+    enabled: bool = field(default=True, metadata={"help": "run the language rules"})
+    languages: tuple[str, ...] = field(
+        default=(), metadata={"help": "ISO 639-1 codes of the languages to keep; empty keeps any"}
+    )
+    # FineWeb's threshold for its English fastText score (Penedo et al. 2024).
+    min_score: float = field(
+        default=0.65, metadata={"help": "remove documents whose language score is below this"}
+    )
+
+
+class Language:
+    """Removes documents in other languages, or whose language id is unsure (or missing)."""
+
+    name = "language"
+
+    def __init__(self, config: LanguageConfig):
+        self.config = config
+
+    def __call__(self, docs: pa.Table) -> FilterResult:
+        cfg = self.config
+        langs = docs.column("lang").combine_chunks()
+        scores = pc.fill_null(docs.column("lang_score").combine_chunks(), 0.0).to_numpy()
+        allowed = is_in(langs, cfg.languages) if cfg.languages else np.ones(len(langs), bool)
+        # Scores are float32: compare in float32, so a score of 0.65 passes a threshold of 0.65.
+        confident = scores >= np.float32(cfg.min_score)
+        return first_failures(
+            self.name, len(langs), [("not_allowed", ~allowed), ("low_score", ~confident)]
+        )

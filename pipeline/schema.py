@@ -1,0 +1,46 @@
+"""The one table schema documents travel in, and the schema of rejected records.
+
+Every step takes and returns pyarrow Tables of DOCUMENTS; nothing builds a Python object per
+document. A document's `id` is `<source>#<offset>`: its input file's path relative to the input
+root, and the byte offset of its record in that file (in the compressed file for per-record gzip
+WARC members, in the decompressed stream otherwise), so ids never depend on how files were split.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+DOCUMENTS = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.large_string(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("offset", pa.int64(), nullable=False),
+        pa.field("lang", pa.string()),
+        pa.field("lang_score", pa.float32()),
+        # Everything else a reader knows (WARC date, HTTP charset, JSONL extra fields), as JSON.
+        pa.field("meta", pa.string()),
+    ]
+)
+
+# A record that never became a document (unreadable, binary, broken JSON) or a document a filter
+# removed. `text` holds what could be read, for inspection; it is null for binaries.
+REJECTED = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("offset", pa.int64(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("step", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+        pa.field("text", pa.large_string()),
+    ]
+)
+
+
+def document_id(source: str, offset: int) -> str:
+    """The deterministic id of the record at `offset` in input file `source`."""
+    return f"{source}#{offset}"
