@@ -1,0 +1,355 @@
+"""Inputs to files to splits: what the clean stage reads, and how it is cut into Dask tasks.
+
+Discovery and planning run once, on the client. Discovery expands paths, folders, globs and fsspec
+URLs into files with a format and a compression (from the extension and the first bytes). Planning
+cuts each file into splits: byte ranges a task can read on its own, so two large files still keep
+every worker busy. Reading a file as one split or as many yields the same records in the same order.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import posixpath
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zstandard
+
+from corpusmill.pipeline.extract import ExtractConfig
+from corpusmill.pipeline.readers.parquet import row_group_starts
+from corpusmill.pipeline.readers.streams import GZIP_MAGIC, ZSTD_MAGIC, open_raw
+from corpusmill.pipeline.readers.warc import gzip_warc_per_record
+
+log = logging.getLogger(__name__)
+
+_EXTENSIONS = {
+    ".warc": "warc",
+    ".wet": "warc",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",  # only when its first line is a JSON object: see _is_json_lines
+    ".txt": "text",
+}
+_COMPRESSIONS = (".gz", ".zst", ".zstd")
+# Enough to decompress the first zstd block (128 KiB of output) and see a JSON file's first line.
+_HEAD_BYTES = 1 << 16
+_HEADS_AT_ONCE = 256
+
+
+class InputError(ValueError):
+    """An input that cannot be read; the message names it and says what to do."""
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    """How inputs are split, read and bounded, and how HTML is turned into text."""
+
+    split_bytes: int = field(
+        default=64 << 20,
+        metadata={"help": "stored bytes per split of a large file; splits are read independently"},
+    )
+    batch_docs: int = field(
+        default=10_000, metadata={"help": "most documents a reader hands on at once"}
+    )
+    batch_bytes: int = field(
+        default=64 << 20,
+        metadata={"help": "about the most text a reader hands on at once, in bytes"},
+    )
+    max_doc_bytes: int = field(
+        default=8 << 20,
+        metadata={"help": "larger records are rejected as too_large, without being held in memory"},
+    )
+    text_key: str = field(
+        default="text",
+        metadata={"help": "JSONL field or Parquet column holding the text; dotted for nested keys"},
+    )
+    url_key: str = field(
+        default="url", metadata={"help": "JSONL field or Parquet column holding the URL, if any"}
+    )
+    id_key: str = field(
+        default="id",
+        metadata={
+            "help": "JSONL field or Parquet column holding a record's own id, kept in meta as id"
+        },
+    )
+    keep_fields: bool = field(
+        default=True,
+        metadata={
+            "help": "keep the other fields of JSONL/Parquet records in meta as JSON; off reads "
+            "JSONL with Arrow's parser, several times faster"
+        },
+    )
+    extract: ExtractConfig = field(
+        default_factory=ExtractConfig, metadata={"help": "HTML text extraction"}
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("split_bytes", "batch_docs", "batch_bytes", "max_doc_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"read.{name} must be positive, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file: `url` opens it, `source` is its path relative to the common input root."""
+
+    url: str
+    source: str
+    format: str  # "warc", "jsonl", "parquet" or "text"
+    compression: str  # "none", "gzip" or "zstd"
+    size: int
+
+
+@dataclass(frozen=True)
+class Split:
+    """The part of a file one task reads: the records that start in stored bytes [start, end).
+
+    Always a byte range of the stored file. For Parquet it holds the row groups whose data starts
+    in it; for files that cannot be split (compressed streams, text files) it is the whole file.
+    """
+
+    file: InputFile
+    start: int
+    end: int
+
+
+def discover_inputs(inputs: Sequence[str], config: ReadConfig) -> list[InputFile]:
+    """Expand inputs into readable files, sorted by URL; unknown formats in folders are skipped.
+
+    `config` is not needed to find files today; it is taken so callers need not change when it is.
+    """
+    if not inputs:
+        raise InputError("no inputs given: pass files, folders, globs or fsspec URLs")
+    found: dict[str, tuple[tuple[str, str], int]] = {}
+    roots = []
+    skipped: Counter[str] = Counter()
+    for spec in inputs:
+        fs, root, listing, explicit = _expand(spec)
+        roots.append(fs.unstrip_protocol(root))
+        kinds = _kinds(fs, listing)
+        for path, kind in kinds.items():
+            if kind is None and explicit:
+                raise InputError(
+                    f"cannot tell the format of {spec}: name it *.warc[.gz], *.wet.gz, *.jsonl, "
+                    "*.parquet or *.txt (each optionally .gz or .zst)"
+                )
+            if kind is None:
+                skipped[_extension(path)] += 1
+            else:
+                found[fs.unstrip_protocol(path)] = (kind, listing[path])
+        if not any(kinds.values()):
+            raise InputError(
+                f"input {spec} holds no file of a known format "
+                f"({_describe(Counter(map(_extension, kinds)))})"
+            )
+    if skipped:
+        log.warning(
+            "skipped %d input files of unknown format: %s",
+            sum(skipped.values()),
+            _describe(skipped),
+        )
+    root = _common_root(roots)
+    return [
+        InputFile(
+            url=_local_or_url(url),
+            source=_relative(url, root),
+            format=kind[0],
+            compression=kind[1],
+            size=size,
+        )
+        for url, (kind, size) in sorted(found.items())
+    ]
+
+
+def plan_splits(files: Sequence[InputFile], config: ReadConfig) -> list[Split]:
+    """Cut files into splits of about `config.split_bytes`, in file order."""
+    return [split for file in files for split in _file_splits(file, config.split_bytes)]
+
+
+def _expand(spec: str) -> tuple[Any, str, dict[str, int], bool]:
+    """(filesystem, root, {file path: size}, named explicitly) for one input."""
+    fs, path = fsspec.core.url_to_fs(spec)
+    if glob.has_magic(path):
+        matches = fs.glob(path, detail=True)
+        root = _glob_root(path)
+        listing = {}
+        for match, info in matches.items():
+            if info["type"] == "directory":
+                listing.update(_files(fs, match))
+            else:
+                listing[match] = info["size"]
+        explicit = False
+    elif fs.isdir(path):
+        root, listing, explicit = path, _files(fs, path), False
+    elif fs.exists(path):
+        root, listing, explicit = posixpath.dirname(path), {path: fs.info(path)["size"]}, True
+    else:
+        raise InputError(f"input {spec} does not exist")
+    if not listing:
+        raise InputError(f"input {spec} matches no file")
+    return fs, root, listing, explicit
+
+
+def _files(fs: Any, folder: str) -> dict[str, int]:
+    """Every file under a folder, recursively, with its size."""
+    return {path: info["size"] for path, info in fs.find(folder, detail=True).items()}
+
+
+def _glob_root(pattern: str) -> str:
+    """The folder part of a glob before its first wildcard."""
+    parts = pattern.split("/")
+    fixed = []
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return "/".join(fixed) or "/"
+
+
+def _kinds(fs: Any, listing: dict[str, int]) -> dict[str, tuple[str, str] | None]:
+    """(format, compression) of each file, or None when it is of no known format."""
+    paths = sorted(listing)
+    kinds = {}
+    # First bytes of many files at once (remote filesystems fetch them concurrently), in groups
+    # so that a folder of a million files does not hold a million heads.
+    for first in range(0, len(paths), _HEADS_AT_ONCE):
+        group = paths[first : first + _HEADS_AT_ONCE]
+        heads = fs.cat_ranges(group, [0] * len(group), [_HEAD_BYTES] * len(group))
+        kinds.update(
+            (path, _detect(posixpath.basename(path), head)) for path, head in zip(group, heads)
+        )
+    return kinds
+
+
+def _detect(name: str, head: bytes) -> tuple[str, str] | None:
+    """Format and compression from the first bytes, else from the file name (Parquet: PAR1 only)."""
+    if head.startswith(b"PAR1"):
+        return "parquet", "none"
+    # The first bytes decide the compression, so a mislabeled file still reads.
+    compression = _magic_compression(head) or "none"
+    extension = _extensions(name)[0]
+    content = _decompress_head(head, compression)
+    if content.startswith(b"WARC/"):
+        return "warc", compression
+    kind = _EXTENSIONS.get(extension)
+    if kind is None or (extension == ".json" and not _is_json_lines(content)):
+        return None
+    return kind, compression
+
+
+def _magic_compression(head: bytes) -> str | None:
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return None
+
+
+def _decompress_head(head: bytes, compression: str) -> bytes:
+    """As much of the start of a file's content as its first bytes decompress to."""
+    try:
+        if compression == "gzip":
+            return zlib.decompressobj(31).decompress(head, _HEAD_BYTES)
+        if compression == "zstd":
+            return zstandard.ZstdDecompressor().decompressobj().decompress(head)[:_HEAD_BYTES]
+    except (zlib.error, zstandard.ZstdError):
+        return b""
+    return head
+
+
+def _is_json_lines(content: bytes) -> bool:
+    """True if content starts with a JSON object on its own line (JSON Lines, not one document)."""
+    text = content.lstrip()
+    if not text.startswith(b"{"):
+        return False
+    line, newline, _ = text.partition(b"\n")
+    if not newline:
+        return True  # a first line longer than the head; a pretty-printed document breaks sooner
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def _file_splits(file: InputFile, split_bytes: int) -> list[Split]:
+    """A file's splits: byte ranges if records can be found from any offset, else the whole file."""
+    if file.format == "parquet":
+        return _parquet_splits(file, split_bytes)
+    if file.size > split_bytes and _splittable(file):
+        starts = range(0, file.size, split_bytes)
+        return [Split(file, start, min(start + split_bytes, file.size)) for start in starts]
+    return [Split(file, 0, file.size)]
+
+
+def _splittable(file: InputFile) -> bool:
+    """True if a reader can find where records start from any byte: plain WARC and JSONL, and
+    gzip WARC with a member per record. Other compressed files are streams read from the start.
+    """
+    if file.compression == "none":
+        return file.format in ("warc", "jsonl")
+    if file.format == "warc" and file.compression == "gzip":
+        with open_raw(file.url) as handle:
+            return gzip_warc_per_record(handle)
+    return False
+
+
+def _parquet_splits(file: InputFile, split_bytes: int) -> list[Split]:
+    """Byte ranges holding whole row groups, about `split_bytes` of stored data each."""
+    try:
+        with open_raw(file.url) as handle:
+            starts = row_group_starts(pq.ParquetFile(handle).metadata)
+    except (pa.ArrowException, OSError):
+        return [Split(file, 0, file.size)]  # the reader reports the file as corrupt
+    splits, begin = [], 0
+    for start in starts[1:]:
+        if start - begin >= split_bytes:
+            splits.append(Split(file, begin, start))
+            begin = start
+    splits.append(Split(file, begin, file.size))
+    return splits
+
+
+def _common_root(roots: list[str]) -> str:
+    """The deepest folder URL containing every input root ("" when they share no filesystem)."""
+    protocols = {root.partition("://")[0] for root in roots}
+    if len(protocols) > 1:
+        return ""
+    protocol = protocols.pop()
+    paths = [root.partition("://")[2] for root in roots]
+    return f"{protocol}://{posixpath.commonpath(paths)}"
+
+
+def _relative(url: str, root: str) -> str:
+    if not root:
+        return url
+    return posixpath.relpath(url.partition("://")[2], root.partition("://")[2])
+
+
+def _local_or_url(url: str) -> str:
+    """Local files as plain paths (readable in messages), others as fsspec URLs."""
+    return url.removeprefix("file://")
+
+
+def _extensions(name: str) -> tuple[str, ...]:
+    """A file name's format extension and compression extension, e.g. ('.wat', '.gz') or ('',)."""
+    stem, extension = posixpath.splitext(name.lower())
+    if extension in _COMPRESSIONS:
+        return posixpath.splitext(stem)[1], extension
+    return (extension,)
+
+
+def _extension(path: str) -> str:
+    """How the unknown-format warning names a file's type, e.g. '.wat.gz' or '(none)'."""
+    return "".join(_extensions(posixpath.basename(path))) or "(none)"
+
+
+def _describe(counts: Counter[str]) -> str:
+    return ", ".join(f"{ext}: {n}" for ext, n in sorted(counts.items())) or "empty"

@@ -1,0 +1,262 @@
+"""JSON Lines files to documents: one JSON object per line, its text under a configurable key.
+
+Lines are read in blocks of whole lines. A line's offset is the position of its first byte in the
+(decompressed) file, so a plain file can be split at any byte: a split reads the lines that start
+in it. Each bad line is rejected with its offset (`invalid_json`, `not_an_object`, `missing_text`,
+`too_large`) and the lines around it are kept. Lines longer than `max_doc_bytes` are skipped
+without being held in memory.
+
+With `keep_fields`, every line is parsed with Python's json module so that a record's other fields
+reach `meta` exactly as written (Arrow's parser would turn date strings into timestamps and mix ints
+into floats, differently in each block). Without it, blocks go through Arrow's parser, and only a
+block that Arrow rejects is parsed line by line.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from corpusmill.pipeline.extract import decode_counting
+from corpusmill.pipeline.readers.streams import (
+    SNIFF_BYTES,
+    BatchBuilder,
+    ByteReader,
+    ReadBatch,
+    decoded_reader,
+    looks_binary,
+    open_raw,
+    raw_reader,
+    to_meta,
+)
+
+if TYPE_CHECKING:
+    from corpusmill.pipeline.readers.discover import ReadConfig, Split
+
+# Lines are parsed this many bytes at a time (whole lines; a longer line makes its own block).
+_BLOCK = 8 << 20
+_WHITESPACE = np.frombuffer(b" \t\r\n", np.uint8)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def read_jsonl(split: Split, config: ReadConfig) -> Iterator[ReadBatch]:
+    """Documents and rejected records of the lines that start in the split."""
+    file = split.file
+    builder = BatchBuilder(file.url, file.source, config.batch_docs, config.batch_bytes)
+    yield from builder.run(_lines(split, config, builder))
+
+
+def split_record(record: dict[str, Any], config: ReadConfig) -> tuple[Any, Any, str | None]:
+    """(text, url, meta) of a parsed record: text and URL taken out, the rest as meta JSON.
+
+    The field named by `id_key` is stored in meta as "id"; without `keep_fields`, meta is None.
+    """
+    text = _pop_path(record, config.text_key)
+    url = _pop_path(record, config.url_key)
+    if not config.keep_fields:
+        return text, url, None
+    if config.id_key != "id" and config.id_key in record:
+        record = {"id": record.pop(config.id_key), **record}
+    return text, url, to_meta(record)
+
+
+def _lines(split: Split, config: ReadConfig, builder: BatchBuilder) -> Iterator[None]:
+    """Add the split's lines to `builder`, yielding after each block."""
+    file = split.file
+    plain = file.compression == "none"
+    with open_raw(file.url) as handle:
+        head = handle.read(SNIFF_BYTES) if plain else b""
+        # A split starts at the first line that starts at or after its start: the line holding
+        # byte start-1 belongs to the split before.
+        raw = raw_reader(handle, max(split.start - 1, 0) if plain else 0)
+        reader = decoded_reader(raw, file.compression)
+        if split.start > 0:
+            reader.skip_past(b"\n")
+        else:
+            head = reader.peek(SNIFF_BYTES)
+        if looks_binary(head):
+            if split.start == 0:
+                size = reader.drain()
+                builder.reject(0, "binary_content", size, "binary data, not JSON lines")
+            return
+        if split.start == 0 and reader.at_end() and not reader.problem:
+            builder.count("empty_files")
+        end = split.end if plain else math.inf
+        damage_reported = False
+        while reader.pos < end and not reader.at_end():
+            damage_reported = _next_block(reader, end, config, builder)
+            yield
+        if reader.problem and not damage_reported:
+            builder.reject_damage(reader, file.size)
+            yield
+
+
+def _next_block(reader: ByteReader, end: float, config: ReadConfig, builder: BatchBuilder) -> bool:
+    """Read and parse the next block of whole lines; True if it reported the stream's damage."""
+    start = reader.pos
+    window = reader.peek(_BLOCK)
+    cut = _whole_lines(window, end - start)
+    if cut == 0 and len(window) == _BLOCK:
+        # One line longer than a block: parse it alone, or skip it if it is too large.
+        newline = reader.find(b"\n", config.max_doc_bytes + 1)
+        if newline < 0:
+            reader.skip_past(b"\n")
+            size = reader.pos - start
+            builder.reject(start, "too_large", size, f"a line of {size} bytes > max_doc_bytes")
+            return False
+        cut = newline + 1
+    if cut == 0:
+        # The last line has no newline: fine at the end of a file, cut short if the stream broke.
+        line = reader.read(len(window))
+        if reader.problem:
+            text, _ = decode_counting(line, "utf-8")
+            problem = reader.problem
+            builder.reject(start, problem.reason, len(line), problem.detail, text=text)
+            return True
+        _parse_lines(line, start, config, builder)
+        return False
+    block = reader.read(cut)
+    if config.keep_fields or not _parse_block_arrow(block, start, config, builder):
+        _parse_lines(block, start, config, builder)
+    return False
+
+
+def _whole_lines(window: bytes, room: float) -> int:
+    """Bytes of whole lines at the start of `window`, up to the line holding byte `room - 1`
+    (the last line that starts in the split); 0 if the window holds no whole line.
+    """
+    if room - 1 < len(window):
+        newline = window.find(b"\n", max(int(room) - 1, 0))
+        if newline >= 0:
+            return newline + 1
+    return window.rfind(b"\n") + 1
+
+
+def _parse_lines(block: bytes, start: int, config: ReadConfig, builder: BatchBuilder) -> None:
+    """Parse a block line by line with Python's json module."""
+    offset = start
+    for line in block.split(b"\n"):
+        _parse_line(line, offset, config, builder)
+        offset += len(line) + 1
+
+
+def _parse_line(line: bytes, offset: int, config: ReadConfig, builder: BatchBuilder) -> None:
+    if not line.strip():
+        return  # blank lines separate nothing and are not records
+    if len(line) > config.max_doc_bytes:
+        builder.reject(
+            offset, "too_large", len(line), f"a line of {len(line)} bytes > max_doc_bytes"
+        )
+        return
+    decoded, invalid = decode_counting(line, "utf-8")
+    try:
+        record = json.loads(decoded)
+    except ValueError as exc:
+        builder.reject(offset, "invalid_json", len(line), str(exc), text=decoded)
+        return
+    if not isinstance(record, dict):
+        builder.reject(
+            offset, "not_an_object", len(line), f"a JSON {type(record).__name__}", text=decoded
+        )
+        return
+    text, url, meta = split_record(record, config)
+    if not isinstance(text, str):
+        builder.reject(
+            offset, "missing_text", len(line), f"no string at {config.text_key!r}", text=decoded
+        )
+        return
+    # JSON escapes can spell lone surrogates, which are not text and cannot be stored as UTF-8.
+    text, escaped = _LONE_SURROGATE.subn("\ufffd", text)
+    builder.add_doc(offset, text, url=url if isinstance(url, str) else None, meta=meta)
+    if invalid or escaped:
+        builder.count("invalid_utf8_docs")
+
+
+def _parse_block_arrow(block: bytes, start: int, config: ReadConfig, builder: BatchBuilder) -> bool:
+    """Parse a block of whole lines with Arrow, keeping only text and URL; False if Arrow cannot."""
+    data = np.frombuffer(block, np.uint8)
+    ends = np.flatnonzero(data == ord("\n"))  # the block ends with a newline
+    starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
+    # Blank lines are not records. Only a line starting with whitespace can be blank.
+    records = np.ones(len(starts), dtype=bool)
+    for line in np.flatnonzero(np.isin(data[starts], _WHITESPACE)):
+        records[line] = bool(block[starts[line] : ends[line]].strip())
+    if np.any(ends - starts > config.max_doc_bytes):
+        return False
+    try:
+        table = pj.read_json(
+            io.BytesIO(block),
+            read_options=pj.ReadOptions(block_size=len(block) + 1),
+            parse_options=pj.ParseOptions(
+                explicit_schema=_arrow_schema(config), unexpected_field_behavior="ignore"
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return False
+    if table.num_rows != int(records.sum()):
+        return False
+    offsets, lengths = starts[records] + start, (ends - starts)[records]
+    texts, urls = _path_column(table, config.text_key), _path_column(table, config.url_key)
+    missing = texts.is_null().to_numpy(zero_copy_only=False)
+    if missing.any():
+        builder.reject_rows(
+            offsets[missing].tolist(),
+            "missing_text",
+            lengths[missing].tolist(),
+            f"no string at {config.text_key!r}",
+        )
+        keep = pa.array(~missing)
+        texts, urls = texts.filter(keep), urls.filter(keep)
+    builder.add_docs(pa.array(offsets[~missing]), texts, urls)
+    return True
+
+
+def _arrow_schema(config: ReadConfig) -> pa.Schema:
+    """Arrow's explicit schema for the text and URL keys (dotted keys become nested structs)."""
+    fields: dict[str, Any] = {}
+    for key in (config.text_key, config.url_key):
+        node = fields
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = None
+    return pa.schema(_arrow_fields(fields))
+
+
+def _arrow_fields(tree: dict[str, Any]) -> list[pa.Field]:
+    return [
+        pa.field(name, pa.string() if child is None else pa.struct(_arrow_fields(child)))
+        for name, child in tree.items()
+    ]
+
+
+def _path_column(table: pa.Table, key: str) -> pa.Array:
+    """The string column at a dotted key of a parsed table."""
+    first, *rest = key.split(".")
+    column = table.column(first).combine_chunks()
+    for name in rest:
+        column = pc.struct_field(column, name)
+    return column
+
+
+def _pop_path(record: dict[str, Any], key: str) -> Any:
+    """Remove and return the value at a dotted key (None if absent), dropping emptied parents."""
+    first, _, rest = key.partition(".")
+    if not rest:
+        return record.pop(first, None)
+    child = record.get(first)
+    if not isinstance(child, dict):
+        return None
+    value = _pop_path(child, rest)
+    if not child:
+        del record[first]
+    return value

@@ -1,0 +1,514 @@
+"""Bytes in, record batches out: opening inputs, tolerant decompression, the batches readers yield.
+
+Every reader works on a `ByteReader`: a forward reader that knows its position, can peek and search
+ahead by a bounded amount, and never raises on bad data. A truncated or corrupt gzip/zstd stream
+simply ends where the damage starts, and its `problem` says what happened, so the reader can reject
+the record that was cut and keep everything before it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import fsspec
+import pyarrow as pa
+import zstandard
+
+from corpusmill.pipeline.schema import DOCUMENTS, REJECTED, document_id
+
+log = logging.getLogger(__name__)
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+RAW_CHUNK = 1 << 20
+# Decompressed bytes per step. zlib caps its output with max_length; zstd cannot, and a 4-byte
+# RLE block expands to 128 KiB, so its input is fed in pieces that shrink when they expand a lot
+# (down to 64 bytes: at most 2 MiB out) and grow back to 16 KiB on ordinary text.
+_MAX_OUT = 1 << 20
+_GZIP_FEED = 1 << 16
+_ZSTD_FEED = (1 << 6, 1 << 14)
+# A sample this long is enough to tell text from binary; it is what `file` and browsers look at.
+SNIFF_BYTES = 8192
+# C0 control characters that never appear in text (tab, newlines, form feed and escape do).
+_CONTROL = bytes(set(range(32)) - {9, 10, 11, 12, 13, 27}) + b"\x7f"
+_BINARY_MAGIC = (
+    b"\x89PNG",
+    b"\xff\xd8\xff",
+    b"GIF87a",
+    b"GIF89a",
+    b"%PDF",
+    b"PK\x03\x04",
+    b"RIFF",
+    b"\x00\x00\x01\x00",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+    b"\x7fELF",
+    b"OggS",
+    b"ID3",
+    b"fLaC",
+    b"wOFF",
+    b"wOF2",
+    b"\x1a\x45\xdf\xa3",
+    b"7z\xbc\xaf",
+    b"Rar!",
+    GZIP_MAGIC,
+    ZSTD_MAGIC,
+    b"\xd0\xcf\x11\xe0",
+    b"\x00asm",
+)
+_TEXT_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+_DOC_FIELDS = ("offset", "text", "url", "title", "meta")
+_REJECTED_FIELDS = ("offset", "url", "step", "reason", "bytes", "text")
+# Enough to see what is wrong with a file without flooding the log when all of it is broken.
+_MAX_WARNINGS = 20
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a byte stream ended early: `reason` is a rejection reason, `offset` a raw file offset."""
+
+    reason: str
+    offset: int
+    detail: str
+
+
+@contextlib.contextmanager
+def open_raw(url: str) -> Iterator[BinaryIO]:
+    """Open a local path or fsspec URL for binary reading."""
+    with fsspec.open(url, mode="rb") as handle:
+        yield handle
+
+
+def raw_reader(handle: BinaryIO, start: int = 0) -> ByteReader:
+    """A `ByteReader` over a file's stored bytes from `start`."""
+    handle.seek(start)
+    return ByteReader(_RawSource(handle), start)
+
+
+def decoded_reader(raw: ByteReader, compression: str) -> ByteReader:
+    """A `ByteReader` over the decompressed content that starts at `raw`'s position."""
+    if compression == "none":
+        return raw
+    return ByteReader(DecompressSource(raw, compression))
+
+
+def binary_magic(head: bytes) -> bool:
+    """True if bytes start with the signature of an image, archive, document or executable."""
+    return head.startswith(_BINARY_MAGIC)
+
+
+def looks_binary(head: bytes) -> bool:
+    """True if a file or payload starts like binary data rather than text in any encoding."""
+    sample = head[:SNIFF_BYTES]
+    if not sample or sample.startswith(_TEXT_BOMS):
+        return False
+    if binary_magic(sample) or b"\x00" in sample:
+        return True
+    # Random bytes are ~10% such controls; text in any 8-bit or UTF-8 encoding has almost none.
+    controls = len(sample) - len(sample.translate(None, _CONTROL))
+    return controls > 0.05 * len(sample)
+
+
+def to_meta(fields: dict[str, Any]) -> str | None:
+    """A document's `meta`: its non-null fields as JSON (ASCII, so lone surrogates are escaped)."""
+    kept = {key: value for key, value in fields.items() if value is not None}
+    return json.dumps(kept, default=str) if kept else None
+
+
+def _is_skippable_frame(head: bytes) -> bool:
+    """A zstd skippable frame (metadata such as a seek table): magic 0x184D2A5?, then its size."""
+    return len(head) >= 8 and head[1:4] == b"\x2a\x4d\x18" and head[0] & 0xF0 == 0x50
+
+
+class ByteReader:
+    """A forward reader with a position, bounded peeking and searching; it never raises on bad data.
+
+    Memory is what callers peek or search plus one chunk; `skip` and `drain` hold nothing.
+    """
+
+    def __init__(self, source: Any, pos: int = 0) -> None:
+        self.source = source
+        self.pos = pos
+        self._buf = b""
+        self._off = 0
+
+    @property
+    def problem(self) -> Problem | None:
+        """Why the stream ended early, or None if it ended cleanly (or has not ended)."""
+        return self.source.problem
+
+    def peek(self, n: int) -> bytes:
+        """Up to `n` bytes ahead, fewer only at the end of the stream."""
+        self._fill(n)
+        return self._buf[self._off : self._off + n]
+
+    def read(self, n: int) -> bytes:
+        """Consume and return up to `n` bytes."""
+        data = self.peek(n)
+        self._off += len(data)
+        self.pos += len(data)
+        return data
+
+    def skip(self, n: int) -> int:
+        """Consume up to `n` bytes without keeping them; return how many there were."""
+        done = 0
+        while done < n:
+            available = self._fill(1)
+            if not available:
+                break
+            step = min(available, n - done)
+            self._off += step
+            self.pos += step
+            done += step
+        return done
+
+    def find(self, needle: bytes, within: int) -> int:
+        """Where `needle` starts in the next `within` bytes, relative to the position, or -1."""
+        self._fill(within)
+        found = self._buf.find(needle, self._off, self._off + within)
+        return found - self._off if found >= 0 else -1
+
+    def skip_past(self, needle: bytes) -> bool:
+        """Consume up to and including the next `needle` (or to the end); True if it was found."""
+        while True:
+            available = self._fill(RAW_CHUNK)
+            if not available:
+                return False
+            found = self._buf.find(needle, self._off)
+            if found >= 0:
+                step = found + len(needle) - self._off
+                self._off += step
+                self.pos += step
+                return True
+            # Keep the last bytes: the needle may straddle two chunks.
+            self.skip(max(available - len(needle) + 1, 1))
+
+    def drain(self) -> int:
+        """Consume everything left, without holding it; return how many bytes that was."""
+        done = 0
+        while available := self._fill(1):
+            self._off += available
+            self.pos += available
+            done += available
+        return done
+
+    def at_end(self) -> bool:
+        """True when no byte is left."""
+        return not self._fill(1)
+
+    def _fill(self, n: int) -> int:
+        """Buffer at least `n` bytes unless the stream ends first; return how many are buffered."""
+        available = len(self._buf) - self._off
+        if available >= n:
+            return available
+        parts = [self._buf[self._off :]]
+        while available < n:
+            chunk = self.source.read_chunk()
+            if not chunk:
+                break
+            parts.append(chunk)
+            available += len(chunk)
+        self._buf = b"".join(parts)
+        self._off = 0
+        return available
+
+
+class _RawSource:
+    """Stored bytes of an open file, in chunks."""
+
+    problem = None
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+
+    def read_chunk(self) -> bytes:
+        return self.handle.read(RAW_CHUNK)
+
+
+class DecompressSource:
+    """Decompressed chunks of the gzip members or zstd frames starting at `raw`'s position.
+
+    It stops at the end of the stored bytes, at bytes that are not another member/frame (garbage),
+    or at corrupt data, setting `problem` in the last two cases and when the stream was cut short.
+    With `single_member`, it stops after one gzip member, leaving `raw` right after it.
+    """
+
+    def __init__(self, raw: ByteReader, compression: str, single_member: bool = False) -> None:
+        self.raw = raw
+        self.compression = compression
+        self.single_member = single_member
+        self.problem: Problem | None = None
+        self.members = 0
+        self._member_start = raw.pos
+        self._decompressor: Any = None
+        self._done = False
+        self._feed = _GZIP_FEED if compression == "gzip" else _ZSTD_FEED[0]
+
+    def read_chunk(self) -> bytes:
+        while not self._done:
+            out = self._step()
+            if out:
+                return out
+        return b""
+
+    def _step(self) -> bytes:
+        """Feed one piece of compressed input; return what it decompressed to (maybe nothing)."""
+        feed = self.raw.peek(self._feed)
+        if self._decompressor is None:
+            return self._start_member(feed)
+        if not feed:
+            where = f"the {self.compression} member starting at stored byte {self._member_start}"
+            self._stop("truncated", self._member_start, f"the file ends inside {where}")
+            return b""
+        try:
+            out = self._decompress(feed)
+        except (zlib.error, zstandard.ZstdError) as exc:
+            detail = f"corrupt {self.compression} data at stored byte {self.raw.pos} ({exc})"
+            self._stop("corrupt", self.raw.pos, detail)
+            return b""
+        tail = self._decompressor.unused_data if self._decompressor.eof else b""
+        self.raw.skip(len(feed) - len(self._decompressor.unconsumed_tail) - len(tail))
+        if self._decompressor.eof:
+            self.members += 1
+            self._decompressor = None
+            self._done = self.single_member
+        return out
+
+    def _start_member(self, feed: bytes) -> bytes:
+        """Begin the next member/frame at the current position, or stop at the end or at garbage."""
+        if not feed:
+            self._done = True
+        elif self.compression == "zstd" and _is_skippable_frame(feed):
+            self.raw.skip(8 + int.from_bytes(feed[4:8], "little"))
+        elif not feed.startswith(GZIP_MAGIC if self.compression == "gzip" else ZSTD_MAGIC):
+            what = "garbage after the compressed data" if self.members else "not compressed data"
+            detail = f"{what} at stored byte {self.raw.pos} (expected {self.compression})"
+            self._stop("corrupt", self.raw.pos, detail)
+        else:
+            self._member_start = self.raw.pos
+            self._decompressor = (
+                zlib.decompressobj(31)
+                if self.compression == "gzip"
+                else zstandard.ZstdDecompressor().decompressobj()
+            )
+        return b""
+
+    def _decompress(self, feed: bytes) -> bytes:
+        if self.compression == "gzip":
+            return self._decompressor.decompress(feed, _MAX_OUT)
+        out = self._decompressor.decompress(feed)
+        smallest, largest = _ZSTD_FEED
+        if len(out) > _MAX_OUT:
+            self._feed = max(self._feed // 16, smallest)
+        elif len(out) < _MAX_OUT // 16:
+            self._feed = min(self._feed * 2, largest)
+        return out
+
+    def _stop(self, reason: str, offset: int, detail: str) -> None:
+        self.problem = Problem(reason, offset, detail)
+        self._done = True
+
+
+@dataclass
+class ReadBatch:
+    """What `read_split` yields: documents, rejected records and counters, bounded in size."""
+
+    docs: pa.Table
+    rejected: pa.Table
+    counters: dict[str, int]
+
+
+class BatchBuilder:
+    """Collects one split's documents and rejected records into `ReadBatch`es of bounded size.
+
+    Documents arrive one at a time (`add_doc`) or as Arrow arrays (`add_docs`). Each rejection is
+    logged with the file and byte offset; past `_MAX_WARNINGS` per split they are only summarised.
+    """
+
+    def __init__(self, url: str, source: str, batch_docs: int, batch_bytes: int) -> None:
+        self.url = url
+        self.source = source
+        self.batch_docs = batch_docs
+        self.batch_bytes = batch_bytes
+        self._warnings = 0
+        self._reset()
+
+    def add_doc(
+        self,
+        offset: int,
+        text: str,
+        url: str | None = None,
+        title: str | None = None,
+        meta: str | None = None,
+    ) -> None:
+        """Add one document."""
+        for name, value in zip(_DOC_FIELDS, (offset, text, url, title, meta)):
+            self._rows[name].append(value)
+        self._pending_docs += 1
+        self._pending_bytes += len(text)
+
+    def add_docs(
+        self, offsets: pa.Array, texts: pa.Array, urls: pa.Array, metas: pa.Array | None = None
+    ) -> None:
+        """Add documents given as Arrow arrays (no title)."""
+        self._flush_rows()
+        nulls = pa.nulls(len(offsets), pa.string())
+        metas = nulls if metas is None else metas
+        self._tables.append(self._docs_table(offsets, texts, urls, nulls, metas))
+        self._pending_docs += len(offsets)
+        self._pending_bytes += texts.nbytes
+
+    def reject(
+        self,
+        offset: int,
+        reason: str,
+        size: int,
+        detail: str,
+        *,
+        step: str = "read",
+        url: str | None = None,
+        text: str | None = None,
+        ordinary: bool = False,
+    ) -> None:
+        """Add a record that did not become a document, and log it with the file and offset:
+        as a warning, or at info level when it is `ordinary` (a redirect or an image in a crawl)."""
+        for name, value in zip(_REJECTED_FIELDS, (offset, url, step, reason, size, text)):
+            self._rejected[name].append(value)
+        if ordinary:
+            log.info("%s at byte %d: %s:%s (%s)", self.url, offset, step, reason, detail)
+            return
+        self._warnings += 1
+        if self._warnings <= _MAX_WARNINGS:
+            log.warning("%s at byte %d: %s:%s (%s)", self.url, offset, step, reason, detail)
+
+    def reject_rows(self, offsets: list[int], reason: str, sizes: list[int], detail: str) -> None:
+        """Add many rejected records of one kind at once, logged as one line."""
+        for offset, size in zip(offsets, sizes):
+            for name, value in zip(_REJECTED_FIELDS, (offset, None, "read", reason, size, None)):
+                self._rejected[name].append(value)
+        if offsets:
+            self._warnings += 1
+            if self._warnings <= _MAX_WARNINGS:
+                log.warning(
+                    "%s at byte %d: read:%s (%s; %d such records from here on in this batch)",
+                    self.url,
+                    offsets[0],
+                    reason,
+                    detail,
+                    len(offsets),
+                )
+
+    def reject_damage(self, reader: ByteReader, size: int) -> None:
+        """Report why a stream ended early (`reader.problem`), at the position where it ended.
+
+        `size - offset` of the problem is what could not be read: the rest of the stored file.
+        """
+        problem = reader.problem
+        self.reject(reader.pos, problem.reason, size - problem.offset, problem.detail)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add to a counter reported with the next batch."""
+        self._counters[name] += n
+
+    def run(self, records: Iterator[None]) -> Iterator[ReadBatch]:
+        """Drive a reader generator that adds to this builder and yields after each record or
+        block, and yield batches of at most `batch_docs` documents whenever a limit is reached.
+        """
+        for _ in records:
+            if self._pending_docs >= self.batch_docs or self._pending_bytes >= self.batch_bytes:
+                yield from self._take()
+        if self._warnings > _MAX_WARNINGS:
+            log.warning(
+                "%s: %d more rejected records not logged; they are in the rejected output",
+                self.url,
+                self._warnings - _MAX_WARNINGS,
+            )
+        if self._pending_docs or self._rejected["offset"] or self._counters:
+            yield from self._take()
+
+    def _take(self) -> Iterator[ReadBatch]:
+        """The pending documents (in slices of `batch_docs`), rejections and counters; the
+        rejections and counters come with the first slice. The builder starts empty again.
+        """
+        self._flush_rows()
+        docs = pa.concat_tables(self._tables) if self._tables else DOCUMENTS.empty_table()
+        rejected, counters = self._rejected_table(), dict(self._counters)
+        self._reset()
+        for start in range(0, max(docs.num_rows, 1), self.batch_docs):
+            yield ReadBatch(docs.slice(start, self.batch_docs), rejected, counters)
+            rejected, counters = REJECTED.empty_table(), {}
+
+    def _reset(self) -> None:
+        self._rows = _columns(_DOC_FIELDS)
+        self._tables: list[pa.Table] = []
+        self._rejected = _columns(_REJECTED_FIELDS)
+        self._counters: Counter[str] = Counter()
+        self._pending_docs = 0
+        self._pending_bytes = 0
+
+    def _flush_rows(self) -> None:
+        """Turn the documents added one by one into an Arrow table, keeping their order."""
+        if not self._rows["offset"]:
+            return
+        rows = self._rows
+        self._tables.append(
+            self._docs_table(
+                pa.array(rows["offset"], pa.int64()),
+                pa.array(rows["text"], pa.large_string()),
+                pa.array(rows["url"], pa.string()),
+                pa.array(rows["title"], pa.string()),
+                pa.array(rows["meta"], pa.string()),
+            )
+        )
+        self._rows = _columns(_DOC_FIELDS)
+
+    def _docs_table(
+        self, offsets: pa.Array, texts: pa.Array, urls: pa.Array, titles: pa.Array, metas: pa.Array
+    ) -> pa.Table:
+        n = len(offsets)
+        return pa.table(
+            {
+                "id": self._ids(offsets),
+                "text": texts.cast(pa.large_string()),
+                "url": urls,
+                "title": titles,
+                "source": pa.array([self.source] * n, pa.string()),
+                "offset": offsets.cast(pa.int64()),
+                "lang": pa.nulls(n, pa.string()),
+                "lang_score": pa.nulls(n, pa.float32()),
+                "meta": metas,
+            },
+            schema=DOCUMENTS,
+        )
+
+    def _rejected_table(self) -> pa.Table:
+        rows = self._rejected
+        offsets = pa.array(rows["offset"], pa.int64())
+        return pa.table(
+            {
+                "id": self._ids(offsets),
+                "source": pa.array([self.source] * len(offsets), pa.string()),
+                "offset": offsets,
+                "url": pa.array(rows["url"], pa.string()),
+                "step": pa.array(rows["step"], pa.string()),
+                "reason": pa.array(rows["reason"], pa.string()),
+                "bytes": pa.array(rows["bytes"], pa.int64()),
+                "text": pa.array(rows["text"], pa.large_string()),
+            },
+            schema=REJECTED,
+        )
+
+    def _ids(self, offsets: pa.Array) -> pa.Array:
+        return pa.array([document_id(self.source, o) for o in offsets.to_pylist()], pa.string())
+
+
+def _columns(names: tuple[str, ...]) -> dict[str, list]:
+    return {name: [] for name in names}

@@ -1,0 +1,450 @@
+"""WARC and WET files to documents: HTML responses through `extract`, WET conversions as they are.
+
+Records are framed here rather than by fastwarc's ArchiveIterator, which silently returns a record
+cut by the end of the file and raises without a position on garbage; fastwarc parses each framed
+record's HTTP part. Two layouts are read:
+
+- per-record gzip (Common Crawl, and what WARC writers produce): each record is its own gzip member,
+  a record's offset is its member's offset in the stored file, and a split starting mid-file
+  resyncs at the next member that starts a WARC record;
+- anything else (plain WARC, one gzip or zstd stream): records are read from the (decompressed)
+  byte stream, a record's offset is its position in that stream; plain files are split at byte
+  ranges and resync at the next valid WARC header, compressed streams are read whole.
+
+A split reads the records that start before its end. Damage is reported by whoever reads up to
+it: a split that reaches garbage after its last record reports the garbage even past its end,
+and a split that resyncs skips silently to the first record, so nothing is reported twice.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
+
+from fastwarc.warc import WarcRecord
+
+from corpusmill.pipeline.extract import decode_counting, html_to_text, page_charset
+from corpusmill.pipeline.readers.streams import (
+    RAW_CHUNK,
+    SNIFF_BYTES,
+    BatchBuilder,
+    ByteReader,
+    DecompressSource,
+    ReadBatch,
+    binary_magic,
+    decoded_reader,
+    looks_binary,
+    open_raw,
+    raw_reader,
+    to_meta,
+)
+
+if TYPE_CHECKING:
+    from corpusmill.pipeline.readers.discover import ReadConfig, Split
+
+# WARC headers are small; Common Crawl's are under 1 KiB. Anything longer is not a header.
+_MAX_HEADER = 1 << 16
+# The first gzip member of a per-record WARC is one record, usually the small warcinfo; a first
+# member larger than this is read as a single stream (correct, just not split).
+_FIRST_MEMBER_BYTES = 1 << 20
+_MAX_MEMBER = 16 << 20
+# Enough compressed bytes to decompress the start of a gzip member and see "WARC/".
+_PROBE = 1 << 12
+_GZIP_MEMBER = b"\x1f\x8b\x08"
+_SHORT = "record ends before its Content-Length"
+_DOCUMENT_TYPES = ("response", "resource", "conversion")
+# Records every crawl holds plenty of (redirects, images, stylesheets, pages with no text): logged
+# at info level, so that warnings stay for damaged or malformed input.
+_ORDINARY = frozenset({"http_status", "binary_content", "content_type", "empty_text"})
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_BINARY_FAMILIES = ("image/", "audio/", "video/", "font/")
+# An HTML document's start, after an optional XML declaration and comments (WHATWG sniffing
+# looks for the same tags; XHTML served as text/xml starts with <?xml).
+_HTML_START = re.compile(
+    rb"(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)[\s>/]",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def read_warc(split: Split, config: ReadConfig) -> Iterator[ReadBatch]:
+    """Documents and rejected records of the WARC records that start in the split."""
+    file = split.file
+    builder = BatchBuilder(file.url, file.source, config.batch_docs, config.batch_bytes)
+    yield from builder.run(_records(split, config, builder))
+
+
+def gzip_warc_per_record(handle: BinaryIO) -> bool:
+    """True if an open gzip WARC file compresses each record as its own gzip member.
+
+    Such files (Common Crawl's, and what WARC writers produce) can be split at member starts, and
+    a record's offset is its member's offset in the stored file; other gzip files are one stream.
+    Only the first member is looked at; the handle is left at an unspecified position.
+    """
+    handle.seek(0)
+    decompressor = zlib.decompressobj(31)
+    member = b""
+    try:
+        while (
+            not decompressor.eof
+            and handle.tell() < _FIRST_MEMBER_BYTES
+            and len(member) < _MAX_MEMBER
+        ):
+            chunk = handle.read(_PROBE)
+            if not chunk:
+                return False
+            member += decompressor.decompress(chunk)
+    except zlib.error:
+        return False
+    header = _parse_header(member[:_MAX_HEADER])
+    if not decompressor.eof or header is None:
+        return False
+    header_length, _, length = header
+    return not member[header_length + length :].strip(b"\r\n")
+
+
+@dataclass
+class _Record:
+    """A framed WARC record; `block` is None when it is larger than max_doc_bytes."""
+
+    offset: int
+    headers: dict[str, str]
+    header_bytes: bytes
+    block: bytes | None
+    length: int
+
+    @property
+    def url(self) -> str | None:
+        uri = self.headers.get("warc-target-uri")
+        return uri.strip("<>") if uri else None
+
+
+def _records(split: Split, config: ReadConfig, builder: BatchBuilder) -> Iterator[None]:
+    """Add the split's records to `builder`, yielding after each one."""
+    file = split.file
+    with open_raw(file.url) as handle:
+        if file.compression == "gzip" and gzip_warc_per_record(handle):
+            yield from _member_records(raw_reader(handle, split.start), split, config, builder)
+            return
+        # A compressed stream cannot be entered mid-way: it is one split, read from the start.
+        plain = file.compression == "none"
+        reader = decoded_reader(raw_reader(handle, split.start if plain else 0), file.compression)
+        if split.start == 0 and reader.at_end() and not reader.problem:
+            builder.count("empty_files")
+        end = split.end if plain else math.inf
+        yield from _stream_records(reader, split.start, end, config, builder, file.size)
+
+
+def _stream_records(
+    reader: ByteReader, start: int, end: float, config: ReadConfig, builder: BatchBuilder, size: int
+) -> Iterator[None]:
+    """Records of a WARC byte stream that start in [start, end), then damage right after them."""
+    if start > 0 and not _seek(reader, b"WARC/", _header_at, limit=end):
+        return
+    damage_reported = False
+    while True:
+        _skip_newlines(reader)
+        if reader.at_end():
+            break
+        at = reader.pos
+        header = _parse_header(reader.peek(_MAX_HEADER))
+        if header is None:
+            # Garbage, or a header cut by the end of the stream: report it up to the next record.
+            reason = "truncated" if _cut_header(reader) else "corrupt"
+            reader.skip(1)
+            _seek(reader, b"WARC/", _header_at, limit=None)
+            if reader.at_end() and reader.problem:
+                reason, damage_reported = reader.problem.reason, True
+            builder.reject(
+                at, reason, reader.pos - at, "not a WARC record; resumed at the next one"
+            )
+            yield
+            continue
+        if at >= end:
+            break
+        record, complete = _read_record(reader, at, header, config.max_doc_bytes)
+        if complete:
+            _convert(record, config, builder)
+        else:
+            damage_reported = reader.problem is not None
+            reason = reader.problem.reason if reader.problem else "truncated"
+            builder.reject(at, reason, reader.pos - at, _SHORT, url=record.url)
+        yield
+    if reader.problem and not damage_reported:
+        builder.reject_damage(reader, size)
+        yield
+
+
+def _member_records(
+    raw: ByteReader, split: Split, config: ReadConfig, builder: BatchBuilder
+) -> Iterator[None]:
+    """Records of a per-record gzip WARC whose members start in the split, then damage after."""
+    if split.start > 0 and not _seek(raw, _GZIP_MEMBER, _member_at, limit=split.end):
+        return
+    while not raw.at_end():
+        at = raw.pos
+        if at >= split.end and _member_at(raw):
+            break
+        source = DecompressSource(raw, "gzip", single_member=True)
+        member = ByteReader(source)
+        next_offset, damage = _member_content(member, at, config, builder)
+        if damage:
+            member.drain()  # moves raw to the end of the member
+        if source.problem:
+            # The member is cut or corrupt: resume at the next member that starts a record.
+            raw.skip(max(at + 1 - raw.pos, 0))
+            _seek(raw, _GZIP_MEMBER, _member_at, limit=None)
+            offset = damage.offset if damage else next_offset
+            detail = damage.detail if damage else source.problem.detail
+            builder.reject(offset, source.problem.reason, raw.pos - at, detail)
+        elif damage:
+            builder.reject(damage.offset, damage.reason, raw.pos - at, damage.detail)
+        yield
+
+
+class _Damage(NamedTuple):
+    offset: int
+    reason: str
+    detail: str
+
+
+def _member_content(
+    member: ByteReader, at: int, config: ReadConfig, builder: BatchBuilder
+) -> tuple[int, _Damage | None]:
+    """Convert the records of the gzip member at `at`; return the next offset and any damage.
+
+    A member normally holds one record. Should one hold several, the k-th gets offset `at + k`.
+    """
+    offset = at
+    while True:
+        _skip_newlines(member)
+        if member.at_end():
+            return offset, None
+        header = _parse_header(member.peek(_MAX_HEADER))
+        if header is None:
+            reason = "truncated" if _cut_header(member) else "corrupt"
+            return offset, _Damage(offset, reason, "gzip member does not hold a WARC record")
+        record, complete = _read_record(member, offset, header, config.max_doc_bytes)
+        if not complete:
+            return offset, _Damage(offset, "truncated", _SHORT)
+        _convert(record, config, builder)
+        offset += 1
+
+
+def _parse_header(head: bytes) -> tuple[int, dict[str, str], int] | None:
+    """(header length, lowercased headers, Content-Length) if `head` starts with a WARC header."""
+    if not head.startswith(b"WARC/"):
+        return None
+    end = head.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    headers: dict[str, str] = {}
+    for line in head[:end].split(b"\r\n")[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon:
+            return None
+        headers[name.strip().lower().decode("latin-1")] = value.strip().decode("utf-8", "replace")
+    length = headers.get("content-length", "")
+    if "warc-type" not in headers or not length.isdigit():
+        return None
+    return end + 4, headers, int(length)
+
+
+def _cut_header(reader: ByteReader) -> bool:
+    """True if the stream ends inside what starts like a WARC header."""
+    head = reader.peek(_MAX_HEADER)
+    return head.startswith(b"WARC/") and len(head) < _MAX_HEADER and b"\r\n\r\n" not in head
+
+
+def _read_record(
+    reader: ByteReader, offset: int, header: tuple[int, dict[str, str], int], max_doc_bytes: int
+) -> tuple[_Record, bool]:
+    """Read one record (its block only if small enough); True if it was complete."""
+    header_length, headers, length = header
+    header_bytes = reader.read(header_length)
+    if length > max_doc_bytes:
+        block, got = None, reader.skip(length)
+    else:
+        block = reader.read(length)
+        got = len(block)
+    return _Record(offset, headers, header_bytes, block, length), got == length
+
+
+def _skip_newlines(reader: ByteReader) -> None:
+    """Consume the CR/LF that end a record (and any extra blank lines between records)."""
+    while True:
+        head = reader.peek(64)
+        stripped = len(head) - len(head.lstrip(b"\r\n"))
+        if not stripped:
+            return
+        reader.skip(stripped)
+
+
+def _seek(reader: ByteReader, needle: bytes, starts_here, limit: float | None) -> bool:
+    """Move to the next `needle` at which `starts_here(reader)` holds, before `limit` if given;
+    False if there is none (the reader is then at the end, or somewhere short of `limit`).
+    """
+    while True:
+        found = reader.find(needle, RAW_CHUNK)
+        if found < 0:
+            available = len(reader.peek(RAW_CHUNK))
+            if available < RAW_CHUNK:
+                reader.skip(available)
+                return False
+            reader.skip(available - len(needle) + 1)  # the needle may straddle the next chunk
+            if limit is not None and reader.pos >= limit:
+                return False
+            continue
+        if limit is not None and reader.pos + found >= limit:
+            return False
+        reader.skip(found)
+        if starts_here(reader):
+            return True
+        reader.skip(1)
+
+
+def _header_at(reader: ByteReader) -> bool:
+    """True if a valid WARC header starts at the reader's position."""
+    return _parse_header(reader.peek(_MAX_HEADER)) is not None
+
+
+def _member_at(raw: ByteReader) -> bool:
+    """True if a gzip member whose content starts with "WARC/" starts at the reader's position."""
+    try:
+        return zlib.decompressobj(31).decompress(raw.peek(_PROBE), 16).startswith(b"WARC/")
+    except zlib.error:
+        return False
+
+
+class _Document(NamedTuple):
+    text: str
+    title: str | None
+    charset: str
+    invalid_bytes: int
+    meta: dict[str, str | None]
+
+
+class _Rejection(NamedTuple):
+    reason: str
+    size: int
+    detail: str
+    step: str = "read"
+
+
+def _convert(record: _Record, config: ReadConfig, builder: BatchBuilder) -> None:
+    """Add one complete record as a document or a rejected row; other record types are counted."""
+    if record.headers["warc-type"] not in _DOCUMENT_TYPES:
+        builder.count("skipped_warc_records")
+        return
+    outcome = _outcome(record, config)
+    if isinstance(outcome, _Rejection):
+        builder.reject(
+            record.offset,
+            outcome.reason,
+            outcome.size,
+            outcome.detail,
+            step=outcome.step,
+            url=record.url,
+            ordinary=outcome.reason in _ORDINARY,
+        )
+        return
+    meta = {
+        "warc_date": record.headers.get("warc-date"),
+        "warc_truncated": record.headers.get("warc-truncated"),
+        **outcome.meta,
+        "charset": outcome.charset,
+    }
+    builder.add_doc(
+        record.offset, outcome.text, url=record.url, title=outcome.title, meta=to_meta(meta)
+    )
+    if outcome.invalid_bytes:
+        utf8 = outcome.charset.startswith("utf-8")
+        builder.count("invalid_utf8_docs" if utf8 else "invalid_charset_docs")
+
+
+def _outcome(record: _Record, config: ReadConfig) -> _Document | _Rejection:
+    """What a response, resource or conversion record becomes."""
+    if record.block is None:
+        return _Rejection("too_large", record.length, f"{record.length} bytes > max_doc_bytes")
+    kind = record.headers["warc-type"]
+    if kind == "conversion":
+        text, invalid = decode_counting(record.block, "utf-8")
+        return _Document(text, None, "utf-8", invalid, {})
+    if kind == "resource":
+        mime, charset = _content_type(record.headers.get("content-type"))
+        return _payload(mime, charset, record.block, config)
+    http = _http(record)
+    if http is None:
+        return _Rejection("corrupt", record.length, "unreadable HTTP response")
+    status, mime, charset, body = http
+    if status is None or not 200 <= status < 300:
+        return _Rejection("http_status", record.length, f"HTTP status {status}")
+    return _payload(mime, charset, body, config)
+
+
+def _payload(
+    mime: str, charset: str | None, body: bytes, config: ReadConfig
+) -> _Document | _Rejection:
+    """HTML is extracted, plain text decoded; binaries and other types are rejected."""
+    meta = {"content_type": mime or None, "http_charset": charset}
+    kind = _payload_kind(mime, body)
+    if kind == "html":
+        page = html_to_text(body, charset, config.extract)
+        if not page.text:
+            return _Rejection("empty_text", len(body), "no text extracted", step="extract")
+        return _Document(page.text, page.title, page.charset, page.invalid_bytes, meta)
+    if kind == "text":
+        encoding = page_charset(body, charset)
+        text, invalid = decode_counting(body, encoding)
+        return _Document(text, None, encoding, invalid, meta)
+    reason = "binary_content" if kind == "binary" else "content_type"
+    return _Rejection(reason, len(body), f"content type {mime or 'missing'}")
+
+
+def _http(record: _Record) -> tuple[int | None, str, str | None, bytes] | None:
+    """(status, mime type, charset, decoded body) of a response record, or None if unreadable.
+
+    Transfer and content encodings are undone; if a declared content encoding is wrong (the body
+    was stored decoded, as Common Crawl does), the body is taken as stored.
+    """
+    for decode in ("all", "none"):
+        try:
+            warc = WarcRecord.from_bytes(record.header_bytes + record.block)
+            warc.is_http = True
+            warc.parse_http(auto_decode=decode)
+        except OSError:
+            continue
+        if warc.http_headers is None:
+            return None
+        mime, _ = _content_type(warc.http_content_type)
+        charset = (warc.http_charset or "").strip("\"' ").lower() or None
+        return warc.http_headers.status_code, mime, charset, warc.reader.read()
+    return None
+
+
+def _content_type(value: str | None) -> tuple[str, str | None]:
+    """(lowercased mime type, charset parameter) of a Content-Type header value."""
+    mime, _, params = (value or "").partition(";")
+    charset = None
+    for param in params.split(";"):
+        name, _, arg = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = arg.strip("\"' ").lower() or None
+    return mime.strip().lower(), charset
+
+
+def _payload_kind(mime: str, body: bytes) -> str:
+    """ "html", "text", "binary" or "other", from the declared type and the first bytes."""
+    head = body[:SNIFF_BYTES]
+    if binary_magic(head):
+        return "binary"
+    if mime in _HTML_TYPES or _HTML_START.match(head[:1024]):
+        return "html"
+    if looks_binary(head) or mime.startswith(_BINARY_FAMILIES):
+        return "binary"
+    if mime == "text/plain":
+        return "text"
+    return "other"
