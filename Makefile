@@ -25,8 +25,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/corpusmill run configs/sample.toml --print-config
-	@echo "sample crawl: sample_data/ (see sample_data/README.md); the pipeline stages land with the next releases"
+	$(BIN)/corpusmill run configs/sample.toml
 
 # pytest exits 5 when it collects no test; that is not a failure of the suite.
 test: $(VENV)/.installed-test

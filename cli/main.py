@@ -8,7 +8,9 @@ import sys
 from importlib.metadata import version
 
 from corpusmill.cli import run
+from corpusmill.pipeline.clean import StageError
 from corpusmill.pipeline.config import ConfigError
+from corpusmill.pipeline.readers import InputError
 
 # Subcommands whose implementation has not landed yet: name -> what it will do.
 PLANNED = {
@@ -27,9 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose - args.quiet)
     try:
         return args.handler(args)
-    except ConfigError as exc:
+    except (ConfigError, InputError) as exc:
         print(f"corpusmill {args.command}: {exc}", file=sys.stderr)
         return 2
+    except StageError as exc:
+        print(f"corpusmill {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 def build_parser() -> argparse.ArgumentParser:

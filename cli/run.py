@@ -8,6 +8,7 @@ from pathlib import Path
 
 from corpusmill.cli.flags import add_config_flags, config_overrides
 from corpusmill.pipeline.config import config_to_toml, load_config
+from corpusmill.pipeline.run import run_pipeline
 
 
 def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
@@ -45,9 +46,22 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(config_to_toml(config))
         return 0
-    print(
-        "corpusmill run: the pipeline stages are not available yet; "
-        "--print-config shows the effective config",
-        file=sys.stderr,
-    )
-    return 2
+    stats = run_pipeline(config)
+    print(summary_table(stats))
+    print(f"output: {Path(config.out).resolve()}  (stats: stats.json, documents: clean/)")
+    return 0
+
+
+def summary_table(stats: dict) -> str:
+    """A short table of what each stage read, kept and removed, by reason."""
+    clean = stats["clean"]
+    rows = [
+        ("read", clean["read"]),
+        ("kept", clean["kept"]),
+        *((f"  removed {reason}", counts) for reason, counts in clean["rejected"].items()),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{'clean':<{width}} {'docs':>9} {'MB':>9}"]
+    lines += [f"{name:<{width}} {c['docs']:>9} {c['bytes'] / 1e6:>9.2f}" for name, c in rows]
+    lines.append(f"{clean['files']} files, {clean['tasks']} tasks, {clean['seconds']:.1f} s")
+    return "\n".join(lines)

@@ -17,6 +17,11 @@ from typing import Any
 
 import tomli_w
 
+from corpusmill.pipeline.filters import FiltersConfig
+from corpusmill.pipeline.langid import LangIdConfig
+from corpusmill.pipeline.pii import PiiConfig
+from corpusmill.pipeline.readers import ReadConfig
+
 
 class ConfigError(ValueError):
     """A config file or flag that cannot be used; the message names the source and the key."""
@@ -38,6 +43,10 @@ class RunConfig:
     workers: int = field(
         default=0, metadata={"help": "local cluster worker processes; 0 means one per core"}
     )
+    read: ReadConfig = field(default_factory=ReadConfig)
+    langid: LangIdConfig = field(default_factory=LangIdConfig)
+    pii: PiiConfig = field(default_factory=PiiConfig)
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
 
 
 @dataclass(frozen=True)

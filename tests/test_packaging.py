@@ -34,7 +34,7 @@ def test_wheel_holds_only_the_corpusmill_namespace(tmp_path: Path):
     for package, folder in package_dirs.items():
         module_path = package.replace(".", "/")
         shipped = {n.removeprefix(module_path + "/") for n in names if n.startswith(module_path + "/")}
-        on_disk = {p.name for p in (REPO / folder).glob("*.py")}
-        assert shipped == on_disk
+        on_disk = {str(p.relative_to(REPO / folder)) for p in (REPO / folder).rglob("*.py")}
+        assert shipped == on_disk, "list every subpackage in [tool.setuptools] packages"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "corpusmill = corpusmill.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

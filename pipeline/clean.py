@@ -1,0 +1,232 @@
+"""The clean stage: read every input split, extract and normalize text, identify languages, filter.
+
+Work is one Dask task per group of input splits. Task N writes `OUT/clean/part-N.parquet` (the
+documents kept), `OUT/rejected/part-N.parquet` (every record that was not kept, with its step and
+reason) and, last, its done marker `OUT/clean/_done/part-N.json` holding its counts (the leading
+underscore keeps Arrow and Parquet readers of `OUT/clean/` from taking it for data). A rerun skips the
+tasks whose marker exists, so a crashed run resumes where it stopped. Every record read is either
+kept or rejected: the counts check `kept + rejected == read`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from distributed import Client, as_completed
+from tqdm import tqdm
+
+from corpusmill.pipeline.atomic import atomic_path, write_json
+from corpusmill.pipeline.config import RunConfig
+from corpusmill.pipeline.filters import Filter, apply_filters, build_filters
+from corpusmill.pipeline.langid import identify_languages
+from corpusmill.pipeline.normalize import normalize_text
+from corpusmill.pipeline.pii import mask_pii
+from corpusmill.pipeline.readers import Split, discover_inputs, plan_splits, read_split
+from corpusmill.pipeline.schema import DOCUMENTS, REJECTED
+from corpusmill.pipeline.stats import add_counts, count_by_reason
+
+log = logging.getLogger(__name__)
+
+
+class StageError(RuntimeError):
+    """A stage that could not produce its output; the message says what failed and what to do."""
+
+
+@dataclass(frozen=True)
+class CleanTask:
+    """A group of consecutive input splits, cleaned by one Dask task into part `index`."""
+
+    index: int
+    splits: tuple[Split, ...]
+
+    @property
+    def name(self) -> str:
+        return f"part-{self.index:05d}"
+
+
+def run_clean(config: RunConfig, client: Client) -> dict[str, Any]:
+    """Clean every input into `OUT/clean/`, skipping finished tasks; return the stage's counts."""
+    started = time.perf_counter()
+    out = Path(config.out)
+    files = discover_inputs(config.inputs, config.read)
+    tasks = plan_tasks(plan_splits(files, config.read), config.read.split_bytes)
+    todo = [task for task in tasks if not _marker(out, task).exists()]
+    log.info(
+        "clean: %d files, %d tasks, %d already done", len(files), len(tasks), len(tasks) - len(todo)
+    )
+    failures = _run_tasks(client, todo, config, total=len(tasks))
+    if failures:
+        raise StageError(
+            "clean: these tasks failed (finished ones are kept; rerun the same command to retry):\n"
+            + "\n".join(failures)
+        )
+    stats = summarize([json.loads(_marker(out, task).read_text()) for task in tasks])
+    stats.update(files=len(files), tasks=len(tasks), seconds=round(time.perf_counter() - started, 3))
+    unreadable = sum(
+        counts["docs"]
+        for reason, counts in stats["rejected"].items()
+        if reason.startswith(("read:", "extract:"))
+    )
+    if stats["read"]["docs"] == unreadable:
+        raise StageError(
+            f"clean: no document could be read from {len(files)} input files "
+            f"({unreadable} unreadable records); see the reasons in {out / 'rejected'} "
+            "and check the input formats and the read.text_key setting"
+        )
+    return stats
+
+
+def plan_tasks(splits: Sequence[Split], target_bytes: int) -> list[CleanTask]:
+    """Group consecutive splits until each group holds about `target_bytes` of input."""
+    tasks: list[CleanTask] = []
+    group: list[Split] = []
+    size = 0
+    for split in splits:
+        group.append(split)
+        size += _split_bytes(split)
+        if size >= target_bytes:
+            tasks.append(CleanTask(len(tasks), tuple(group)))
+            group, size = [], 0
+    if group:
+        tasks.append(CleanTask(len(tasks), tuple(group)))
+    return tasks
+
+
+def clean_task(task: CleanTask, config: RunConfig) -> dict[str, Any]:
+    """Clean one task's splits into its part files, then write its done marker; return its counts."""
+    out = Path(config.out)
+    filters = build_filters(config.filters)
+    kept = Counter(docs=0, bytes=0)
+    counters: Counter[str] = Counter()
+    reasons = []
+    with _parquet_sink(out / "clean" / f"{task.name}.parquet", DOCUMENTS) as kept_sink, \
+            _parquet_sink(out / "rejected" / f"{task.name}.parquet", REJECTED) as rejected_sink:
+        for split in task.splits:
+            for batch in read_split(split, config.read):
+                docs, rejected, batch_counters = clean_batch(batch.docs, config, filters)
+                rejected = pa.concat_tables([batch.rejected, rejected])
+                kept_sink(docs)
+                rejected_sink(rejected)
+                kept.update(docs=docs.num_rows, bytes=_text_bytes(docs))
+                counters.update(batch.counters)
+                counters.update(batch_counters)
+                reasons.append(count_by_reason(rejected))
+    counts = {
+        "task": task.index,
+        "kept": dict(kept),
+        "rejected": add_counts(reasons),
+        "counters": dict(sorted(counters.items())),
+    }
+    write_json(_marker(out, task), counts)
+    return counts
+
+
+def clean_batch(
+    docs: pa.Table, config: RunConfig, filters: Sequence[Filter]
+) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    """Normalize, identify languages, mask PII and filter one batch: (kept, rejected, counters)."""
+    docs = normalize_text(docs)
+    empty = pc.equal(pc.utf8_length(docs["text"]), 0)
+    rejected = [rejected_rows(docs.filter(empty), "normalize", "empty_text")]
+    docs = identify_languages(docs.filter(pc.invert(empty)), config.langid)
+    counters: dict[str, int] = {}
+    if config.pii.enabled:
+        docs, counters = mask_pii(docs, config.pii)
+    docs, removed = apply_filters(docs, filters)
+    step_reason = pc.split_pattern(removed["reason"], ":", max_splits=1)
+    rejected.append(
+        rejected_rows(
+            removed.drop_columns(["reason"]),
+            pc.list_element(step_reason, 0),
+            pc.list_element(step_reason, 1),
+        )
+    )
+    return docs, pa.concat_tables(rejected), counters
+
+
+def rejected_rows(docs: pa.Table, step: Any, reason: Any) -> pa.Table:
+    """Documents turned into rejected rows with a step and reason (scalars or arrays)."""
+    n = docs.num_rows
+    return pa.table(
+        {
+            "id": docs["id"],
+            "source": docs["source"],
+            "offset": docs["offset"],
+            "url": docs["url"],
+            "step": step if isinstance(step, (pa.Array, pa.ChunkedArray)) else pa.repeat(step, n),
+            "reason": reason if isinstance(reason, (pa.Array, pa.ChunkedArray)) else pa.repeat(reason, n),
+            "bytes": pc.cast(pc.binary_length(docs["text"]), pa.int64()),
+            "text": docs["text"],
+        },
+        schema=REJECTED,
+    )
+
+
+def summarize(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Add up the counts of all tasks: read, kept, rejected per reason, and counters."""
+    kept = add_counts([{"kept": part["kept"]} for part in parts]).get("kept", {"docs": 0, "bytes": 0})
+    rejected = add_counts([part["rejected"] for part in parts])
+    rejected_total = add_counts([{"all": fields} for fields in rejected.values()]).get("all", {})
+    read = {
+        field: kept.get(field, 0) + rejected_total.get(field, 0) for field in ("docs", "bytes")
+    }
+    counters = sum((Counter(part["counters"]) for part in parts), Counter())
+    return {
+        "read": read,
+        "kept": kept,
+        "rejected": rejected,
+        "counters": dict(sorted(counters.items())),
+    }
+
+
+def _run_tasks(client: Client, tasks: Sequence[CleanTask], config: RunConfig, total: int) -> list[str]:
+    """Run tasks on the cluster with a progress bar; return a line per failed task."""
+    futures = client.map(clean_task, tasks, config=config, pure=False)
+    by_key = {future.key: task for future, task in zip(futures, tasks)}
+    failures = []
+    with tqdm(total=total, initial=total - len(tasks), desc="clean", unit="task", disable=None) as bar:
+        for future in as_completed(futures):
+            if future.status == "error":
+                task = by_key[future.key]
+                where = ", ".join(f"{s.file.source}[{s.start}:{s.end}]" for s in task.splits)
+                failures.append(f"{task.name} ({where}): {future.exception()!r}")
+                log.error("clean: %s", failures[-1])
+            bar.update()
+    return failures
+
+
+@contextlib.contextmanager
+def _parquet_sink(path: Path, schema: pa.Schema) -> Iterator:
+    """A function that appends tables to a zstd Parquet file written atomically at the end."""
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        def write(table: pa.Table) -> None:
+            if table.num_rows:
+                writer.write_table(table.cast(schema))
+
+        yield write
+
+
+def _marker(out: Path, task: CleanTask) -> Path:
+    """The done marker of a task: its counts, written after both of its part files."""
+    return out / "clean" / "_done" / f"{task.name}.json"
+
+
+def _split_bytes(split: Split) -> int:
+    """Input bytes a split covers, for grouping small splits into one task."""
+    return max(split.end - split.start, 1)
+
+
+def _text_bytes(docs: pa.Table) -> int:
+    """UTF-8 bytes of a table's texts."""
+    return int(pc.sum(pc.binary_length(docs["text"])).as_py() or 0)

@@ -1,0 +1,162 @@
+"""The clean stage on Dask over the sample crawl: what it keeps, determinism, resuming, clusters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from distributed import Client
+
+from corpusmill.cli.main import main
+from corpusmill.pipeline.config import load_config
+from corpusmill.pipeline.run import run_pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "sample_data"
+LABELS = json.loads((SAMPLE / "labels.json").read_text())["documents"]
+INPUTS = tuple(str(p) for p in sorted(SAMPLE.glob("*.gz")) + sorted(SAMPLE.glob("*.zst")))
+# Small splits so the sample crawl becomes several tasks and the workers share it.
+SPLIT_BYTES = 256 << 10
+
+
+def sample_run(out: Path, **overrides) -> dict:
+    config = load_config(
+        overrides={"inputs": INPUTS, "out": str(out), "read.split_bytes": SPLIT_BYTES, **overrides}
+    )
+    return run_pipeline(config)
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    """Every part file and marker of a run, by path relative to the output folder."""
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for folder in ("clean", "clean/_done", "rejected")
+        for p in sorted((out / folder).iterdir())
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("two") / "out"
+    return out, sample_run(out, workers=2)
+
+
+def test_every_article_is_kept_and_every_junk_page_rejected_with_a_reason(two_workers):
+    out, stats = two_workers
+    kept = pq.read_table(out / "clean").to_pydict()
+    rejected = pq.read_table(out / "rejected").to_pydict()
+    kept_kinds = Counter(LABELS[url]["kind"] for url in kept["url"])
+    rejected_kinds = Counter(LABELS[url]["kind"] for url in rejected["url"])
+    labelled = Counter(doc["kind"] for doc in LABELS.values())
+    assert kept_kinds == {k: labelled[k] for k in ("article", "exact_dup", "near_dup")}
+    assert rejected_kinds == {
+        k: labelled[k] for k in ("nav", "spam", "repeated", "short", "binary", "redirect", "not_found")
+    }
+    reasons = dict(zip(rejected["url"], zip(rejected["step"], rejected["reason"])))
+    for url, (step, reason) in reasons.items():
+        kind = LABELS[url]["kind"]
+        if kind == "binary":
+            assert (step, reason) == ("read", "binary_content")
+        elif kind in ("redirect", "not_found"):
+            assert (step, reason) == ("read", "http_status")
+        else:
+            assert step in ("language", "gopher_quality", "gopher_repetition", "c4", "fineweb")
+
+
+def test_counts_add_up_and_match_the_labels(two_workers):
+    _, stats = two_workers
+    clean = stats["clean"]
+    rejected_docs = sum(c["docs"] for c in clean["rejected"].values())
+    assert clean["read"]["docs"] == clean["kept"]["docs"] + rejected_docs == len(LABELS)
+    assert clean["files"] == 5
+    assert clean["tasks"] > 2
+
+
+def test_documents_are_normalized_and_carry_language_and_ids(two_workers):
+    out, _ = two_workers
+    docs = pq.read_table(out / "clean").to_pylist()
+    for doc in docs:
+        label = LABELS[doc["url"]]
+        assert doc["lang"] == label["lang"]
+        assert doc["id"] == f"{doc['source']}#{doc['offset']}"
+        assert doc["source"] == label["file"]
+        assert "\r" not in doc["text"] and "\n\n\n" not in doc["text"]
+        assert doc["text"] == doc["text"].strip()
+    assert len({doc["id"] for doc in docs}) == len(docs)
+
+
+def test_one_worker_writes_the_same_bytes_as_two(two_workers, tmp_path):
+    out, _ = two_workers
+    sample_run(tmp_path / "one", workers=1)
+    assert outputs(tmp_path / "one") == outputs(out)
+
+
+def test_rerun_skips_finished_tasks_and_redoes_only_missing_ones(two_workers, tmp_path):
+    out = tmp_path / "out"
+    first = sample_run(out, workers=1)
+    before = {p: (out / p).stat().st_mtime_ns for p in outputs(out)}
+    (out / "clean" / "_done" / "part-00001.json").unlink()
+    (out / "clean" / "part-00001.parquet").unlink()
+    second = sample_run(out, workers=1)
+    after = {p: (out / p).stat().st_mtime_ns for p in outputs(out)}
+    redone = {p for p in after if after[p] != before.get(p)}
+    assert redone == {
+        "clean/_done/part-00001.json", "clean/part-00001.parquet", "rejected/part-00001.parquet"
+    }
+    assert outputs(out) == outputs(two_workers[0])
+    assert {k: v for k, v in second["clean"].items() if k != "seconds"} == {
+        k: v for k, v in first["clean"].items() if k != "seconds"
+    }
+
+
+def test_an_existing_dask_cluster_gives_the_same_output(two_workers, tmp_path):
+    dask = Path(sys.executable).with_name("dask")
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", ":0",
+         "--scheduler-file", scheduler_file],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    workers = [
+        subprocess.Popen(
+            [dask, "worker", "--scheduler-file", scheduler_file, "--nthreads", "1",
+             "--dashboard-address", ":0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        sample_run(tmp_path / "out", scheduler=address)
+    finally:
+        for process in [*workers, scheduler]:
+            process.terminate()
+        for process in [*workers, scheduler]:
+            process.wait(timeout=30)
+    assert outputs(tmp_path / "out") == outputs(two_workers[0])
+
+
+def test_a_run_with_no_readable_input_exits_1_and_says_why(tmp_path, capsys):
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text('{"broken": \n[1, 2]\n{"no_text": true}\n')
+    code = main(["run", str(junk), "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert code == 1
+    assert "no document could be read from 1 input files" in capsys.readouterr().err
+
+
+def test_a_missing_input_exits_2_naming_it(tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "*.warc.gz"
+    assert main(["run", str(missing), "--out", str(tmp_path / "out")]) == 2
+    assert str(missing) in capsys.readouterr().err
