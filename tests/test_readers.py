@@ -473,3 +473,8 @@ def test_sample_crawl_records_are_all_read_as_labelled():
     for url, label in non_utf8:
         assert scripts[label["lang"]].search(kept[url]), url
         assert "\ufffd" not in kept[url]
+
+
+def test_a_url_whose_filesystem_is_not_installed_is_an_input_error():
+    with pytest.raises(InputError, match=r"input nosuchfs://bucket/x.jsonl cannot be opened"):
+        discover_inputs(["nosuchfs://bucket/x.jsonl"], ReadConfig())

@@ -176,7 +176,10 @@ def plan_splits(files: Sequence[InputFile], config: ReadConfig) -> list[Split]:
 
 def _expand(spec: str) -> tuple[Any, str, dict[str, int], bool]:
     """(filesystem, root, {file path: size}, named explicitly) for one input."""
-    fs, path = fsspec.core.url_to_fs(spec)
+    try:
+        fs, path = fsspec.core.url_to_fs(spec)
+    except (ImportError, ValueError) as exc:
+        raise InputError(f"input {spec} cannot be opened: {exc}") from None
     if glob.has_magic(path):
         matches = fs.glob(path, detail=True)
         root = _glob_root(path)
