@@ -31,6 +31,11 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
         action="store_true",
         help="print the effective config as TOML and exit",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="if OUT holds the output of a different config, delete it and start again",
+    )
     add_config_flags(parser, skip=("inputs",))
     parser.set_defaults(handler=run)
 
@@ -46,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(config_to_toml(config))
         return 0
-    stats = run_pipeline(config)
+    stats = run_pipeline(config, force=args.force)
     print(summary_table(stats))
     print(f"output: {Path(config.out).resolve()}  (stats: stats.json, documents: clean/)")
     return 0

@@ -95,6 +95,11 @@ def config_to_toml(config: RunConfig) -> str:
     return tomli_w.dumps(_scalars_first(dataclasses.asdict(config)))
 
 
+def flat_config(config: RunConfig) -> dict[str, Any]:
+    """Every key of a config as {dotted key: value}, for comparing two configs."""
+    return dict(_flatten(dataclasses.asdict(config)))
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     """Read one config file into dotted keys, checking names and types and resolving paths."""
     try:
@@ -144,9 +149,7 @@ def _coerce_scalar(key: str, value: Any, kind: type, source: str) -> Any:
         return float(value)
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
-    raise ConfigError(
-        f"{source}: key '{key}' must be of type {kind.__name__}, got {value!r}"
-    )
+    raise ConfigError(f"{source}: key '{key}' must be of type {kind.__name__}, got {value!r}")
 
 
 def _resolve_paths(value: Any, base: Path) -> Any:

@@ -3,22 +3,69 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
 from corpusmill.pipeline.atomic import write_json, write_text
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
-from corpusmill.pipeline.config import RunConfig, config_to_toml
+from corpusmill.pipeline.config import (
+    ConfigError,
+    RunConfig,
+    config_to_toml,
+    flat_config,
+    load_config,
+)
 
 log = logging.getLogger(__name__)
 
+# Keys that say where a run executes, not what it writes: changing them never changes the output.
+_PLACEMENT_KEYS = frozenset({"scheduler", "workers"})
+# What a run writes into its output folder; --force removes exactly these.
+_OUTPUTS = ("clean", "rejected", "stats.json", "config.toml")
 
-def run_pipeline(config: RunConfig) -> dict[str, Any]:
-    """Run every available stage on `config`; return and write the run's stats."""
+
+def run_pipeline(config: RunConfig, force: bool = False) -> dict[str, Any]:
+    """Run every available stage on `config`; return and write the run's stats.
+
+    An output folder holds one config's results: finished work is reused on a rerun with the same
+    config, and a different config is refused unless `force`, which starts the folder afresh.
+    """
     out = Path(config.out)
-    write_text(out / "config.toml", config_to_toml(config))
+    claim_output(out, config, force)
     with dask_client(config.scheduler, config.workers) as client:
         stats = {"clean": run_clean(config, client)}
     write_json(out / "stats.json", stats)
     return stats
+
+
+def claim_output(out: Path, config: RunConfig, force: bool) -> None:
+    """Record `config` as the output folder's config, refusing to mix it with another one's."""
+    previous = out / "config.toml"
+    if previous.exists():
+        changed = changed_keys(load_config([previous]), config)
+        if changed and not force:
+            raise ConfigError(
+                f"{out} holds the output of a different config (changed: {', '.join(changed)}); "
+                "choose another --out, or pass --force to delete that output and start again"
+            )
+        if changed:
+            log.warning("--force: removing the output of the previous config in %s", out)
+            for name in _OUTPUTS:
+                path = out / name
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+    write_text(previous, config_to_toml(config))
+
+
+def changed_keys(old: RunConfig, new: RunConfig) -> list[str]:
+    """The keys whose values differ between two configs, ignoring where the run executes."""
+    before, after = flat_config(old), flat_config(new)
+    return sorted(
+        key
+        for key in before.keys() | after.keys()
+        if key not in _PLACEMENT_KEYS and before.get(key) != after.get(key)
+    )

@@ -57,7 +57,8 @@ def test_every_article_is_kept_and_every_junk_page_rejected_with_a_reason(two_wo
     labelled = Counter(doc["kind"] for doc in LABELS.values())
     assert kept_kinds == {k: labelled[k] for k in ("article", "exact_dup", "near_dup")}
     assert rejected_kinds == {
-        k: labelled[k] for k in ("nav", "spam", "repeated", "short", "binary", "redirect", "not_found")
+        k: labelled[k]
+        for k in ("nav", "spam", "repeated", "short", "binary", "redirect", "not_found")
     }
     reasons = dict(zip(rejected["url"], zip(rejected["step"], rejected["reason"])))
     for url, (step, reason) in reasons.items():
@@ -108,7 +109,9 @@ def test_rerun_skips_finished_tasks_and_redoes_only_missing_ones(two_workers, tm
     after = {p: (out / p).stat().st_mtime_ns for p in outputs(out)}
     redone = {p for p in after if after[p] != before.get(p)}
     assert redone == {
-        "clean/_done/part-00001.json", "clean/part-00001.parquet", "rejected/part-00001.parquet"
+        "clean/_done/part-00001.json",
+        "clean/part-00001.parquet",
+        "rejected/part-00001.parquet",
     }
     assert outputs(out) == outputs(two_workers[0])
     assert {k: v for k, v in second["clean"].items() if k != "seconds"} == {
@@ -120,15 +123,35 @@ def test_an_existing_dask_cluster_gives_the_same_output(two_workers, tmp_path):
     dask = Path(sys.executable).with_name("dask")
     scheduler_file = tmp_path / "scheduler.json"
     scheduler = subprocess.Popen(
-        [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", ":0",
-         "--scheduler-file", scheduler_file],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            dask,
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--dashboard-address",
+            ":0",
+            "--scheduler-file",
+            scheduler_file,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     workers = [
         subprocess.Popen(
-            [dask, "worker", "--scheduler-file", scheduler_file, "--nthreads", "1",
-             "--dashboard-address", ":0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                dask,
+                "worker",
+                "--scheduler-file",
+                scheduler_file,
+                "--nthreads",
+                "1",
+                "--dashboard-address",
+                ":0",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for _ in range(2)
     ]
@@ -160,3 +183,16 @@ def test_a_missing_input_exits_2_naming_it(tmp_path, capsys):
     missing = tmp_path / "nowhere" / "*.warc.gz"
     assert main(["run", str(missing), "--out", str(tmp_path / "out")]) == 2
     assert str(missing) in capsys.readouterr().err
+
+
+def test_a_rerun_with_a_different_config_is_refused_unless_forced(tmp_path, capsys):
+    out = tmp_path / "out"
+    base = ["run", *INPUTS[:1], "--out", str(out), "--workers", "1"]
+    assert main(base) == 0
+    assert main([*base, "--workers", "2"]) == 0  # where a run executes is not its config
+    capsys.readouterr()
+    changed = [*base, "--filters-gopher-quality-min-words", "80"]
+    assert main(changed) == 2
+    assert "changed: filters.gopher_quality.min_words" in capsys.readouterr().err
+    assert main([*changed, "--force"]) == 0
+    assert "min_words = 80" in (out / "config.toml").read_text()
