@@ -39,9 +39,15 @@ def main() -> None:
     args = parser.parse_args()
     warcs = args.warcs or sorted(SAMPLE.glob("*.warc.gz"))
     labels = json.loads((SAMPLE / "labels.json").read_text())["documents"]
-    pages = [(u, page) for u, page in read_html_pages(warcs) if labels.get(u, {}).get("kind") == "article"]
+    pages = [
+        (u, page)
+        for u, page in read_html_pages(warcs)
+        if labels.get(u, {}).get("kind") == "article"
+    ]
     golds = [gold_text(page) for _, page in pages]
-    print(f"{len(pages)} article pages, {sum(map(len, (p for _, p in pages))) / 1e6:.2f} MB of HTML\n")
+    print(
+        f"{len(pages)} article pages, {sum(map(len, (p for _, p in pages))) / 1e6:.2f} MB of HTML\n"
+    )
     print_extractors([page for _, page in pages], golds, args.repeat)
     print()
     print_language_ids(golds, [labels[url]["lang"] for url, _ in pages], args.repeat)

@@ -72,7 +72,9 @@ def run_clean(config: RunConfig, client: Client) -> dict[str, Any]:
             + "\n".join(failures)
         )
     stats = summarize([json.loads(_marker(out, task).read_text()) for task in tasks])
-    stats.update(files=len(files), tasks=len(tasks), seconds=round(time.perf_counter() - started, 3))
+    stats.update(
+        files=len(files), tasks=len(tasks), seconds=round(time.perf_counter() - started, 3)
+    )
     unreadable = sum(
         counts["docs"]
         for reason, counts in stats["rejected"].items()
@@ -110,8 +112,10 @@ def clean_task(task: CleanTask, config: RunConfig) -> dict[str, Any]:
     kept = Counter(docs=0, bytes=0)
     counters: Counter[str] = Counter()
     reasons = []
-    with _parquet_sink(out / "clean" / f"{task.name}.parquet", DOCUMENTS) as kept_sink, \
-            _parquet_sink(out / "rejected" / f"{task.name}.parquet", REJECTED) as rejected_sink:
+    with (
+        _parquet_sink(out / "clean" / f"{task.name}.parquet", DOCUMENTS) as kept_sink,
+        _parquet_sink(out / "rejected" / f"{task.name}.parquet", REJECTED) as rejected_sink,
+    ):
         for split in task.splits:
             for batch in read_split(split, config.read):
                 docs, rejected, batch_counters = clean_batch(batch.docs, config, filters)
@@ -165,7 +169,9 @@ def rejected_rows(docs: pa.Table, step: Any, reason: Any) -> pa.Table:
             "offset": docs["offset"],
             "url": docs["url"],
             "step": step if isinstance(step, (pa.Array, pa.ChunkedArray)) else pa.repeat(step, n),
-            "reason": reason if isinstance(reason, (pa.Array, pa.ChunkedArray)) else pa.repeat(reason, n),
+            "reason": reason
+            if isinstance(reason, (pa.Array, pa.ChunkedArray))
+            else pa.repeat(reason, n),
             "bytes": pc.cast(pc.binary_length(docs["text"]), pa.int64()),
             "text": docs["text"],
         },
@@ -175,12 +181,12 @@ def rejected_rows(docs: pa.Table, step: Any, reason: Any) -> pa.Table:
 
 def summarize(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Add up the counts of all tasks: read, kept, rejected per reason, and counters."""
-    kept = add_counts([{"kept": part["kept"]} for part in parts]).get("kept", {"docs": 0, "bytes": 0})
+    kept = add_counts([{"kept": part["kept"]} for part in parts]).get(
+        "kept", {"docs": 0, "bytes": 0}
+    )
     rejected = add_counts([part["rejected"] for part in parts])
     rejected_total = add_counts([{"all": fields} for fields in rejected.values()]).get("all", {})
-    read = {
-        field: kept.get(field, 0) + rejected_total.get(field, 0) for field in ("docs", "bytes")
-    }
+    read = {field: kept.get(field, 0) + rejected_total.get(field, 0) for field in ("docs", "bytes")}
     counters = sum((Counter(part["counters"]) for part in parts), Counter())
     return {
         "read": read,
@@ -190,12 +196,16 @@ def summarize(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _run_tasks(client: Client, tasks: Sequence[CleanTask], config: RunConfig, total: int) -> list[str]:
+def _run_tasks(
+    client: Client, tasks: Sequence[CleanTask], config: RunConfig, total: int
+) -> list[str]:
     """Run tasks on the cluster with a progress bar; return a line per failed task."""
     futures = client.map(clean_task, tasks, config=config, pure=False)
     by_key = {future.key: task for future, task in zip(futures, tasks)}
     failures = []
-    with tqdm(total=total, initial=total - len(tasks), desc="clean", unit="task", disable=None) as bar:
+    with tqdm(
+        total=total, initial=total - len(tasks), desc="clean", unit="task", disable=None
+    ) as bar:
         for future in as_completed(futures):
             if future.status == "error":
                 task = by_key[future.key]
@@ -210,6 +220,7 @@ def _run_tasks(client: Client, tasks: Sequence[CleanTask], config: RunConfig, to
 def _parquet_sink(path: Path, schema: pa.Schema) -> Iterator:
     """A function that appends tables to a zstd Parquet file written atomically at the end."""
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+
         def write(table: pa.Table) -> None:
             if table.num_rows:
                 writer.write_table(table.cast(schema))

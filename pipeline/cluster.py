@@ -21,16 +21,21 @@ def dask_client(scheduler: str = "", workers: int = 0) -> Iterator[Client]:
     """
     if scheduler:
         with Client(scheduler, timeout="30s") as client:
-            log.info("connected to Dask scheduler %s, dashboard %s", scheduler, client.dashboard_link)
+            log.info(
+                "connected to Dask scheduler %s, dashboard %s", scheduler, client.dashboard_link
+            )
             yield client
         return
     n_workers = workers or os.cpu_count() or 1
-    with LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    ) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         log.info("local Dask cluster of %d workers, dashboard %s", n_workers, client.dashboard_link)
         yield client

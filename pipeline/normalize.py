@@ -23,7 +23,7 @@ _RULES = [
 
 
 def normalize_text(docs: pa.Table) -> pa.Table:
-    """Return `docs` with its `text` column normalized (NFC, controls removed, whitespace tidied)."""
+    """Return `docs` with its `text` normalized (NFC, controls removed, whitespace tidied)."""
     text = pc.utf8_normalize(docs["text"], "NFC")
     for pattern, replacement in _RULES:
         text = pc.replace_substring_regex(text, pattern=pattern, replacement=replacement)

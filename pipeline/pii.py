@@ -36,9 +36,15 @@ _SECOND_NOT_PRIVATE = {
     "192": r"(?:[1-9]\d?|1[0-57-9]\d|16[0-79]|2[0-4]\d|25[0-5])",
 }
 _PUBLIC_IPV4 = (
-    r"(?:" + _PUBLIC_FIRST + r"\." + _OCTET
+    r"(?:"
+    + _PUBLIC_FIRST
+    + r"\."
+    + _OCTET
     + "".join(f"|{first}\\.{second}" for first, second in _SECOND_NOT_PRIVATE.items())
-    + r")\." + _OCTET + r"\." + _OCTET
+    + r")\."
+    + _OCTET
+    + r"\."
+    + _OCTET
 )
 # An address stands alone: preceded by neither a word character nor a dot, followed by neither
 # a word character nor a dot and a digit (so 1.2.3.4.5 and v1.2.3.4 are not addresses). RE2 has
@@ -52,9 +58,7 @@ _IPV4_IN_CONTEXT = r"([^\w.])(" + _PUBLIC_IPV4 + r")(\.?(?:[^\w.]|$))"
 class PiiConfig:
     """Which personal data to mask in texts, and what to put in its place."""
 
-    enabled: bool = field(
-        default=False, metadata={"help": "mask e-mail and IP addresses in texts"}
-    )
+    enabled: bool = field(default=False, metadata={"help": "mask e-mail and IP addresses in texts"})
     emails: bool = field(default=True, metadata={"help": "mask e-mail addresses"})
     ip_addresses: bool = field(default=True, metadata={"help": "mask public IPv4 addresses"})
     email_replacement: str = field(

@@ -26,6 +26,7 @@ def count_by_reason(rejected: pa.Table) -> Counts:
             grouped["key"].to_pylist(),
             grouped["bytes_count"].to_pylist(),
             grouped["bytes_sum"].to_pylist(),
+            strict=True,
         )
     }
 

@@ -20,7 +20,9 @@ def test_defaults_without_files_or_flags():
 
 def test_relative_paths_resolve_against_the_config_file(tmp_path: Path):
     (tmp_path / "conf").mkdir()
-    conf = write(tmp_path / "conf" / "a.toml", 'inputs = ["../data/*.warc.gz", "s3://b/x"]\nout = "o"\n')
+    conf = write(
+        tmp_path / "conf" / "a.toml", 'inputs = ["../data/*.warc.gz", "s3://b/x"]\nout = "o"\n'
+    )
     config = load_config([conf])
     assert config.inputs == (str(tmp_path / "data" / "*.warc.gz"), "s3://b/x")
     assert config.out == str(tmp_path / "conf" / "o")
@@ -35,13 +37,17 @@ def test_later_files_override_earlier_and_flags_override_files(tmp_path: Path):
 
 def test_unknown_key_names_file_and_suggests_the_right_one(tmp_path: Path):
     conf = write(tmp_path / "bad.toml", "worker = 2\n")
-    with pytest.raises(ConfigError, match=r"bad\.toml: unknown key 'worker'; did you mean 'workers'"):
+    with pytest.raises(
+        ConfigError, match=r"bad\.toml: unknown key 'worker'; did you mean 'workers'"
+    ):
         load_config([conf])
 
 
 def test_wrong_type_names_file_key_and_value(tmp_path: Path):
     conf = write(tmp_path / "bad.toml", "workers = 'two'\n")
-    with pytest.raises(ConfigError, match=r"bad\.toml: key 'workers' must be of type int, got 'two'"):
+    with pytest.raises(
+        ConfigError, match=r"bad\.toml: key 'workers' must be of type int, got 'two'"
+    ):
         load_config([conf])
 
 
@@ -59,6 +65,8 @@ def test_invalid_toml_and_missing_file_are_config_errors(tmp_path: Path):
 
 
 def test_printed_config_reads_back_to_the_same_config(tmp_path: Path):
-    config = load_config(overrides={"inputs": ("/d/a.jsonl", "/d/b.warc.gz"), "workers": 2, "out": "/o"})
+    config = load_config(
+        overrides={"inputs": ("/d/a.jsonl", "/d/b.warc.gz"), "workers": 2, "out": "/o"}
+    )
     printed = write(tmp_path / "printed.toml", config_to_toml(config))
     assert load_config([printed]) == config

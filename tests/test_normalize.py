@@ -8,7 +8,9 @@ from corpusmill.pipeline.normalize import normalize_text
 
 
 def normalized(*texts: str) -> list[str]:
-    table = pa.table({"id": [str(i) for i in range(len(texts))], "text": pa.array(texts, pa.large_string())})
+    table = pa.table(
+        {"id": [str(i) for i in range(len(texts))], "text": pa.array(texts, pa.large_string())}
+    )
     result = normalize_text(table)
     assert result.column_names == ["id", "text"]
     return result["text"].to_pylist()
@@ -23,7 +25,9 @@ def test_control_characters_and_bom_are_removed_but_tabs_and_newlines_are_not_lo
 
 
 def test_line_endings_unify_and_blank_line_runs_become_one_paragraph_break():
-    assert normalized("one\r\ntwo\rthree\u2028four\n\n\n\n\nfive") == ["one\ntwo\nthree\nfour\n\nfive"]
+    assert normalized("one\r\ntwo\rthree\u2028four\n\n\n\n\nfive") == [
+        "one\ntwo\nthree\nfour\n\nfive"
+    ]
 
 
 def test_unicode_spaces_collapse_and_lines_are_trimmed():

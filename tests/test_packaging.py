@@ -22,7 +22,17 @@ def test_wheel_holds_only_the_corpusmill_namespace(tmp_path: Path):
     for folder in package_dirs.values():
         shutil.copytree(REPO / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(src)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(src),
+        ],
         check=True,
         capture_output=True,
         timeout=300,
@@ -33,8 +43,13 @@ def test_wheel_holds_only_the_corpusmill_namespace(tmp_path: Path):
     assert top_levels == {"corpusmill", wheel.name.split("-py")[0] + ".dist-info"}
     for package, folder in package_dirs.items():
         module_path = package.replace(".", "/")
-        shipped = {n.removeprefix(module_path + "/") for n in names if n.startswith(module_path + "/")}
+        shipped = {
+            n.removeprefix(module_path + "/") for n in names if n.startswith(module_path + "/")
+        }
         on_disk = {str(p.relative_to(REPO / folder)) for p in (REPO / folder).rglob("*.py")}
         assert shipped == on_disk, "list every subpackage in [tool.setuptools] packages"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "corpusmill = corpusmill.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert (
+        "corpusmill = corpusmill.cli.main:main"
+        in zipfile.ZipFile(wheel).read(entry_points).decode()
+    )

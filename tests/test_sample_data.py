@@ -25,7 +25,9 @@ WARC_FILES = sorted(SAMPLE_DIR.glob("crawl-*.warc.gz"))
 WET_FILE = SAMPLE_DIR / "wet-00000.warc.wet.gz"
 JSONL_FILE = SAMPLE_DIR / "dump-00000.jsonl.zst"
 COMMITTED_FILES = [*WARC_FILES, WET_FILE, JSONL_FILE, LABELS_PATH]
-BLOCK_TAG = re.compile(r"</?(?:p|h[1-6]|li|ul|ol|blockquote|pre|table|thead|tbody|tr|td|th|div|section|article|br)\b[^>]*>")
+BLOCK_TAG = re.compile(
+    r"</?(?:p|h[1-6]|li|ul|ol|blockquote|pre|table|thead|tbody|tr|td|th|div|section|article|br)\b[^>]*>"
+)
 ARTICLE_ELEMENT = re.compile(r"<article\b[^>]*>(.*?)</article>", re.S)
 HAN = re.compile(r"[\u4e00-\u9fff]")
 CYRILLIC = re.compile(r"[\u0400-\u04ff]")
@@ -34,7 +36,9 @@ PROSE_KINDS = ("article", "exact_dup", "near_dup")
 
 def load_generator():
     """Import sample_data/generate.py, which is a script rather than a package module."""
-    spec = importlib.util.spec_from_file_location("sample_data_generate", SAMPLE_DIR / "generate.py")
+    spec = importlib.util.spec_from_file_location(
+        "sample_data_generate", SAMPLE_DIR / "generate.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -89,12 +93,17 @@ def records() -> dict:
     for path in WARC_FILES:
         for record in ArchiveIterator(str(path), record_types=WarcRecordType.response):
             url = record.headers["WARC-Target-URI"]
-            found[url] = {"file": path.name, "payload": record.reader.read(),
-                          "status": record.http_headers.status_code,
-                          "content_type": record.http_headers.get("Content-Type")}
+            found[url] = {
+                "file": path.name,
+                "payload": record.reader.read(),
+                "status": record.http_headers.status_code,
+                "content_type": record.http_headers.get("Content-Type"),
+            }
     for record in ArchiveIterator(str(WET_FILE), record_types=WarcRecordType.conversion):
-        found[record.headers["WARC-Target-URI"]] = {"file": WET_FILE.name,
-                                                    "text": record.reader.read().decode("utf-8")}
+        found[record.headers["WARC-Target-URI"]] = {
+            "file": WET_FILE.name,
+            "text": record.reader.read().decode("utf-8"),
+        }
     data = zstandard.ZstdDecompressor().decompress(JSONL_FILE.read_bytes())
     for line in data.decode("utf-8").splitlines():
         item = json.loads(line)
@@ -133,12 +142,16 @@ def test_every_record_has_a_label_and_every_label_has_a_record(records, document
         label_urls[label["file"]].add(url)
     assert record_urls == label_urls
     assert sum(len(urls) for urls in record_urls.values()) == len(records) == len(documents)
-    assert {name: entry["documents"] for name, entry in labels["files"].items()} == \
-        {name: len(urls) for name, urls in label_urls.items()}
+    assert {name: entry["documents"] for name, entry in labels["files"].items()} == {
+        name: len(urls) for name, urls in label_urls.items()
+    }
     for path in WARC_FILES:
         with path.open("rb") as stream:
-            warcio_urls = {record.rec_headers.get_header("WARC-Target-URI")
-                           for record in WarcioIterator(stream) if record.rec_type == "response"}
+            warcio_urls = {
+                record.rec_headers.get_header("WARC-Target-URI")
+                for record in WarcioIterator(stream)
+                if record.rec_type == "response"
+            }
         assert warcio_urls == label_urls[path.name]
 
 
@@ -159,7 +172,9 @@ def test_warc_and_wet_records_have_valid_digests_and_exact_content_length():
         members = gzip_members(path.read_bytes())
         assert warcio_count == len(members) == len(plain)
         for header, record in members:
-            assert header[3] == 0 and header[4:8] == b"\x00\x00\x00\x00", "gzip flags and mtime must be zero"
+            assert header[3] == 0 and header[4:8] == b"\x00\x00\x00\x00", (
+                "gzip flags and mtime must be zero"
+            )
             head, _, rest = record.partition(b"\r\n\r\n")
             length = int(re.search(rb"\r\nContent-Length: (\d+)\r\n", head + b"\r\n").group(1))
             assert head.startswith(b"WARC/1.0\r\n")
@@ -183,7 +198,14 @@ def test_content_type_labels_match_http_headers(records, documents):
         else:
             assert label["content_type"] is None
     content_types = {label["content_type"] for label in documents.values()}
-    assert {None, "application/xhtml+xml", "text/xml", "image/png", "image/jpeg", "application/pdf"} <= content_types
+    assert {
+        None,
+        "application/xhtml+xml",
+        "text/xml",
+        "image/png",
+        "image/jpeg",
+        "application/pdf",
+    } <= content_types
 
 
 def test_kind_counts_meet_the_minimums(documents):
@@ -227,7 +249,10 @@ def test_near_duplicates_have_the_labelled_edit_rate(main_texts, documents):
             continue
         rate, lang = label["edit_rate"], label["lang"]
         assert 0.01 <= rate <= 0.10
-        original, copy = units(main_texts[label["duplicate_of"]], lang), units(main_texts[url], lang)
+        original, copy = (
+            units(main_texts[label["duplicate_of"]], lang),
+            units(main_texts[url], lang),
+        )
         opcodes = difflib.SequenceMatcher(None, original, copy, autojunk=False).get_opcodes()
         if label["format"] == "wet":
             while opcodes[0][0] == "insert":
@@ -237,14 +262,16 @@ def test_near_duplicates_have_the_labelled_edit_rate(main_texts, documents):
         measured = sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in opcodes if tag != "equal")
         expected = round(rate * len(original))
         assert measured == expected, url
-        vocabulary_a, vocabulary_b = set(original), set(copy[opcodes[0][3]:opcodes[-1][4]])
+        vocabulary_a, vocabulary_b = set(original), set(copy[opcodes[0][3] : opcodes[-1][4]])
         assert len(vocabulary_a & vocabulary_b) / len(vocabulary_a | vocabulary_b) > 0.9
         rates.append(rate)
     assert min(rates) < 0.03 and max(rates) > 0.08
 
 
 def test_non_utf8_pages_decode_only_with_their_declared_charset(records, documents):
-    legacy = {url: label for url, label in documents.items() if label["charset"] not in (None, "utf-8")}
+    legacy = {
+        url: label for url, label in documents.items() if label["charset"] not in (None, "utf-8")
+    }
     assert {label["charset"] for label in legacy.values()} == {"windows-1251", "iso-8859-1"}
     for url, label in legacy.items():
         payload = records[url]["payload"]
@@ -252,7 +279,7 @@ def test_non_utf8_pages_decode_only_with_their_declared_charset(records, documen
             payload.decode("utf-8")
         markup = payload.decode(label["charset"])
         assert label["kind"] == "article"
-        assert re.search(f"charset=\"?{label['charset']}\"", markup)
+        assert re.search(f'charset="?{label["charset"]}"', markup)
         if label["charset"] == "windows-1251":
             assert label["content_type"] == "text/html; charset=windows-1251"
             assert len(CYRILLIC.findall(article_text(markup))) > 500
@@ -262,7 +289,11 @@ def test_non_utf8_pages_decode_only_with_their_declared_charset(records, documen
 
 
 def test_binary_payloads_are_not_text(records, documents):
-    signatures = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff", "application/pdf": b"%PDF-"}
+    signatures = {
+        "image/png": b"\x89PNG\r\n\x1a\n",
+        "image/jpeg": b"\xff\xd8\xff",
+        "application/pdf": b"%PDF-",
+    }
     binaries = [url for url, label in documents.items() if label["kind"] == "binary"]
     for url in binaries:
         label, payload = documents[url], records[url]["payload"]
@@ -283,8 +314,11 @@ def test_redirects_and_missing_pages_have_their_status(records, documents):
 
 
 def test_xhtml_and_xml_pages_are_well_formed(records, documents):
-    xml_pages = [url for url, label in documents.items()
-                 if label["content_type"] in ("application/xhtml+xml", "text/xml")]
+    xml_pages = [
+        url
+        for url, label in documents.items()
+        if label["content_type"] in ("application/xhtml+xml", "text/xml")
+    ]
     assert len(xml_pages) == 2
     for url in xml_pages:
         root = ET.fromstring(records[url]["payload"])
@@ -302,7 +336,9 @@ def test_languages_and_scripts_match_labels(main_texts, documents, records):
             prose = [line for line in text.splitlines() if len(HAN.findall(line)) >= 20]
             assert sum(len(HAN.findall(line)) for line in prose) >= 300, url
             for line in prose:
-                assert len(HAN.findall(line)) > 0.6 * len(line) and line.count(" ") <= len(line) // 100, line
+                assert (
+                    len(HAN.findall(line)) > 0.6 * len(line) and line.count(" ") <= len(line) // 100
+                ), line
         elif label["lang"] == "ru":
             prose = [line for line in text.splitlines() if len(CYRILLIC.findall(line)) >= 20]
             assert sum(len(CYRILLIC.findall(line)) for line in prose) >= 300, url
@@ -320,7 +356,7 @@ def test_unrelated_articles_are_not_near_duplicates(generator):
     for doc in generator.build_corpus():
         if doc.kind == "article":
             tokens = units(doc.content.main_text(), doc.lang)
-            shingles[doc.lang].append({tuple(tokens[i:i + 5]) for i in range(len(tokens) - 4)})
+            shingles[doc.lang].append({tuple(tokens[i : i + 5]) for i in range(len(tokens) - 4)})
     worst = 0.0
     for sets in shingles.values():
         for a, b in itertools.combinations(sets, 2):

@@ -23,7 +23,13 @@ def test_count_by_reason_groups_step_and_reason_with_docs_and_bytes():
 
 
 def test_count_by_reason_of_nothing_is_empty():
-    empty = pa.table({"step": pa.array([], pa.string()), "reason": pa.array([], pa.string()), "bytes": pa.array([], pa.int64())})
+    empty = pa.table(
+        {
+            "step": pa.array([], pa.string()),
+            "reason": pa.array([], pa.string()),
+            "bytes": pa.array([], pa.int64()),
+        }
+    )
     assert count_by_reason(empty) == {}
 
 

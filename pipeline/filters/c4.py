@@ -61,13 +61,13 @@ class C4Config:
         default=1000, metadata={"help": "drop lines with a word longer than this (characters)"}
     )
     drop_javascript_lines: bool = field(
-        default=True, metadata={"help": "drop lines mentioning javascript (\"enable JavaScript\")"}
+        default=True, metadata={"help": 'drop lines mentioning javascript ("enable JavaScript")'}
     )
     drop_policy_lines: bool = field(
         default=True, metadata={"help": "drop lines with cookie, privacy or terms-of-use notices"}
     )
     drop_lorem_ipsum_docs: bool = field(
-        default=True, metadata={"help": "remove documents containing \"lorem ipsum\""}
+        default=True, metadata={"help": 'remove documents containing "lorem ipsum"'}
     )
     # Off: C4 used "{" to catch code, but we keep technical pages with code; the filters are meant
     # to remove spam, boilerplate and gibberish, not good technical text.

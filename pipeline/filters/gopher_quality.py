@@ -54,9 +54,7 @@ class GopherQualityConfig:
 
     enabled: bool = field(default=True, metadata={"help": "run the Gopher quality rules"})
     min_words: int = field(default=50, metadata={"help": "remove documents with fewer words"})
-    max_words: int = field(
-        default=100_000, metadata={"help": "remove documents with more words"}
-    )
+    max_words: int = field(default=100_000, metadata={"help": "remove documents with more words"})
     min_mean_word_length: float = field(
         default=3.0, metadata={"help": "remove documents with a shorter mean word length"}
     )
@@ -108,9 +106,9 @@ class GopherQuality:
         spaced = ~written_without_spaces(words)
 
         hashes = pc.count_substring(texts, "#").to_numpy()
-        ellipses = pc.count_substring(texts, "...").to_numpy() + pc.count_substring(
-            texts, "…"
-        ).to_numpy()
+        ellipses = (
+            pc.count_substring(texts, "...").to_numpy() + pc.count_substring(texts, "…").to_numpy()
+        )
 
         lines, line_parents = split_nonempty(texts, r"\n")
         n_lines = np.bincount(line_parents, minlength=num_rows)

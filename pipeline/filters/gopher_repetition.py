@@ -212,4 +212,3 @@ class _NGrams:
     def _gram_chars(self, starts: np.ndarray, n: int) -> np.ndarray:
         """Characters of the words of the n-grams starting at `starts`."""
         return self._cum_lengths[starts + n] - self._cum_lengths[starts]
-
