@@ -1,0 +1,1 @@
+"""Global deduplication: exact hashes and MinHash-LSH near duplicates, on Dask."""

@@ -1,0 +1,1 @@
+"""BPE tokenizers: training with HF tokenizers, fast encoding with tiktoken."""
