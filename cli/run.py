@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from corpusmill.cli.flags import add_config_flags, config_overrides
+from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import config_to_toml, load_config
 from corpusmill.pipeline.run import run_pipeline
 
@@ -51,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(config_to_toml(config))
         return 0
-    stats = run_pipeline(config, force=args.force)
+    with dask_client(config.scheduler, config.workers) as client:
+        print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+        stats = run_pipeline(config, force=args.force, client=client)
     print(summary_table(stats))
     print(f"output: {Path(config.out).resolve()}  (stats: stats.json, documents: clean/)")
     return 0

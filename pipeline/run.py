@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from distributed import Client
+
 from corpusmill.pipeline.atomic import write_json, write_text
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
@@ -26,16 +28,21 @@ _PLACEMENT_KEYS = frozenset({"scheduler", "workers"})
 _OUTPUTS = ("clean", "rejected", "stats.json", "config.toml")
 
 
-def run_pipeline(config: RunConfig, force: bool = False) -> dict[str, Any]:
+def run_pipeline(
+    config: RunConfig, force: bool = False, client: Client | None = None
+) -> dict[str, Any]:
     """Run every available stage on `config`; return and write the run's stats.
 
-    An output folder holds one config's results: finished work is reused on a rerun with the same
-    config, and a different config is refused unless `force`, which starts the folder afresh.
+    Runs on `client`, or on the cluster the config names (a local one by default). An output
+    folder holds one config's results: finished work is reused on a rerun with the same config,
+    and a different config is refused unless `force`, which starts the folder afresh.
     """
+    if client is None:
+        with dask_client(config.scheduler, config.workers) as own_client:
+            return run_pipeline(config, force, own_client)
     out = Path(config.out)
     claim_output(out, config, force)
-    with dask_client(config.scheduler, config.workers) as client:
-        stats = {"clean": run_clean(config, client)}
+    stats = {"clean": run_clean(config, client)}
     write_json(out / "stats.json", stats)
     return stats
 
