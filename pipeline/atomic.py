@@ -26,6 +26,17 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete the temporary files a killed run left in `folder`; return how many there were.
+
+    Call it only when no other run writes to the folder.
+    """
+    stale = list(folder.rglob(".*.tmp")) if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def write_text(path: Path, text: str) -> None:
     """Write a UTF-8 text file atomically."""
     with atomic_path(path) as tmp:

@@ -9,7 +9,7 @@ from typing import Any
 
 from distributed import Client
 
-from corpusmill.pipeline.atomic import write_json, write_text
+from corpusmill.pipeline.atomic import remove_stale_temporaries, write_json, write_text
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import (
@@ -42,6 +42,8 @@ def run_pipeline(
             return run_pipeline(config, force, own_client)
     out = Path(config.out)
     claim_output(out, config, force)
+    if removed := remove_stale_temporaries(out):
+        log.info("removed %d temporary files left by an interrupted run in %s", removed, out)
     stats = {"clean": run_clean(config, client)}
     write_json(out / "stats.json", stats)
     return stats
