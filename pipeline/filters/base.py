@@ -16,6 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from corpusmill.pipeline.words import split_words
+
 log = logging.getLogger(__name__)
 
 # Marks that end a sentence: C4's set (. ! ? " ') with closing quotes, and the full stops and
@@ -41,11 +43,16 @@ class FilterResult:
 
 
 class Filter(Protocol):
-    """A quality filter: a name (the prefix of its reasons) and a verdict on a table of docs."""
+    """A quality filter: a name (the prefix of its reasons) and a verdict on a table of docs.
+
+    A filter that `needs_words` is given the words of the texts (pipeline.words.split_words, row
+    for row), which `apply_filters` splits once for all such filters; called alone, it splits them.
+    """
 
     name: str
+    needs_words: bool
 
-    def __call__(self, docs: pa.Table) -> FilterResult: ...
+    def __call__(self, docs: pa.Table, words: pa.LargeListArray | None = None) -> FilterResult: ...
 
 
 def apply_filters(docs: pa.Table, filters: Sequence[Filter]) -> tuple[pa.Table, pa.Table]:
@@ -56,10 +63,13 @@ def apply_filters(docs: pa.Table, filters: Sequence[Filter]) -> tuple[pa.Table, 
     """
     removed_schema = docs.schema.append(pa.field("reason", pa.string(), nullable=False))
     removed = [removed_schema.empty_table()]
+    words = None
     for filt in filters:
         if docs.num_rows == 0:
             break
-        result = filt(docs)
+        if filt.needs_words and words is None:
+            words = split_words(docs.column("text"))
+        result = filt(docs, words)
         keep = pa.array(result.keep, pa.bool_())
         drop = pc.invert(keep)
         rejected = docs.filter(drop).append_column(
@@ -68,6 +78,7 @@ def apply_filters(docs: pa.Table, filters: Sequence[Filter]) -> tuple[pa.Table, 
         removed.append(rejected)
         log.debug("%s removed %d of %d documents", filt.name, rejected.num_rows, docs.num_rows)
         docs = docs.filter(keep)
+        words = None if words is None or result.text is not None else words.filter(keep)
         if result.text is not None:
             text_index = docs.schema.get_field_index("text")
             edited = result.text.filter(keep).cast(docs.schema.field("text").type)

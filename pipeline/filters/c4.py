@@ -83,11 +83,12 @@ class C4:
     """Drops boilerplate lines and returns the edited texts; removes placeholder and short pages."""
 
     name = "c4"
+    needs_words = False
 
     def __init__(self, config: C4Config):
         self.config = config
 
-    def __call__(self, docs: pa.Table) -> FilterResult:
+    def __call__(self, docs: pa.Table, words: pa.LargeListArray | None = None) -> FilterResult:
         cfg = self.config
         texts = docs.column("text").combine_chunks()
         num_rows = len(texts)

@@ -63,11 +63,12 @@ class FineWeb:
     """Removes pages made of unpunctuated, short or repeated lines, and list-like pages."""
 
     name = "fineweb"
+    needs_words = True
 
     def __init__(self, config: FineWebConfig):
         self.config = config
 
-    def __call__(self, docs: pa.Table) -> FilterResult:
+    def __call__(self, docs: pa.Table, words: pa.LargeListArray | None = None) -> FilterResult:
         cfg = self.config
         texts = docs.column("text").combine_chunks()
         num_rows = len(texts)
@@ -80,7 +81,8 @@ class FineWeb:
         short = ratio(per_row(line_chars <= cfg.short_line_length, parents, num_rows), n_lines)
         dup_chars = per_row(later_duplicates(lines, parents) * line_chars, parents, num_rows)
         dup_ratio = ratio(dup_chars, per_row(line_chars, parents, num_rows))
-        n_words = pc.list_value_length(split_words(texts)).to_numpy(zero_copy_only=False)
+        words = split_words(texts) if words is None else words
+        n_words = pc.list_value_length(words).to_numpy(zero_copy_only=False)
         # Line breaks between the non-empty lines, as FineWeb's texts had no blank lines.
         line_breaks = np.maximum(n_lines - 1, 0)
 

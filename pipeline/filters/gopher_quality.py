@@ -87,17 +87,18 @@ class GopherQuality:
     """Removes documents that are too short or long, symbol-heavy, list-like, or not prose."""
 
     name = "gopher_quality"
+    needs_words = True
 
     def __init__(self, config: GopherQualityConfig):
         self.config = config
 
-    def __call__(self, docs: pa.Table) -> FilterResult:
+    def __call__(self, docs: pa.Table, words: pa.LargeListArray | None = None) -> FilterResult:
         cfg = self.config
         texts = docs.column("text").combine_chunks()
         langs = docs.column("lang").combine_chunks()
         num_rows = len(texts)
 
-        words = split_words(texts)
+        words = split_words(texts) if words is None else words
         parents = pc.list_parent_indices(words).to_numpy()
         flat = pc.list_flatten(words)
         n_words = pc.list_value_length(words).to_numpy(zero_copy_only=False)

@@ -33,11 +33,12 @@ class Language:
     """Removes documents in other languages, or whose language id is unsure (or missing)."""
 
     name = "language"
+    needs_words = False
 
     def __init__(self, config: LanguageConfig):
         self.config = config
 
-    def __call__(self, docs: pa.Table) -> FilterResult:
+    def __call__(self, docs: pa.Table, words: pa.LargeListArray | None = None) -> FilterResult:
         cfg = self.config
         langs = docs.column("lang").combine_chunks()
         scores = pc.fill_null(docs.column("lang_score").combine_chunks(), 0.0).to_numpy()
