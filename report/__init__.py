@@ -1,0 +1,1 @@
+"""Compression report: general-purpose compressors, the tokenizer, and models as coders."""
