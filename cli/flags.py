@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import argparse
 import typing
+from collections.abc import Mapping
 from typing import Any
 
-from corpusmill.pipeline.config import ConfigKey, config_keys
+from corpusmill.pipeline.config import ConfigKey, RunConfig, config_keys
 
 
-def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """Add one `--section-name` flag per config key (top-level keys as `--name`)."""
-    group = parser.add_argument_group("config keys (override the config files)")
-    for spec in config_keys():
+def add_config_flags(
+    parser: argparse.ArgumentParser,
+    config: type = RunConfig,
+    skip: tuple[str, ...] = (),
+    title: str = "config keys (override the config files)",
+    prefix: str = "",
+    aliases: Mapping[str, tuple[str, ...]] | None = None,
+) -> None:
+    """Add one `--section-name` flag per key of a config dataclass (top-level keys as `--name`);
+    `config_overrides` collects the ones given, as dotted keys (under `prefix`)."""
+    group = parser.add_argument_group(title)
+    aliases = aliases or {}
+    for spec in config_keys(config, prefix):
         if spec.key in skip:
             continue
         group.add_argument(
             flag_name(spec.key),
+            *aliases.get(spec.key, ()),
             dest=f"cfg:{spec.key}",
             default=argparse.SUPPRESS,
-            help=f"{spec.help} (default: {_show_default(spec)})",
+            help=f"{spec.help} (default: {_show_default(spec)})".replace("%", "%%"),
             **_argument_kind(spec),
         )
 
