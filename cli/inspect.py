@@ -1,0 +1,127 @@
+"""`corpusmill inspect`: a tokenized run's manifest summary, checksums, decoded documents."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from corpusmill.loader.format import (
+    FormatError,
+    Manifest,
+    file_checksum,
+    open_shard,
+    read_manifest,
+    verify_shards,
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
+    """Register the `inspect` subcommand."""
+    parser = subparsers.add_parser(
+        "inspect",
+        parents=parents,
+        help="summarize and verify a run's shards and manifest",
+        description="Print what OUT/index.json says about a run's shards; optionally verify "
+        "every shard's checksum and decode documents back to text.",
+    )
+    parser.add_argument("out", type=Path, metavar="OUT", help="a run's output folder")
+    parser.add_argument(
+        "--verify", action="store_true", help="check every shard's size and xxh3 checksum"
+    )
+    parser.add_argument(
+        "--show", type=int, default=0, metavar="N", help="decode the first N documents to text"
+    )
+    parser.set_defaults(handler=inspect)
+
+
+def inspect(args: argparse.Namespace) -> int:
+    """Print the summary, then the verification and the decoded documents asked for."""
+    try:
+        manifest = read_manifest(args.out)
+    except FormatError as exc:
+        print(f"corpusmill inspect: {exc}", file=sys.stderr)
+        return 2
+    print(summary(args.out, manifest))
+    status = 0
+    if args.verify:
+        problems = list(_problems(args.out, manifest))
+        for problem in problems:
+            print(f"FAILED {problem}")
+        if problems:
+            print(f"verify: {len(problems)} problems")
+        else:
+            print(
+                f"verify: the tokenizer and all {len(manifest.shards)} shards match their checksums"
+            )
+        status = 1 if problems else 0
+    if args.show:
+        print(show(args.out, manifest, args.show))
+    return status
+
+
+def summary(out: Path, manifest: Manifest) -> str:
+    """The manifest as a table: a line per shard and totals."""
+    totals = manifest.totals()
+    rows = [
+        (s.name, s.docs, s.tokens, s.num_bytes / 1e6, s.num_bytes / max(s.tokens, 1), s.size / 1e6)
+        for s in manifest.shards
+    ]
+    rows.append(
+        (
+            "total",
+            totals["docs"],
+            totals["tokens"],
+            totals["num_bytes"] / 1e6,
+            totals["bytes_per_token"],
+            totals["size"] / 1e6,
+        )
+    )
+    width = max(len(row[0]) for row in rows)
+    lines = [
+        f"{out}: {totals['shards']} shards, {totals['docs']} documents, {totals['tokens']} tokens "
+        f"({manifest.token_dtype}, vocabulary {manifest.vocab_size}, EOS {manifest.eos_id}), "
+        f"{totals['bytes_per_token']:.3f} bytes/token",
+        f"tokenizer: {manifest.tokenizer} (xxh3 {manifest.tokenizer_xxh3}), "
+        f"format version {manifest.format_version}",
+        "",
+        f"{'shard':<{width}} {'docs':>9} {'tokens':>13} {'text MB':>9} {'bytes/tok':>9} "
+        f"{'file MB':>9}",
+    ]
+    lines += [
+        f"{name:<{width}} {docs:>9} {tokens:>13} {text:>9.2f} {ratio:>9.3f} {size:>9.2f}"
+        for name, docs, tokens, text, ratio, size in rows
+    ]
+    return "\n".join(lines)
+
+
+def show(out: Path, manifest: Manifest, count: int) -> str:
+    """The first `count` documents decoded back to text, the EOS token written out."""
+    tokenizer = Tokenizer.from_file(str(out / manifest.tokenizer))
+    blocks = []
+    for shard in manifest.shards:
+        reader = open_shard(out / shard.name)
+        for index in range(reader.num_record_batches):
+            batch = reader.get_batch(index)
+            for doc_id, tokens, num_bytes in zip(
+                batch["id"].to_pylist(), batch["tokens"], batch["num_bytes"].to_pylist()
+            ):
+                ids = tokens.values.to_numpy().tolist()
+                text = tokenizer.decode(ids, skip_special_tokens=False)
+                blocks.append(f"--- {doc_id} ({len(ids)} tokens, {num_bytes} bytes)\n{text}")
+                if len(blocks) == count:
+                    return "\n".join(blocks)
+    return "\n".join(blocks)
+
+
+def _problems(out: Path, manifest: Manifest) -> list[str]:
+    """Every mismatch between the files and the manifest, the tokenizer file included."""
+    tokenizer = out / manifest.tokenizer
+    problems = []
+    if not tokenizer.is_file():
+        problems.append(f"{tokenizer}: missing")
+    elif (digest := file_checksum(tokenizer)) != manifest.tokenizer_xxh3:
+        problems.append(f"{tokenizer}: xxh3 {digest}, the manifest says {manifest.tokenizer_xxh3}")
+    return problems + list(verify_shards(out, manifest))

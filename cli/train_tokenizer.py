@@ -1,0 +1,65 @@
+"""`corpusmill train-tokenizer`: a byte-level BPE `tokenizer.json` from a run or raw inputs."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from corpusmill.cli.flags import add_config_flags, config_overrides
+from corpusmill.pipeline.config import ConfigError, load_config
+from corpusmill.pipeline.readers import ReadConfig
+from corpusmill.tokenizer.config import TokenizerConfig
+from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
+
+# Keys of the [tokenizer] section that concern a run, not training.
+_RUN_ONLY = ("path", "train")
+
+
+def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
+    """Register the `train-tokenizer` subcommand."""
+    parser = subparsers.add_parser(
+        "train-tokenizer",
+        parents=parents,
+        help="train a byte-level BPE tokenizer on a corpus",
+        description=(
+            "Train a byte-level BPE tokenizer (GPT-4 split regex, NFC, special tokens) with HF "
+            "tokenizers, on a sample of at most --sample-bytes drawn evenly over the inputs. "
+            "Inputs are `corpusmill run` output folders (their deduplicated clean documents) or "
+            "JSONL, Parquet, text and WARC files, folders and globs (read twice: once to "
+            "measure, once to sample)."
+        ),
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="run output folders or inputs")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("tokenizer.json"),
+        help="file to write (default: %(default)s)",
+    )
+    add_config_flags(parser, TokenizerConfig, skip=_RUN_ONLY, title="training")
+    add_config_flags(parser, ReadConfig, title="reading raw inputs", prefix="read.")
+    parser.set_defaults(handler=train)
+
+
+def train(args: argparse.Namespace) -> int:
+    """Train on the inputs and write the tokenizer."""
+    overrides = config_overrides(args)
+    read = load_config(overrides={k: v for k, v in overrides.items() if k.startswith("read.")}).read
+    options = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in overrides.items()
+        if not key.startswith("read.")
+    }
+    try:
+        config = dataclasses.replace(TokenizerConfig(), **options)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    tokenizer, stats = train_tokenizer(args.inputs, config, read)
+    save_tokenizer(tokenizer, args.out)
+    print(
+        f"{args.out}: {stats['vocab_size']} tokens, trained on {stats['bytes'] / 1e6:.1f} MB "
+        f"({stats['docs']} documents, {stats['sample_fraction']:.1%} of "
+        f"{stats['corpus_bytes'] / 1e6:.1f} MB) in {stats['seconds']:.1f} s"
+    )
+    return 0

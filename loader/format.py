@@ -1,0 +1,244 @@
+"""The shard format of a tokenized run, the one definition the writer and the loader share.
+
+A run's tokens live in `OUT/shard-NNNNN.arrow`, described by `OUT/index.json`:
+
+- A shard is an uncompressed Arrow IPC file, so `pyarrow.memory_map` + `pyarrow.ipc.open_file`
+  read it without copying. Its rows are documents in corpus order: `id` (string), `tokens` (list of
+  uint16 when every token id fits, else uint32: the document's tokens, then the EOS id) and
+  `num_bytes` (UTF-8 bytes of the document's text). A record batch holds the documents that start
+  in one window of BATCH_TOKENS tokens of its file, so batch boundaries depend only on the
+  documents, never on how the writer was parallelized.
+- The manifest tells a reader everything it needs to plan and validate without opening a shard:
+  the format version, the tokenizer file and its xxh3, the vocabulary size, token type and EOS id,
+  and per shard its documents, tokens, source bytes, file size and xxh3-64 checksum, with totals.
+
+Only numpy, pyarrow, xxhash and the standard library are imported here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+
+FORMAT_VERSION = 1
+MANIFEST = "index.json"
+# About a million tokens per record batch: a loader's unit of reading, and far below the 2**31
+# values a list column's int32 offsets can address.
+BATCH_TOKENS = 1 << 20
+_READ_CHUNK = 1 << 24
+
+
+class FormatError(ValueError):
+    """A manifest or shard that does not follow this format; the message names the file."""
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """One shard as the manifest lists it; `tokens` counts the EOS ending each document."""
+
+    name: str
+    docs: int
+    tokens: int
+    num_bytes: int
+    size: int
+    xxh3: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The contents of `index.json`: the tokenizer, the token type and every shard."""
+
+    tokenizer: str
+    tokenizer_xxh3: str
+    vocab_size: int
+    token_dtype: str
+    eos_id: int
+    tokens_per_shard: int
+    shards: tuple[ShardInfo, ...]
+    format_version: int = FORMAT_VERSION
+
+    def totals(self) -> dict[str, Any]:
+        """Documents, tokens, source bytes and file bytes over all shards, and bytes per token."""
+        totals = {
+            field: sum(getattr(shard, field) for shard in self.shards)
+            for field in ("docs", "tokens", "num_bytes", "size")
+        }
+        totals["shards"] = len(self.shards)
+        totals["bytes_per_token"] = round(totals["num_bytes"] / max(totals["tokens"], 1), 4)
+        return totals
+
+    def to_json(self) -> str:
+        """The manifest as stable JSON (sorted keys, no timestamps): equal runs, equal bytes."""
+        data = {
+            "format_version": self.format_version,
+            "tokenizer": {"file": self.tokenizer, "xxh3": self.tokenizer_xxh3},
+            "vocab_size": self.vocab_size,
+            "token_dtype": self.token_dtype,
+            "eos_id": self.eos_id,
+            "tokens_per_shard": self.tokens_per_shard,
+            "shards": [dataclasses.asdict(shard) for shard in self.shards],
+            "totals": self.totals(),
+        }
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def shard_name(index: int) -> str:
+    """The file name of shard `index`."""
+    return f"shard-{index:05d}.arrow"
+
+
+def token_type(vocab_size: int) -> pa.DataType:
+    """uint16 when every id of a `vocab_size` vocabulary fits in it, else uint32."""
+    return pa.uint16() if vocab_size <= 1 << 16 else pa.uint32()
+
+
+def shard_schema(tokens: pa.DataType) -> pa.Schema:
+    """The columns of a shard whose token ids are of type `tokens`."""
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("tokens", pa.list_(tokens), nullable=False),
+            pa.field("num_bytes", pa.int64(), nullable=False),
+        ]
+    )
+
+
+def tokens_array(ids: Sequence[np.ndarray], eos_id: int, tokens: pa.DataType) -> pa.ListArray:
+    """A `tokens` column from each document's token ids, the EOS id appended to every document."""
+    lengths = np.fromiter((len(doc) for doc in ids), dtype=np.int64, count=len(ids))
+    flat = np.concatenate(ids) if len(ids) else np.empty(0, dtype=np.int64)
+    values = np.insert(flat, np.cumsum(lengths), eos_id).astype(tokens.to_pandas_dtype())
+    offsets = np.zeros(len(ids) + 1, dtype=np.int32)
+    np.cumsum(lengths + 1, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+
+
+def write_shard(
+    path: Path, tables: Iterable[pa.Table], tokens: pa.DataType, name: str | None = None
+) -> ShardInfo:
+    """Write documents (tables with the shard columns) to `path` as one shard file.
+
+    Rows are regrouped into record batches by BATCH_TOKENS windows, so the file's bytes depend only
+    on the documents and not on how they were chunked on the way in. `name` (default: the file's)
+    is the name the manifest will list.
+    """
+    schema = shard_schema(tokens)
+    docs = total_tokens = num_bytes = 0
+    pending: list[pa.Table] = []
+    window = 0
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for table in tables:
+            table = table.select(schema.names).cast(schema)
+            lengths = pc.list_value_length(table["tokens"]).to_numpy().astype(np.int64)
+            windows = (total_tokens + np.cumsum(lengths) - lengths) // BATCH_TOKENS
+            for start, stop in _runs(windows):
+                if windows[start] != window and pending:
+                    _write_batch(writer, pending)
+                    pending = []
+                window = int(windows[start])
+                pending.append(table.slice(start, stop - start))
+            docs += table.num_rows
+            total_tokens += int(lengths.sum())
+            num_bytes += int(pc.sum(table["num_bytes"]).as_py() or 0)
+        if pending:
+            _write_batch(writer, pending)
+    return ShardInfo(
+        name=name or path.name,
+        docs=docs,
+        tokens=total_tokens,
+        num_bytes=num_bytes,
+        size=path.stat().st_size,
+        xxh3=file_checksum(path),
+    )
+
+
+def open_shard(path: Path) -> pa.ipc.RecordBatchFileReader:
+    """Open a shard memory-mapped: its batches point into the mapping, nothing is copied."""
+    try:
+        return pa.ipc.open_file(pa.memory_map(str(path)))
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise FormatError(
+            f"{path} is not a readable shard ({exc}); rerun the tokenize stage"
+        ) from None
+
+
+def file_checksum(path: Path) -> str:
+    """xxh3-64 of a file's bytes, as 16 hex digits."""
+    digest = xxhash.xxh3_64()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(folder: Path) -> Manifest:
+    """The manifest of the tokenized run in `folder`, checked for version and completeness."""
+    path = Path(folder) / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FormatError(
+            f"{path} does not exist: {folder} holds no tokenized run (run the tokenize stage)"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{path} is not valid JSON ({exc}); rerun the tokenize stage") from None
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise FormatError(
+            f"{path} has format version {version!r}, this corpusmill reads version "
+            f"{FORMAT_VERSION}: rerun the tokenize stage or use a matching corpusmill"
+        )
+    try:
+        return Manifest(
+            tokenizer=data["tokenizer"]["file"],
+            tokenizer_xxh3=data["tokenizer"]["xxh3"],
+            vocab_size=data["vocab_size"],
+            token_dtype=data["token_dtype"],
+            eos_id=data["eos_id"],
+            tokens_per_shard=data["tokens_per_shard"],
+            shards=tuple(ShardInfo(**shard) for shard in data["shards"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise FormatError(
+            f"{path} lacks or misnames a field ({exc!r}); rerun the tokenize stage"
+        ) from None
+
+
+def verify_shards(folder: Path, manifest: Manifest) -> Iterator[str]:
+    """Check every shard's presence, size and checksum against the manifest; yield each problem."""
+    for shard in manifest.shards:
+        path = Path(folder) / shard.name
+        if not path.is_file():
+            yield f"{path}: missing"
+        elif path.stat().st_size != shard.size:
+            yield f"{path}: {path.stat().st_size} bytes, the manifest says {shard.size}"
+        elif (digest := file_checksum(path)) != shard.xxh3:
+            yield f"{path}: xxh3 {digest}, the manifest says {shard.xxh3}"
+
+
+def _runs(values: np.ndarray) -> Iterator[tuple[int, int]]:
+    """(start, stop) of each run of equal consecutive values."""
+    bounds = [0, *(np.flatnonzero(np.diff(values)) + 1).tolist(), len(values)]
+    return ((start, stop) for start, stop in itertools.pairwise(bounds) if stop > start)
+
+
+def _write_batch(writer: pa.ipc.RecordBatchFileWriter, tables: list[pa.Table]) -> None:
+    """Write tables as a single record batch of freshly built arrays.
+
+    A sliced list array is written with its offsets as they are, not rebased to 0, so the same
+    documents would give different bytes depending on how they were sliced; concatenation always
+    builds new arrays.
+    """
+    table = pa.concat_tables(tables)
+    columns = [pa.concat_arrays(column.chunks) for column in table.columns]
+    writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=table.schema))

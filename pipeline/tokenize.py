@@ -1,0 +1,417 @@
+"""The tokenize stage: the documents dedup kept, encoded into Arrow shards and their manifest.
+
+1. The tokenizer: `tokenizer.path` copied to `OUT/tokenizer.json`, or one trained on the run's
+   deduplicated documents (tokenizer/train.py), its options kept in `OUT/tokenize/_done/train.json`.
+2. Encoding: a Dask task per clean part encodes the documents dedup kept (tiktoken when it gives
+   the tokenizer's ids exactly, see tokenizer/encode.py), EOS after each, into
+   `OUT/tokenize/part-N.arrow`, then writes its marker `OUT/tokenize/_done/part-N.json`.
+3. Sharding: shard boundaries are planned from the documents' token counts in corpus order, so the
+   shards hold the same documents whatever the parts and workers; a task per shard writes
+   `OUT/shard-N.arrow` atomically, then its marker.
+4. `OUT/index.json` (loader/format.py) last; then the encoded parts are deleted.
+
+A rerun redoes only the steps whose markers are missing or name another tokenizer, and nothing at
+all when index.json names the same tokenizer and shard size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from distributed import Client, as_completed
+from tqdm import tqdm
+
+from corpusmill.loader.format import (
+    MANIFEST,
+    FormatError,
+    Manifest,
+    ShardInfo,
+    file_checksum,
+    open_shard,
+    read_manifest,
+    shard_name,
+    token_type,
+    tokens_array,
+    write_shard,
+)
+from corpusmill.pipeline.atomic import atomic_path, write_json, write_text
+from corpusmill.pipeline.clean import StageError
+from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
+from corpusmill.tokenizer.corpus import clean_parts, read_kept, removed_ids
+from corpusmill.tokenizer.encode import Encoder, load_encoder
+from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
+
+log = logging.getLogger(__name__)
+
+TOKENIZER = "tokenizer.json"
+# Documents of the corpus the tiktoken conversion is checked on, besides its built-in cases.
+_VERIFY_DOCS = 64
+# Documents encoded at a time inside a task: bounds the Python strings held at once.
+_ENCODE_DOCS = 1024
+# The training options a trained tokenizer is reused for on a rerun.
+_TRAIN_KEYS = ("vocab_size", "min_frequency", "special_tokens", "max_doc_chars", "sample_bytes")
+
+
+@dataclass(frozen=True)
+class EncodeTask:
+    """Encoding one clean part into `encoded`, then writing `marker`."""
+
+    part: Path
+    encoded: Path
+    marker: Path
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """Writing shard `index` from (part number, first row, stop row) slices of the encoded parts."""
+
+    index: int
+    slices: tuple[tuple[int, int, int], ...]
+
+
+def run_tokenize(
+    out: Path, config: TokenizerConfig, shards: ShardsConfig, client: Client
+) -> dict[str, Any]:
+    """Tokenize a run's deduplicated documents into `OUT/shard-*.arrow` and `OUT/index.json`."""
+    started = time.perf_counter()
+    out = Path(out)
+    if not config.path and not config.train:
+        log.info("tokenize: skipped; set tokenizer.path, or tokenizer.train = true")
+        return {"skipped": True}
+    parts = clean_parts(out)
+    if not parts:
+        raise StageError(f"tokenize: {out / 'clean'} holds no part; run the clean stage first")
+    tokenizer, trained = _tokenizer_file(out, config)
+    digest = file_checksum(tokenizer)
+    done = _finished_manifest(out, digest, shards)
+    if done:
+        log.info("tokenize: %s is complete for this tokenizer; nothing to do", out / MANIFEST)
+        return _stats(out, parts, done, trained, started)
+    removed = removed_ids(out)
+    encoder = load_encoder(tokenizer, verify=_sample_texts(parts[0], removed))
+    eos_id = encoder.token_id(config.eos)
+    if eos_id is None:
+        raise StageError(
+            f"tokenize: {config.path or tokenizer} has no token {config.eos!r}; set "
+            "tokenizer.special_tokens so that its first entry is the tokenizer's end-of-text token"
+        )
+    tokens = token_type(encoder.vocab_size)
+    encoded = _encode_parts(out, parts, encoder, removed, eos_id, tokens, digest, client)
+    infos = _write_shards(out, encoded, shards.tokens_per_shard, tokens, digest, client)
+    manifest = Manifest(
+        tokenizer=TOKENIZER,
+        tokenizer_xxh3=digest,
+        vocab_size=encoder.vocab_size,
+        token_dtype=str(tokens),
+        eos_id=eos_id,
+        tokens_per_shard=shards.tokens_per_shard,
+        shards=tuple(infos),
+    )
+    write_text(out / MANIFEST, manifest.to_json())
+    _remove_leftovers(out, encoded, manifest)
+    return _stats(out, parts, manifest, trained, started)
+
+
+def encode_part(
+    task: EncodeTask,
+    encoder: Encoder,
+    removed: pa.Array,
+    eos_id: int,
+    tokens: pa.DataType,
+    digest: str,
+) -> dict[str, Any]:
+    """Encode the kept documents of one clean part, EOS after each; write its file, then marker."""
+    table = read_kept(task.part, removed)
+
+    def batches() -> Iterator[pa.Table]:
+        for start in range(0, table.num_rows, _ENCODE_DOCS):
+            chunk = table.slice(start, _ENCODE_DOCS)
+            text = chunk["text"].combine_chunks()
+            yield pa.table(
+                {
+                    "id": chunk["id"],
+                    "tokens": tokens_array(encoder.encode(text), eos_id, tokens),
+                    "num_bytes": pc.cast(pc.binary_length(text), pa.int64()),
+                }
+            )
+
+    with atomic_path(task.encoded) as tmp:
+        info = write_shard(tmp, batches(), tokens, name=task.encoded.name)
+    counts = {
+        "tokenizer_xxh3": digest,
+        "backend": encoder.backend,
+        "docs": info.docs,
+        "tokens": info.tokens,
+        "num_bytes": info.num_bytes,
+        "removed": pq.read_metadata(task.part).num_rows - table.num_rows,
+    }
+    write_json(task.marker, counts)
+    return counts
+
+
+def plan_shards(lengths: Sequence[np.ndarray], tokens_per_shard: int) -> list[ShardTask]:
+    """Shards from each part's per-document token counts: shard k holds the documents that start
+    in the k-th non-empty window of `tokens_per_shard` tokens of the whole corpus."""
+    sizes = np.concatenate([np.asarray(part, dtype=np.int64) for part in lengths] or [[]])
+    part_of = np.repeat(np.arange(len(lengths)), [len(part) for part in lengths])
+    row = np.concatenate([np.arange(len(part)) for part in lengths] or [[]]).astype(np.int64)
+    starts = np.cumsum(sizes) - sizes
+    _, firsts = np.unique(starts // tokens_per_shard, return_index=True)
+    bounds = [*firsts.tolist(), len(sizes)]
+    tasks = []
+    for index, (first, stop) in enumerate(itertools.pairwise(bounds)):
+        parts, offsets, counts = np.unique(
+            part_of[first:stop], return_index=True, return_counts=True
+        )
+        slices = tuple(
+            (int(part), int(row[first + offset]), int(row[first + offset] + count))
+            for part, offset, count in zip(parts, offsets, counts)
+        )
+        tasks.append(ShardTask(index, slices))
+    return tasks
+
+
+def write_shard_task(
+    task: ShardTask, encoded: Sequence[Path], out: Path, tokens: pa.DataType, digest: str
+) -> dict[str, Any]:
+    """Write one shard from slices of the encoded parts (memory-mapped), then its marker."""
+
+    def tables() -> Iterator[pa.Table]:
+        for part, start, stop in task.slices:
+            yield open_shard(encoded[part]).read_all().slice(start, stop - start)
+
+    path = out / shard_name(task.index)
+    with atomic_path(path) as tmp:
+        info = write_shard(tmp, tables(), tokens, name=path.name)
+    record = _shard_record(task, digest, info)
+    write_json(_shard_marker(out, task.index), record)
+    return record
+
+
+def _stats(
+    out: Path,
+    parts: Sequence[Path],
+    manifest: Manifest,
+    trained: dict[str, Any] | None,
+    started: float,
+) -> dict[str, Any]:
+    """The stage's counts: the manifest's totals, and what the part markers and training say."""
+    markers = [json.loads(_part_marker(out, part).read_text()) for part in parts]
+    return {
+        **manifest.totals(),
+        "removed_by_dedup": sum(marker["removed"] for marker in markers),
+        "backend": ", ".join(sorted({marker["backend"] for marker in markers})),
+        "vocab_size": manifest.vocab_size,
+        "token_dtype": manifest.token_dtype,
+        "train": trained,
+        "seconds": _since(started),
+    }
+
+
+def _tokenizer_file(out: Path, config: TokenizerConfig) -> tuple[Path, dict[str, Any] | None]:
+    """`OUT/tokenizer.json`, copied from tokenizer.path or trained (unless a rerun can reuse it),
+    and the training counts when it was trained."""
+    path = out / TOKENIZER
+    if config.path:
+        source = Path(config.path)
+        if not source.is_file():
+            raise StageError(f"tokenize: tokenizer.path {source} does not exist")
+        if not path.exists() or file_checksum(path) != file_checksum(source):
+            with atomic_path(path) as tmp:
+                shutil.copyfile(source, tmp)
+        return path, None
+    options = {key: _json_value(getattr(config, key)) for key in _TRAIN_KEYS}
+    marker = out / "tokenize" / "_done" / "train.json"
+    if marker.exists() and path.exists():
+        record = json.loads(marker.read_text())
+        if record["options"] == options and record["xxh3"] == file_checksum(path):
+            log.info("tokenize: reusing the tokenizer trained by an earlier run, %s", path)
+            return path, record["stats"]
+    tokenizer, stats = train_tokenizer([str(out)], config)
+    save_tokenizer(tokenizer, path)
+    write_json(marker, {"options": options, "xxh3": file_checksum(path), "stats": stats})
+    return path, stats
+
+
+def _finished_manifest(out: Path, digest: str, shards: ShardsConfig) -> Manifest | None:
+    """The existing manifest if it was written for this tokenizer and shard size."""
+    if not (out / MANIFEST).exists():
+        return None
+    try:
+        manifest = read_manifest(out)
+    except FormatError as exc:
+        log.warning("tokenize: rewriting the manifest: %s", exc)
+        return None
+    if (manifest.tokenizer_xxh3, manifest.tokens_per_shard) == (digest, shards.tokens_per_shard):
+        return manifest
+    return None
+
+
+def _sample_texts(part: Path, removed: pa.Array) -> list[str]:
+    """The first documents of the corpus, to check the fast encoder on real text too."""
+    return read_kept(part, removed)["text"].slice(0, _VERIFY_DOCS).to_pylist()
+
+
+def _encode_parts(
+    out: Path,
+    parts: Sequence[Path],
+    encoder: Encoder,
+    removed: pa.Array,
+    eos_id: int,
+    tokens: pa.DataType,
+    digest: str,
+    client: Client,
+) -> list[Path]:
+    """Encode every part not yet encoded with this tokenizer; return the encoded files in order."""
+    tasks = [
+        EncodeTask(part, out / "tokenize" / f"{part.stem}.arrow", _part_marker(out, part))
+        for part in parts
+    ]
+    todo = [task for task in tasks if not _encoded(task, digest)]
+    log.info(
+        "tokenize: %d parts with %s, %d already encoded",
+        len(tasks),
+        encoder.backend,
+        len(tasks) - len(todo),
+    )
+    if todo:
+        _run(
+            client,
+            encode_part,
+            todo,
+            describe=lambda task: str(task.part),
+            desc="tokenize: encode",
+            encoder=client.scatter(encoder, broadcast=True),
+            removed=client.scatter(removed, broadcast=True),
+            eos_id=eos_id,
+            tokens=tokens,
+            digest=digest,
+        )
+    return [task.encoded for task in tasks]
+
+
+def _write_shards(
+    out: Path,
+    encoded: Sequence[Path],
+    tokens_per_shard: int,
+    tokens: pa.DataType,
+    digest: str,
+    client: Client,
+) -> list[ShardInfo]:
+    """Plan the shards, write those not already written for this plan; return all their infos."""
+    lengths = [
+        pc.list_value_length(open_shard(path).read_all()["tokens"]).to_numpy() for path in encoded
+    ]
+    tasks = plan_shards(lengths, tokens_per_shard)
+    todo = [task for task in tasks if _shard_done(out, task, digest) is None]
+    log.info("tokenize: %d shards, %d already written", len(tasks), len(tasks) - len(todo))
+    if todo:
+        _run(
+            client,
+            write_shard_task,
+            todo,
+            describe=lambda task: shard_name(task.index),
+            desc="tokenize: shards",
+            encoded=list(encoded),
+            out=out,
+            tokens=tokens,
+            digest=digest,
+        )
+    infos = [_shard_done(out, task, digest) for task in tasks]
+    if None in infos:
+        raise StageError(f"tokenize: shards of {out} vanished while being written; rerun")
+    return infos
+
+
+def _run(
+    client: Client,
+    function: Callable[..., Any],
+    tasks: Sequence[Any],
+    describe: Callable[[Any], str],
+    desc: str,
+    **kwargs: Any,
+) -> None:
+    """Run `function` over tasks on the cluster with a progress bar; raise naming every failure."""
+    futures = client.map(function, tasks, pure=False, **kwargs)
+    by_key = {future.key: task for future, task in zip(futures, tasks)}
+    failures = []
+    with tqdm(total=len(tasks), desc=desc, unit="task", disable=None) as bar:
+        for future in as_completed(futures):
+            if future.status == "error":
+                failures.append(f"{describe(by_key[future.key])}: {future.exception()!r}")
+                log.error("%s: %s", desc, failures[-1])
+            bar.update()
+    if failures:
+        raise StageError(
+            f"{desc}: these tasks failed (finished ones are kept; rerun the same command to "
+            "retry):\n" + "\n".join(failures)
+        )
+
+
+def _encoded(task: EncodeTask, digest: str) -> bool:
+    """True if the part was encoded with this tokenizer and its file is still there."""
+    if not (task.marker.exists() and task.encoded.exists()):
+        return False
+    return json.loads(task.marker.read_text())["tokenizer_xxh3"] == digest
+
+
+def _shard_done(out: Path, task: ShardTask, digest: str) -> ShardInfo | None:
+    """The shard's info if it was written for this plan and tokenizer and is still there."""
+    marker = _shard_marker(out, task.index)
+    if not marker.exists():
+        return None
+    record = json.loads(marker.read_text())
+    info = ShardInfo(**record["shard"])
+    path = out / info.name
+    if record != _shard_record(task, digest, info) or not path.exists():
+        return None
+    return info if path.stat().st_size == info.size else None
+
+
+def _shard_record(task: ShardTask, digest: str, info: ShardInfo) -> dict[str, Any]:
+    """A shard's marker: what it was written from, and what the manifest lists for it."""
+    return {
+        "tokenizer_xxh3": digest,
+        "slices": [list(piece) for piece in task.slices],
+        "shard": dataclasses.asdict(info),
+    }
+
+
+def _remove_leftovers(out: Path, encoded: Sequence[Path], manifest: Manifest) -> None:
+    """Delete the encoded parts (the shards hold their tokens) and shards of an earlier plan."""
+    for path in encoded:
+        path.unlink(missing_ok=True)
+    listed = {shard.name for shard in manifest.shards}
+    for path in out.glob("shard-*.arrow"):
+        if path.name not in listed:
+            path.unlink()
+
+
+def _part_marker(out: Path, part: Path) -> Path:
+    return out / "tokenize" / "_done" / f"{part.stem}.json"
+
+
+def _shard_marker(out: Path, index: int) -> Path:
+    return out / "tokenize" / "_done" / f"{Path(shard_name(index)).stem}.json"
+
+
+def _json_value(value: Any) -> Any:
+    """A config value as it reads back from JSON (tuples become lists)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)

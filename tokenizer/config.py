@@ -1,0 +1,101 @@
+"""The `[tokenizer]` and `[shards]` sections of a run: which tokenizer encodes it, how it is
+trained, and how the tokens are cut into shards. `train-tokenizer` takes the training keys as flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """The tokenizer of the tokenize stage: a given `tokenizer.json`, or a byte-level BPE trained on
+    the run's deduplicated documents; the training keys also drive `corpusmill train-tokenizer`.
+    """
+
+    path: str = field(
+        default="",
+        metadata={
+            "help": "a tokenizer.json to encode with; empty trains one in the run when train = "
+            "true, and skips the tokenize stage otherwise",
+            "path": True,
+        },
+    )
+    train: bool = field(
+        default=False,
+        metadata={"help": "train a tokenizer on the run's deduplicated documents (path empty)"},
+    )
+    vocab_size: int = field(
+        default=32768,
+        metadata={
+            "help": "tokens in the trained vocabulary, special tokens and 256 bytes included"
+        },
+    )
+    min_frequency: int = field(
+        default=2, metadata={"help": "a pair seen fewer times in the sample is never merged"}
+    )
+    special_tokens: tuple[str, ...] = field(
+        default=("<|endoftext|>",),
+        metadata={
+            "help": "special tokens of a trained tokenizer, ids from 0 in this order; the "
+            "first (which a given tokenizer must have too) ends every document"
+        },
+    )
+    max_doc_chars: int = field(
+        default=100_000,
+        metadata={
+            "help": "characters of each document the trainer sees: the trainer keeps every "
+            "distinct word in memory, and very long documents (logs, tables, space-less "
+            "scripts) are where distinct words pile up"
+        },
+    )
+    sample_bytes: int = field(
+        default=1 << 30,
+        metadata={
+            "help": "UTF-8 bytes of text to train on at most, drawn evenly over the corpus by a "
+            "hash of each document id; the trainer's memory grows with it, about 7 GB for 1 GB "
+            "of multilingual text with 1/7 Chinese, and 90 bytes per byte of Chinese alone "
+            "(benchmarks/tokenize.py)"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "max_doc_chars", "sample_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"tokenizer.{name} must be positive, got {getattr(self, name)}")
+        if not self.special_tokens:
+            raise ValueError(
+                "tokenizer.special_tokens is empty: name at least the end-of-text token, "
+                "e.g. <|endoftext|>"
+            )
+        if self.vocab_size <= 256 + len(self.special_tokens):
+            raise ValueError(
+                f"tokenizer.vocab_size {self.vocab_size} leaves no room for merges: it must "
+                f"exceed the 256 byte tokens plus {len(self.special_tokens)} special tokens"
+            )
+
+    @property
+    def eos(self) -> str:
+        """The end-of-text token appended after every document."""
+        return self.special_tokens[0]
+
+
+@dataclass(frozen=True)
+class ShardsConfig:
+    """How the tokenize stage cuts the corpus into `shard-NNNNN.arrow` files."""
+
+    # llm.c's FineWeb preparation writes shards of 1e8 tokens: big enough that a corpus is a few
+    # hundred files, small enough that one shard loads in well under a second.
+    tokens_per_shard: int = field(
+        default=100_000_000,
+        metadata={
+            "help": "target tokens per shard; shards end at document boundaries, so each "
+            "holds about that many"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.tokens_per_shard <= 0:
+            raise ValueError(
+                f"shards.tokens_per_shard must be positive, got {self.tokens_per_shard}"
+            )
