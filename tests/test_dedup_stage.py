@@ -1,0 +1,220 @@
+"""The dedup stage on Dask over the sample crawl: planted duplicates found, nothing else merged,
+the same result whatever the workers, buckets, components path or clean partitioning, resuming."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from distributed import Client, LocalCluster
+
+from corpusmill.pipeline.clean import StageError, run_clean
+from corpusmill.pipeline.config import load_config
+from corpusmill.pipeline.dedup.stage import DedupConfig, run_dedup
+from corpusmill.pipeline.schema import DOCUMENTS
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "sample_data"
+LABELS = json.loads((SAMPLE / "labels.json").read_text())["documents"]
+INPUTS = tuple(str(p) for p in sorted(SAMPLE.glob("*.gz")) + sorted(SAMPLE.glob("*.zst")))
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+def clean(out: Path, client: Client, split_bytes: int) -> Path:
+    config = load_config(
+        overrides={"inputs": INPUTS, "out": str(out), "read.split_bytes": split_bytes}
+    )
+    run_clean(config, client)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cleaned(tmp_path_factory, client) -> Path:
+    """The sample crawl cleaned into 8 parts."""
+    return clean(tmp_path_factory.mktemp("clean") / "out", client, 256 << 10)
+
+
+def dedup_copy(cleaned: Path, out: Path, client: Client, **settings) -> tuple[dict, Path]:
+    """Dedup a copy of a clean output, so that each run has its own OUT/dedup."""
+    shutil.copytree(cleaned / "clean", out / "clean")
+    return run_dedup(out, DedupConfig(**settings), client), out
+
+
+@pytest.fixture(scope="module")
+def deduped(cleaned, client, tmp_path_factory) -> tuple[dict, Path]:
+    return dedup_copy(cleaned, tmp_path_factory.mktemp("dedup"), client)
+
+
+def removed_rows(out: Path) -> list[dict]:
+    return pq.read_table(out / "dedup" / "removed.parquet").to_pylist()
+
+
+def kept_documents(out: Path) -> dict[str, dict]:
+    """The clean stage's documents by id, in input order."""
+    parts = sorted((out / "clean").glob("part-*.parquet"))
+    table = pa.concat_tables(pq.read_table(p, columns=["id", "url", "text"]) for p in parts)
+    return {row["id"]: row for row in table.to_pylist()}
+
+
+def test_planted_duplicates_share_their_originals_cluster_and_nothing_else_is_merged(deduped):
+    _, out = deduped
+    documents = kept_documents(out)
+    clusters: dict[str, set[str]] = {}
+    for row in removed_rows(out):
+        clusters.setdefault(row["kept_id"], {row["kept_id"]}).add(row["id"])
+    families = [
+        {LABELS[documents[i]["url"]]["duplicate_of"] or documents[i]["url"] for i in members}
+        for members in clusters.values()
+    ]
+    assert all(len(family) == 1 for family in families), "unrelated pages merged"
+    planted = {url for url, label in LABELS.items() if label["kind"] in ("exact_dup", "near_dup")}
+    clustered = {documents[i]["url"] for members in clusters.values() for i in members}
+    # Each planted copy is in a cluster with its original (which may come first or last).
+    assert planted <= clustered
+    originals = {LABELS[url]["duplicate_of"] for url in planted}
+    assert originals <= clustered
+    assert len(clusters) == len(originals)
+
+
+def test_kind_is_exact_only_for_a_normalized_text_seen_earlier(deduped):
+    _, out = deduped
+    documents = kept_documents(out)
+    order = {doc_id: n for n, doc_id in enumerate(documents)}  # input order
+    normalized = {i: " ".join(doc["text"].lower().split()) for i, doc in documents.items()}
+    for row in removed_rows(out):
+        earlier = [
+            j
+            for j in documents
+            if order[j] < order[row["id"]] and normalized[j] == normalized[row["id"]]
+        ]
+        assert (row["kind"] == "exact") == bool(earlier), row
+        assert order[row["kept_id"]] < order[row["id"]]
+
+
+def test_stats_count_documents_bytes_and_clusters(deduped):
+    stats, out = deduped
+    documents = kept_documents(out)
+    rows = removed_rows(out)
+    assert stats["docs"] == len(documents)
+    assert stats["bytes"] == sum(len(doc["text"].encode()) for doc in documents.values())
+    for kind in ("exact", "near"):
+        ids = [row["id"] for row in rows if row["kind"] == kind]
+        assert stats["removed"][kind] == {
+            "docs": len(ids),
+            "bytes": sum(len(documents[i]["text"].encode()) for i in ids),
+        }
+    assert stats["kept"]["docs"] == len(documents) - len(rows)
+    assert stats["clusters"] == len({row["kept_id"] for row in rows})
+    assert stats["cluster_sizes"] == {"2": stats["clusters"]}
+    assert json.loads((out / "dedup" / "_done.json").read_text()) == stats
+
+
+def test_same_bytes_with_one_worker_many_buckets_and_distributed_components(
+    deduped, cleaned, tmp_path
+):
+    _, out = deduped
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as one_worker,
+    ):
+        stats, other = dedup_copy(cleaned, tmp_path, one_worker, bucket_rows=500, local_max_edges=0)
+    assert stats["buckets"] > 10
+    assert stats["components"]["method"] == "distributed"
+    assert (other / "dedup" / "removed.parquet").read_bytes() == (
+        out / "dedup" / "removed.parquet"
+    ).read_bytes()
+
+
+def test_another_clean_partitioning_removes_the_same_documents(deduped, client, tmp_path):
+    _, out = deduped
+    other = clean(tmp_path / "out", client, 1 << 20)
+    stats = run_dedup(other, DedupConfig(), client)
+    assert stats["parts"] != deduped[0]["parts"]
+    as_set = lambda rows: {(r["id"], r["kind"], r["kept_id"]) for r in rows}  # noqa: E731
+    assert as_set(removed_rows(other)) == as_set(removed_rows(out))
+
+
+def test_rerun_skips_a_finished_stage_and_reuses_finished_signature_files(
+    deduped, client, tmp_path
+):
+    stats, out = deduped
+    assert run_dedup(out, DedupConfig(), client) == stats
+    folder = out / "dedup"
+    shutil.copytree(out / "clean", tmp_path / "clean")
+    shutil.copytree(folder / "signatures", tmp_path / "dedup" / "signatures")
+    shutil.copytree(folder / "sizes", tmp_path / "dedup" / "sizes")
+    redone = tmp_path / "dedup" / "signatures" / "part-00003.arrow"
+    redone.unlink()
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "dedup" / "signatures").iterdir()}
+    run_dedup(tmp_path, DedupConfig(), client)
+    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "dedup" / "signatures").iterdir()}
+    assert {name for name in after if after[name] != before.get(name)} == {redone.name}
+    assert (tmp_path / "dedup" / "removed.parquet").read_bytes() == (
+        folder / "removed.parquet"
+    ).read_bytes()
+
+
+def write_parts(out: Path, parts: list[list[tuple[str, str]]]) -> None:
+    """Clean-stage parts of (url, text) documents, with done markers."""
+    (out / "clean" / "_done").mkdir(parents=True)
+    for number, docs in enumerate(parts):
+        n = len(docs)
+        table = pa.table(
+            {
+                "id": [f"f.jsonl#{number * 100 + i}" for i in range(n)],
+                "text": [text for _, text in docs],
+                "url": [url for url, _ in docs],
+                "title": [None] * n,
+                "source": ["f.jsonl"] * n,
+                "offset": [number * 100 + i for i in range(n)],
+                "lang": ["en"] * n,
+                "lang_score": [1.0] * n,
+                "meta": [None] * n,
+            },
+            schema=DOCUMENTS,
+        )
+        pq.write_table(table, out / "clean" / f"part-{number:05d}.parquet")
+        (out / "clean" / "_done" / f"part-{number:05d}.json").write_text("{}")
+
+
+def test_same_url_is_an_exact_duplicate_only_when_asked(client, tmp_path):
+    story = " ".join(f"word{i}" for i in range(200))
+    write_parts(
+        tmp_path / "a",
+        [
+            [("https://x.example/1", story), ("https://x.example/2", "Something else entirely.")],
+            [("https://x.example/2", "A later fetch of page two."), ("", "")],
+        ],
+    )
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    run_dedup(tmp_path / "a", DedupConfig(), client)
+    run_dedup(tmp_path / "b", DedupConfig(exact_url=True), client)
+    assert removed_rows(tmp_path / "a") == []
+    assert removed_rows(tmp_path / "b") == [
+        {"id": "f.jsonl#100", "kind": "exact", "cluster": 1, "kept_id": "f.jsonl#1"}
+    ]
+
+
+def test_a_missing_or_unfinished_clean_stage_is_an_error_naming_the_folder(client, tmp_path):
+    with pytest.raises(StageError, match="run the clean stage first"):
+        run_dedup(tmp_path, DedupConfig(), client)
+    write_parts(tmp_path, [[("u", "text")]])
+    (tmp_path / "clean" / "_done" / "part-00000.json").unlink()
+    with pytest.raises(StageError, match=r"clean parts \[0\] .* no done marker"):
+        run_dedup(tmp_path, DedupConfig(), client)
