@@ -1,0 +1,148 @@
+"""A tokenized run opened for reading: manifest and shard files checked, shards mapped lazily.
+
+Opening reads only `index.json` and stats the shards, so it takes milliseconds for thousands of
+shards; a shard is memory-mapped when a sequence first needs it, and its token buffers are numpy
+views of the mapping, never copies. At most `max_open_shards` stay mapped (least recently used
+ones are dropped), which keeps the resident memory of an epoch flat however large the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from corpusmill.loader.format import (
+    MANIFEST,
+    FormatError,
+    Manifest,
+    open_shard,
+    read_manifest,
+    verify_shards,
+)
+
+
+class TokenDataset:
+    """The token stream of one run (its shards in manifest order), read by windows."""
+
+    def __init__(self, path: str | Path, verify: bool = False, max_open_shards: int = 16) -> None:
+        path = Path(path)
+        self.folder = path.parent if path.name == MANIFEST else path
+        self.manifest: Manifest = read_manifest(self.folder)
+        problems = list(verify_shards(self.folder, self.manifest) if verify else self._sizes())
+        if problems:
+            raise FormatError(
+                f"{self.folder / MANIFEST} lists shards that cannot be read: "
+                + "; ".join(problems)
+                + ". Rerun the tokenize stage for this output"
+            )
+        self.dtype = np.dtype(self.manifest.token_dtype)
+        counts = [shard.tokens for shard in self.manifest.shards]
+        self.shard_starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
+        self.tokens = int(self.shard_starts[-1])
+        self._max_open = max_open_shards
+        self._open: OrderedDict[int, tuple[np.ndarray, list[np.ndarray]]] = OrderedDict()
+
+    def fingerprint(self) -> str:
+        """A digest of the tokenizer and every shard's name, token count and checksum."""
+        digest = hashlib.sha256(self.manifest.tokenizer_xxh3.encode())
+        for shard in self.manifest.shards:
+            digest.update(f"\n{shard.name}\t{shard.tokens}\t{shard.xxh3}".encode())
+        return digest.hexdigest()[:32]
+
+    def windows(
+        self, starts: np.ndarray, length: int
+    ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Where each window [start, start + length) lies: `arrays[index[i]][offsets[i]:]`.
+
+        The arrays are views of the mapped shards, except one per window that crosses a record
+        batch or shard boundary (rare), assembled into an array of its own at offset 0.
+        """
+        shards = np.searchsorted(self.shard_starts, starts, side="right") - 1
+        firsts, arrays = [], []
+        for shard in np.unique(shards).tolist():
+            shard_firsts, shard_arrays = self._segments(shard)
+            firsts.append(shard_firsts)
+            arrays.extend(shard_arrays)
+        firsts = np.concatenate(firsts)
+        index = np.searchsorted(firsts, starts, side="right") - 1
+        offsets = starts - firsts[index]
+        lengths = np.array([len(array) for array in arrays], dtype=np.int64)
+        for row in np.flatnonzero(offsets + length > lengths[index]).tolist():
+            arrays.append(self._assemble(int(starts[row]), length))
+            index[row], offsets[row] = len(arrays) - 1, 0
+        return arrays, index, offsets
+
+    def _assemble(self, start: int, length: int) -> np.ndarray:
+        """The window [start, start + length) copied from the segments it spans."""
+        if start + length > self.tokens:
+            raise IndexError(f"tokens [{start}, {start + length}) past the end of {self.folder}")
+        pieces, position, end = [], start, start + length
+        while position < end:
+            shard = int(np.searchsorted(self.shard_starts, position, side="right")) - 1
+            firsts, arrays = self._segments(shard)
+            segment = int(np.searchsorted(firsts, position, side="right")) - 1
+            offset = position - int(firsts[segment])
+            piece = arrays[segment][offset : offset + end - position]
+            pieces.append(piece)
+            position += len(piece)
+        return np.concatenate(pieces)
+
+    def _segments(self, shard: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The first stream position and the token view of each record batch of a shard."""
+        if shard in self._open:
+            self._open.move_to_end(shard)
+            return self._open[shard]
+        segments = self._map(shard)
+        self._open[shard] = segments
+        if len(self._open) > self._max_open:
+            self._open.popitem(last=False)
+        return segments
+
+    def _map(self, shard: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Map a shard and check its token type and count against the manifest."""
+        info = self.manifest.shards[shard]
+        path = self.folder / info.name
+        reader = open_shard(path)
+        expected = pa.list_(pa.from_numpy_dtype(self.dtype))
+        arrays = []
+        try:
+            for index in range(reader.num_record_batches):
+                column = reader.get_batch(index).column("tokens")
+                if column.type != expected:
+                    raise FormatError(
+                        f"{path}: tokens are {column.type}, the manifest says {expected}; "
+                        "rerun the tokenize stage"
+                    )
+                values = column.flatten().to_numpy(zero_copy_only=True)
+                if len(values):
+                    arrays.append(values)
+        except (OSError, KeyError, pa.ArrowException) as exc:
+            raise FormatError(
+                f"{path} is damaged ({exc}); rerun the tokenize stage or check with verify=True"
+            ) from None
+        lengths = [len(array) for array in arrays]
+        if sum(lengths) != info.tokens:
+            raise FormatError(
+                f"{path} holds {sum(lengths)} tokens, the manifest says {info.tokens}; "
+                "rerun the tokenize stage"
+            )
+        firsts = self.shard_starts[shard] + np.cumsum([0, *lengths])[:-1]
+        return firsts.astype(np.int64), arrays
+
+    def _sizes(self) -> list[str]:
+        """A problem for each shard that is missing or not of its recorded size."""
+        problems = []
+        for shard in self.manifest.shards:
+            path = self.folder / shard.name
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                problems.append(f"{path}: missing")
+                continue
+            if size != shard.size:
+                problems.append(f"{path}: {size} bytes, the manifest says {shard.size}")
+        return problems
