@@ -1,0 +1,70 @@
+"""`corpusmill train`: the small numpy language model trained on a run's shards."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from threadpoolctl import threadpool_limits
+
+from corpusmill.cli.flags import add_config_flags, config_overrides
+from corpusmill.loader.format import FormatError
+from corpusmill.pipeline.config import ConfigError
+from corpusmill.train.loop import TrainConfig, train
+
+
+def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
+    """Register the `train` subcommand."""
+    parser = subparsers.add_parser(
+        "train",
+        parents=parents,
+        help="train the small numpy language model on a run's shards",
+        description=(
+            "Train a tiny GPT (numpy, float32) on the tokenized run in OUT, reporting the loss in "
+            "nats per token and bits per byte on held-out documents (the run's last sequences), "
+            "and save weights, config and tokenizer reference in one checkpoint file."
+        ),
+    )
+    parser.add_argument("out", type=Path, metavar="OUT", help="a tokenized run's output folder")
+    parser.add_argument(
+        "--ckpt",
+        type=Path,
+        default=Path("model.npz"),
+        help="checkpoint file to write (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (log lines only)"
+    )
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        help="threads of numpy's BLAS; this model's matrices are small, and one thread per "
+        "process is several times faster than sharing two cores (default: %(default)s)",
+    )
+    add_config_flags(parser, TrainConfig, title="model and optimization")
+    parser.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train with the flags given, write the checkpoint and print the final losses."""
+    try:
+        config = dataclasses.replace(TrainConfig(), **config_overrides(args))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+            stats = train(args.out, config, args.ckpt, progress=not args.no_progress)
+    except FormatError as exc:
+        print(f"corpusmill train: {exc}", file=sys.stderr)
+        return 2
+    first, last = stats["history"][0], stats["history"][-1]
+    print(
+        f"{args.ckpt}: {stats['params']} parameters, {stats['steps']} steps in "
+        f"{stats['seconds']:.1f} s; held-out loss {first['eval_loss']:.3f} -> "
+        f"{last['eval_loss']:.3f} nats/token, {first['eval_bpb']:.3f} -> "
+        f"{last['eval_bpb']:.3f} bits/byte"
+    )
+    return 0

@@ -1,0 +1,221 @@
+"""Training on a run's shards, checkpoints, sampling, and the `train` and `sample` commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from corpusmill.cli import sample as sample_command
+from corpusmill.cli import train as train_command
+from corpusmill.loader.format import (
+    MANIFEST,
+    Manifest,
+    file_checksum,
+    shard_name,
+    token_type,
+    tokens_array,
+    write_shard,
+)
+from corpusmill.train.checkpoint import (
+    CheckpointError,
+    checkpoint_tokenizer,
+    load_checkpoint,
+    save_checkpoint,
+)
+from corpusmill.train.loop import TrainConfig, held_out_sequences, train
+from corpusmill.train.model import GPT, ModelConfig
+from corpusmill.train.sample import generate, sample_text
+
+EOS = "<|endoftext|>"
+ANIMALS = ["cat", "dog", "bird", "fox", "cow", "owl"]
+PLACES = ["mat", "log", "hill", "barn", "roof", "tree"]
+SMALL = TrainConfig(
+    n_layer=1, n_head=2, n_embd=32, seq_len=16, steps=100, batch_size=8, lr=1e-2, warmup=10,
+    eval_every=50, eval_batches=2,
+)  # fmt: skip
+
+
+def documents() -> list[str]:
+    """Short texts with structure a model can learn: a fixed sentence frame, varying words."""
+    return [
+        f"the {ANIMALS[i % 6]} sat on the {PLACES[i * 7 % 6]}. the {ANIMALS[i % 6]} is happy."
+        for i in range(300)
+    ]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tokenized run: a byte-level BPE tokenizer, two shards and their manifest."""
+    out = tmp_path_factory.mktemp("run")
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=120,
+        special_tokens=[EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    texts = documents()
+    tokenizer.train_from_iterator(texts, trainer)
+    tokenizer.save(str(out / "tokenizer.json"))
+    eos_id = tokenizer.token_to_id(EOS)
+    vocab_size = tokenizer.get_vocab_size()
+    ids = [np.array(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+    kind = token_type(vocab_size)
+    shards = []
+    for index, part in enumerate((slice(0, 200), slice(200, 300))):
+        table = pa.table(
+            {
+                "id": [f"doc#{i}" for i in range(300)][part],
+                "tokens": tokens_array(ids[part], eos_id, kind),
+                "num_bytes": [len(t.encode()) for t in texts[part]],
+            }
+        )
+        shards.append(write_shard(out / shard_name(index), [table], kind))
+    manifest = Manifest(
+        tokenizer="tokenizer.json",
+        tokenizer_xxh3=file_checksum(out / "tokenizer.json"),
+        vocab_size=vocab_size,
+        token_dtype=str(kind),
+        eos_id=eos_id,
+        tokens_per_shard=1 << 20,
+        shards=tuple(shards),
+    )
+    (out / MANIFEST).write_text(manifest.to_json())
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """SMALL trained on the run: the checkpoint and the training stats."""
+    ckpt = tmp_path_factory.mktemp("ckpt") / "model.npz"
+    return ckpt, train(run, SMALL, ckpt, progress=False)
+
+
+def test_training_on_structured_text_lowers_the_held_out_loss(trained):
+    _, stats = trained
+    history = stats["history"]
+    assert [entry["step"] for entry in history] == [0, 50, 100]
+    first, last = history[0]["eval_loss"], history[-1]["eval_loss"]
+    assert first > 4.0  # about ln(vocab size) before training
+    assert last < first / 3
+    assert history[1]["train_loss"] > history[2]["train_loss"]
+
+
+def test_bits_per_byte_use_the_manifest_tokens_per_byte(run: Path, trained):
+    _, stats = trained
+    manifest = json.loads((run / MANIFEST).read_text())["totals"]
+    tokens_per_byte = manifest["tokens"] / manifest["num_bytes"]
+    for entry in stats["history"]:
+        assert entry["eval_bpb"] == pytest.approx(
+            entry["eval_loss"] / math.log(2) * tokens_per_byte
+        )
+
+
+def test_held_out_sequences_are_the_last_windows_of_the_run(run: Path):
+    held_out = held_out_sequences(run, SMALL)
+    stream = np.concatenate(
+        [pa.ipc.open_file(str(path)).read_all()["tokens"].combine_chunks().flatten().to_numpy()
+         for path in sorted(run.glob("shard-*.arrow"))]
+    )  # fmt: skip
+    count = (len(stream) - 1) // SMALL.seq_len
+    assert held_out.shape == (SMALL.eval_batches * SMALL.batch_size, SMALL.seq_len + 1)
+    for row, sequence in enumerate(range(count - len(held_out), count)):
+        start = sequence * SMALL.seq_len
+        np.testing.assert_array_equal(held_out[row], stream[start : start + SMALL.seq_len + 1])
+
+
+def test_checkpoint_round_trip_gives_the_same_log_probs(trained, run: Path):
+    ckpt, _ = trained
+    model, meta = load_checkpoint(ckpt)
+    assert meta["model"] == {
+        "vocab_size": model.config.vocab_size,
+        "seq_len": 16,
+        "n_layer": 1,
+        "n_head": 2,
+        "n_embd": 32,
+    }
+    assert meta["tokenizer"]["file"] == str((run / "tokenizer.json").resolve())
+    assert meta["train"]["steps"] == 100
+    tokens = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
+    again_path = ckpt.with_name("again.npz")
+    save_checkpoint(again_path, model, meta["tokenizer"], {"note": "copy"})
+    again, again_meta = load_checkpoint(again_path)
+    assert again_meta["note"] == "copy"
+    np.testing.assert_array_equal(model.log_probs(tokens), again.log_probs(tokens))
+    assert {p.dtype for p in again.params.values()} == {np.dtype(np.float32)}
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused_by_name(tmp_path: Path):
+    path = tmp_path / "weights.npz"
+    np.savez(path, w=np.zeros(3))
+    with pytest.raises(CheckpointError, match=f"{path} is not a corpusmill checkpoint"):
+        load_checkpoint(path)
+
+
+def test_a_tokenizer_other_than_the_checkpoints_is_refused(trained, tmp_path: Path):
+    ckpt, _ = trained
+    _, meta = load_checkpoint(ckpt)
+    other = tmp_path / "tokenizer.json"
+    other.write_text(Path(meta["tokenizer"]["file"]).read_text().replace("cat", "cut", 1))
+    with pytest.raises(CheckpointError, match="is not the tokenizer checkpoint"):
+        checkpoint_tokenizer(ckpt, meta, other)
+
+
+def test_sampling_is_deterministic_for_a_seed_and_greedy_at_temperature_zero():
+    model = GPT.init(ModelConfig(vocab_size=13, seq_len=8, n_layer=1, n_head=2, n_embd=8), seed=3)
+    context = np.array([1, 2])
+    first = generate(model, context, 20, temperature=1.0, seed=7)
+    assert np.array_equal(first, generate(model, context, 20, temperature=1.0, seed=7))
+    assert not np.array_equal(first, generate(model, context, 20, temperature=1.0, seed=8))
+    greedy = generate(model, context, 20, temperature=0.0)
+    assert np.array_equal(greedy, generate(model, context, 20, temperature=1e-6, seed=5))
+    # Greedy decoding picks the argmax of each step, the context window sliding past seq_len.
+    tokens = list(context)
+    for _ in range(20):
+        tokens.append(int(np.argmax(model.log_probs(np.array([tokens[-8:]]))[0, -1])))
+    assert greedy.tolist() == tokens
+
+
+def test_the_trained_model_continues_the_sentence_frame(trained):
+    ckpt, _ = trained
+    model, meta = load_checkpoint(ckpt)
+    tokenizer = checkpoint_tokenizer(ckpt, meta)
+    text = sample_text(model, tokenizer, meta["tokenizer"]["eos_id"], "the cat sat", 12, 0.0)
+    assert text.startswith("the cat sat on the ")
+
+
+def command_parser() -> argparse.ArgumentParser:
+    """A parser with just the `train` and `sample` subcommands."""
+    parser = argparse.ArgumentParser()
+    subparsers = parser.add_subparsers(required=True)
+    train_command.add_parser(subparsers, parents=[])
+    sample_command.add_parser(subparsers, parents=[])
+    return parser
+
+
+def test_train_and_sample_commands(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
+    ckpt = tmp_path / "cli.npz"
+    parser = command_parser()
+    args = parser.parse_args(
+        ["train", str(run), "--ckpt", str(ckpt), "--steps", "3", "--seq-len", "16",
+         "--n-embd", "16", "--eval-every", "2", "--no-progress"]
+    )  # fmt: skip
+    assert args.handler(args) == 0
+    assert f"{ckpt}: " in capsys.readouterr().out
+    args = parser.parse_args(["sample", str(ckpt), "--prompt", "the dog", "--tokens", "5"])
+    assert args.handler(args) == 0
+    assert capsys.readouterr().out.startswith("the dog")
+
+
+def test_train_command_explains_a_folder_without_tokens(tmp_path: Path, capsys):
+    args = command_parser().parse_args(["train", str(tmp_path), "--no-progress"])
+    assert args.handler(args) == 2
+    assert "holds no tokenized run" in capsys.readouterr().err
