@@ -1,0 +1,68 @@
+"""`corpusmill report`: how well a run's corpus compresses, by compressors, the tokenizer and
+models used as arithmetic coders, written as report.json, report.md and report.html."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from corpusmill.cli.flags import add_config_flags, config_overrides
+from corpusmill.pipeline.config import ConfigError
+from corpusmill.report.build import build_report
+from corpusmill.report.config import ReportConfig
+from corpusmill.report.predict import CheckpointModel
+from corpusmill.report.render import write_report
+
+
+def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
+    """Register the `report` subcommand; every ReportConfig key is a flag."""
+    parser = subparsers.add_parser(
+        "report",
+        parents=parents,
+        help="measure a corpus's compression: zstd, tokenizer, entropy, model bits per byte",
+        description="Measure a held-out sample of a run's deduplicated documents in bits per "
+        "byte: gzip and zstd (with and without a dictionary), the tokenizer, Kneser-Ney token "
+        "models and a trained model used as arithmetic coders, and raw vs clean vs deduplicated.",
+    )
+    parser.add_argument("out", type=Path, metavar="OUT", help="a run's output folder")
+    parser.add_argument("--model", type=Path, help="a trained checkpoint (model.npz) to measure")
+    parser.add_argument(
+        "--tokenizer", type=Path, help="tokenizer.json to use when OUT has no tokenized shards"
+    )
+    parser.add_argument(
+        "--dest", type=Path, help="folder for the report files (default: OUT/report)"
+    )
+    parser.add_argument(
+        "--no-stages", action="store_true", help="skip the raw vs clean vs deduplicated comparison"
+    )
+    add_config_flags(parser, ReportConfig, title="report keys")
+    parser.set_defaults(handler=report)
+
+
+def report(args: argparse.Namespace) -> int:
+    """Build the report and write its files."""
+    try:
+        config = dataclasses.replace(ReportConfig(), **config_overrides(args))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    model, curve = _checkpoint(args.model, config) if args.model else (None, ())
+    result = build_report(
+        args.out, config, args.tokenizer, model=model, curve=curve, stages=not args.no_stages
+    )
+    for path in write_report(result, args.dest or args.out / "report"):
+        print(path)
+    return 0
+
+
+def _checkpoint(path: Path, config: ReportConfig) -> tuple[CheckpointModel, list]:
+    """The trained model of a checkpoint and its training curve ((step, eval bits per byte))."""
+    from corpusmill.train.checkpoint import load_checkpoint
+
+    model, meta = load_checkpoint(path)
+    settings = meta["model"]
+    wrapped = CheckpointModel(
+        model, settings["vocab_size"], meta["tokenizer"]["eos_id"], settings["seq_len"]
+    )
+    curve = [(entry["step"], entry["eval_bpb"]) for entry in meta.get("history", [])]
+    return wrapped, curve

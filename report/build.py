@@ -1,0 +1,189 @@
+"""Assemble the compression report of a run: every figure in bits per UTF-8 byte of the held-out
+documents and as a compression ratio (bytes in / bytes out = 8 / bits per byte)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from corpusmill.loader.format import FormatError, read_manifest
+from corpusmill.pipeline.readers import InputError
+from corpusmill.report.compressors import compressed_sizes, train_dictionary
+from corpusmill.report.config import ReportConfig
+from corpusmill.report.entropy import bits_per_byte, entropy_bits
+from corpusmill.report.ngram import KneserNey
+from corpusmill.report.predict import NextTokenModel, code_documents
+from corpusmill.report.sample import held_out_split
+from corpusmill.report.stages import stage_compression
+from corpusmill.tokenizer.encode import Encoder, load_encoder
+
+log = logging.getLogger(__name__)
+
+EOS = "<|endoftext|>"
+_NGRAM_NAMES = {1: "unigram", 2: "bigram", 3: "trigram"}
+
+
+def build_report(
+    out: Path,
+    config: ReportConfig,
+    tokenizer: Path | None = None,
+    model: NextTokenModel | None = None,
+    curve: Sequence[tuple[int, float]] = (),
+    stages: bool = True,
+) -> dict[str, Any]:
+    """The report of run folder `out` as a JSON-ready dict. The tokenizer is the one the run's
+    manifest names, else `tokenizer`; `model` (a trained model) and its training `curve` (step,
+    bits per byte) are optional; `stages` adds the raw vs clean vs deduplicated comparison."""
+    started = time.perf_counter()
+    out = Path(out)
+    held, train = held_out_split(out, config.held_out_bytes, config.train_bytes)
+    if not train.num_rows:
+        raise InputError(
+            f"{out}: every document is held out, none is left to fit models on; lower "
+            f"--held-out-bytes (now {config.held_out_bytes})"
+        )
+    texts = held["text"].to_pylist()
+    held_bytes = [text.encode() for text in texts]
+    train_bytes = [text.encode() for text in train["text"].to_pylist()]
+    num_bytes = sum(len(data) for data in held_bytes)
+    report: dict[str, Any] = {
+        "sample": {
+            "held_out": {"docs": len(texts), "bytes": num_bytes, "chars": sum(map(len, texts))},
+            "train": {"docs": len(train_bytes), "bytes": sum(map(len, train_bytes))},
+        }
+    }
+    dictionary = train_dictionary(train_bytes, config.dictionary_bytes)
+    report["compressors"] = {
+        name: {way: _figure(size * 8, num_bytes) | {"bytes": size} for way, size in sizes.items()}
+        for name, sizes in compressed_sizes(held_bytes, dictionary).items()
+    }
+    encoder, eos_id, tokenizer_file = _encoder(out, tokenizer, texts)
+    held_tokens = encoder.encode(texts)
+    train_tokens = encoder.encode(train["text"])
+    report["tokenizer"] = _tokenizer_section(
+        encoder, tokenizer_file, held_tokens, train_tokens, texts, num_bytes, config.top_tokens
+    )
+    report["models"] = _models_section(
+        config, encoder, eos_id, held_tokens, train_tokens, texts, num_bytes, model
+    )
+    if curve:
+        report["training_curve"] = [[int(step), float(bpb)] for step, bpb in curve]
+    if stages:
+        try:
+            report["stages"] = stage_compression(out, config.compare_bytes)
+        except InputError as exc:
+            log.warning("report: no raw vs clean comparison: %s", exc)
+            report["stages"] = {"skipped": str(exc)}
+    report["seconds"] = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _figure(bits: float, num_bytes: int) -> dict[str, float]:
+    """Bits per byte and the compression ratio of `bits` spent on `num_bytes` bytes."""
+    bpb = bits_per_byte(bits, num_bytes)
+    return {"bits_per_byte": round(bpb, 4), "ratio": round(8 / bpb, 4) if bpb else float("inf")}
+
+
+def _encoder(out: Path, tokenizer: Path | None, texts: list[str]) -> tuple[Encoder, int, Path]:
+    """The run's encoder (its manifest's tokenizer, else `tokenizer`) and its EOS id."""
+    try:
+        manifest = read_manifest(out)
+        path, eos_id = out / manifest.tokenizer, manifest.eos_id
+    except FormatError:
+        if tokenizer is None:
+            raise InputError(
+                f"{out} has no tokenized shards (index.json): pass a tokenizer.json with "
+                "--tokenizer, or run the tokenize stage"
+            ) from None
+        path, eos_id = Path(tokenizer), None
+    encoder = load_encoder(path, verify=texts[:16])
+    eos_id = encoder.token_id(EOS) if eos_id is None else eos_id
+    if eos_id is None:
+        raise InputError(f"{path} has no {EOS} token to end documents with")
+    return encoder, eos_id, path
+
+
+def _tokenizer_section(
+    encoder: Encoder,
+    path: Path,
+    held: list[np.ndarray],
+    train: list[np.ndarray],
+    texts: list[str],
+    num_bytes: int,
+    top: int,
+) -> dict[str, Any]:
+    """Bytes and characters per token on the held-out part, and how much of the vocabulary the
+    sample uses."""
+    held_counts = np.bincount(np.concatenate(held), minlength=encoder.vocab_size)
+    all_counts = held_counts + np.bincount(
+        np.concatenate(train or [np.empty(0, np.uint32)]), minlength=encoder.vocab_size
+    )
+    tokens = int(held_counts.sum())
+    order = np.argsort(-held_counts, kind="stable")[:top]
+    return {
+        "file": str(path),
+        "backend": encoder.backend,
+        "vocab_size": encoder.vocab_size,
+        "tokens": tokens,
+        "bytes_per_token": round(num_bytes / tokens, 4),
+        "chars_per_token": round(sum(map(len, texts)) / tokens, 4),
+        "vocab_share_held_out": round(float((held_counts > 0).mean()), 4),
+        "vocab_share_sample": round(float((all_counts > 0).mean()), 4),
+        "top_tokens": [
+            {
+                "id": int(token),
+                "text": _token_text(encoder, int(token)),
+                "count": int(held_counts[token]),
+                "share": round(float(held_counts[token] / tokens), 4),
+            }
+            for token in order
+            if held_counts[token]
+        ],
+    }
+
+
+def _models_section(
+    config: ReportConfig,
+    encoder: Encoder,
+    eos_id: int,
+    held: list[np.ndarray],
+    train: list[np.ndarray],
+    texts: list[str],
+    num_bytes: int,
+    model: NextTokenModel | None,
+) -> dict[str, Any]:
+    """Unigram entropy, then each model's cross-entropy and the arithmetic coder's actual size."""
+    with_eos = np.concatenate([np.append(doc, eos_id) for doc in held])
+    counts = np.bincount(with_eos, minlength=encoder.vocab_size)
+    section: dict[str, Any] = {
+        "unigram entropy of the held-out part": _figure(entropy_bits(counts), num_bytes)
+    }
+    models: dict[str, NextTokenModel] = {}
+    for order in range(1, config.ngram_order + 1):
+        name = f"{_NGRAM_NAMES[order]} Kneser-Ney"
+        models[name] = KneserNey(train, encoder.vocab_size, eos_id, order, config.discount)
+    if model is not None:
+        models["trained model"] = model
+    for name, candidate in models.items():
+        limit = config.model_verify_tokens if name == "trained model" else 0
+        started = time.perf_counter()
+        coded = code_documents(candidate, held, eos_id, texts, encoder.decode, limit)
+        section[name] = {
+            "cross_entropy": _figure(coded.pop("cross_entropy_bits"), num_bytes),
+            "coded": _figure(coded["coded_bytes"] * 8, num_bytes),
+            **coded,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        log.info("report: %s: %s", name, section[name])
+    return section
+
+
+def _token_text(encoder: Encoder, token: int) -> str:
+    """A token's text, or its byte-level form when it is part of a multi-byte character."""
+    text = encoder.decode([token])
+    return encoder.tokenizer.id_to_token(token) if "\ufffd" in text else text

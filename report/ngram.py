@@ -1,0 +1,136 @@
+"""An interpolated Kneser–Ney token n-gram model, counted with numpy, giving full distributions.
+
+Chen & Goodman (1998), "An empirical study of smoothing techniques for language modeling", eq. 21:
+the highest order discounts raw counts, the lower orders discount continuation counts (how many
+distinct tokens precede an n-gram), and each order hands the discounted mass to the next lower
+one; the unigram level hands it to the uniform distribution, so every token of the vocabulary
+has a non-zero probability and every distribution sums to 1, as an arithmetic coder needs.
+Documents are coded as their tokens then EOS, with EOS tokens as the history before the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Probability rows computed at once: bounds the dense (rows, vocabulary) array to 32 MB.
+_CHUNK_VALUES = 1 << 22
+
+
+@dataclass(frozen=True)
+class _Level:
+    """One order's k-grams sorted by (context, token), and per distinct context its range of
+    k-grams and the weight `gamma` it gives the lower order."""
+
+    contexts: np.ndarray  # distinct context keys, sorted
+    starts: np.ndarray
+    stops: np.ndarray
+    gamma: np.ndarray
+    tokens: np.ndarray  # per k-gram: its last token
+    values: np.ndarray  # per k-gram: max(count - D, 0) / total count of its context
+
+
+class KneserNey:
+    """Interpolated Kneser–Ney of `order` (1 = absolutely discounted unigram) over token ids."""
+
+    def __init__(
+        self,
+        docs: Sequence[np.ndarray],
+        vocab_size: int,
+        eos_id: int,
+        order: int = 3,
+        discount: float = 0.75,
+    ) -> None:
+        if order < 1 or vocab_size**order >= 1 << 63:
+            raise ValueError(f"order {order} with a vocabulary of {vocab_size} is not supported")
+        if not 0 < discount < 1:
+            raise ValueError(f"the discount must be in (0, 1), got {discount}")
+        self.vocab_size = vocab_size
+        self.eos_id = eos_id
+        self.order = order
+        self.discount = discount
+        if not docs:
+            raise ValueError("an n-gram model needs at least one training document")
+        keys, counts = np.unique(_ngram_keys(docs, order, vocab_size, eos_id), return_counts=True)
+        levels = [_level(keys, counts, vocab_size, discount)]
+        for k in range(order - 1, 0, -1):
+            # Continuation counts: how many distinct tokens precede each shorter n-gram.
+            keys, counts = np.unique(keys % vocab_size**k, return_counts=True)
+            levels.append(_level(keys, counts, vocab_size, discount))
+        self.levels = levels[::-1]  # unigram first
+        unigram = self.levels[0]
+        uniform = np.full(vocab_size, unigram.gamma[0] / vocab_size)
+        uniform[unigram.tokens] += unigram.values
+        self.unigram = uniform
+
+    @property
+    def context(self) -> int:
+        """Tokens of history a prediction looks at."""
+        return self.order - 1
+
+    def next_probs(self, histories: np.ndarray) -> np.ndarray:
+        """(rows, vocabulary) distributions of the token after each row's last `context` tokens.
+
+        Element-wise arithmetic only, so a row's probabilities are bit-identical whatever the
+        number of rows: the decoder, one row at a time, sees what the encoder saw.
+        """
+        histories = np.asarray(histories, dtype=np.int64).reshape(len(histories), -1)
+        probs = np.tile(self.unigram, (len(histories), 1))
+        for k, level in enumerate(self.levels[1:], start=1):
+            keys = np.zeros(len(histories), dtype=np.int64)
+            for column in range(histories.shape[1] - k, histories.shape[1]):
+                keys = keys * self.vocab_size + histories[:, column]
+            where = np.minimum(np.searchsorted(level.contexts, keys), len(level.contexts) - 1)
+            found = level.contexts[where] == keys
+            probs *= np.where(found, level.gamma[where], 1.0)[:, None]
+            rows = np.flatnonzero(found)
+            starts, stops = level.starts[where[rows]], level.stops[where[rows]]
+            lengths = stops - starts
+            entries = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
+                lengths.sum()
+            )
+            probs[np.repeat(rows, lengths), level.tokens[entries]] += level.values[entries]
+        return probs
+
+    def document_probs(self, tokens: np.ndarray) -> list[np.ndarray]:
+        """Distributions of each token of `tokens` (a document then EOS) given its history, in
+        chunks of rows."""
+        padded = np.concatenate([np.full(max(self.context, 1), self.eos_id), tokens])
+        windows = np.lib.stride_tricks.sliding_window_view(padded, max(self.context, 1))
+        windows = windows[: len(tokens), : self.context]
+        rows = max(1, _CHUNK_VALUES // self.vocab_size)
+        return [self.next_probs(windows[i : i + rows]) for i in range(0, len(tokens), rows)]
+
+    def step_probs(self, tokens: Sequence[int]) -> np.ndarray:
+        """The distribution of the token after `tokens` (a document's tokens so far)."""
+        padded = [self.eos_id] * self.context + list(tokens)
+        return self.next_probs(np.array([padded[len(padded) - self.context :]]))[0]
+
+
+def _ngram_keys(docs: Sequence[np.ndarray], order: int, vocab_size: int, eos_id: int) -> np.ndarray:
+    """Every n-gram of the documents (each EOS-padded before, EOS after) as one int64 key."""
+    pad = np.full(order - 1, eos_id, dtype=np.int64)
+    keys = []
+    for doc in docs:
+        sequence = np.concatenate([pad, np.asarray(doc, dtype=np.int64), [eos_id]])
+        windows = np.lib.stride_tricks.sliding_window_view(sequence, order)
+        keys.append(windows @ (vocab_size ** np.arange(order - 1, -1, -1, dtype=np.int64)))
+    return np.concatenate(keys) if keys else np.empty(0, dtype=np.int64)
+
+
+def _level(keys: np.ndarray, counts: np.ndarray, vocab_size: int, discount: float) -> _Level:
+    """Discounted probabilities and back-off weights of sorted distinct k-gram keys."""
+    contexts_of_keys = keys // vocab_size
+    contexts, starts, types = np.unique(contexts_of_keys, return_index=True, return_counts=True)
+    totals = np.add.reduceat(counts, starts).astype(np.float64) if len(keys) else np.empty(0)
+    per_key = np.repeat(totals, types)
+    return _Level(
+        contexts=contexts,
+        starts=starts,
+        stops=starts + types,
+        gamma=discount * types / totals,
+        tokens=keys % vocab_size,
+        values=np.maximum(counts - discount, 0.0) / per_key,
+    )

@@ -1,0 +1,74 @@
+"""The documents a report measures: a held-out sample and a training part, chosen by id hash.
+
+Documents are ordered by the xxh3-64 of their id; the first ones, up to `held_out_bytes` of text,
+are held out and the next ones, up to `train_bytes`, are what models and dictionaries are fit on.
+The choice depends only on the ids, never on how the corpus was partitioned.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+
+from corpusmill.pipeline.readers import InputError
+from corpusmill.tokenizer.corpus import clean_parts, read_kept, removed_ids
+
+
+def held_out_split(out: Path, held_out_bytes: int, train_bytes: int) -> tuple[pa.Table, pa.Table]:
+    """(held-out, training) tables of `id` and `text` of a run's deduplicated documents, each in
+    corpus order."""
+    parts = clean_parts(out)
+    if not parts:
+        raise InputError(f"{Path(out) / 'clean'} holds no part: run `corpusmill run` first")
+    removed = removed_ids(out)
+    hashes, sizes = [], []
+    for part in parts:
+        table = read_kept(part, removed)
+        hashes.append(_id_hashes(table["id"]))
+        sizes.append(_sizes(table["text"]))
+    held, train = select(np.concatenate(hashes), np.concatenate(sizes), held_out_bytes, train_bytes)
+    return _take(parts, removed, held), _take(parts, removed, train)
+
+
+def select(
+    hashes: np.ndarray, sizes: np.ndarray, held_out_bytes: int, train_bytes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted row numbers of the held-out and training documents (at least one held out)."""
+    order = np.lexsort((np.arange(len(hashes)), hashes))
+    cumulative = np.cumsum(sizes[order])
+    held = max(1, int(np.searchsorted(cumulative, held_out_bytes, side="right")))
+    rest = cumulative[held:] - (cumulative[held - 1] if held else 0)
+    train = held + int(np.searchsorted(rest, train_bytes, side="right"))
+    return np.sort(order[:held]), np.sort(order[held:train])
+
+
+def _id_hashes(ids: pa.ChunkedArray) -> np.ndarray:
+    """xxh3-64 of each id's UTF-8 bytes."""
+    return np.fromiter(
+        (xxhash.xxh3_64_intdigest(doc_id.encode()) for doc_id in ids.to_pylist()),
+        dtype=np.uint64,
+        count=len(ids),
+    )
+
+
+def _sizes(texts: pa.ChunkedArray) -> np.ndarray:
+    """UTF-8 bytes of each text."""
+    return pc.binary_length(texts).to_numpy().astype(np.int64)
+
+
+def _take(parts: list[Path], removed: pa.Array, rows: np.ndarray) -> pa.Table:
+    """The kept documents at the given corpus-order row numbers, read part by part."""
+    tables, first = [], 0
+    for part in parts:
+        table = read_kept(part, removed)
+        local = rows[(rows >= first) & (rows < first + table.num_rows)] - first
+        if len(local):
+            tables.append(table.take(pa.array(local)))
+        first += table.num_rows
+    if not tables:
+        return pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.large_string())})
+    return pa.concat_tables(tables)

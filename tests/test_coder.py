@@ -1,0 +1,57 @@
+"""The arithmetic coder: exact round trips, near-zero probabilities, cost near the entropy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from corpusmill.report.coder import TOTAL, Decoder, encode, intervals, quantize
+
+
+def _round_trip(probs: np.ndarray, symbols: np.ndarray) -> tuple[list[int], bytes]:
+    freqs = quantize(probs)
+    data = encode(*intervals(freqs, symbols))
+    decoder = Decoder(data)
+    cumulative = np.cumsum(freqs, axis=1)
+    return [decoder.decode(row) for row in cumulative], data
+
+
+def test_random_distributions_decode_to_the_same_symbols():
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.full(300, 0.1), size=3000)
+    symbols = np.array([rng.choice(300, p=row) for row in probs])
+    decoded, _ = _round_trip(probs, symbols)
+    assert decoded == symbols.tolist()
+
+
+def test_symbols_of_near_zero_probability_are_coded_and_decoded():
+    probs = np.full((500, 64), 1e-300)
+    probs[:, 0] = 1.0  # the model is sure of symbol 0, and every coded symbol is another one
+    symbols = np.arange(500) % 63 + 1
+    decoded, data = _round_trip(probs, symbols)
+    assert decoded == symbols.tolist()
+    # Each costs about log2(TOTAL) = 28 bits (plus the integer interval's rounding), not infinity.
+    assert 500 * 28 <= len(data) * 8 <= 500 * 28.5
+
+
+def test_certain_symbols_cost_almost_nothing():
+    probs = np.zeros((10000, 16))
+    probs[:, 3] = 1.0
+    decoded, data = _round_trip(probs, np.full(10000, 3))
+    assert decoded == [3] * 10000
+    assert len(data) <= 4
+
+
+def test_quantized_frequencies_are_positive_and_fit_the_total():
+    probs = np.random.default_rng(2).dirichlet(np.full(32768, 0.01), size=4)
+    freqs = quantize(probs)
+    assert freqs.min() == 1
+    assert (freqs.sum(axis=1) <= TOTAL).all()
+
+
+def test_coded_size_is_within_one_percent_of_the_cross_entropy():
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.full(1000, 0.05), size=20000)
+    symbols = np.array([rng.choice(1000, p=row) for row in probs])
+    bound = -np.log2(probs[np.arange(len(symbols)), symbols]).sum()
+    _, data = _round_trip(probs, symbols)
+    assert bound <= len(data) * 8 <= bound * 1.01

@@ -1,0 +1,158 @@
+"""The compression report: Kneser-Ney distributions, entropy, and a report on the sample crawl."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corpusmill.pipeline.cluster import dask_client
+from corpusmill.pipeline.config import load_config
+from corpusmill.pipeline.run import run_pipeline
+from corpusmill.report.build import build_report
+from corpusmill.report.config import ReportConfig
+from corpusmill.report.entropy import bits_per_byte, entropy_bits
+from corpusmill.report.ngram import KneserNey
+from corpusmill.report.predict import CheckpointModel
+from corpusmill.report.render import write_report
+from corpusmill.tokenizer.config import TokenizerConfig
+from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+def test_entropy_of_a_known_distribution_in_bits_per_byte():
+    # Counts 2, 1, 1: probabilities 1/2, 1/4, 1/4 cost 1 + 1 + 2 + 2 = 6 bits over 4 tokens.
+    assert entropy_bits(np.array([2, 1, 1, 0])) == 6.0
+    assert bits_per_byte(6.0, 3) == 2.0
+
+
+def test_kneser_ney_matches_the_formula_by_hand():
+    # Documents [1 2] and [1 3], EOS 0: bigrams 01 12 20 01 13 30. Unigram continuation counts:
+    # 1 <- {0}, 2 <- {1}, 3 <- {1}, 0 <- {2, 3}: total 5, 4 types, so
+    # p1(2) = (1 - .75) / 5 + .75 * 4 / 5 / 4 = 0.2 and p(2 | 1) = (1 - .75) / 2 + .75 * 2 / 2 * 0.2.
+    model = KneserNey([np.array([1, 2]), np.array([1, 3])], vocab_size=4, eos_id=0, order=2)
+    assert model.next_probs(np.array([[1]]))[0, 2] == pytest.approx(0.275, abs=1e-15)
+    # After EOS: c(0 1) = 2 of 2, one type, so p(1 | 0) = (2 - .75) / 2 + .75 * 1 / 2 * 0.2.
+    assert model.step_probs([])[1] == pytest.approx(0.7, abs=1e-15)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_kneser_ney_distributions_sum_to_one_and_cover_the_vocabulary(order):
+    rng = np.random.default_rng(order)
+    docs = [rng.integers(1, 40, size=rng.integers(1, 30)) for _ in range(50)]
+    model = KneserNey(docs, vocab_size=40, eos_id=0, order=order)
+    probs = model.next_probs(rng.integers(0, 40, size=(100, order - 1)))
+    assert np.abs(probs.sum(axis=1) - 1).max() < 1e-12
+    assert probs.min() > 0
+
+
+def test_kneser_ney_gives_the_same_bits_one_step_at_a_time():
+    rng = np.random.default_rng(7)
+    docs = [rng.integers(1, 30, size=25) for _ in range(40)]
+    model = KneserNey(docs, vocab_size=30, eos_id=0, order=3)
+    tokens = np.append(docs[0], 0)
+    batched = np.concatenate(model.document_probs(tokens))
+    stepwise = np.stack([model.step_probs(tokens[:i].tolist()) for i in range(len(tokens))])
+    assert np.array_equal(batched, stepwise)
+
+
+class _BigramAsCheckpoint:
+    """A stand-in for a trained model: log_probs from a bigram model's next-token distributions."""
+
+    def __init__(self, bigram: KneserNey) -> None:
+        self.bigram = bigram
+
+    def log_probs(self, tokens: np.ndarray) -> np.ndarray:
+        batch, length = tokens.shape
+        return np.log(self.bigram.next_probs(tokens.reshape(-1, 1))).reshape(batch, length, -1)
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory) -> tuple[Path, Path]:
+    """The sample crawl cleaned and deduplicated, and a small tokenizer trained on it (no shards)."""
+    out = tmp_path_factory.mktemp("report") / "out"
+    config = load_config(
+        overrides={
+            "inputs": (str(SAMPLE / "*.gz"), str(SAMPLE / "*.zst")),
+            "out": str(out),
+            "read.split_bytes": 256 << 10,
+        }
+    )
+    with dask_client("", 2) as client:
+        run_pipeline(config, client=client)
+    tokenizer, _ = train_tokenizer([str(out)], TokenizerConfig(vocab_size=1024))
+    save_tokenizer(tokenizer, out.parent / "tokenizer.json")
+    return out, out.parent / "tokenizer.json"
+
+
+@pytest.fixture(scope="module")
+def report(sample_run) -> dict:
+    out, tokenizer = sample_run
+    config = ReportConfig(held_out_bytes=60_000, compare_bytes=1 << 30)
+    return build_report(out, config, tokenizer, stages=True)
+
+
+def test_report_has_every_section_with_sane_values(report):
+    assert set(report) >= {"sample", "compressors", "tokenizer", "models", "stages"}
+    compressors = report["compressors"]
+    assert set(compressors) == {"gzip -9", "zstd -3", "zstd -19", "zstd -19 + dictionary"}
+    per_doc = {name: ways["documents"]["bits_per_byte"] for name, ways in compressors.items()}
+    assert per_doc["zstd -19 + dictionary"] < per_doc["zstd -19"] < 8
+    tokenizer = report["tokenizer"]
+    assert 1 < tokenizer["bytes_per_token"] < 8
+    assert tokenizer["chars_per_token"] <= tokenizer["bytes_per_token"]
+    assert 0 < tokenizer["vocab_share_held_out"] <= tokenizer["vocab_share_sample"] <= 1
+    models = report["models"]
+    bpb = {name: m["cross_entropy"]["bits_per_byte"] for name, m in models.items() if "coded" in m}
+    assert bpb["trigram Kneser-Ney"] < bpb["bigram Kneser-Ney"] < bpb["unigram Kneser-Ney"]
+
+
+def test_arithmetic_coder_output_is_within_one_percent_and_decodes(report):
+    for name, model in report["models"].items():
+        if "coded" in model:
+            assert 1 <= model["coded_over_cross_entropy"] < 1.01, name
+            assert model["round_trip"], name
+            assert model["identical_documents"] == report["sample"]["held_out"]["docs"], name
+
+
+def test_deduplication_raises_zstd_bits_per_byte(report):
+    stages = report["stages"]["stages"]
+    bits = {name: s["compressed"]["zstd -19"] * 8 / s["bytes"] for name, s in stages.items()}
+    assert bits["deduplicated"] > bits["clean"]
+    assert stages["raw"]["docs"] > stages["clean"]["docs"] > stages["deduplicated"]["docs"]
+
+
+def test_a_trained_model_is_coded_and_drawn_with_its_curve(sample_run, tmp_path):
+    out, tokenizer = sample_run
+    config = ReportConfig(held_out_bytes=20_000, ngram_order=2, model_verify_tokens=0)
+    first = build_report(out, config, tokenizer, stages=False)
+    vocab = first["tokenizer"]["vocab_size"]
+    from corpusmill.report.sample import held_out_split
+    from corpusmill.tokenizer.encode import load_encoder
+
+    encoder = load_encoder(tokenizer)
+    _, train = held_out_split(out, config.held_out_bytes, config.train_bytes)
+    bigram = KneserNey(encoder.encode(train["text"]), vocab, 0, order=2)
+    model = CheckpointModel(_BigramAsCheckpoint(bigram), vocab, eos_id=0, seq_len=64)
+    result = build_report(
+        out, config, tokenizer, model=model, curve=[(0, 6.0), (10, 3.0)], stages=False
+    )
+    trained = result["models"]["trained model"]
+    assert trained["round_trip"]
+    # The stand-in is the bigram model, so its bits match the bigram's.
+    assert trained["cross_entropy"] == result["models"]["bigram Kneser-Ney"]["cross_entropy"]
+    paths = write_report(result, tmp_path)
+    assert {p.name for p in paths} >= {
+        "report.json",
+        "report.md",
+        "report.html",
+        "report-training.png",
+    }
+    assert json.loads((tmp_path / "report.json").read_text())["training_curve"] == [
+        [0, 6.0],
+        [10, 3.0],
+    ]
+    assert "data:image/png;base64," in (tmp_path / "report.html").read_text()
