@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --disable-pip-version-check -q -e .
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[report]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
@@ -24,8 +24,16 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[bench]'
 	touch $@
 
+DEMO := out/sample
+
 demo: $(VENV)/.installed
 	$(BIN)/corpusmill run configs/sample.toml
+	$(BIN)/corpusmill train $(DEMO) --ckpt $(DEMO)/model.npz --steps 300
+	$(BIN)/corpusmill sample $(DEMO)/model.npz --prompt "The" --tokens 60 --temperature 0.8
+	$(BIN)/corpusmill report $(DEMO) --model $(DEMO)/model.npz
+	@echo "output: $(DEMO) (documents in clean/, shards and index.json)"
+	@echo "report: $(DEMO)/report/report.html (and report.md, report.json)"
+	@echo "model:  $(DEMO)/model.npz"
 
 # pytest exits 5 when it collects no test; that is not a failure of the suite.
 test: $(VENV)/.installed-test
@@ -33,6 +41,10 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/extractors.py
+	$(BIN)/python benchmarks/clean.py --skip-datatrove
+	$(BIN)/python benchmarks/dedup.py
+	$(BIN)/python benchmarks/tokenization.py
+	$(BIN)/python benchmarks/loader.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -77,14 +77,20 @@ def main() -> None:
     """Build or reuse the crawl, measure every pipeline on it `--repeat` times, print one table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--html-mb", type=int, default=100, help="least MB of HTML in the crawl")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes of the parallel pipelines")
     parser.add_argument(
-        "--tasks-per-worker", type=int, default=4,
+        "--workers", type=int, default=2, help="worker processes of the parallel pipelines"
+    )
+    parser.add_argument(
+        "--tasks-per-worker",
+        type=int,
+        default=4,
         help="corpusmill's read.split_bytes is set so that each worker gets about this many tasks",
     )
     parser.add_argument("--repeat", type=int, default=3, help="timing repetitions (best is kept)")
     parser.add_argument("--skip-datatrove", action="store_true", help="do not run datatrove")
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="cache folder of benchmark crawls")
+    parser.add_argument(
+        "--root", type=Path, default=DEFAULT_ROOT, help="cache folder of benchmark crawls"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("benchmarks").setLevel(logging.INFO)
@@ -150,7 +156,9 @@ def measure_single_process(crawl: Crawl) -> tuple[list[Row], int, list[int]]:
     return rows, text_bytes, sizes
 
 
-def measure_clean(crawl: Crawl, workers: int, split_bytes: int, root: Path) -> tuple[list[Row], int]:
+def measure_clean(
+    crawl: Crawl, workers: int, split_bytes: int, root: Path
+) -> tuple[list[Row], int]:
     """Run the clean stage on a fresh local cluster: rows for the stage's own time and for the
     wall time with cluster start-up and shutdown, and the stage's task count."""
     out = Path(tempfile.mkdtemp(prefix="clean-run-", dir=root))
@@ -167,7 +175,8 @@ def measure_clean(crawl: Crawl, workers: int, split_bytes: int, root: Path) -> t
         shutil.rmtree(out, ignore_errors=True)
     note = (
         f"{stats['tasks']} tasks, {stats['read']['docs']} records read, {stats['kept']['docs']} "
-        "documents kept; peak RSS per worker " + ", ".join(f"{mb:.0f} MB" for mb in sorted(peaks.values()))
+        "documents kept; peak RSS per worker "
+        + ", ".join(f"{mb:.0f} MB" for mb in sorted(peaks.values()))
     )
     rows = [
         Row("corpusmill clean stage: stage seconds", stats["seconds"], workers, note),
@@ -198,11 +207,17 @@ def measure_datatrove(crawl: Crawl, workers: int, tasks: int) -> Row:
             logging_dir=logs,
         )
         seconds, _ = _timed(executor.run)
-    return Row("datatrove: Trafilatura + Gopher filters", seconds, workers, f"{tasks} tasks (logs on stderr)")
+    return Row(
+        "datatrove: Trafilatura + Gopher filters",
+        seconds,
+        workers,
+        f"{tasks} tasks (logs on stderr)",
+    )
 
 
 def print_table(rows: list[Row], mb: float, pages: int) -> None:
     """MB/s and docs/s per core of each row, and ratios to the raw extractor and to datatrove."""
+
     def per_core(row: Row) -> float:
         return mb / row.seconds / row.processes
 

@@ -49,7 +49,9 @@ def main() -> None:
     """Build (or find) the crawl and print what it holds."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--html-mb", type=int, default=100, help="least MB of HTML the crawl holds")
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="cache folder of benchmark crawls")
+    parser.add_argument(
+        "--root", type=Path, default=DEFAULT_ROOT, help="cache folder of benchmark crawls"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
@@ -101,7 +103,9 @@ def html_pages_of(warc: Path) -> Iterator[tuple[bytes, str | None]]:
 
 def _load_generator():
     """Import sample_data/generate.py, a script rather than a package module."""
-    spec = importlib.util.spec_from_file_location("sample_data_generate", REPO / "sample_data" / "generate.py")
+    spec = importlib.util.spec_from_file_location(
+        "sample_data_generate", REPO / "sample_data" / "generate.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the script executes
     spec.loader.exec_module(module)

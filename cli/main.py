@@ -7,19 +7,12 @@ import logging
 import sys
 from importlib.metadata import version
 
-from corpusmill.cli import run
+from corpusmill.cli import inspect, report, run, sample, train, train_tokenizer
+from corpusmill.loader.format import FormatError
 from corpusmill.pipeline.clean import StageError
 from corpusmill.pipeline.config import ConfigError
 from corpusmill.pipeline.readers import InputError
-
-# Subcommands whose implementation has not landed yet: name -> what it will do.
-PLANNED = {
-    "train-tokenizer": "train a byte-level BPE tokenizer on a corpus",
-    "inspect": "summarize and verify a run's shards and manifest",
-    "train": "train the small numpy language model on a run's shards",
-    "sample": "generate text from a trained checkpoint",
-    "report": "measure a corpus's compression: zstd, tokenizer, entropy, model bits per byte",
-}
+from corpusmill.train.checkpoint import CheckpointError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,10 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose - args.quiet)
     try:
         return args.handler(args)
-    except (ConfigError, InputError) as exc:
+    except (ConfigError, InputError, CheckpointError) as exc:  # what the user asked for
         print(f"corpusmill {args.command}: {exc}", file=sys.stderr)
         return 2
-    except StageError as exc:
+    except (StageError, FormatError) as exc:  # what the data turned out to be
         print(f"corpusmill {args.command}: {exc}", file=sys.stderr)
         return 1
 
@@ -48,10 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=version("corpusmill"))
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.add_parser(subparsers, parents=[verbosity])
-    for name, summary in PLANNED.items():
-        planned = subparsers.add_parser(name, parents=[verbosity], help=summary)
-        planned.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        planned.set_defaults(handler=_not_available)
+    train_tokenizer.add_parser(subparsers, parents=[verbosity])
+    inspect.add_parser(subparsers, parents=[verbosity])
+    train.add_parser(subparsers, parents=[verbosity])
+    sample.add_parser(subparsers, parents=[verbosity])
+    report.add_parser(subparsers, parents=[verbosity])
     return parser
 
 
@@ -75,12 +69,6 @@ def _verbosity_parser(default: object) -> argparse.ArgumentParser:
         "-q", "--quiet", action="count", default=default, help="only errors in the log"
     )
     return parser
-
-
-def _not_available(args: argparse.Namespace) -> int:
-    """Say that a subcommand has not landed yet, without a traceback."""
-    print(f"corpusmill {args.command}: not available yet", file=sys.stderr)
-    return 2
 
 
 if __name__ == "__main__":

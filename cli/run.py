@@ -37,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
         action="store_true",
         help="if OUT holds the output of a different config, delete it and start again",
     )
-    add_config_flags(parser, skip=("inputs",))
+    add_config_flags(parser, skip=("inputs",), aliases={"tokenizer.path": ("--tokenizer",)})
     parser.set_defaults(handler=run)
 
 
@@ -56,20 +56,37 @@ def run(args: argparse.Namespace) -> int:
         print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
         stats = run_pipeline(config, force=args.force, client=client)
     print(summary_table(stats))
-    print(f"output: {Path(config.out).resolve()}  (stats: stats.json, documents: clean/)")
+    print(f"output: {Path(config.out).resolve()}")
     return 0
 
 
 def summary_table(stats: dict) -> str:
-    """A short table of what each stage read, kept and removed, by reason."""
+    """A short table per stage: documents and bytes in, out and removed by reason, and time."""
+    rows: list[tuple[str, dict | None]] = []
+    notes = []
     clean = stats["clean"]
-    rows = [
-        ("read", clean["read"]),
-        ("kept", clean["kept"]),
-        *((f"  removed {reason}", counts) for reason, counts in clean["rejected"].items()),
-    ]
+    rows += [("clean", None), ("  read", clean["read"])]
+    rows += [(f"  removed {reason}", counts) for reason, counts in clean["rejected"].items()]
+    rows.append(("  kept", clean["kept"]))
+    notes.append(f"clean: {clean['files']} files, {clean['tasks']} tasks, {clean['seconds']:.1f} s")
+    if dedup := stats.get("dedup"):
+        rows += [("dedup", None), ("  in", {"docs": dedup["docs"], "bytes": dedup["bytes"]})]
+        rows += [(f"  removed {kind}", counts) for kind, counts in dedup["removed"].items()]
+        rows.append(("  kept", dedup["kept"]))
+        notes.append(f"dedup: {dedup['clusters']} duplicate clusters, {dedup['seconds']:.1f} s")
+    if (tokenize := stats.get("tokenize")) and not tokenize.get("skipped"):
+        rows += [
+            ("tokenize", None),
+            ("  documents", {"docs": tokenize["docs"], "bytes": tokenize["num_bytes"]}),
+        ]
+        notes.append(
+            f"tokenize: {tokenize['tokens']} tokens in {tokenize['shards']} shards, "
+            f"{tokenize['bytes_per_token']:.2f} bytes/token ({tokenize['backend']}), "
+            f"{tokenize['seconds']:.1f} s"
+        )
     width = max(len(name) for name, _ in rows)
-    lines = [f"{'clean':<{width}} {'docs':>9} {'MB':>9}"]
-    lines += [f"{name:<{width}} {c['docs']:>9} {c['bytes'] / 1e6:>9.2f}" for name, c in rows]
-    lines.append(f"{clean['files']} files, {clean['tasks']} tasks, {clean['seconds']:.1f} s")
-    return "\n".join(lines)
+    lines = [f"{'':<{width}} {'docs':>9} {'MB':>9}"]
+    for name, counts in rows:
+        numbers = f" {counts['docs']:>9} {counts['bytes'] / 1e6:>9.2f}" if counts else ""
+        lines.append(f"{name:<{width}}{numbers}".rstrip())
+    return "\n".join(lines + notes)

@@ -17,10 +17,12 @@ from typing import Any
 
 import tomli_w
 
+from corpusmill.pipeline.dedup import DedupConfig
 from corpusmill.pipeline.filters import FiltersConfig
 from corpusmill.pipeline.langid import LangIdConfig
 from corpusmill.pipeline.pii import PiiConfig
 from corpusmill.pipeline.readers import ReadConfig
+from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 
 
 class ConfigError(ValueError):
@@ -47,6 +49,9 @@ class RunConfig:
     langid: LangIdConfig = field(default_factory=LangIdConfig)
     pii: PiiConfig = field(default_factory=PiiConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    shards: ShardsConfig = field(default_factory=ShardsConfig)
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,12 @@ def load_config(
         values.update(_read_toml(Path(path)))
     for key, value in (overrides or {}).items():
         values[key] = _coerce(key, value, _keys_by_name()[key], "command line")
-    return _build(RunConfig, values)
+    try:
+        return _build(RunConfig, values)
+    except ConfigError:
+        raise
+    except ValueError as exc:  # a section's own check of its values
+        raise ConfigError(str(exc)) from None
 
 
 def config_to_toml(config: RunConfig) -> str:
@@ -153,10 +163,10 @@ def _coerce_scalar(key: str, value: Any, kind: type, source: str) -> Any:
 
 
 def _resolve_paths(value: Any, base: Path) -> Any:
-    """Make relative local paths absolute against `base`; URLs and absolute paths stay as they are."""
+    """Make relative local paths absolute against `base`; URLs, absolute and empty paths stay."""
     if isinstance(value, tuple):
         return tuple(_resolve_paths(item, base) for item in value)
-    if "://" in value or Path(value).is_absolute():
+    if not value or "://" in value or Path(value).is_absolute():
         return value
     return str((base / value).resolve())
 

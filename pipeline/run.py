@@ -19,13 +19,18 @@ from corpusmill.pipeline.config import (
     flat_config,
     load_config,
 )
+from corpusmill.pipeline.dedup.stage import run_dedup
+from corpusmill.pipeline.tokenize import run_tokenize
 
 log = logging.getLogger(__name__)
 
 # Keys that say where a run executes, not what it writes: changing them never changes the output.
 _PLACEMENT_KEYS = frozenset({"scheduler", "workers"})
 # What a run writes into its output folder; --force removes exactly these.
-_OUTPUTS = ("clean", "rejected", "stats.json", "config.toml")
+_OUTPUTS = (
+    "clean", "rejected", "dedup", "tokenize", "tokenizer.json", "index.json", "shard-*.arrow",
+    "stats.json", "config.toml",
+)  # fmt: skip
 
 
 def run_pipeline(
@@ -45,6 +50,9 @@ def run_pipeline(
     if removed := remove_stale_temporaries(out):
         log.info("removed %d temporary files left by an interrupted run in %s", removed, out)
     stats = {"clean": run_clean(config, client)}
+    if config.dedup.enabled:
+        stats["dedup"] = run_dedup(out, config.dedup, client)
+    stats["tokenize"] = run_tokenize(out, config.tokenizer, config.shards, client)
     write_json(out / "stats.json", stats)
     return stats
 
@@ -61,8 +69,7 @@ def claim_output(out: Path, config: RunConfig, force: bool) -> None:
             )
         if changed:
             log.warning("--force: removing the output of the previous config in %s", out)
-            for name in _OUTPUTS:
-                path = out / name
+            for path in [path for pattern in _OUTPUTS for path in out.glob(pattern)]:
                 if path.is_dir():
                     shutil.rmtree(path)
                 else:

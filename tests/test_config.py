@@ -28,6 +28,11 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path):
     assert config.out == str(tmp_path / "conf" / "o")
 
 
+def test_an_empty_path_stays_empty(tmp_path: Path):
+    conf = write(tmp_path / "a.toml", '[tokenizer]\npath = ""\n')
+    assert load_config([conf]).tokenizer.path == ""
+
+
 def test_later_files_override_earlier_and_flags_override_files(tmp_path: Path):
     first = write(tmp_path / "a.toml", "workers = 3\nscheduler = 'tcp://h:1'\n")
     second = write(tmp_path / "b.toml", "workers = 5\n")
@@ -70,3 +75,9 @@ def test_printed_config_reads_back_to_the_same_config(tmp_path: Path):
     )
     printed = write(tmp_path / "printed.toml", config_to_toml(config))
     assert load_config([printed]) == config
+
+
+def test_a_section_rejecting_its_values_is_a_config_error(tmp_path: Path):
+    conf = write(tmp_path / "bad.toml", "[dedup]\nbands = 0\n")
+    with pytest.raises(ConfigError, match="dedup.bands must be positive, got 0"):
+        load_config([conf])

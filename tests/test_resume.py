@@ -1,5 +1,5 @@
 """A run killed with SIGKILL at any moment finishes on rerun with exactly the output of an
-uninterrupted run, redoing only unfinished work."""
+uninterrupted run (every part, intermediate and result file), redoing only unfinished work."""
 
 from __future__ import annotations
 
@@ -30,11 +30,12 @@ def run(out: Path) -> None:
 
 
 def files(out: Path) -> dict[str, bytes]:
-    """Every file a run leaves, but the stats (timings) and the config (it names the folder)."""
+    """Every file a run leaves, but those holding timings (stats) or the folder's name (config)."""
+    timed = {"stats.json", "config.toml", "dedup/_done.json"}
     return {
         str(p.relative_to(out)): p.read_bytes()
         for p in sorted(out.rglob("*"))
-        if p.is_file() and p.name not in ("stats.json", "config.toml")
+        if p.is_file() and str(p.relative_to(out)) not in timed
     }
 
 
