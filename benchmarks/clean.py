@@ -16,20 +16,20 @@ with about 1,000 elements, main text 15 % of the HTML bytes). Rows:
   LocalPipelineExecutor with as many workers and tasks, when datatrove is installed.
 
 MB/s and docs/s are of HTML pages and per core: a row's HTML MB / seconds / processes. One run at
-`--html-mb 100` on a 2-core machine (12 WARC files, 1168 pages, 111.6 MB of HTML, best of 3):
+`--html-mb 100` on a quiet 2-core machine (12 WARC files, 1168 pages, 111.6 MB of HTML, best of 2):
 
-| pipeline                                  | seconds | MB/s/core | docs/s/core | vs raw | vs datatrove |
-|-------------------------------------------|---------|-----------|-------------|--------|--------------|
-| raw extractor: fastwarc + resiliparse     |    1.88 |     59.35 |       621.0 |   100% |        30.1x |
-| corpusmill html_to_text, 1 process        |    1.90 |     58.91 |       616.3 |    99% |        29.9x |
-| corpusmill clean stage (stage seconds)    |    6.05 |      9.23 |        96.5 |    16% |         4.7x |
-| corpusmill clean stage (wall, cluster)    |    6.95 |      8.03 |        84.0 |    14% |         4.1x |
-| datatrove: Trafilatura + Gopher filters   |   28.31 |      1.97 |        20.6 |     3% |         1.0x |
+| pipeline                                | seconds | MB/s/core | docs/s/core | vs raw | vs datatrove |
+|-----------------------------------------|---------|-----------|-------------|--------|--------------|
+| raw extractor: fastwarc + resiliparse   |    1.85 |     60.38 |       631.8 |   100% |        29.0x |
+| corpusmill html_to_text, 1 process      |    1.86 |     60.07 |       628.5 |    99% |        28.9x |
+| corpusmill clean stage (stage seconds)  |    4.26 |     13.10 |       137.1 |    22% |         6.3x |
+| corpusmill clean stage (wall, cluster)  |    5.00 |     11.15 |       116.7 |    18% |         5.4x |
+| datatrove: Trafilatura + Gopher filters |   26.81 |      2.08 |        21.8 |     3% |         1.0x |
 
-The stage is far from its goal of 60 % of the raw extractor's speed here. These pages are also
-easier to extract than real ones (resiliparse: about 59 MB/s on them, about 12 MB/s on Common
-Crawl pages), which makes the filters' share of the stage's time, that grows with the text and not
-with the HTML, larger than on a real crawl.
+The stage is short of its goal of 60 % of the raw extractor's speed here. These pages are easier
+to extract than real ones (resiliparse: about 60 MB/s on them, about 12 MB/s on Common Crawl
+pages), so the work that grows with the text rather than the HTML (language id, normalization,
+filters: about 6.7 of the stage's 8.5 core-seconds) weighs more than it would on a real crawl.
 
     python benchmarks/clean.py [--html-mb 100] [--workers 2] [--skip-datatrove]
 """

@@ -88,8 +88,10 @@ class CheckpointModel:
     """A trained model with `log_probs((B, T) tokens) -> (B, T, V)` seen as a NextTokenModel.
 
     A document is scored in consecutive windows of `seq_len` tokens, each token given the tokens
-    before it in its window; `step_probs` uses the same window, so encoder and decoder condition on
-    the same tokens (their floating-point results can still differ, which the decode check shows).
+    before it in its window. Every call gives the model one full window, the positions not known
+    yet filled with EOS: the model is causal, so they do not change the rows that are read, and
+    with the same shapes the encoder's and the decoder's floating-point results are identical,
+    which an arithmetic decoder needs to find the same tokens again.
     """
 
     def __init__(self, model: Any, vocab_size: int, eos_id: int, seq_len: int) -> None:
@@ -103,13 +105,19 @@ class CheckpointModel:
         inputs = np.concatenate([[self.eos_id], tokens[:-1]]).astype(np.int64)
         chunks = []
         for start in range(0, len(inputs), self.seq_len):
-            window = inputs[start : start + self.seq_len][None, :]
-            chunks.append(np.exp(self.model.log_probs(window)[0].astype(np.float64)))
+            window = inputs[start : start + self.seq_len]
+            chunks.append(self._window_probs(window)[: len(window)])
         return chunks
 
     def step_probs(self, tokens: Sequence[int]) -> np.ndarray:
         """The distribution after a document's first `tokens`, within the same window."""
         inputs = [self.eos_id, *tokens]
         start = (len(inputs) - 1) // self.seq_len * self.seq_len
-        window = np.array([inputs[start:]], dtype=np.int64)
-        return np.exp(self.model.log_probs(window)[0, -1].astype(np.float64))
+        window = np.array(inputs[start:], dtype=np.int64)
+        return self._window_probs(window)[len(window) - 1]
+
+    def _window_probs(self, window: np.ndarray) -> np.ndarray:
+        """Next-token probabilities at each position of `window`, run as a full-length window."""
+        full = np.full(self.seq_len, self.eos_id, dtype=np.int64)
+        full[: len(window)] = window
+        return np.exp(self.model.log_probs(full[None, :])[0].astype(np.float64))
