@@ -22,6 +22,11 @@ ARGS = [
     "1",
     "--read-split-bytes",
     "65536",
+    "--tokenizer-train",
+    "--tokenizer-vocab-size",
+    "1024",
+    "--shards-tokens-per-shard",
+    "250000",
 ]
 
 
@@ -31,7 +36,7 @@ def run(out: Path) -> None:
 
 def files(out: Path) -> dict[str, bytes]:
     """Every file a run leaves, but those holding timings (stats) or the folder's name (config)."""
-    timed = {"stats.json", "config.toml", "dedup/_done.json"}
+    timed = {"stats.json", "config.toml", "dedup/_done.json", "tokenize/_done/train.json"}
     return {
         str(p.relative_to(out)): p.read_bytes()
         for p in sorted(out.rglob("*"))
@@ -46,10 +51,25 @@ def reference(tmp_path_factory) -> dict[str, bytes]:
     return files(out)
 
 
-@pytest.mark.parametrize("tasks_done_before_kill", [0, 3, 12])
-def test_kill_9_during_clean_then_rerun_gives_the_uninterrupted_output(
-    reference, tmp_path, tasks_done_before_kill
-):
+def clean_tasks_done(out: Path) -> int:
+    markers = out / "clean" / "_done"
+    return len(list(markers.glob("*.json"))) if markers.is_dir() else 0
+
+
+# Moments to kill a run at, each a test of the output folder that holds for a while.
+MOMENTS = {
+    "clean, first task": lambda out: (out / "config.toml").exists(),
+    "clean, 3 tasks done": lambda out: clean_tasks_done(out) >= 3,
+    "clean, 12 tasks done": lambda out: clean_tasks_done(out) >= 12,
+    "dedup": lambda out: (out / "dedup").is_dir() and not (out / "dedup" / "_done.json").exists(),
+    "tokenize": lambda out: (
+        (out / "dedup" / "_done.json").exists() and not (out / "index.json").exists()
+    ),
+}
+
+
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_kill_9_then_rerun_gives_the_uninterrupted_output(reference, tmp_path, moment):
     out = tmp_path / "out"
     process = subprocess.Popen(
         [CORPUSMILL, "-q", "run", *ARGS, "--out", str(out)],
@@ -57,18 +77,12 @@ def test_kill_9_during_clean_then_rerun_gives_the_uninterrupted_output(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    markers = out / "clean" / "_done"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        started = (out / "config.toml").exists()
-        done = len(list(markers.glob("*.json"))) if markers.is_dir() else 0
-        if started and done >= tasks_done_before_kill:
-            break
-        time.sleep(0.02)
-    assert process.poll() is None, "the run ended before it could be killed"
+    while time.monotonic() < deadline and process.poll() is None and not MOMENTS[moment](out):
+        time.sleep(0.01)
+    assert process.poll() is None, f"the run ended before it could be killed during {moment}"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
-    killed_with = len(list(markers.glob("*.json"))) if markers.is_dir() else 0
-    assert killed_with < len([k for k in reference if k.startswith("clean/_done/")])
+    assert not (out / "index.json").exists()
     run(out)
     assert files(out) == reference

@@ -1,4 +1,5 @@
-"""The clean stage on Dask over the sample crawl: what it keeps, determinism, resuming, clusters."""
+"""`corpusmill run` on Dask over the sample crawl: what it keeps, determinism of every output file
+(clean parts, duplicates removed, tokenizer, shards, manifest), resuming, and existing clusters."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from distributed import Client
 
 from corpusmill.cli.main import main
+from corpusmill.loader.format import read_manifest, verify_shards
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.run import run_pipeline
 
@@ -25,21 +28,33 @@ INPUTS = tuple(str(p) for p in sorted(SAMPLE.glob("*.gz")) + sorted(SAMPLE.glob(
 SPLIT_BYTES = 256 << 10
 
 
+# A small tokenizer and small shards, so that the sample makes several shards quickly.
+TOKENIZE = {
+    "tokenizer.train": True,
+    "tokenizer.vocab_size": 1024,
+    "shards.tokens_per_shard": 250_000,
+}
+
+
 def sample_run(out: Path, **overrides) -> dict:
     config = load_config(
-        overrides={"inputs": INPUTS, "out": str(out), "read.split_bytes": SPLIT_BYTES, **overrides}
+        overrides={
+            "inputs": INPUTS,
+            "out": str(out),
+            "read.split_bytes": SPLIT_BYTES,
+            **TOKENIZE,
+            **overrides,
+        }
     )
     return run_pipeline(config)
 
 
 def outputs(out: Path) -> dict[str, bytes]:
-    """Every part file and marker of a run, by path relative to the output folder."""
-    return {
-        str(p.relative_to(out)): p.read_bytes()
-        for folder in ("clean", "clean/_done", "rejected")
-        for p in sorted((out / folder).iterdir())
-        if p.is_file()
-    }
+    """Every result file of a run and the clean stage's markers, by path relative to the output."""
+    paths = [p for folder in ("clean", "clean/_done", "rejected") for p in (out / folder).iterdir()]
+    paths += [out / "dedup" / "removed.parquet", out / "tokenizer.json", out / "index.json"]
+    paths += list(out.glob("shard-*.arrow"))
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(paths) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +211,19 @@ def test_a_rerun_with_a_different_config_is_refused_unless_forced(tmp_path, caps
     assert "changed: filters.gopher_quality.min_words" in capsys.readouterr().err
     assert main([*changed, "--force"]) == 0
     assert "min_words = 80" in (out / "config.toml").read_text()
+
+
+def test_the_run_ends_in_verified_shards_of_the_deduplicated_documents(two_workers):
+    out, stats = two_workers
+    manifest = read_manifest(out)
+    assert list(verify_shards(out, manifest)) == []
+    assert len(manifest.shards) == stats["tokenize"]["shards"] > 1
+    assert sum(s.docs for s in manifest.shards) == stats["dedup"]["kept"]["docs"]
+    removed = set(pq.read_table(out / "dedup" / "removed.parquet")["id"].to_pylist())
+    ids = [
+        i
+        for s in manifest.shards
+        for i in pa.ipc.open_file(out / s.name).read_all()["id"].to_pylist()
+    ]
+    assert not removed & set(ids)
+    assert len(ids) == len(set(ids)) == stats["dedup"]["kept"]["docs"]
