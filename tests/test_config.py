@@ -8,6 +8,8 @@ import pytest
 
 from corpusmill.pipeline.config import ConfigError, RunConfig, config_to_toml, load_config
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
@@ -81,3 +83,9 @@ def test_a_section_rejecting_its_values_is_a_config_error(tmp_path: Path):
     conf = write(tmp_path / "bad.toml", "[dedup]\nbands = 0\n")
     with pytest.raises(ConfigError, match="dedup.bands must be positive, got 0"):
         load_config([conf])
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("*.toml")))
+def test_every_example_config_loads(name):
+    config = load_config([REPO / "configs" / name])
+    assert config.inputs and all(Path(i).is_absolute() for i in config.inputs)

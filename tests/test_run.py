@@ -227,3 +227,30 @@ def test_the_run_ends_in_verified_shards_of_the_deduplicated_documents(two_worke
     ]
     assert not removed & set(ids)
     assert len(ids) == len(set(ids)) == stats["dedup"]["kept"]["docs"]
+
+
+def test_a_jsonl_corpus_with_nested_fields_and_an_existing_tokenizer(two_workers, tmp_path, capsys):
+    """The use of configs/jsonl-existing-tokenizer.toml, on the sample's articles as JSONL."""
+    read = load_config([REPO / "configs" / "jsonl-existing-tokenizer.toml"]).read
+    texts = {r["url"]: r["text"] for r in pq.read_table(two_workers[0] / "clean").to_pylist()}
+    articles = [url for url, doc in LABELS.items() if doc["kind"] == "article" and url in texts]
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [
+        json.dumps({"content": texts[url], "meta": {"url": url, "id": i}}) + "\n"
+        for i, url in enumerate(articles[:40])
+    ]
+    corpus.write_text("".join(lines))
+    tokenizer = tmp_path / "tokenizer.json"
+    train = ["train-tokenizer", str(corpus), "--out", str(tokenizer), "--vocab-size", "512"]
+    assert main([*train, "--read-text-key", read.text_key]) == 0
+    out = tmp_path / "out"
+    flags = ["--read-text-key", read.text_key, "--read-url-key", read.url_key]
+    flags += ["--read-id-key", read.id_key, "--tokenizer", str(tokenizer), "--workers", "1"]
+    assert main(["run", str(corpus), "--out", str(out), *flags]) == 0, capsys.readouterr().err
+    docs = pq.read_table(out / "clean").to_pylist()
+    assert [d["url"] for d in docs] == articles[:40]
+    assert [json.loads(d["meta"])["id"] for d in docs] == list(range(40))
+    manifest = read_manifest(out)
+    assert manifest.vocab_size == 512
+    removed = pq.read_table(out / "dedup" / "removed.parquet").num_rows
+    assert sum(s.docs for s in manifest.shards) == 40 - removed

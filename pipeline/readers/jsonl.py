@@ -64,8 +64,10 @@ def split_record(record: dict[str, Any], config: ReadConfig) -> tuple[Any, Any, 
     url = _pop_path(record, config.url_key)
     if not config.keep_fields:
         return text, url, None
-    if config.id_key != "id" and config.id_key in record:
-        record = {"id": record.pop(config.id_key), **record}
+    if config.id_key != "id":
+        own_id = _pop_path(record, config.id_key)
+        if own_id is not None:
+            record = {"id": own_id, **record}
     return text, url, to_meta(record)
 
 
