@@ -45,6 +45,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/dedup.py
 	$(BIN)/python benchmarks/tokenization.py
 	$(BIN)/python benchmarks/loader.py
+	$(BIN)/python benchmarks/run.py --skip-datatrove
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

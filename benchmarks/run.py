@@ -7,9 +7,10 @@ more tasks of the same size, not bigger ones. Both runs encode with one tokenize
 a BPE trained once on the 1x crawl's deduplicated documents and cached), so tokenizer training is
 timed on its own line, not inside the runs. Peak RSS is the kernel's high-water mark (VmHWM, reset
 before each run) of the client process (which also hosts the scheduler and the workers' nannies) and
-of every worker process; a thread polls /proc ten times a second, which also gives each stage's
-largest worker RSS. MB/s are of the crawl's HTML per core (HTML MB / stage seconds / workers);
-docs/s are of the documents the stage reads.
+of every worker process; a thread polls /proc ten times a second, and a mark that rose between two
+polls is a peak in that interval, which gives each stage's largest worker RSS. MB/s are of the
+crawl's HTML per core (HTML MB / stage seconds / workers); docs/s are of the documents the stage
+reads.
 
 End to end: datatrove's WarcReader, Trafilatura, GopherRepetitionFilter, GopherQualityFilter and
 JsonlWriter, then MinHash dedup in its four stages, then DocumentTokenizer with the same
@@ -22,6 +23,7 @@ tokenizer.json, each a LocalPipelineExecutor of as many workers, when datatrove 
 from __future__ import annotations
 
 import argparse
+import gzip
 import importlib.util
 import json
 import logging
@@ -33,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +65,7 @@ class Measured:
     stats: dict[str, Any]
     wall: float
     peak_mb: dict[str, float]
-    stage_worker_mb: dict[str, float] = field(default_factory=dict)
+    stage_worker_mb: dict[str, float]
 
 
 def main() -> None:
@@ -108,9 +110,15 @@ def main() -> None:
     elif importlib.util.find_spec("datatrove") is None:
         print(f"\ndatatrove: not installed; to compare, {DATATROVE_INSTALL}")
     else:
-        steps = measure_datatrove(small, tokenizer, args.workers, args.root)
+        steps, kept = measure_datatrove(small, tokenizer, args.workers, args.root)
         print()
         print_versus_datatrove(runs[0], steps)
+        dedup = runs[0].stats["dedup"]
+        print(
+            f"documents kept: datatrove {kept['filtered']} after its filters, "
+            f"{kept['deduplicated']} after MinHash; corpusmill {dedup['docs']} after clean, "
+            f"{dedup['kept']['docs']} after dedup (exact and near)"
+        )
 
 
 def bench_tokenizer(
@@ -168,7 +176,7 @@ def measure_run(
         stage: sampler.max_rss_mb([name for name in processes if name.startswith("worker")], *span)
         for stage, span in windows.items()
     }
-    return Measured(crawl, stats, wall, sampler.peak_mb(), stage_worker_mb)
+    return Measured(crawl, stats, wall, _ranked_workers(sampler.peak_mb()), stage_worker_mb)
 
 
 class MemorySampler:
@@ -200,7 +208,7 @@ class MemorySampler:
         }
 
     def max_rss_mb(self, names: list[str], start: float, stop: float) -> float:
-        """The largest RSS sampled from any of `names` between two monotonic times."""
+        """The largest RSS of any of `names` between two monotonic times (to a poll's interval)."""
         wanted = set(names)
         return max(
             (mb for at, name, mb in self.samples if name in wanted and start <= at <= stop),
@@ -216,7 +224,9 @@ class MemorySampler:
         for name, pid in self.processes.items():
             status = _proc_status(pid)
             if status:
-                self.samples.append((now, name, status["VmRSS"]))
+                # A risen high-water mark is a peak since the last poll, which RSS may have missed.
+                risen = status["VmHWM"] > self.hwm_mb.get(name, 0.0)
+                self.samples.append((now, name, status["VmHWM" if risen else "VmRSS"]))
                 self.hwm_mb[name] = status["VmHWM"]
 
 
@@ -231,8 +241,11 @@ def sampled_memory(processes: Mapping[str, int]) -> Iterator[MemorySampler]:
         sampler.stop()
 
 
-def measure_datatrove(crawl: Crawl, tokenizer: Path, workers: int, root: Path) -> dict[str, float]:
-    """Seconds of each step of datatrove's equivalent pipeline on `crawl`."""
+def measure_datatrove(
+    crawl: Crawl, tokenizer: Path, workers: int, root: Path
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Seconds of each step of datatrove's equivalent pipeline on `crawl`, and the documents it
+    kept after the filters and after MinHash dedup."""
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup import (
         MinhashDedupBuckets,
@@ -316,7 +329,8 @@ def measure_datatrove(crawl: Crawl, tokenizer: Path, workers: int, root: Path) -
                 logging_dir=logs,
             )
             seconds[name] = _timed(executor.run)
-    return seconds
+    kept = {folder: _jsonl_records(out / folder) for folder in ("filtered", "deduplicated")}
+    return seconds, kept
 
 
 def print_stage_table(runs: list[Measured], workers: int, scale: int) -> None:
@@ -347,6 +361,7 @@ def print_memory_table(runs: list[Measured], scale: int) -> None:
     small, big = runs
     n = f"{scale}x"
     print(f"{'process (peak RSS)':<22} {'1x MB':>8} {n + ' MB':>8} {'ratio':>6}")
+    # Workers are ranked by their peak, so each row compares the nth largest of both runs.
     for name in small.peak_mb:
         before, after = small.peak_mb[name], big.peak_mb.get(name, 0.0)
         print(f"{name:<22} {before:>8.0f} {after:>8.0f} {after / before:>6.2f}")
@@ -357,13 +372,13 @@ def print_versus_datatrove(run: Measured, steps: Mapping[str, float]) -> None:
     ours = {stage: run.stats[stage]["seconds"] for stage in STAGES}
     total = sum(steps.values())
     mb = run.crawl.html_bytes / 1e6
-    print(f"{'end to end on ' + Path(run.crawl.folder).name:<34} {'seconds':>8} {'MB/s':>7}")
+    print(f"{'end to end on ' + Path(run.crawl.folder).name:<40} {'seconds':>8} {'MB/s':>7}")
     for name, seconds in steps.items():
-        print(f"{'datatrove: ' + name:<34} {seconds:>8.2f} {mb / seconds:>7.2f}")
-    print(f"{'datatrove: total':<34} {total:>8.2f} {mb / total:>7.2f}")
+        print(f"{'datatrove: ' + name:<40} {seconds:>8.2f} {mb / seconds:>7.2f}")
+    print(f"{'datatrove: total':<40} {total:>8.2f} {mb / total:>7.2f}")
     for stage, seconds in ours.items():
-        print(f"{'corpusmill: ' + stage:<34} {seconds:>8.2f} {mb / seconds:>7.2f}")
-    print(f"{'corpusmill: whole run, wall':<34} {run.wall:>8.2f} {mb / run.wall:>7.2f}")
+        print(f"{'corpusmill: ' + stage:<40} {seconds:>8.2f} {mb / seconds:>7.2f}")
+    print(f"{'corpusmill: whole run, wall':<40} {run.wall:>8.2f} {mb / run.wall:>7.2f}")
     print(
         f"corpusmill is {total / run.wall:.1f}x faster than datatrove end to end (wall, with "
         f"cluster start-up), {total / sum(ours.values()):.1f}x on the stages' own seconds; "
@@ -387,6 +402,15 @@ def _stage_docs(stats: Mapping[str, Any], stage: str) -> int:
     if stage == "dedup":
         return stats["dedup"]["docs"]
     return stats["tokenize"]["docs"] + stats["tokenize"]["removed_by_dedup"]
+
+
+def _ranked_workers(peak_mb: Mapping[str, float]) -> dict[str, float]:
+    """The peaks with workers renamed by rank, largest first: "worker 1" is the largest."""
+    workers = sorted(
+        (mb for name, mb in peak_mb.items() if name.startswith("worker")), reverse=True
+    )
+    others = {name: mb for name, mb in peak_mb.items() if not name.startswith("worker")}
+    return others | {f"worker {rank}": mb for rank, mb in enumerate(workers, 1)}
 
 
 def _worker_peak_mb(run: Measured) -> float:
@@ -420,6 +444,15 @@ def _proc_status(pid: int) -> dict[str, float] | None:
         return None
     fields = dict(line.split(":", 1) for line in lines if line.startswith(("VmRSS", "VmHWM")))
     return {key: int(value.split()[0]) / 1024 for key, value in fields.items()}
+
+
+def _jsonl_records(folder: Path) -> int:
+    """Lines of the gzip JSONL files datatrove's writer left in `folder`."""
+    total = 0
+    for path in folder.glob("*.jsonl.gz"):
+        with gzip.open(path, "rb") as handle:
+            total += sum(1 for _ in handle)
+    return total
 
 
 def _stored(crawl: Crawl) -> int:
