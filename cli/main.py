@@ -9,8 +9,8 @@ from importlib.metadata import version
 
 from corpusmill.cli import inspect, report, run, sample, train, train_tokenizer
 from corpusmill.loader.format import FormatError
-from corpusmill.pipeline.clean import StageError
 from corpusmill.pipeline.config import ConfigError
+from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.readers import InputError
 from corpusmill.train.checkpoint import CheckpointError
 

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from corpusmill.pipeline.atomic import atomic_path, write_json
 from corpusmill.pipeline.config import RunConfig
+from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.filters import Filter, apply_filters, build_filters
 from corpusmill.pipeline.langid import identify_languages
 from corpusmill.pipeline.normalize import normalize_text
@@ -37,10 +38,6 @@ from corpusmill.pipeline.schema import DOCUMENTS, REJECTED
 from corpusmill.pipeline.stats import add_counts, count_by_reason
 
 log = logging.getLogger(__name__)
-
-
-class StageError(RuntimeError):
-    """A stage that could not produce its output; the message says what failed and what to do."""
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,17 @@ REJECTED = pa.schema(
 )
 
 
+# The dedup stage's result, OUT/dedup/removed.parquet: one row per document removed as a
+# duplicate, in input order, with the document kept from its cluster (the first in input order).
+REMOVED = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("cluster", pa.int64(), nullable=False),
+        pa.field("kept_id", pa.string(), nullable=False),
+    ]
+)
+
 def document_id(source: str, offset: int) -> str:
     """The deterministic id of the record at `offset` in input file `source`."""
     return f"{source}#{offset}"

@@ -48,7 +48,7 @@ from corpusmill.loader.format import (
     write_shard,
 )
 from corpusmill.pipeline.atomic import atomic_path, write_json, write_text
-from corpusmill.pipeline.clean import StageError
+from corpusmill.pipeline.errors import StageError
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 from corpusmill.tokenizer.corpus import clean_parts, read_kept, removed_ids
 from corpusmill.tokenizer.encode import Encoder, load_encoder

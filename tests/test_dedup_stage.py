@@ -12,9 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from distributed import Client, LocalCluster
 
-from corpusmill.pipeline.clean import StageError, run_clean
+from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.dedup.stage import DedupConfig, run_dedup
+from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.schema import DOCUMENTS
 
 REPO = Path(__file__).resolve().parents[1]

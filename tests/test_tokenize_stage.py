@@ -17,9 +17,10 @@ from tokenizers import Tokenizer
 
 from corpusmill.cli import inspect as inspect_command
 from corpusmill.loader.format import file_checksum, open_shard, read_manifest, verify_shards
-from corpusmill.pipeline.clean import StageError, run_clean
+from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
+from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.tokenize import run_tokenize
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer

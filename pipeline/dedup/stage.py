@@ -47,7 +47,6 @@ from distributed import Client
 
 from corpusmill.loader.format import file_checksum
 from corpusmill.pipeline.atomic import atomic_path, write_json
-from corpusmill.pipeline.clean import StageError
 from corpusmill.pipeline.dedup.components import distributed_components, local_components
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.hashing import shingle_hashes, shingle_sets, text_hashes, url_hashes
@@ -61,18 +60,10 @@ from corpusmill.pipeline.dedup.shuffle import (
     write_sorted,
 )
 from corpusmill.pipeline.dedup.verify import jaccard
+from corpusmill.pipeline.errors import StageError
+from corpusmill.pipeline.schema import REMOVED
 
 log = logging.getLogger(__name__)
-
-# The stage's result: one row per removed document, in input order.
-REMOVED = pa.schema(
-    [
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("cluster", pa.int64(), nullable=False),
-        pa.field("kept_id", pa.string(), nullable=False),
-    ]
-)
 
 # Documents per batch of the signature step: about 40 bytes per word in flight, so 1,024 pages of
 # a few thousand words stay around 100 MB.
