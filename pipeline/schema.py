@@ -1,4 +1,4 @@
-"""The one table schema documents travel in, and the schema of rejected records.
+"""The table schemas of a run: documents, rejected records and the duplicates dedup removes.
 
 Every step takes and returns pyarrow Tables of DOCUMENTS; nothing builds a Python object per
 document. A document's `id` is `<source>#<offset>`: its input file's path relative to the input
