@@ -3,7 +3,10 @@
 Opening reads only `index.json` and stats the shards, so it takes milliseconds for thousands of
 shards; a shard is memory-mapped when a sequence first needs it, and its token buffers are numpy
 views of the mapping, never copies. At most `max_open_shards` stay mapped (least recently used
-ones are dropped), which keeps the resident memory of an epoch flat however large the run.
+ones are dropped), which keeps the resident memory of an epoch flat however large the run: at most
+the pages read from that many shards. The default, 64, holds every shard that a shuffle window of
+the stream (8 blocks, each of which can straddle two shards) and the next one touch; with fewer,
+shards are mapped again and again, which halved the shuffled rate in benchmarks/loader.py.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from corpusmill.loader.format import (
 class TokenDataset:
     """The token stream of one run (its shards in manifest order), read by windows."""
 
-    def __init__(self, path: str | Path, verify: bool = False, max_open_shards: int = 16) -> None:
+    def __init__(self, path: str | Path, verify: bool = False, max_open_shards: int = 64) -> None:
         path = Path(path)
         self.folder = path.parent if path.name == MANIFEST else path
         self.manifest: Manifest = read_manifest(self.folder)
