@@ -9,6 +9,7 @@ from importlib.metadata import version
 
 from corpusmill.cli import inspect, report, run, sample, train, train_tokenizer
 from corpusmill.loader.format import FormatError
+from corpusmill.pipeline.cluster import LOG_FORMAT
 from corpusmill.pipeline.config import ConfigError
 from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.readers import InputError
@@ -54,7 +55,7 @@ def configure_logging(level: int) -> None:
     levels = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}
     logging.basicConfig(
         level=levels.get(max(-1, level), logging.DEBUG),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
         stream=sys.stderr,
     )
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator
 
 from distributed import Client, LocalCluster
 
 log = logging.getLogger(__name__)
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 @contextlib.contextmanager
@@ -19,11 +22,13 @@ def dask_client(scheduler: str = "", workers: int = 0) -> Iterator[Client]:
     Processes, not threads: extraction and filtering hold the GIL for much of their time.
     Workers of an existing cluster must have corpusmill installed and see the same input paths.
     """
+    level = logging.getLogger("corpusmill").getEffectiveLevel()
     if scheduler:
         with Client(scheduler, timeout="30s") as client:
             log.info(
                 "connected to Dask scheduler %s, dashboard %s", scheduler, client.dashboard_link
             )
+            client.run(_configure_worker_logging, level)
             yield client
         return
     n_workers = workers or os.cpu_count() or 1
@@ -38,4 +43,18 @@ def dask_client(scheduler: str = "", workers: int = 0) -> Iterator[Client]:
         Client(cluster) as client,
     ):
         log.info("local Dask cluster of %d workers, dashboard %s", n_workers, client.dashboard_link)
+        client.run(_configure_worker_logging, level)
         yield client
+
+
+def _configure_worker_logging(level: int) -> None:
+    """Log corpusmill's lines from a worker (a damaged file and its offset) at the client's level
+    and in its format, to the worker's stderr; idempotent, as a cluster outlives a run."""
+    logger = logging.getLogger("corpusmill")
+    if not any(getattr(handler, "corpusmill", False) for handler in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.corpusmill = True
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level)
