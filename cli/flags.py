@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from corpusmill.pipeline.config import ConfigKey, RunConfig, config_keys
+from corpusmill.pipeline.config import ConfigError, ConfigKey, RunConfig, config_keys
+
+T = TypeVar("T")
 
 
 def add_config_flags(
@@ -47,6 +50,20 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
         for dest, value in vars(args).items()
         if dest.startswith("cfg:")
     }
+
+
+def config_from_flags(args: argparse.Namespace, config: type[T]) -> T:
+    """A flat config dataclass with the top-level keys given on the command line; a value the
+    dataclass rejects is a ConfigError."""
+    overrides = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in config_overrides(args).items()
+        if "." not in key
+    }
+    try:
+        return dataclasses.replace(config(), **overrides)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _argument_kind(spec: ConfigKey) -> dict[str, Any]:

@@ -4,11 +4,9 @@ models used as arithmetic coders, written as report.json, report.md and report.h
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
-from corpusmill.cli.flags import add_config_flags, config_overrides
-from corpusmill.pipeline.config import ConfigError
+from corpusmill.cli.flags import add_config_flags, config_from_flags
 from corpusmill.report.build import build_report
 from corpusmill.report.config import ReportConfig
 from corpusmill.report.predict import CheckpointModel
@@ -42,10 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
 
 def report(args: argparse.Namespace) -> int:
     """Build the report and write its files."""
-    try:
-        config = dataclasses.replace(ReportConfig(), **config_overrides(args))
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    config = config_from_flags(args, ReportConfig)
     model, curve = _checkpoint(args.model, config) if args.model else (None, ())
     result = build_report(
         args.out, config, args.tokenizer, model=model, curve=curve, stages=not args.no_stages

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from corpusmill.cli.flags import add_config_flags, config_overrides
+from corpusmill.cli.flags import add_config_flags, config_from_flags
 from corpusmill.loader.format import FormatError
-from corpusmill.pipeline.config import ConfigError
 from corpusmill.train.loop import TrainConfig, train
 
 
@@ -50,10 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train with the flags given, write the checkpoint and print the final losses."""
-    try:
-        config = dataclasses.replace(TrainConfig(), **config_overrides(args))
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    config = config_from_flags(args, TrainConfig)
     try:
         with threadpool_limits(limits=args.blas_threads, user_api="blas"):
             stats = train(args.out, config, args.ckpt, progress=not args.no_progress)

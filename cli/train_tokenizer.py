@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
-from corpusmill.cli.flags import add_config_flags, config_overrides
-from corpusmill.pipeline.config import ConfigError, load_config
+from corpusmill.cli.flags import add_config_flags, config_from_flags, config_overrides
+from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.readers import ReadConfig
 from corpusmill.tokenizer.config import TokenizerConfig
 from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
@@ -46,15 +45,7 @@ def train(args: argparse.Namespace) -> int:
     """Train on the inputs and write the tokenizer."""
     overrides = config_overrides(args)
     read = load_config(overrides={k: v for k, v in overrides.items() if k.startswith("read.")}).read
-    options = {
-        key: tuple(value) if isinstance(value, list) else value
-        for key, value in overrides.items()
-        if not key.startswith("read.")
-    }
-    try:
-        config = dataclasses.replace(TokenizerConfig(), **options)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    config = config_from_flags(args, TokenizerConfig)
     tokenizer, stats = train_tokenizer(args.inputs, config, read)
     save_tokenizer(tokenizer, args.out)
     print(
