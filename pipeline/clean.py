@@ -3,8 +3,8 @@
 Work is one Dask task per group of input splits. Task N writes `OUT/clean/part-N.parquet` (the
 documents kept), `OUT/rejected/part-N.parquet` (every record that was not kept, with its step and
 reason) and, last, its done marker `OUT/clean/_done/part-N.json` holding its counts (the leading
-underscore keeps Arrow and Parquet readers of `OUT/clean/` from taking it for data). A rerun skips the
-tasks whose marker exists, so a crashed run resumes where it stopped. Every record read is either
+underscore keeps Arrow and Parquet readers of `OUT/clean/` from taking it for data). A rerun skips
+the tasks whose marker exists, so a crashed run resumes where it stopped. Every record read is either
 kept or rejected: the counts check `kept + rejected == read`.
 """
 
@@ -23,10 +23,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from distributed import Client, as_completed
-from tqdm import tqdm
+from distributed import Client
 
 from corpusmill.pipeline.atomic import atomic_path, write_json
+from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.pipeline.config import RunConfig
 from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.filters import Filter, apply_filters, build_filters
@@ -62,12 +62,15 @@ def run_clean(config: RunConfig, client: Client) -> dict[str, Any]:
     log.info(
         "clean: %d files, %d tasks, %d already done", len(files), len(tasks), len(tasks) - len(todo)
     )
-    failures = _run_tasks(client, todo, config, total=len(tasks))
-    if failures:
-        raise StageError(
-            "clean: these tasks failed (finished ones are kept; rerun the same command to retry):\n"
-            + "\n".join(failures)
-        )
+    run_tasks(
+        client,
+        clean_task,
+        todo,
+        describe=_describe,
+        desc="clean",
+        done=len(tasks) - len(todo),
+        config=config,
+    )
     stats = summarize([json.loads(_marker(out, task).read_text()) for task in tasks])
     stats.update(
         files=len(files), tasks=len(tasks), seconds=round(time.perf_counter() - started, 3)
@@ -103,7 +106,7 @@ def plan_tasks(splits: Sequence[Split], target_bytes: int) -> list[CleanTask]:
 
 
 def clean_task(task: CleanTask, config: RunConfig) -> dict[str, Any]:
-    """Clean one task's splits into its part files, then write its done marker; return its counts."""
+    """Clean one task's splits into its part files, then write its done marker; return counts."""
     out = Path(config.out)
     filters = build_filters(config.filters)
     kept = Counter(docs=0, bytes=0)
@@ -193,24 +196,10 @@ def summarize(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _run_tasks(
-    client: Client, tasks: Sequence[CleanTask], config: RunConfig, total: int
-) -> list[str]:
-    """Run tasks on the cluster with a progress bar; return a line per failed task."""
-    futures = client.map(clean_task, tasks, config=config, pure=False)
-    by_key = {future.key: task for future, task in zip(futures, tasks)}
-    failures = []
-    with tqdm(
-        total=total, initial=total - len(tasks), desc="clean", unit="task", disable=None
-    ) as bar:
-        for future in as_completed(futures):
-            if future.status == "error":
-                task = by_key[future.key]
-                where = ", ".join(f"{s.file.source}[{s.start}:{s.end}]" for s in task.splits)
-                failures.append(f"{task.name} ({where}): {future.exception()!r}")
-                log.error("clean: %s", failures[-1])
-            bar.update()
-    return failures
+def _describe(task: CleanTask) -> str:
+    """A task as a failure message names it: its part and the byte ranges it reads."""
+    where = ", ".join(f"{s.file.source}[{s.start}:{s.end}]" for s in task.splits)
+    return f"{task.name} ({where})"
 
 
 @contextlib.contextmanager

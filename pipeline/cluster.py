@@ -6,9 +6,13 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, as_completed
+from tqdm import tqdm
+
+from corpusmill.pipeline.errors import StageError
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +62,31 @@ def _configure_worker_logging(level: int) -> None:
         logger.addHandler(handler)
         logger.propagate = False
     logger.setLevel(level)
+
+
+def run_tasks(
+    client: Client,
+    function: Callable[..., Any],
+    tasks: Sequence[Any],
+    describe: Callable[[Any], str],
+    desc: str,
+    done: int = 0,
+    **kwargs: Any,
+) -> None:
+    """Run `function` over tasks on the cluster with a progress bar (starting at `done` tasks
+    finished earlier); raise a StageError naming every failed task once all have ended."""
+    futures = client.map(function, tasks, pure=False, **kwargs)
+    by_key = {future.key: task for future, task in zip(futures, tasks, strict=True)}
+    failures = []
+    total = done + len(tasks)
+    with tqdm(total=total, initial=done, desc=desc, unit="task", disable=None) as bar:
+        for future in as_completed(futures):
+            if future.status == "error":
+                failures.append(f"{describe(by_key[future.key])}: {future.exception()!r}")
+                log.error("%s: %s", desc, failures[-1])
+            bar.update()
+    if failures:
+        raise StageError(
+            f"{desc}: these tasks failed (finished ones are kept; rerun the same command to "
+            "retry):\n" + "\n".join(failures)
+        )

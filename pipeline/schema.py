@@ -52,6 +52,7 @@ REMOVED = pa.schema(
     ]
 )
 
+
 def document_id(source: str, offset: int) -> str:
     """The deterministic id of the record at `offset` in input file `source`."""
     return f"{source}#{offset}"

@@ -22,7 +22,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from distributed import Client, as_completed
-from tqdm import tqdm
+from distributed import Client
 
 from corpusmill.loader.format import (
     MANIFEST,
@@ -48,6 +47,7 @@ from corpusmill.loader.format import (
     write_shard,
 )
 from corpusmill.pipeline.atomic import atomic_path, write_json, write_text
+from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.pipeline.errors import StageError
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 from corpusmill.tokenizer.corpus import clean_parts, read_kept, removed_ids
@@ -288,7 +288,7 @@ def _encode_parts(
         len(tasks) - len(todo),
     )
     if todo:
-        _run(
+        run_tasks(
             client,
             encode_part,
             todo,
@@ -319,7 +319,7 @@ def _write_shards(
     todo = [task for task in tasks if _shard_done(out, task, digest) is None]
     log.info("tokenize: %d shards, %d already written", len(tasks), len(tasks) - len(todo))
     if todo:
-        _run(
+        run_tasks(
             client,
             write_shard_task,
             todo,
@@ -334,31 +334,6 @@ def _write_shards(
     if None in infos:
         raise StageError(f"tokenize: shards of {out} vanished while being written; rerun")
     return infos
-
-
-def _run(
-    client: Client,
-    function: Callable[..., Any],
-    tasks: Sequence[Any],
-    describe: Callable[[Any], str],
-    desc: str,
-    **kwargs: Any,
-) -> None:
-    """Run `function` over tasks on the cluster with a progress bar; raise naming every failure."""
-    futures = client.map(function, tasks, pure=False, **kwargs)
-    by_key = {future.key: task for future, task in zip(futures, tasks)}
-    failures = []
-    with tqdm(total=len(tasks), desc=desc, unit="task", disable=None) as bar:
-        for future in as_completed(futures):
-            if future.status == "error":
-                failures.append(f"{describe(by_key[future.key])}: {future.exception()!r}")
-                log.error("%s: %s", desc, failures[-1])
-            bar.update()
-    if failures:
-        raise StageError(
-            f"{desc}: these tasks failed (finished ones are kept; rerun the same command to "
-            "retry):\n" + "\n".join(failures)
-        )
 
 
 def _encoded(task: EncodeTask, digest: str) -> bool:

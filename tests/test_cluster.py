@@ -1,0 +1,39 @@
+"""Running a stage's tasks on Dask: every task ends, and the failed ones are named together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from distributed import Client
+
+from corpusmill.pipeline.cluster import run_tasks
+from corpusmill.pipeline.errors import StageError
+
+
+def square_into(task: int, folder: Path) -> None:
+    if task == 3:
+        raise ValueError("bad record in part 3")
+    (folder / str(task)).write_text(str(task * task))
+
+
+def test_one_failed_task_is_named_after_all_others_finished(tmp_path: Path):
+    with (
+        Client(
+            processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0"
+        ) as client,
+        pytest.raises(StageError) as error,
+    ):
+        run_tasks(
+            client,
+            square_into,
+            [1, 2, 3, 4],
+            describe=lambda t: f"part {t}",
+            desc="demo",
+            folder=tmp_path,
+        )
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == {"1": "1", "2": "4", "4": "16"}
+    assert str(error.value) == (
+        "demo: these tasks failed (finished ones are kept; rerun the same command to retry):\n"
+        "part 3: ValueError('bad record in part 3')"
+    )
