@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import dask
 from distributed import Client, LocalCluster, as_completed
 from tqdm import tqdm
 
@@ -24,7 +25,10 @@ def dask_client(scheduler: str = "", workers: int = 0) -> Iterator[Client]:
     """Connect to `scheduler`, or start a local cluster of `workers` single-threaded processes.
 
     Processes, not threads: extraction and filtering hold the GIL for much of their time.
-    Workers of an existing cluster must have corpusmill installed and see the same input paths.
+    Local workers keep glibc's adaptive malloc thresholds: Dask's default MALLOC_TRIM_THRESHOLD_
+    fixes them, which sends every allocation over 128 KiB to mmap and made the clean stage 15 %
+    slower. Workers of an existing cluster must have corpusmill installed and see the same input
+    paths.
     """
     level = logging.getLogger("corpusmill").getEffectiveLevel()
     if scheduler:
@@ -37,6 +41,7 @@ def dask_client(scheduler: str = "", workers: int = 0) -> Iterator[Client]:
         return
     n_workers = workers or os.cpu_count() or 1
     with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}),
         LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,

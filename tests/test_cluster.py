@@ -1,13 +1,15 @@
-"""Running a stage's tasks on Dask: every task ends, and the failed ones are named together."""
+"""Running a stage's tasks on Dask: how local workers are set up, every task ends, and the
+failed ones are named together."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from distributed import Client
 
-from corpusmill.pipeline.cluster import run_tasks
+from corpusmill.pipeline.cluster import dask_client, run_tasks
 from corpusmill.pipeline.errors import StageError
 
 
@@ -37,3 +39,10 @@ def test_one_failed_task_is_named_after_all_others_finished(tmp_path: Path):
         "demo: these tasks failed (finished ones are kept; rerun the same command to retry):\n"
         "part 3: ValueError('bad record in part 3')"
     )
+
+
+def test_local_workers_keep_glibc_adaptive_malloc_thresholds(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with dask_client("", 1) as client:
+        environments = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert list(environments.values()) == [None]
