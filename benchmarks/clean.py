@@ -50,7 +50,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from crawl import DEFAULT_ROOT, Crawl, build_crawl, html_pages_of
+from crawl import DEFAULT_ROOT, Crawl, add_pages_flag, crawl_for, html_pages_of
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
@@ -88,6 +88,7 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=3, help="timing repetitions (best is kept)")
     parser.add_argument("--skip-datatrove", action="store_true", help="do not run datatrove")
+    add_pages_flag(parser)
     parser.add_argument(
         "--root", type=Path, default=DEFAULT_ROOT, help="cache folder of benchmark crawls"
     )
@@ -95,7 +96,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("benchmarks").setLevel(logging.INFO)
 
-    crawl = build_crawl(args.html_mb, args.root)
+    crawl = crawl_for(args.html_mb, args.pages, args.root)
     stored = sum(os.path.getsize(warc) for warc in crawl.warcs)
     split_bytes = math.ceil(stored / (args.workers * args.tasks_per_worker))
     with_datatrove = not args.skip_datatrove and importlib.util.find_spec("datatrove") is not None
@@ -109,11 +110,11 @@ def main() -> None:
             # As many tasks as corpusmill's, up to one per file: datatrove's reader shards by file.
             rows.append(measure_datatrove(crawl, args.workers, min(tasks, len(crawl.warcs))))
         runs.append(rows)
-    best = [min(same, key=lambda row: row.seconds) for same in zip(*runs)]
+    best = [min(same, key=lambda row: row.seconds) for same in zip(*runs, strict=True)]
 
     mb = crawl.html_bytes / 1e6
     print(
-        f"\ncrawl {crawl.folder}: seeds {crawl.seeds[0]}-{crawl.seeds[-1]}, {len(crawl.warcs)} WARC "
+        f"\ncrawl {crawl.folder}: {crawl.source}, {len(crawl.warcs)} WARC "
         f"files, {stored / 1e6:.1f} MB stored\n{crawl.html_pages} HTML pages: {mb:.1f} MB of HTML "
         f"(median page {statistics.median(sizes) / 1e3:.0f} KB), {text_bytes / 1e6:.1f} MB of main "
         f"text (resiliparse), {text_bytes / crawl.html_bytes:.1%} of the HTML\n"
@@ -195,7 +196,7 @@ def measure_datatrove(crawl: Crawl, workers: int, tasks: int) -> Row:
     with tempfile.TemporaryDirectory(prefix="datatrove-logs-", dir=crawl.folder) as logs:
         executor = LocalPipelineExecutor(
             pipeline=[
-                WarcReader(crawl.folder, glob_pattern="seed-*/crawl-*.warc.gz"),
+                WarcReader(crawl.folder, glob_pattern=crawl.glob),
                 # datatrove's defaults, as in its FineWeb example. Its English word tokenizer is a
                 # blank spaCy pipeline, which downloads nothing.
                 Trafilatura(favour_precision=True),

@@ -1,24 +1,36 @@
-"""A benchmark crawl of at least N MB of HTML, built from sample_data's generator with web-weight pages.
+"""A benchmark crawl of at least N MB of HTML: generated web-weight pages, or a folder of real ones.
 
-Each seed (20240317, 20240318, ...) writes one sample dump whose pages carry the markup of real
-sites (see `PAGE_WEIGHTS` in sample_data/generate.py) into its own folder `seed-<seed>/`, until the
-WARC files of all seeds hold `--html-mb` MB of HTML payloads. `crawl.json`, written last, lists the
-WARC files and the HTML they hold; a folder that has it is reused as it is. One seed holds about 27.8 MB of
-HTML in 292 pages, so 100 MB takes four seeds (111.6 MB, written in about 10 s).
+Generated: each seed (20240317, 20240318, ...) writes one sample dump whose pages carry the
+markup of real sites (see `PAGE_WEIGHTS` in sample_data/generate.py) into its own folder
+`seed-<seed>/`, until the WARC files of all seeds hold `--html-mb` MB of HTML payloads. One seed
+holds about 27.8 MB of HTML in 292 pages, so 100 MB takes four seeds (111.6 MB, written in about
+10 s). `crawl.json`, written last, lists the WARC files and the HTML they hold; a folder that has
+it is reused as it is.
 
-    python benchmarks/crawl.py [--html-mb 100] [--root out/bench]
+From pages (`--pages DIR`): every `.html`/`.htm` file under DIR (gzipped ones too) becomes a 200
+response served as `text/html` without a charset, as many crawlers store pages; copies of the whole
+set, each at its own host and in its own WARC file, are added until the crawl holds `--html-mb` MB.
+The pipeline's clean stage does the same work on every copy, so this measures the clean stage on
+real markup. Saved web pages are not shipped with corpusmill; one public set is the 134 pages of
+more than 10 KB (news, blogs, shops, docs; 25.8 MB) under `tests/cache/` in the source archive of
+trafilatura 0.9.0 (`pip download --no-deps --no-binary :all: trafilatura==0.9.0`).
+
+    python benchmarks/crawl.py [--html-mb 100] [--pages DIR] [--root out/bench]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import hashlib
 import importlib.util
 import json
 import logging
 import shutil
 import sys
+import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
@@ -29,6 +41,9 @@ MARKER = "crawl.json"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # Bodies served without an HTML type that the pipeline still sniffs as HTML by their first bytes.
 HTML_OPENINGS = (b"<!doctype html", b"<html", b"<?xml")
+PAGE_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz")
+# Smaller files in a folder of saved pages are error pages and fragments, not pages.
+MIN_PAGE_BYTES = 10_000
 
 # Named, not __name__: this file runs as a script and is imported by benchmarks/clean.py.
 log = logging.getLogger("benchmarks.crawl")
@@ -36,10 +51,12 @@ log = logging.getLogger("benchmarks.crawl")
 
 @dataclass(frozen=True)
 class Crawl:
-    """A built crawl: its WARC files and the HTML they hold (2xx HTML response bodies)."""
+    """A built crawl: what it was made from, its WARC files (and their glob in `folder`) and the
+    HTML they hold (2xx HTML response bodies)."""
 
     folder: str
-    seeds: tuple[int, ...]
+    source: str
+    glob: str
     warcs: tuple[str, ...]
     html_bytes: int
     html_pages: int
@@ -49,28 +66,41 @@ def main() -> None:
     """Build (or find) the crawl and print what it holds."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--html-mb", type=int, default=100, help="least MB of HTML the crawl holds")
+    add_pages_flag(parser)
     parser.add_argument(
         "--root", type=Path, default=DEFAULT_ROOT, help="cache folder of benchmark crawls"
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
-    crawl = build_crawl(args.html_mb, args.root)
+    crawl = crawl_for(args.html_mb, args.pages, args.root)
     print(
-        f"{crawl.folder}: {len(crawl.warcs)} WARC files from seeds {', '.join(map(str, crawl.seeds))}, "
+        f"{crawl.folder}: {len(crawl.warcs)} WARC files of {crawl.source}, "
         f"{crawl.html_pages} HTML pages, {crawl.html_bytes / 1e6:.1f} MB of HTML"
     )
 
 
+def add_pages_flag(parser: argparse.ArgumentParser) -> None:
+    """The `--pages DIR` flag every benchmark that measures on a crawl takes."""
+    parser.add_argument(
+        "--pages",
+        type=Path,
+        help="build the crawl from the saved HTML pages under this folder instead of generating it",
+    )
+
+
+def crawl_for(html_mb: int, pages: Path | None, root: Path = DEFAULT_ROOT) -> Crawl:
+    """The crawl a benchmark measures on: of the pages under `pages` if given, else generated."""
+    return build_page_crawl(pages, html_mb, root) if pages else build_crawl(html_mb, root)
+
+
 def build_crawl(html_mb: int, root: Path = DEFAULT_ROOT) -> Crawl:
-    """The crawl of at least `html_mb` MB of HTML in `root/crawl-<html_mb>mb/`, built unless complete."""
+    """The generated crawl of at least `html_mb` MB of HTML in `root/crawl-<html_mb>mb/`, built
+    unless complete."""
     folder = Path(root) / f"crawl-{html_mb}mb"
-    marker = folder / MARKER
-    if marker.exists():
-        data = json.loads(marker.read_text())
-        return Crawl(**{key: tuple(v) if isinstance(v, list) else v for key, v in data.items()})
-    if folder.exists():
-        shutil.rmtree(folder)  # an interrupted build: its seeds may be partly written
+    crawl = _finished_crawl(folder)
+    if crawl:
+        return crawl
     generator = _load_generator()
     seeds, warcs, html_bytes, html_pages = [], [], 0, 0
     while html_bytes < html_mb * 1e6:
@@ -84,13 +114,66 @@ def build_crawl(html_mb: int, root: Path = DEFAULT_ROOT) -> Crawl:
                 html_bytes += len(body)
                 html_pages += 1
         log.info("seed %d written: %.1f MB of HTML so far", seed, html_bytes / 1e6)
-    crawl = Crawl(str(folder), tuple(seeds), tuple(warcs), html_bytes, html_pages)
-    marker.write_text(json.dumps(asdict(crawl), indent=1) + "\n")
+    source = f"generated web-weight pages, seeds {seeds[0]}-{seeds[-1]}"
+    crawl = Crawl(
+        str(folder), source, "seed-*/crawl-*.warc.gz", tuple(warcs), html_bytes, html_pages
+    )
+    (folder / MARKER).write_text(json.dumps(asdict(crawl), indent=1) + "\n")
+    return crawl
+
+
+def build_page_crawl(pages: Path, html_mb: int, root: Path = DEFAULT_ROOT) -> Crawl:
+    """A crawl of copies of the saved pages under `pages`, at least `html_mb` MB of HTML, in
+    `root/pages-<digest of the page set>-<html_mb>mb/`, built unless complete."""
+    files = sorted(
+        path
+        for path in Path(pages).rglob("*")
+        if path.name.lower().endswith(PAGE_SUFFIXES) and path.is_file()
+    )
+    bodies = {path.relative_to(pages).as_posix(): _page_bytes(path) for path in files}
+    bodies = {name: body for name, body in bodies.items() if len(body) >= MIN_PAGE_BYTES}
+    if not bodies:
+        raise SystemExit(f"{pages}: no .html or .htm file of {MIN_PAGE_BYTES} bytes or more")
+    digest = hashlib.sha256(
+        b"".join(name.encode() + hashlib.sha256(body).digest() for name, body in bodies.items())
+    ).hexdigest()[:12]
+    folder = Path(root) / f"pages-{digest}-{html_mb}mb"
+    crawl = _finished_crawl(folder)
+    if crawl:
+        return crawl
+    folder.mkdir(parents=True)
+    generator = _load_generator()
+    set_bytes = sum(map(len, bodies.values()))
+    copies = max(1, -(-int(html_mb * 1e6) // set_bytes))
+    warcs = []
+    for copy in range(copies):
+        warc = folder / f"copy-{copy:04d}.warc.gz"
+        with open(warc, "wb") as out:
+            for name, body in bodies.items():
+                out.write(
+                    gzip.compress(
+                        _response(generator, f"https://copy-{copy}.pages.invalid/{name}", body),
+                        6,
+                        mtime=0,
+                    )
+                )
+        warcs.append(str(warc))
+    source = f"{len(bodies)} pages under {pages}, {copies} copies"
+    crawl = Crawl(
+        str(folder),
+        source,
+        "copy-*.warc.gz",
+        tuple(warcs),
+        set_bytes * copies,
+        len(bodies) * copies,
+    )
+    (folder / MARKER).write_text(json.dumps(asdict(crawl), indent=1) + "\n")
     return crawl
 
 
 def html_pages_of(warc: Path) -> Iterator[tuple[bytes, str | None]]:
-    """(body, HTTP charset) of every 2xx HTML response in a WARC file, as the pipeline selects them."""
+    """(body, HTTP charset) of every 2xx HTML response in a WARC file, as the pipeline selects
+    them."""
     with open(warc, "rb") as stream:
         for record in ArchiveIterator(stream, record_types=WarcRecordType.response):
             if not 200 <= record.http_headers.status_code < 300:
@@ -99,6 +182,42 @@ def html_pages_of(warc: Path) -> Iterator[tuple[bytes, str | None]]:
             mime = (record.http_content_type or "").lower()
             if mime in HTML_TYPES or body[:64].lstrip().lower().startswith(HTML_OPENINGS):
                 yield body, record.http_charset
+
+
+def _finished_crawl(folder: Path) -> Crawl | None:
+    """The crawl in `folder` if its marker says it is complete and of this layout; else clear
+    the folder (an interrupted or older build) and return None."""
+    marker = folder / MARKER
+    if marker.exists():
+        data = json.loads(marker.read_text())
+        if set(data) == {field.name for field in fields(Crawl)}:
+            return Crawl(**{key: tuple(v) if isinstance(v, list) else v for key, v in data.items()})
+    if folder.exists():
+        shutil.rmtree(folder)
+    return None
+
+
+def _page_bytes(path: Path) -> bytes:
+    """A saved page's bytes, ungzipped if it is stored gzipped."""
+    return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+
+
+def _response(generator, url: str, body: bytes) -> bytes:
+    """A WARC response record serving `body` at `url` as text/html, without a charset."""
+    http = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    headers = [
+        ("WARC-Type", "response"),
+        ("WARC-Target-URI", url),
+        ("WARC-Date", "2024-03-17T00:00:00Z"),
+        ("WARC-Record-ID", f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, url)}>"),
+        ("Content-Type", "application/http; msgtype=response"),
+        ("Content-Length", str(len(http))),
+    ]
+    return generator.warc_record(headers, http)
 
 
 def _load_generator():

@@ -90,7 +90,7 @@ def print_extractors(pages: list[str], golds: list[str], repeat: int) -> None:
     print(f"{'extractor':<26} {'MB/s':>8} {'pages/s':>9} {'recall':>7} {'precision':>9}")
     base = None
     for name, extract in extractors.items():
-        seconds, outputs = _best_time(lambda: [extract(p) for p in pages], repeat)
+        seconds, outputs = _best_time(lambda extract=extract: [extract(p) for p in pages], repeat)
         recall, precision = _overlap(golds, outputs)
         base = base or seconds
         print(
@@ -117,15 +117,15 @@ def print_language_ids(texts: list[str], truth: list[str], repeat: int) -> None:
         print("(py3langid not installed: pip install -e '.[bench]')")
     print(f"{'language id':<36} {'docs/s':>8} {'accuracy':>9}")
     for name, identify in identifiers.items():
-        seconds, found = _best_time(lambda: [identify(t) for t in texts], repeat)
-        accuracy = sum(f == t for f, t in zip(found, truth)) / len(texts)
+        seconds, found = _best_time(lambda identify=identify: [identify(t) for t in texts], repeat)
+        accuracy = sum(f == t for f, t in zip(found, truth, strict=True)) / len(texts)
         print(f"{name:<36} {len(texts) / seconds:>8.0f} {accuracy:>9.3f}")
 
 
 def _overlap(golds: list[str], outputs: list[str]) -> tuple[float, float]:
     """Micro-averaged word recall and precision of outputs against the gold texts."""
     common = gold_total = out_total = 0
-    for gold, out in zip(golds, outputs):
+    for gold, out in zip(golds, outputs, strict=True):
         gold_words, out_words = Counter(WORD.findall(gold)), Counter(WORD.findall(out))
         common += sum((gold_words & out_words).values())
         gold_total += sum(gold_words.values())

@@ -269,7 +269,7 @@ def measure_datatrove(
         (
             "extract + Gopher filters",
             [
-                WarcReader(crawl.folder, glob_pattern="seed-*/crawl-*.warc.gz"),
+                WarcReader(crawl.folder, glob_pattern=crawl.glob),
                 # As in datatrove's FineWeb example; its word tokenizer is a blank spaCy pipeline.
                 Trafilatura(favour_precision=True),
                 GopherRepetitionFilter(),
