@@ -50,7 +50,7 @@ from corpusmill.pipeline.atomic import atomic_path, write_json, write_text
 from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.pipeline.errors import StageError
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
-from corpusmill.tokenizer.corpus import clean_parts, read_kept, removed_ids
+from corpusmill.tokenizer.corpus import clean_parts, read_kept
 from corpusmill.tokenizer.encode import Encoder, load_encoder
 from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
 
@@ -100,8 +100,7 @@ def run_tokenize(
     if done:
         log.info("tokenize: %s is complete for this tokenizer; nothing to do", out / MANIFEST)
         return _stats(out, parts, done, trained, started)
-    removed = removed_ids(out)
-    encoder = load_encoder(tokenizer, verify=_sample_texts(parts[0], removed))
+    encoder = load_encoder(tokenizer, verify=_sample_texts(parts[0]))
     eos_id = encoder.token_id(config.eos)
     if eos_id is None:
         raise StageError(
@@ -109,7 +108,7 @@ def run_tokenize(
             "tokenizer.special_tokens so that its first entry is the tokenizer's end-of-text token"
         )
     tokens = token_type(encoder.vocab_size)
-    encoded = _encode_parts(out, parts, encoder, removed, eos_id, tokens, digest, client)
+    encoded = _encode_parts(out, parts, encoder, eos_id, tokens, digest, client)
     infos = _write_shards(out, encoded, shards.tokens_per_shard, tokens, digest, client)
     manifest = Manifest(
         tokenizer=TOKENIZER,
@@ -128,13 +127,12 @@ def run_tokenize(
 def encode_part(
     task: EncodeTask,
     encoder: Encoder,
-    removed: pa.Array,
     eos_id: int,
     tokens: pa.DataType,
     digest: str,
 ) -> dict[str, Any]:
     """Encode the kept documents of one clean part, EOS after each; write its file, then marker."""
-    table = read_kept(task.part, removed)
+    table = read_kept(task.part)
 
     def batches() -> Iterator[pa.Table]:
         for start in range(0, table.num_rows, _ENCODE_DOCS):
@@ -260,16 +258,15 @@ def _finished_manifest(out: Path, digest: str, shards: ShardsConfig) -> Manifest
     return None
 
 
-def _sample_texts(part: Path, removed: pa.Array) -> list[str]:
+def _sample_texts(part: Path) -> list[str]:
     """The first documents of the corpus, to check the fast encoder on real text too."""
-    return read_kept(part, removed)["text"].slice(0, _VERIFY_DOCS).to_pylist()
+    return read_kept(part)["text"].slice(0, _VERIFY_DOCS).to_pylist()
 
 
 def _encode_parts(
     out: Path,
     parts: Sequence[Path],
     encoder: Encoder,
-    removed: pa.Array,
     eos_id: int,
     tokens: pa.DataType,
     digest: str,
@@ -295,7 +292,6 @@ def _encode_parts(
             describe=lambda task: str(task.part),
             desc="tokenize: encode",
             encoder=client.scatter(encoder, broadcast=True),
-            removed=client.scatter(removed, broadcast=True),
             eos_id=eos_id,
             tokens=tokens,
             digest=digest,

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from corpusmill.pipeline.readers import InputError
-from corpusmill.tokenizer.corpus import clean_parts, read_kept, removed_ids
+from corpusmill.tokenizer.corpus import clean_parts, read_kept
 
 
 def held_out_split(out: Path, held_out_bytes: int, train_bytes: int) -> tuple[pa.Table, pa.Table]:
@@ -24,14 +24,13 @@ def held_out_split(out: Path, held_out_bytes: int, train_bytes: int) -> tuple[pa
     parts = clean_parts(out)
     if not parts:
         raise InputError(f"{Path(out) / 'clean'} holds no part: run `corpusmill run` first")
-    removed = removed_ids(out)
     hashes, sizes = [], []
     for part in parts:
-        table = read_kept(part, removed)
+        table = read_kept(part)
         hashes.append(_id_hashes(table["id"]))
         sizes.append(_sizes(table["text"]))
     held, train = select(np.concatenate(hashes), np.concatenate(sizes), held_out_bytes, train_bytes)
-    return _take(parts, removed, held), _take(parts, removed, train)
+    return _take(parts, held), _take(parts, train)
 
 
 def select(
@@ -60,11 +59,11 @@ def _sizes(texts: pa.ChunkedArray) -> np.ndarray:
     return pc.binary_length(texts).to_numpy().astype(np.int64)
 
 
-def _take(parts: list[Path], removed: pa.Array, rows: np.ndarray) -> pa.Table:
+def _take(parts: list[Path], rows: np.ndarray) -> pa.Table:
     """The kept documents at the given corpus-order row numbers, read part by part."""
     tables, first = [], 0
     for part in parts:
-        table = read_kept(part, removed)
+        table = read_kept(part)
         local = rows[(rows >= first) & (rows < first + table.num_rows)] - first
         if len(local):
             tables.append(table.take(pa.array(local)))

@@ -9,13 +9,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.readers import discover_inputs, plan_splits, read_split
 from corpusmill.report.compressors import stream_sizes
-from corpusmill.tokenizer.corpus import clean_parts, read_kept, removed_ids
+from corpusmill.tokenizer.corpus import clean_parts, removed_rows
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +39,14 @@ def stage_compression(out: Path, compare_bytes: int) -> dict[str, Any]:
         for split in plan_splits(chosen, config.read)
         for batch in read_split(split, config.read)
     ]
-    removed = removed_ids(out)
     clean, dedup = [], []
     for part in clean_parts(out):
-        table = read_kept(part, pa.array([], pa.string()))
-        table = table.filter(pc.is_in(_sources(table["id"]), value_set=sources))
-        clean.append(table["text"])
-        if len(removed):
-            table = table.filter(pc.invert(pc.is_in(table["id"], value_set=removed)))
-        dedup.append(table["text"])
+        table = pq.read_table(part, columns=["id", "text"])
+        compared = pc.is_in(_sources(table["id"]), value_set=sources).to_numpy(zero_copy_only=False)
+        kept = np.ones(table.num_rows, bool)
+        kept[removed_rows(part)] = False
+        clean.append(table["text"].filter(compared))
+        dedup.append(table["text"].filter(compared & kept))
     stages = {"raw": raw, "clean": clean}
     if (Path(out) / "dedup" / "_done.json").exists():
         stages["deduplicated"] = dedup

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from test_tokenizer_train import LABELS, SAMPLE_INPUTS, write_run
+from test_tokenizer_train import LABELS, SAMPLE_INPUTS, write_dedup_removals, write_run
 from tokenizers import Tokenizer
 
 from corpusmill.cli import inspect as inspect_command
@@ -47,11 +47,7 @@ def run(tmp_path_factory, client) -> tuple[Path, dict, list[str]]:
     removed = [
         i for i, url in zip(*clean.to_pydict().values()) if LABELS[url]["kind"] == "exact_dup"
     ]
-    (out / "dedup").mkdir()
-    pq.write_table(
-        pa.table({"id": pa.array(removed, pa.string())}), out / "dedup" / "removed.parquet"
-    )
-    (out / "dedup" / "_done.json").write_text("{}\n")
+    write_dedup_removals(out, removed)
     stats = run_tokenize(out, TRAIN, SHARDS, client)
     return out, stats, removed
 

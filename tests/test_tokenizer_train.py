@@ -12,12 +12,16 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from tokenizers import Tokenizer
 
 from corpusmill.cli import train_tokenizer as train_command
+from corpusmill.pipeline.dedup.keys import ROW_BITS
+from corpusmill.pipeline.dedup.shuffle import write_sorted
 from corpusmill.pipeline.readers import (
     InputError,
     ReadConfig,
@@ -66,21 +70,23 @@ def write_run(out: Path, parts: Sequence[pa.Table], removed: Sequence[str] | Non
         )
         pq.write_table(table, out / "clean" / f"part-{index:05d}.parquet", compression="zstd")
     if removed is not None:
-        (out / "dedup").mkdir()
-        n = len(removed)
-        pq.write_table(
-            pa.table(
-                {
-                    "id": pa.array(list(removed), pa.string()),
-                    "kind": ["exact"] * n,
-                    "cluster": pa.array(range(n), pa.int64()),
-                    "kept_id": ["x"] * n,
-                }
-            ),
-            out / "dedup" / "removed.parquet",
-        )
-        (out / "dedup" / "_done.json").write_text("{}\n")
+        write_dedup_removals(out, removed)
     return out
+
+
+def write_dedup_removals(out: Path, removed: Sequence[str]) -> None:
+    """Dedup's output for a run folder as the tokenize stage reads it: per clean part, the keys
+    (part << 32 | row) of the documents in `removed`, then the done marker."""
+    for part in sorted((out / "clean").glob("part-*.parquet")):
+        ids = pq.read_table(part, columns=["id"])["id"]
+        rows = np.flatnonzero(pc.is_in(ids, pa.array(list(removed), pa.string())).to_numpy())
+        number = int(part.stem.removeprefix("part-"))
+        keys = (np.int64(number) << ROW_BITS) + rows
+        write_sorted(
+            out / "dedup" / "removed" / f"{part.stem}.arrow",
+            pa.table({"key": pa.array(keys, pa.int64()), "id": ids.take(pa.array(rows))}),
+        )
+    (out / "dedup" / "_done.json").write_text("{}\n")
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +181,15 @@ def test_an_unfinished_dedup_stage_is_an_error_saying_how_to_finish_it(tmp_path:
     run = write_run(tmp_path / "run", [pa.table({"id": ["a#0"], "text": ["x"]})], removed=[])
     (run / "dedup" / "_done.json").unlink()
     with pytest.raises(InputError, match="dedup stage did not finish: rerun `corpusmill run`"):
+        list(Corpus([str(run)], ReadConfig()).tables())
+
+
+def test_dedup_removals_filed_under_the_wrong_part_are_refused(tmp_path: Path):
+    parts = [pa.table({"id": ["a#0"], "text": ["x"]}), pa.table({"id": ["b#0"], "text": ["y"]})]
+    run = write_run(tmp_path / "run", parts, removed=["b#0"])
+    removals = run / "dedup" / "removed"
+    (removals / "part-00001.arrow").replace(removals / "part-00000.arrow")
+    with pytest.raises(InputError, match=r"part-00000.arrow lists documents of another part"):
         list(Corpus([str(run)], ReadConfig()).tables())
 
 

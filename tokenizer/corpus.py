@@ -1,7 +1,8 @@
 """The documents a tokenizer is trained on and the tokenize stage encodes, as `id` + `text` tables.
 
-From a run's output folder: its clean parts minus the documents the dedup stage removed (read
-from `OUT/dedup/removed.parquet` once `OUT/dedup/_done.json` says that stage finished). From any
+From a run's output folder: its clean parts minus the documents the dedup stage removed (the rows
+its `OUT/dedup/removed/part-N.arrow` names for clean part N, once `OUT/dedup/_done.json` says that
+stage finished), so a task reading one part reads only that part's removals. From any
 other input (JSONL, Parquet, text, WARC): the readers' documents, as read, without the clean
 stage's normalization or filters.
 """
@@ -11,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from corpusmill.pipeline.dedup.keys import split_keys
+from corpusmill.pipeline.dedup.shuffle import read_table
 from corpusmill.pipeline.readers import (
     InputError,
     ReadConfig,
@@ -37,9 +40,8 @@ class Corpus:
         """Tables of `id` and `text`: the run folders' documents in the order the folders were
         given, then the other inputs' in the readers' order (sorted files, byte offsets)."""
         for out in self.runs:
-            removed = removed_ids(out)
             for part in clean_parts(out):
-                yield read_kept(part, removed)
+                yield read_kept(part)
         for split in self.splits:
             for batch in read_split(split, self.read_config):
                 yield batch.docs.select(["id", "text"])
@@ -55,22 +57,33 @@ def clean_parts(out: Path) -> list[Path]:
     return sorted(Path(out).glob("clean/part-*.parquet"))
 
 
-def removed_ids(out: Path) -> pa.Array:
-    """Ids of the documents the dedup stage removed (none if it was not run)."""
-    dedup = Path(out) / "dedup"
-    if (dedup / "_done.json").exists():
-        return pq.read_table(dedup / "removed.parquet", columns=["id"])["id"].combine_chunks()
-    if dedup.exists():
-        raise InputError(
-            f"{dedup} has no _done.json, so the dedup stage did not finish: rerun "
-            f"`corpusmill run` with the same config to complete it, or remove {dedup}"
-        )
-    return pa.array([], pa.string())
+def removed_rows(part: Path) -> np.ndarray:
+    """Sorted row numbers of a clean part's documents that the dedup stage removed (none if it
+    was not run)."""
+    part = Path(part)
+    dedup = part.parent.parent / "dedup"
+    if not (dedup / "_done.json").exists():
+        if dedup.exists():
+            raise InputError(
+                f"{dedup} has no _done.json, so the dedup stage did not finish: rerun "
+                f"`corpusmill run` with the same config to complete it, or remove {dedup}"
+            )
+        return np.array([], np.int64)
+    path = dedup / "removed" / f"{part.stem}.arrow"
+    if not path.exists():
+        raise InputError(f"{path} is missing: rerun `corpusmill run` with the same config")
+    parts, rows = split_keys(read_table(path)["key"].to_numpy())
+    if np.any(parts != int(part.stem.removeprefix("part-"))):
+        raise InputError(f"{path} lists documents of another part than {part}: rerun dedup")
+    return np.sort(rows)
 
 
-def read_kept(part: Path, removed: pa.Array) -> pa.Table:
+def read_kept(part: Path) -> pa.Table:
     """The `id` and `text` of a clean part's documents that dedup kept, in order."""
     table = pq.read_table(part, columns=["id", "text"])
+    removed = removed_rows(part)
     if len(removed):
-        table = table.filter(pc.invert(pc.is_in(table["id"], value_set=removed)))
+        keep = np.ones(table.num_rows, bool)
+        keep[removed] = False
+        table = table.filter(keep)
     return table

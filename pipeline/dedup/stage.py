@@ -17,10 +17,12 @@ Steps, each a layer of Dask tasks whose output files under OUT/dedup/ are the ne
    (`corpusmill.pipeline.dedup.components`) -> components/partition-N.arrow (key, cluster).
 6. clusters, a task per clean part: its removed documents with ids, kinds and cluster keys
    -> clusters/part-N.arrow, and the ids of the cluster roots it holds -> roots/part-N.arrow.
-7. kept ids, a task per clean part -> removed/part-N.arrow; then removed.parquet, and _done.json.
+7. kept ids, a task per clean part -> removed/part-N.arrow (read by the tokenize stage, part by
+   part); then removed.parquet, and _done.json.
 
-A document is known by its key, (clean part number << 32) | row in the part, which follows input
-order, so "smallest key" is "first in input order" whatever the partitioning and worker count.
+A document is known by its key, (clean part number << 32) | row in the part (dedup/keys.py),
+which follows input order, so "smallest key" is "first in input order" whatever the partitioning
+and worker count.
 Exact edges go into the same graph as near ones, so a document is in one cluster only; its `kind`
 is "exact" when an earlier document has the same normalized text (or URL), "near" otherwise.
 """
@@ -50,6 +52,7 @@ from corpusmill.pipeline.atomic import atomic_path, write_json
 from corpusmill.pipeline.dedup.components import distributed_components, local_components
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.hashing import shingle_hashes, shingle_sets, text_hashes, url_hashes
+from corpusmill.pipeline.dedup.keys import ROW_BITS
 from corpusmill.pipeline.dedup.lsh import Pairs, candidate_pairs, unique_pairs
 from corpusmill.pipeline.dedup.minhash import Permutations, band_keys, signatures
 from corpusmill.pipeline.dedup.shuffle import (
@@ -70,7 +73,6 @@ log = logging.getLogger(__name__)
 _BATCH_DOCS = 1024
 # Candidate pairs verified at once: their shingle sets take about 16 bytes per shingle.
 _VERIFY_PAIRS = 4096
-_ROW_BITS = 32
 # The shuffle rows of the signature step; band numbers `bands` and `bands + 1` are the text and
 # URL hashes.
 _BANDS = pa.schema(
@@ -212,7 +214,7 @@ def _signatures_task(
     tables, sizes, offset = [], [], 0
     try:
         for batch in pq.ParquetFile(source).iter_batches(batch_size=_BATCH_DOCS, columns=columns):
-            keys = (np.int64(part) << _ROW_BITS) + offset + np.arange(batch.num_rows)
+            keys = (np.int64(part) << ROW_BITS) + offset + np.arange(batch.num_rows)
             tables.append(_band_rows(batch, keys, config, permutations, layout.buckets))
             sizes.append(pc.binary_length(batch.column("text")).cast(pa.int64()))
             offset += batch.num_rows
@@ -220,7 +222,7 @@ def _signatures_task(
         raise StageError(f"dedup: cannot read {source} ({exc}); rerun the clean stage") from exc
     size_column = pa.chunked_array(sizes, pa.int64())
     counts = {"docs": offset, "bytes": int(pc.sum(size_column).as_py() or 0)}
-    keys = pa.array((np.int64(part) << _ROW_BITS) + np.arange(offset))
+    keys = pa.array((np.int64(part) << ROW_BITS) + np.arange(offset))
     write_sorted(layout.file("sizes", part), pa.table({"key": keys, "bytes": size_column}))
     rows = pa.concat_tables(tables) if tables else _BANDS.empty_table()
     order = pc.sort_indices(rows, [(name, "ascending") for name in rows.column_names])
@@ -330,9 +332,9 @@ def _touched_keys(pairs: Pairs) -> pa.Table:
 def _shingles_task(part: int, layout: _Layout, config: DedupConfig, after: Sequence) -> None:
     """Write the shingle sets of the part's documents that are in a near candidate pair.
     Memory: one row group's texts, and the sets (4 bytes per shingle)."""
-    touched = read_range(layout.bucket_files("keys"), part << _ROW_BITS, (part + 1) << _ROW_BITS)
+    touched = read_range(layout.bucket_files("keys"), part << ROW_BITS, (part + 1) << ROW_BITS)
     near = touched.filter(touched.column("near")).column("key").to_numpy()
-    rows = np.unique(near - (np.int64(part) << _ROW_BITS))
+    rows = np.unique(near - (np.int64(part) << ROW_BITS))
     source = layout.clean(part)
     keys, sets = [], []
     try:
@@ -345,7 +347,7 @@ def _shingles_task(part: int, layout: _Layout, config: DedupConfig, after: Seque
                 texts = parquet.read_row_group(group, columns=["text"]).column("text")
                 shingles = shingle_hashes(texts.take(wanted - first), config.shingle_size)
                 sets.append(shingle_sets(shingles))
-                keys.append(wanted + (np.int64(part) << _ROW_BITS))
+                keys.append(wanted + (np.int64(part) << ROW_BITS))
             first += size
     except (OSError, pa.ArrowException) as exc:
         raise StageError(f"dedup: cannot read {source} ({exc}); rerun the clean stage") from exc
@@ -411,9 +413,9 @@ class _SetLookup:
         """The sets of `keys`, in their order."""
         distinct, index = np.unique(keys, return_inverse=True)
         found = []
-        for part in np.unique(distinct >> _ROW_BITS).tolist():
+        for part in np.unique(distinct >> ROW_BITS).tolist():
             known, sets = self._file(part)
-            wanted = distinct[(distinct >> _ROW_BITS) == part]
+            wanted = distinct[(distinct >> ROW_BITS) == part]
             found.append(sets.take(_rows_of(known, wanted, self._layout.file("shingles", part))))
         return pa.concat_arrays(found).take(index)
 
@@ -496,7 +498,7 @@ def _size_histogram(sizes: np.ndarray) -> dict[str, int]:
 def _clusters_task(part: int, layout: _Layout) -> dict[str, dict[str, int]]:
     """Write the part's removed documents (key, id, kind, cluster) and its clusters' kept documents
     (key, id); return the removed documents and bytes per kind. Memory: the part's ids."""
-    low, high = part << _ROW_BITS, (part + 1) << _ROW_BITS
+    low, high = part << ROW_BITS, (part + 1) << ROW_BITS
     labelled = read_range(
         sorted((layout.folder / "components").glob("partition-*.arrow")), low, high
     )
@@ -543,10 +545,10 @@ def _kept_ids_task(part: int, layout: _Layout, after: Sequence) -> None:
     cluster = removed.column("cluster").to_numpy()
     distinct, index = np.unique(cluster, return_inverse=True)
     found = [pa.array([], pa.string())]
-    for root_part in np.unique(distinct >> _ROW_BITS).tolist():
+    for root_part in np.unique(distinct >> ROW_BITS).tolist():
         path = layout.file("roots", root_part)
         roots = read_table(path)
-        wanted = distinct[(distinct >> _ROW_BITS) == root_part]
+        wanted = distinct[(distinct >> ROW_BITS) == root_part]
         rows = _rows_of(roots.column("key").to_numpy(), wanted, path)
         found.append(roots.column("id").take(rows).combine_chunks())
     kept_ids = pa.concat_arrays(found).take(index)
