@@ -72,7 +72,12 @@ def main() -> None:
     """Build or reuse the crawls and the tokenizer, run the pipeline on each crawl, print tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--html-mb", type=int, default=50, help="least MB of HTML of the 1x crawl")
-    parser.add_argument("--scale", type=int, default=10, help="size of the big crawl, times 1x")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=10,
+        help="size of the big crawl, times 1x; 1 runs the 1x crawl only (with datatrove's)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="worker processes of every run")
     parser.add_argument("--skip-datatrove", action="store_true", help="do not run datatrove")
     parser.add_argument(
@@ -86,24 +91,27 @@ def main() -> None:
     logging.getLogger("benchmarks").setLevel(logging.INFO)
 
     small = build_crawl(args.html_mb, args.root)
-    big = build_crawl(args.html_mb * args.scale, args.root)
+    crawls = (
+        [small] if args.scale == 1 else [small, build_crawl(args.html_mb * args.scale, args.root)]
+    )
     split_bytes = math.ceil(_stored(small) / (args.workers * TASKS_PER_WORKER))
     read = ReadConfig(split_bytes=split_bytes)
     tokenizer, train_seconds = bench_tokenizer(args.tokenizer, small, read, args.workers, args.root)
     load_before = os.getloadavg()[0]
-    runs = [measure_run(crawl, tokenizer, read, args.workers, args.root) for crawl in (small, big)]
+    runs = [measure_run(crawl, tokenizer, read, args.workers, args.root) for crawl in crawls]
 
     print(
         f"\n{args.workers} workers; read.split_bytes {split_bytes / 1e6:.1f} MB; tokenizer "
         f"{tokenizer} ({_training_note(train_seconds)}); load average {load_before:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after (other work on the machine skews every row)"
     )
-    for run, name in zip(runs, ("1x", f"{args.scale}x"), strict=True):
+    for run, name in zip(runs, ("1x", f"{args.scale}x")[: len(runs)], strict=True):
         print(f"{name}: {_describe(run)}")
-    print()
-    print_stage_table(runs, args.workers, args.scale)
-    print()
-    print_memory_table(runs, args.scale)
+    if len(runs) == 2:
+        print()
+        print_stage_table(runs, args.workers, args.scale)
+        print()
+        print_memory_table(runs, args.scale)
 
     if args.skip_datatrove:
         print("\ndatatrove: skipped (--skip-datatrove)")
