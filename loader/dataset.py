@@ -12,6 +12,7 @@ shards are mapped again and again, which halved the shuffled rate in benchmarks/
 from __future__ import annotations
 
 import hashlib
+import mmap
 from collections import OrderedDict
 from pathlib import Path
 
@@ -26,6 +27,11 @@ from corpusmill.loader.format import (
     read_manifest,
     verify_shards,
 )
+from corpusmill.loader.plan import distinct
+
+# A mapped shard: the first and past-the-end stream positions and the token view of each of its
+# record batches.
+_Segments = tuple[np.ndarray, np.ndarray, list[np.ndarray]]
 
 
 class TokenDataset:
@@ -46,8 +52,9 @@ class TokenDataset:
         counts = [shard.tokens for shard in self.manifest.shards]
         self.shard_starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
         self.tokens = int(self.shard_starts[-1])
+        self._tokens_type = pa.list_(pa.from_numpy_dtype(self.dtype))
         self._max_open = max_open_shards
-        self._open: OrderedDict[int, tuple[np.ndarray, list[np.ndarray]]] = OrderedDict()
+        self._open: OrderedDict[int, _Segments] = OrderedDict()
 
     def fingerprint(self) -> str:
         """A digest of the tokenizer and every shard's name, token count and checksum."""
@@ -61,41 +68,63 @@ class TokenDataset:
     ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
         """Where each window [start, start + length) lies: `arrays[index[i]][offsets[i]:]`.
 
-        The arrays are views of the mapped shards, except one per window that crosses a record
-        batch or shard boundary (rare), assembled into an array of its own at offset 0.
+        The arrays are views of the mapped shards, and one more if some windows cross a record
+        batch or shard boundary (rare): those windows copied back to back.
         """
-        shards = np.searchsorted(self.shard_starts, starts, side="right") - 1
-        firsts, arrays = [], []
-        for shard in np.unique(shards).tolist():
-            shard_firsts, shard_arrays = self._segments(shard)
-            firsts.append(shard_firsts)
-            arrays.extend(shard_arrays)
-        firsts = np.concatenate(firsts)
-        index = np.searchsorted(firsts, starts, side="right") - 1
+        # Searched in ascending order: binary searches of shuffled keys, whose branches the
+        # processor cannot predict, take longer than sorting the keys first.
+        order = np.argsort(starts)
+        ascending = starts[order]
+        shards = np.searchsorted(self.shard_starts, ascending, side="right") - 1
+        opened = {shard: self._segments(shard) for shard in distinct(shards)}
+        firsts = np.concatenate([segments[0] for segments in opened.values()])
+        ends = np.concatenate([segments[1] for segments in opened.values()])
+        arrays = [array for segments in opened.values() for array in segments[2]]
+        index = np.empty(len(starts), dtype=np.int64)
+        index[order] = np.searchsorted(firsts, ascending, side="right") - 1
         offsets = starts - firsts[index]
-        lengths = np.array([len(array) for array in arrays], dtype=np.int64)
-        for row in np.flatnonzero(offsets + length > lengths[index]).tolist():
-            arrays.append(self._assemble(int(starts[row]), length))
-            index[row], offsets[row] = len(arrays) - 1, 0
+        crossing = np.flatnonzero(starts + length > ends[index])
+        if len(crossing):
+            arrays.append(self._assemble(starts[crossing], length, opened))
+            index[crossing] = len(arrays) - 1
+            offsets[crossing] = np.arange(len(crossing)) * length
         return arrays, index, offsets
 
-    def _assemble(self, start: int, length: int) -> np.ndarray:
-        """The window [start, start + length) copied from the segments it spans."""
-        if start + length > self.tokens:
-            raise IndexError(f"tokens [{start}, {start + length}) past the end of {self.folder}")
-        pieces, position, end = [], start, start + length
-        while position < end:
-            shard = int(np.searchsorted(self.shard_starts, position, side="right")) - 1
-            firsts, arrays = self._segments(shard)
-            segment = int(np.searchsorted(firsts, position, side="right")) - 1
-            offset = position - int(firsts[segment])
-            piece = arrays[segment][offset : offset + end - position]
-            pieces.append(piece)
-            position += len(piece)
-        return np.concatenate(pieces)
+    def _assemble(
+        self,
+        starts: np.ndarray,
+        length: int,
+        opened: dict[int, _Segments],
+    ) -> np.ndarray:
+        """The windows [start, start + length) copied back to back from the segments they span,
+        looked up in `opened` first (shards that the LRU may have dropped meanwhile).
 
-    def _segments(self, shard: int) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The first stream position and the token view of each record batch of a shard."""
+        The copy lives in an anonymous memory map, among the shards' mappings in the address space
+        rather than on the heap far below them: the stream reads rows through one view of the
+        memory that all its arrays span (loader/stream.py `_row_view`), which must stay small.
+        """
+        out = np.frombuffer(mmap.mmap(-1, len(starts) * length * self.dtype.itemsize), self.dtype)
+        for row, start in enumerate(starts.tolist()):
+            if start + length > self.tokens:
+                raise IndexError(
+                    f"tokens [{start}, {start + length}) past the end of {self.folder}"
+                )
+            position, end = start, start + length
+            while position < end:
+                shard = int(np.searchsorted(self.shard_starts, position, side="right")) - 1
+                if shard not in opened:
+                    opened[shard] = self._segments(shard)
+                firsts, _, arrays = opened[shard]
+                segment = int(np.searchsorted(firsts, position, side="right")) - 1
+                offset = position - int(firsts[segment])
+                piece = arrays[segment][offset : offset + end - position]
+                at = row * length + position - start
+                out[at : at + len(piece)] = piece
+                position += len(piece)
+        return out
+
+    def _segments(self, shard: int) -> _Segments:
+        """A shard's segments, mapping it unless it is mapped already."""
         if shard in self._open:
             self._open.move_to_end(shard)
             return self._open[shard]
@@ -105,12 +134,12 @@ class TokenDataset:
             self._open.popitem(last=False)
         return segments
 
-    def _map(self, shard: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _map(self, shard: int) -> _Segments:
         """Map a shard and check its token type and count against the manifest."""
         info = self.manifest.shards[shard]
         path = self.folder / info.name
         reader = open_shard(path)
-        expected = pa.list_(pa.from_numpy_dtype(self.dtype))
+        expected = self._tokens_type
         arrays = []
         try:
             for index in range(reader.num_record_batches):
@@ -133,8 +162,8 @@ class TokenDataset:
                 f"{path} holds {sum(lengths)} tokens, the manifest says {info.tokens}; "
                 "rerun the tokenize stage"
             )
-        firsts = self.shard_starts[shard] + np.cumsum([0, *lengths])[:-1]
-        return firsts.astype(np.int64), arrays
+        bounds = np.cumsum([self.shard_starts[shard], *lengths])
+        return bounds[:-1], bounds[1:], arrays
 
     def _sizes(self) -> list[str]:
         """A problem for each shard that is missing or not of its recorded size."""

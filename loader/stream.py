@@ -31,15 +31,17 @@ from typing import Any
 import numpy as np
 
 from corpusmill.loader.dataset import TokenDataset
-from corpusmill.loader.plan import Interleave, SequenceOrder, mix_key
+from corpusmill.loader.format import runs
+from corpusmill.loader.plan import Interleave, SequenceOrder, distinct, mix_key
 from corpusmill.loader.prefetch import prefetch as prefetch_thread
 
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
-# Batches planned at once: the index arithmetic of a plan is vectorized over all its rows, so a
-# batch costs little more than copying its tokens.
-_PLAN_BATCHES = 64
+# Tokens of this rank's rows planned at once: the index arithmetic of a plan is vectorized over all
+# its rows, so a batch costs little more than copying its tokens. 8M tokens are a shuffle window of
+# the default settings; plans of a quarter of that took 10 % longer per batch.
+_PLAN_TOKENS = 1 << 23
 
 
 class TokenStream:
@@ -169,17 +171,17 @@ class TokenStream:
         size, end = self.global_batch, self._epoch_end()
         firsts = np.arange(position, end if not self.drop_last else end - size + 1, size)
         firsts = firsts[self.worker_id :: self.num_workers]
-        for chunk in range(0, len(firsts), _PLAN_BATCHES):
-            planned = firsts[chunk : chunk + _PLAN_BATCHES]
-            counts, views, index, starts = self._plan(epoch, planned, end)
+        step = max(1, _PLAN_TOKENS // (self.batch_size * self.seq_len))
+        for chunk in range(0, len(firsts), step):
+            planned = firsts[chunk : chunk + step]
+            counts, view, where = self._plan(epoch, planned, end)
             done = 0
             for first, count in zip(planned.tolist(), counts, strict=True):
                 after = first + size
                 epoch_after, position_after = (epoch + 1, 0) if after >= end else (epoch, after)
                 if count:
-                    rows = slice(done, done + count)
-                    batch = self._gather(views, index[rows], starts[rows])
-                    yield batch, epoch_after, position_after
+                    batch = view[where[done : done + count]].view(self.dtype)
+                    yield batch.reshape(count, self.seq_len + 1), epoch_after, position_after
                 done += count
 
     def _epoch_end(self) -> int:
@@ -189,9 +191,9 @@ class TokenStream:
 
     def _plan(
         self, epoch: int, firsts: np.ndarray, end: int
-    ) -> tuple[list[int], list[memoryview], list[int], list[int]]:
-        """This rank's row count in each global batch starting at `firsts`, and where each row's
-        bytes start (`views[index[row]][starts[row]:]`), computed for all the batches at once."""
+    ) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """This rank's row count in each global batch starting at `firsts`, and its rows (a view of
+        rows and the element of it that is each: `_row_view`), for all the batches at once."""
         ranks = firsts[:, None] + self.rank * self.batch_size + np.arange(self.batch_size)
         ranks = np.where(ranks < np.minimum(firsts[:, None] + self.global_batch, end), ranks, -1)
         positions = ranks[ranks >= 0]
@@ -199,31 +201,61 @@ class TokenStream:
         arrays: list[np.ndarray] = []
         index = np.empty(len(positions), dtype=np.int64)
         offsets = np.empty(len(positions), dtype=np.int64)
-        for dataset in np.unique(datasets).tolist():
+        for dataset in distinct(datasets):
             rows = np.flatnonzero(datasets == dataset)
             order = self.orders[dataset]
             loops, at = np.divmod(items[rows], order.count)
             sequences = np.empty(len(rows), dtype=np.int64)
-            for loop in np.unique(loops).tolist():
-                same = loops == loop
-                sequences[same] = order.sequences(loop, at[same])
+            for first, stop in runs(loops):
+                sequences[first:stop] = order.sequences(int(loops[first]), at[first:stop])
             found, index[rows], offsets[rows] = self.datasets[dataset].windows(
                 sequences * self.seq_len, self.seq_len + 1
             )
             index[rows] += len(arrays)
             arrays.extend(found)
-        views = [memoryview(array).cast("B") for array in arrays]
-        starts = (offsets * self.dtype.itemsize).tolist()
-        return (ranks >= 0).sum(axis=1).tolist(), views, index.tolist(), starts
-
-    def _gather(self, views: list[memoryview], index: list[int], starts: list[int]) -> np.ndarray:
-        """One batch: each row's bytes sliced from its view and joined in one copy (twice as fast
-        as numpy's concatenate of 32 rows, whose per-array overhead outweighs the copy)."""
         width = (self.seq_len + 1) * self.dtype.itemsize
-        data = bytearray().join(
-            [views[k][start : start + width] for k, start in zip(index, starts, strict=True)]
-        )
-        return np.frombuffer(data, dtype=self.dtype).reshape(len(index), self.seq_len + 1)
+        view, where = _row_view(arrays, index, offsets * self.dtype.itemsize, width)
+        return (ranks >= 0).sum(axis=1).tolist(), view, where
+
+
+def _row_view(
+    arrays: list[np.ndarray], index: np.ndarray, starts: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A read-only array of overlapping rows of `width` bytes, one at each byte of the memory
+    that `arrays` span, and the element of it that is each row starting `starts[i]` bytes into
+    `arrays[index[i]]`.
+
+    A batch is then one fancy index, a memcpy per row in C: slicing each row in Python and joining
+    the slices made the shuffled rate in benchmarks/loader.py a fifth lower. The memory between
+    the arrays is not theirs, so every row is checked to lie inside its own array; the view keeps
+    the arrays alive. numpy refuses a view of more than 2**63 bytes (its length times `width`), so
+    the arrays must lie close together: they are all memory maps (TokenDataset assembles the
+    windows it copies in one too).
+    """
+    if not arrays:  # a rank past the end of a short last batch
+        return np.empty(0, dtype=f"V{width}"), index
+    addresses = [array.__array_interface__["data"][0] for array in arrays]
+    low = min(addresses)
+    bases = np.array([address - low for address in addresses], dtype=np.int64)
+    sizes = np.array([array.nbytes for array in arrays], dtype=np.int64)
+    if not ((starts >= 0) & (starts + width <= sizes[index])).all():
+        raise RuntimeError("a planned row lies outside its token array: a bug in corpusmill.loader")
+    interface = {
+        "version": 3,
+        "data": (low, True),
+        "shape": (int((bases + sizes).max()) - width + 1,),
+        "strides": (1,),
+        "typestr": f"|V{width}",
+    }
+    return np.asarray(_Memory(interface, arrays)), bases[index] + starts
+
+
+class _Memory:
+    """An address range seen by numpy through the array interface, holding what backs it."""
+
+    def __init__(self, interface: dict[str, Any], owners: list[np.ndarray]) -> None:
+        self.__array_interface__ = interface
+        self.owners = owners
 
 
 def _same_tokenizer(datasets: list[TokenDataset]) -> None:

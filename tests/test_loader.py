@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpusmill.loader import FormatError, TokenDataset, TokenStream
+from corpusmill.loader import stream as stream_module
 from corpusmill.loader.format import Manifest, shard_name, tokens_array, write_shard
 from corpusmill.loader.plan import _apportion, mix_key, permutation
 
@@ -173,6 +174,53 @@ def test_without_drop_last_the_short_last_batch_goes_to_the_first_ranks(run):
     assert [batch.shape[0] for batch in ranks[1]] == [4, 4, 4, 3]
     rows = np.concatenate([np.concatenate([ranks[0][s], ranks[1][s]]) for s in range(4)])
     np.testing.assert_array_equal(rows, windows_of(stream, 8))
+
+
+def test_a_rank_with_no_row_of_a_short_epoch_yields_nothing_and_moves_to_the_next(run):
+    folder, stream = run
+    # 31 sequences, a global batch of 5 ranks x 8: rank 3 gets the last 7 rows, rank 4 none.
+    loaders = [
+        TokenStream(folder, 8, 8, rank=r, world_size=5, drop_last=False, shuffle=False)
+        for r in range(5)
+    ]
+    ranks = [list(loader) for loader in loaders]
+    assert [[batch.shape[0] for batch in batches] for batches in ranks] == [[8], [8], [8], [7], []]
+    np.testing.assert_array_equal(np.concatenate(sum(ranks, [])), windows_of(stream, 8))
+    assert [loader.state_dict()["epoch"] for loader in loaders] == [1] * 5
+
+
+def test_windows_over_more_small_shards_than_stay_mapped_are_exact(tmp_path: Path):
+    # 120 shards, some shorter than a window, all read by one plan: a window can span three
+    # shards, the middle one holding no window's start.
+    stream = write_run(tmp_path, [[5], [20], [3, 2], [30]] * 30)
+    loader = TokenStream(tmp_path, seq_len=8, batch_size=4, shuffle=False)
+    expected = windows_of(stream, 8)
+    assert len(expected) == 224
+    np.testing.assert_array_equal(np.concatenate(all_batches(loader)), expected)
+
+
+@pytest.mark.parametrize("tokens", [1, 37])
+def test_batches_do_not_depend_on_how_many_are_planned_at_once(run, monkeypatch, tokens):
+    folder, _ = run
+    settings_ = {"seq_len": 4, "batch_size": 3, "seed": 6, "rank": 1, "world_size": 2}
+    runs = [folder, folder]
+    whole = all_batches(TokenStream(runs, weights=[2, 1], block_tokens=12, **settings_), 2)
+    monkeypatch.setattr(stream_module, "_PLAN_TOKENS", tokens)  # one batch a plan, or a few
+    planned = all_batches(TokenStream(runs, weights=[2, 1], block_tokens=12, **settings_), 2)
+    assert len(planned) == len(whole) == 2 * (124 // 6)  # 124 sequences an epoch
+    for got, expected in zip(planned, whole, strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_batches_are_copies_that_can_be_changed_and_outlive_their_stream(run):
+    folder, stream = run
+    loader = TokenStream(folder, 8, 4, shuffle=False)
+    batch = next(iter(loader))
+    del loader
+    batch[:] = 0
+    again = next(iter(TokenStream(folder, 8, 4, shuffle=False)))
+    np.testing.assert_array_equal(again, windows_of(stream, 8)[:4])
+    assert not batch.any()
 
 
 @settings(
