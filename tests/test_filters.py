@@ -23,8 +23,11 @@ from corpusmill.pipeline.filters import (
     Language,
     LanguageConfig,
     apply_filters,
+    base,
     build_filters,
 )
+from corpusmill.pipeline.filters.base import Splits
+from corpusmill.pipeline.words import split_line_words, split_words
 
 ENGLISH = """How city trees cool the streets around them
 
@@ -658,3 +661,58 @@ def test_filter_config_keys_have_types_toml_and_flags_support():
     assert keys["fineweb.char_duplicates_ratio"].default == 0.1
     assert keys["language.min_score"].default == 0.65
     assert keys["language.languages"].default == ()
+
+
+# --- splits shared by the filters ----------------------------------------------------------------
+
+
+def test_apply_filters_splits_the_words_of_a_batch_once(monkeypatch):
+    calls = []
+
+    def counted(texts):
+        calls.append(len(texts))
+        return split_line_words(texts)
+
+    monkeypatch.setattr(base, "split_line_words", counted)
+    page = "\n".join([*SENTENCES, "Please enable JavaScript to view the comments.", ENGLISH])
+    table = docs(ENGLISH, TECHNICAL, page, KEYWORD_SPAM, NOT_FOUND)
+    kept, removed = apply_filters(table, build_filters(FiltersConfig()))
+    assert removed.column("reason").to_pylist() == [
+        "gopher_repetition:top_2_gram",
+        "gopher_quality:too_few_words",
+    ]
+    assert "JavaScript" not in kept.column("text")[2].as_py()
+    assert calls == [5]
+
+
+@pytest.mark.parametrize("filt", build_filters(FiltersConfig()), ids=lambda f: f.name)
+def test_filters_decide_alike_given_splits_words_or_nothing(filt):
+    table = docs(
+        ENGLISH, TECHNICAL, NAVIGATION, KEYWORD_SPAM, CHINESE, f"{ENGLISH}[1]\n\nok [edit]"
+    )
+    texts = table.column("text")
+    results = [filt(table), filt(table, split_words(texts)), filt(table, splits=Splits.of(texts))]
+    for result in results[1:]:
+        assert result.keep.tolist() == results[0].keep.tolist()
+        assert result.reason.equals(results[0].reason)
+        assert result.text is None or result.text.equals(results[0].text)
+
+
+def test_c4_counts_the_words_lines_have_once_citation_marks_are_removed():
+    page = "\n".join([*SENTENCES, "Read [1] [2] on.", "Now [edit] read this."])
+    assert c4_texts(C4Config(), page) == ["\n".join([*SENTENCES, "Now read this."])]
+    kept = c4_texts(C4Config(remove_citations=False), page)
+    assert kept == ["\n".join([*SENTENCES, "Read [1] [2] on.", "Now [edit] read this."])]
+
+
+def test_fineweb_after_c4_judges_the_texts_c4_edited():
+    # Ten lines of three words: 9 line breaks per 30 words, FineWeb's limit. Lines of two words
+    # between them, which C4 drops, would put the page over it.
+    three = [" ".join(filler(3, length=10, skip=3 * i)) + "." for i in range(10)]
+    two = [" ".join(filler(2, length=16, skip=2 * i)) + "." for i in range(5)]
+    page = "\n".join(line for pair in itertools.zip_longest(three, two) for line in pair if line)
+    assert reasons(FINEWEB, page) == ["fineweb:list_ratio"]
+    assert reasons(FINEWEB, "\n".join(three)) == [None]
+    kept, removed = apply_filters(docs(page), [C4_DEFAULT, FINEWEB])
+    assert kept.column("text").to_pylist() == ["\n".join(three)]
+    assert removed.num_rows == 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pyarrow as pa
 
-from corpusmill.pipeline.normalize import normalize_text
+from corpusmill.pipeline.normalize import _NFC_SAFE, normalize_text
 
 
 def normalized(*texts: str) -> list[str]:
@@ -41,3 +43,31 @@ def test_text_without_anything_to_fix_is_unchanged():
 
 def test_whitespace_only_text_becomes_empty():
     assert normalized(" \n\t\r\n\u00a0") == [""]
+
+
+def test_texts_needing_nfc_or_control_removal_are_fixed_beside_texts_that_do_not():
+    assert normalized("plain text", "Cafe\u0301", "\u1100\u1161", "\u212b", "a\x00b", "x\r\ny") == [
+        "plain text",
+        "Caf\u00e9",
+        "\uac00",
+        "\u00c5",
+        "ab",
+        "x\ny",
+    ]
+
+
+def test_characters_let_through_without_nfc_are_assigned_starters_that_never_compose():
+    # Second characters of canonical compositions (the NFC quick check's "maybe"), and the
+    # Hangul vowel and final jamo, which compose algorithmically.
+    composes = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
+    for code_point in range(0x110000):
+        decomposition = unicodedata.decomposition(chr(code_point)).split()
+        if len(decomposition) == 2 and not decomposition[0].startswith("<"):
+            composes.add(int(decomposition[1], 16))
+    for first, last in _NFC_SAFE:
+        for code_point in range(first, last + 1):
+            char = chr(code_point)
+            assert unicodedata.category(char) not in ("Cn", "Cs"), hex(code_point)
+            assert unicodedata.combining(char) == 0, hex(code_point)
+            assert unicodedata.normalize("NFC", char) == char, hex(code_point)
+            assert code_point not in composes, hex(code_point)

@@ -1,4 +1,5 @@
-"""What a quality filter returns, how filters run in sequence, and the line helpers they share.
+"""What a quality filter returns, how filters run in sequence, and what they share: the lines
+and words of the texts (Splits), split once per batch, and the line helpers.
 
 A filter looks at a whole table of documents at once and answers, per row, keep or not and, if
 not, the first rule the document failed, so counts per reason add up to the rows removed.
@@ -10,13 +11,14 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpusmill.pipeline.words import split_words
+from corpusmill.pipeline.words import Words, split_line_words, split_words
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,6 @@ log = logging.getLogger(__name__)
 # Armenian, Myanmar, Khmer), so prose in those scripts is not taken for lines without punctuation.
 TERMINAL_PUNCTUATION = ".!?\"'”’»。！？｡」』؟۔।॥።։။។"
 _ENDS_WITH_TERMINAL = f"[{re.escape(TERMINAL_PUNCTUATION)}]$"
-# A line ending with an ellipsis, three dots or the single character.
-ENDS_WITH_ELLIPSIS = r"(\.\.\.|…)$"
 
 
 @dataclass(frozen=True)
@@ -34,25 +34,33 @@ class FilterResult:
     """Per row of the input: keep or not, and why not ("<filter>:<rule>", null where kept).
 
     `text`, when set, replaces the text column of the kept rows: a filter that removes lines
-    (C4) returns the edited texts, one per input row, alongside its verdict.
+    (C4) returns the edited texts, one per input row, alongside its verdict, and their `splits`
+    when it knows them.
     """
 
     keep: np.ndarray
     reason: pa.Array
     text: pa.Array | None = None
+    splits: Splits | None = None
 
 
 class Filter(Protocol):
     """A quality filter: a name (the prefix of its reasons) and a verdict on a table of docs.
 
-    A filter that `needs_words` is given the words of the texts (pipeline.words.split_words, row
-    for row), which `apply_filters` splits once for all such filters; called alone, it splits them.
+    A filter that `needs_words` is given the lines and words of the texts (Splits), which
+    `apply_filters` splits once for all such filters; a caller may give the words alone
+    (split_words, row for row); called with neither, a filter splits the texts itself.
     """
 
     name: str
     needs_words: bool
 
-    def __call__(self, docs: pa.Table, words: pa.LargeListArray | None = None) -> FilterResult: ...
+    def __call__(
+        self,
+        docs: pa.Table,
+        words: pa.LargeListArray | None = None,
+        splits: Splits | None = None,
+    ) -> FilterResult: ...
 
 
 def apply_filters(docs: pa.Table, filters: Sequence[Filter]) -> tuple[pa.Table, pa.Table]:
@@ -63,13 +71,13 @@ def apply_filters(docs: pa.Table, filters: Sequence[Filter]) -> tuple[pa.Table, 
     """
     removed_schema = docs.schema.append(pa.field("reason", pa.string(), nullable=False))
     removed = [removed_schema.empty_table()]
-    words = None
+    splits = None
     for filt in filters:
         if docs.num_rows == 0:
             break
-        if filt.needs_words and words is None:
-            words = split_words(docs.column("text"))
-        result = filt(docs, words)
+        if filt.needs_words and splits is None:
+            splits = Splits.of(docs.column("text"))
+        result = filt(docs, splits=splits)
         keep = pa.array(result.keep, pa.bool_())
         drop = pc.invert(keep)
         rejected = docs.filter(drop).append_column(
@@ -78,11 +86,12 @@ def apply_filters(docs: pa.Table, filters: Sequence[Filter]) -> tuple[pa.Table, 
         removed.append(rejected)
         log.debug("%s removed %d of %d documents", filt.name, rejected.num_rows, docs.num_rows)
         docs = docs.filter(keep)
-        words = None if words is None or result.text is not None else words.filter(keep)
         if result.text is not None:
             text_index = docs.schema.get_field_index("text")
             edited = result.text.filter(keep).cast(docs.schema.field("text").type)
             docs = docs.set_column(text_index, docs.schema.field("text"), edited)
+            splits = result.splits
+        splits = None if splits is None else splits.filter(result.keep)
     return docs, pa.concat_tables(removed)
 
 
@@ -95,6 +104,97 @@ def first_failures(
     first = pa.array(failed.argmax(axis=0), pa.int32(), mask=~any_failed)
     names = pa.array([f"{name}:{rule}" for rule, _ in rules], pa.string())
     return FilterResult(~any_failed, names.take(first))
+
+
+class Splits:
+    """The lines and words of a batch's texts, split once and shared by the filters.
+
+    Lines are the texts split at "\\n", empty lines included. A text's words are its lines'
+    words (split_words), in order, since no word runs across a line break; they are split when
+    first needed. apply_filters keeps one Splits per batch, narrowed to the rows each filter
+    keeps, and takes the one a filter that edits texts returns with them.
+    """
+
+    def __init__(self, texts: pa.Array, lines: pa.Array, line_rows: np.ndarray):
+        self.texts = texts
+        self.lines = lines
+        self.line_rows = line_rows
+        self.num_rows = len(texts)
+
+    @classmethod
+    def of(
+        cls, texts: pa.Array | pa.ChunkedArray, words: pa.LargeListArray | None = None
+    ) -> Splits:
+        """Split `texts` into lines, taking their words (split_words) if known."""
+        if isinstance(texts, pa.ChunkedArray):
+            texts = texts.combine_chunks()
+        parts = pc.split_pattern(texts, "\n")
+        splits = cls(texts, pc.list_flatten(parts), pc.list_parent_indices(parts).to_numpy())
+        if words is not None:
+            splits.words = Words.of(words)
+        return splits
+
+    @cached_property
+    def words(self) -> Words:
+        """The words of each text."""
+        line_words = self._line_words
+        rows = self.line_rows[pc.list_parent_indices(line_words).to_numpy()]
+        return Words(pc.list_flatten(line_words), rows, self.num_rows)
+
+    @cached_property
+    def line_word_counts(self) -> np.ndarray:
+        """The number of words of each line."""
+        return pc.list_value_length(self._line_words).to_numpy(zero_copy_only=False)
+
+    @cached_property
+    def word_counts(self) -> np.ndarray:
+        """The number of words of each text: from the words, unless only the lines' counts are
+        known (as after a filter that edits texts)."""
+        if "line_word_counts" not in vars(self):
+            return self.words.counts
+        counts = np.bincount(self.line_rows, self.line_word_counts, minlength=self.num_rows)
+        return counts.astype(np.int64)
+
+    @cached_property
+    def nonempty_lines(self) -> tuple[pa.Array, np.ndarray]:
+        """The non-empty lines, with the row each came from."""
+        nonempty = to_bool(pc.greater(pc.binary_length(self.lines), 0))
+        return self.lines.filter(pa.array(nonempty)), self.line_rows[nonempty]
+
+    @cached_property
+    def _line_words(self) -> pa.LargeListArray:
+        """The words of each line, split once for `words` and `line_word_counts`."""
+        return split_line_words(self.texts)
+
+    def filter(self, keep: np.ndarray) -> Splits:
+        """The splits of the rows where `keep` is true, with what was counted and split so far."""
+        line_keep = keep[self.line_rows]
+        new_rows = np.cumsum(keep) - 1
+        kept = Splits(
+            self.texts.filter(pa.array(keep)),
+            self.lines.filter(pa.array(line_keep)),
+            new_rows[self.line_rows[line_keep]],
+        )
+        computed = vars(self)
+        if "words" in computed:
+            kept.words = self.words.filter(keep)
+        if "line_word_counts" in computed or "_line_words" in computed:
+            kept.line_word_counts = self.line_word_counts[line_keep]
+        if "word_counts" in computed:
+            kept.word_counts = self.word_counts[keep]
+        return kept
+
+    def rewritten(self, texts: pa.Array) -> Splits:
+        """The splits of `texts`, these rows' texts edited without adding or removing line
+        breaks, with their lines' word counts: only the lines that changed are split again."""
+        new = Splits.of(texts)
+        changed = np.flatnonzero(~to_bool(pc.equal(new.lines, self.lines)))
+        counts = self.line_word_counts.copy()
+        if len(changed):
+            fresh = split_words(new.lines.take(pa.array(changed)))
+            counts[changed] = pc.list_value_length(fresh).to_numpy(zero_copy_only=False)
+        new.line_word_counts = counts
+        return new
 
 
 def split_nonempty(texts: pa.Array, separator: str) -> tuple[pa.Array, np.ndarray]:
@@ -110,6 +210,11 @@ def split_nonempty(texts: pa.Array, separator: str) -> tuple[pa.Array, np.ndarra
 def ends_with_terminal_punctuation(lines: pa.Array) -> np.ndarray:
     """Whether each line ends with a sentence-ending mark of any script (TERMINAL_PUNCTUATION)."""
     return matches(lines, _ENDS_WITH_TERMINAL)
+
+
+def ends_with_ellipsis(lines: pa.Array) -> np.ndarray:
+    """Whether each line ends with an ellipsis, three dots or the single character."""
+    return to_bool(pc.or_(pc.ends_with(lines, "..."), pc.ends_with(lines, "…")))
 
 
 def is_in(values: pa.Array, options: Sequence[str]) -> np.ndarray:
@@ -133,7 +238,10 @@ def later_duplicates(values: pa.Array, parents: np.ndarray) -> np.ndarray:
 
 def per_row(values: np.ndarray, parents: np.ndarray, num_rows: int) -> np.ndarray:
     """Sum `values` (bools count as 1) into one total per row."""
-    return np.bincount(parents, weights=np.asarray(values, np.float64), minlength=num_rows)
+    values = np.asarray(values)
+    if values.dtype == bool:
+        return np.bincount(parents[values], minlength=num_rows).astype(np.float64)
+    return np.bincount(parents, weights=values.astype(np.float64), minlength=num_rows)
 
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

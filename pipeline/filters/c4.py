@@ -26,14 +26,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusmill.pipeline.filters.base import (
-    ENDS_WITH_ELLIPSIS,
     FilterResult,
+    Splits,
+    ends_with_ellipsis,
     ends_with_terminal_punctuation,
     first_failures,
     matches,
-    per_row,
+    to_bool,
 )
-from corpusmill.pipeline.words import split_words
 
 # Wikipedia-style citation marks: [1], [edit], [citation needed] (tfds c4_utils).
 _CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
@@ -83,31 +83,36 @@ class C4:
     """Drops boilerplate lines and returns the edited texts; removes placeholder and short pages."""
 
     name = "c4"
-    needs_words = False
+    needs_words = True
 
     def __init__(self, config: C4Config):
         self.config = config
 
-    def __call__(self, docs: pa.Table, words: pa.LargeListArray | None = None) -> FilterResult:
+    def __call__(
+        self,
+        docs: pa.Table,
+        words: pa.LargeListArray | None = None,
+        splits: Splits | None = None,
+    ) -> FilterResult:
         cfg = self.config
         texts = docs.column("text").combine_chunks()
         num_rows = len(texts)
+        splits = Splits.of(texts, words) if splits is None else splits
         if cfg.remove_citations:
             texts = pc.replace_substring_regex(
                 pc.replace_substring_regex(texts, _CITATION, ""), " {2,}", " "
             )
+            splits = splits.rewritten(texts)
 
         # Every line, empty ones included: they mark paragraph breaks in the edited text.
-        line_lists = pc.split_pattern(texts, "\n")
-        lines = pc.utf8_trim_whitespace(pc.list_flatten(line_lists))
-        parents = pc.list_parent_indices(line_lists).to_numpy()
+        lines = pc.utf8_trim_whitespace(splits.lines)
+        parents = splits.line_rows
         empty = pc.equal(pc.binary_length(lines), 0).to_numpy(zero_copy_only=False)
-        keep_line = ~empty & self._line_passes(lines)
-
-        sentences = pc.count_substring_regex(lines, _SENTENCE_END).to_numpy()
-        n_sentences = per_row(keep_line * sentences, parents, num_rows)
+        keep_line = ~empty & self._line_passes(lines, splits, texts)
         stays = keep_line | empty
         edited = _join_lines(lines.filter(pa.array(stays)), parents[stays], num_rows)
+        # The sentences of the kept lines: none runs across the line breaks joining them.
+        n_sentences = pc.count_substring_regex(edited, _SENTENCE_END).to_numpy()
 
         verdict = first_failures(
             self.name,
@@ -118,31 +123,43 @@ class C4:
                 ("too_few_sentences", n_sentences < cfg.min_sentences),
             ],
         )
-        return dataclasses.replace(verdict, text=edited)
+        edited_splits = _edited_splits(edited, splits.line_word_counts[keep_line])
+        return dataclasses.replace(verdict, text=edited, splits=edited_splits)
 
-    def _line_passes(self, lines: pa.Array) -> np.ndarray:
-        """Whether each line survives the line rules."""
+    def _line_passes(self, lines: pa.Array, splits: Splits, texts: pa.Array) -> np.ndarray:
+        """Whether each line (of `splits`, trimmed) survives the line rules."""
         cfg = self.config
-        words = split_words(lines)
-        n_words = pc.list_value_length(words).to_numpy(zero_copy_only=False)
-        passes = n_words >= cfg.min_words_per_line
-        passes &= _longest_token(lines) <= cfg.max_word_length
+        passes = splits.line_word_counts >= cfg.min_words_per_line
+        passes &= ~_has_long_token(lines, cfg.max_word_length)
         if cfg.drop_lines_without_terminal_punct:
-            passes &= ends_with_terminal_punctuation(lines) & ~matches(lines, ENDS_WITH_ELLIPSIS)
+            passes &= ends_with_terminal_punctuation(lines) & ~ends_with_ellipsis(lines)
         if cfg.drop_javascript_lines:
-            passes &= ~matches(lines, "javascript", True)
+            passes &= ~_line_mentions(lines, splits.line_rows, texts, "javascript")
         if cfg.drop_policy_lines:
-            passes &= ~matches(lines, _POLICY, True)
+            passes &= ~_line_mentions(lines, splits.line_rows, texts, _POLICY)
         return passes
 
 
-def _longest_token(lines: pa.Array) -> np.ndarray:
-    """Length of the longest whitespace-separated token of each line (0 for an empty line)."""
-    tokens = pc.utf8_split_whitespace(lines)
+def _has_long_token(lines: pa.Array, max_length: int) -> np.ndarray:
+    """Whether each line has a whitespace-separated token of more than `max_length` characters;
+    only lines of more bytes than that can."""
+    candidates = np.flatnonzero(to_bool(pc.greater(pc.binary_length(lines), max_length)))
+    tokens = pc.utf8_split_whitespace(lines.take(pa.array(candidates)))
     lengths = pc.utf8_length(pc.list_flatten(tokens)).to_numpy()
-    longest = np.zeros(len(lines), np.int64)
+    longest = np.zeros(len(candidates), np.int64)
     np.maximum.at(longest, pc.list_parent_indices(tokens).to_numpy(), lengths)
-    return longest
+    has_long = np.zeros(len(lines), bool)
+    has_long[candidates] = longest > max_length
+    return has_long
+
+
+def _line_mentions(lines: pa.Array, rows: np.ndarray, texts: pa.Array, pattern: str) -> np.ndarray:
+    """Whether each line contains a match of `pattern`, ignoring case; only the lines of texts
+    that contain one are searched."""
+    candidates = np.flatnonzero(matches(texts, pattern, True)[rows])
+    mentions = np.zeros(len(lines), bool)
+    mentions[candidates] = matches(lines.take(pa.array(candidates)), pattern, True)
+    return mentions
 
 
 def _join_lines(lines: pa.Array, parents: np.ndarray, num_rows: int) -> pa.Array:
@@ -152,3 +169,13 @@ def _join_lines(lines: pa.Array, parents: np.ndarray, num_rows: int) -> pa.Array
     joined = pc.binary_join(line_lists, pa.scalar("\n", lines.type))
     collapsed = pc.replace_substring_regex(joined, r"\n\n\n+", "\n\n")
     return pc.utf8_trim(collapsed, "\n")
+
+
+def _edited_splits(edited: pa.Array, kept_line_word_counts: np.ndarray) -> Splits:
+    """The splits of the edited texts, whose non-empty lines are the kept lines, in order, so
+    their word counts are known."""
+    splits = Splits.of(edited)
+    counts = np.zeros(len(splits.lines), np.int64)
+    counts[to_bool(pc.greater(pc.binary_length(splits.lines), 0))] = kept_line_word_counts
+    splits.line_word_counts = counts
+    return splits

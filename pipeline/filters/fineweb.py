@@ -24,14 +24,13 @@ import pyarrow.compute as pc
 
 from corpusmill.pipeline.filters.base import (
     FilterResult,
+    Splits,
     ends_with_terminal_punctuation,
     first_failures,
     later_duplicates,
     per_row,
     ratio,
-    split_nonempty,
 )
-from corpusmill.pipeline.words import split_words
 
 
 @dataclass(frozen=True)
@@ -68,12 +67,18 @@ class FineWeb:
     def __init__(self, config: FineWebConfig):
         self.config = config
 
-    def __call__(self, docs: pa.Table, words: pa.LargeListArray | None = None) -> FilterResult:
+    def __call__(
+        self,
+        docs: pa.Table,
+        words: pa.LargeListArray | None = None,
+        splits: Splits | None = None,
+    ) -> FilterResult:
         cfg = self.config
         texts = docs.column("text").combine_chunks()
         num_rows = len(texts)
+        splits = Splits.of(texts, words) if splits is None else splits
 
-        lines, parents = split_nonempty(texts, r"\n")
+        lines, parents = splits.nonempty_lines
         n_lines = np.bincount(parents, minlength=num_rows)
         line_chars = pc.utf8_length(lines).to_numpy()
         punctuated_lines = per_row(ends_with_terminal_punctuation(lines), parents, num_rows)
@@ -81,8 +86,7 @@ class FineWeb:
         short = ratio(per_row(line_chars <= cfg.short_line_length, parents, num_rows), n_lines)
         dup_chars = per_row(later_duplicates(lines, parents) * line_chars, parents, num_rows)
         dup_ratio = ratio(dup_chars, per_row(line_chars, parents, num_rows))
-        words = split_words(texts) if words is None else words
-        n_words = pc.list_value_length(words).to_numpy(zero_copy_only=False)
+        n_words = splits.word_counts
         # Line breaks between the non-empty lines, as FineWeb's texts had no blank lines.
         line_breaks = np.maximum(n_lines - 1, 0)
 

@@ -31,13 +31,14 @@ import pyarrow.compute as pc
 
 from corpusmill.pipeline.filters.base import (
     FilterResult,
+    Splits,
     first_failures,
     later_duplicates,
     per_row,
     ratio,
     split_nonempty,
 )
-from corpusmill.pipeline.words import split_words, written_without_spaces
+from corpusmill.pipeline.words import Words
 
 
 @dataclass(frozen=True)
@@ -98,15 +99,21 @@ class GopherRepetition:
     def __init__(self, config: GopherRepetitionConfig):
         self.config = config
 
-    def __call__(self, docs: pa.Table, words: pa.LargeListArray | None = None) -> FilterResult:
+    def __call__(
+        self,
+        docs: pa.Table,
+        words: pa.LargeListArray | None = None,
+        splits: Splits | None = None,
+    ) -> FilterResult:
         cfg = self.config
         texts = docs.column("text").combine_chunks()
+        splits = Splits.of(texts, words) if splits is None else splits
         num_rows = len(texts)
         text_chars = pc.utf8_length(texts).to_numpy()
 
         rules = []
-        for unit, separator in (("para", r"\n\n+"), ("line", r"\n")):
-            values, parents = split_nonempty(texts, separator)
+        units = (("para", split_nonempty(texts, r"\n\n+")), ("line", splits.nonempty_lines))
+        for unit, (values, parents) in units:
             duplicate = later_duplicates(values, parents)
             dup_chars = duplicate * pc.utf8_length(values).to_numpy()
             count = np.bincount(parents, minlength=num_rows)
@@ -116,7 +123,7 @@ class GopherRepetition:
             char_threshold = getattr(cfg, f"dup_{unit}_char_frac")
             rules.append((f"dup_{unit}_char_frac", char_frac > char_threshold))
 
-        top, dup = self._ngram_fractions(split_words(texts) if words is None else words)
+        top, dup = self._ngram_fractions(splits.words)
         for n in (2, 3, 4):
             rules.append((f"top_{n}_gram", top[n] > getattr(cfg, f"top_{n}gram_char_frac")))
         for n in range(5, 11):
@@ -124,18 +131,26 @@ class GopherRepetition:
         return first_failures(self.name, num_rows, rules)
 
     def _ngram_fractions(
-        self, words: pa.LargeListArray
+        self, words: Words | pa.LargeListArray
     ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
         """Top n-gram (n = 2..4) and duplicate n-gram (n = 5..10) character fractions per row,
         with longer n-grams for text written without spaces."""
-        top = {n: np.zeros(len(words)) for n in (2, 3, 4)}
-        dup = {n: np.zeros(len(words)) for n in range(5, 11)}
-        spaceless = written_without_spaces(words)
-        for rows, scale in ((~spaceless, 1), (spaceless, self.config.spaceless_chars_per_word)):
-            rows = np.flatnonzero(rows)
+        words = Words.of(words)
+        top = {n: np.zeros(words.num_rows) for n in (2, 3, 4)}
+        dup = {n: np.zeros(words.num_rows) for n in range(5, 11)}
+        ids = words.lowered[0]
+        for spaceless, scale in ((False, 1), (True, self.config.spaceless_chars_per_word)):
+            in_group = words.spaceless == spaceless
+            rows = np.flatnonzero(in_group)
             if len(rows) == 0:
                 continue
-            ngrams = _NGrams(words.take(pa.array(rows)), len(rows))
+            if len(rows) == words.num_rows:
+                ngrams = _NGrams(ids, words.lengths, words.rows, len(rows))
+            else:
+                group_words = in_group[words.rows]
+                group_rows = (np.cumsum(in_group) - 1)[words.rows[group_words]]
+                lengths = words.lengths[group_words]
+                ngrams = _NGrams(ids[group_words], lengths, group_rows, len(rows))
             for n in top:
                 top[n][rows] = ratio(ngrams.top_chars(n * scale), ngrams.total_chars)
             for n in dup:
@@ -144,26 +159,26 @@ class GopherRepetition:
 
 
 class _NGrams:
-    """Counts of the repeated word n-grams of every document of a batch, for n = 1, 2, 3...
+    """Counts of the repeated word n-grams of every document of a batch, for n = 2, 3, 4...
 
-    An n-gram occurs twice only where both of its (n-1)-grams do, so after the words themselves
-    only the positions whose two (n-1)-grams repeat are counted: in prose, a few percent. N-grams
-    are 64-bit polynomial hashes of mixed word ids, counted with Arrow's hash-based dictionary
-    encoding; two different n-grams of one document share a hash with probability about 2^-64.
-    Memory: about 40 bytes per word of the batch.
+    An n-gram occurs twice only where both of its (n-1)-grams do, so past the word pairs only
+    the positions whose two (n-1)-grams repeat are counted and hashed: in prose, a few percent.
+    (Most words of a text occur in it again, so counting the words first would spare little of
+    counting the pairs.) N-grams are 64-bit polynomial hashes of their document and the ids of
+    their lowercased words, counted by sorting; two different n-grams share a hash with
+    probability about 2^-64. Memory: about 40 bytes per word of the batch.
     """
 
-    def __init__(self, words: pa.LargeListArray, num_rows: int):
-        flat = pc.list_flatten(words)
+    def __init__(self, word_ids: np.ndarray, lengths: np.ndarray, rows: np.ndarray, num_rows: int):
         self.num_rows = num_rows
-        self.parents = pc.list_parent_indices(words).to_numpy()
-        self.lengths = pc.utf8_length(flat).to_numpy()
-        self.total_chars = per_row(self.lengths, self.parents, num_rows)
-        self._cum_lengths = np.concatenate([[0], np.cumsum(self.lengths)])
-        word_ids = pc.dictionary_encode(pc.utf8_lower(flat)).indices.to_numpy()
+        self.rows = rows
+        self.total_chars = per_row(lengths, rows, num_rows)
+        self._cum_lengths = np.concatenate([[0], np.cumsum(lengths)])
         self._word_hashes = _mix(word_ids.astype(np.uint64) + np.uint64(1))
-        self._doc_salts = _mix(self.parents.astype(np.uint64) + np.uint64(1 << 40))
-        self._start_words()
+        # Each n-gram's hash starts from its document's, so equal n-grams of two documents differ.
+        row_hashes = _mix(np.arange(num_rows, dtype=np.uint64) + np.uint64(1 << 40))
+        self._row_hashes = row_hashes[rows]
+        self._n = 0  # the n of the n-grams counted so far; none yet
 
     def top_chars(self, n: int) -> np.ndarray:
         """Per document: characters of its most frequent n-gram (the longest among equally
@@ -176,7 +191,7 @@ class _NGrams:
         # One number per occurrence ordering by count, then length: its maximum per document is
         # the top n-gram. Occurrences are in document order, so documents are contiguous runs.
         score = counts.astype(np.int64) * (_MAX_GRAM_CHARS + 1) + chars
-        docs = self.parents[starts]
+        docs = self.rows[starts]
         first = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
         best = np.maximum.reduceat(score, first)
         top[docs[first]] = (best // (_MAX_GRAM_CHARS + 1)) * (best % (_MAX_GRAM_CHARS + 1))
@@ -184,45 +199,54 @@ class _NGrams:
 
     def duplicate_chars(self, n: int) -> np.ndarray:
         """Per document: characters of the words covered by any n-gram occurring more than once."""
-        repeated, _ = self._repeated(n)
-        # Mark [start, start + n) for every repeated n-gram; overlaps count once.
-        size = len(self.lengths) + 1
-        cover = np.bincount(repeated, minlength=size) - np.bincount(repeated + n, minlength=size)
-        covered = np.cumsum(cover[:-1]) > 0
-        return per_row(covered * self.lengths, self.parents, self.num_rows)
+        starts, _ = self._repeated(n)
+        # Each covered word once: an occurrence covers its words up to where the next one starts.
+        next_starts = np.append(starts[1:], len(self._word_hashes))
+        covered = self._cum_lengths[np.minimum(starts + n, next_starts)] - self._cum_lengths[starts]
+        return per_row(covered, self.rows[starts], self.num_rows)
 
     def _repeated(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Start positions of the n-grams that occur more than once in their document, in
         position order, and how often each occurs (cheapest for increasing n)."""
-        if n < self._n:
-            self._start_words()
+        if n < self._n or self._n == 0:
+            self._start(1 if n <= 1 else 2)
         while self._n < n:
             # An (n+1)-gram at p can repeat only if the n-grams at p and p + 1 both repeat (and
             # it lies within one document: for n = 1 those two may be in different ones).
-            repeats = np.zeros(len(self._word_hashes) + 1, bool)
-            repeats[self._starts] = True
-            candidates = np.flatnonzero(repeats[:-1] & repeats[1:])
-            candidates = candidates[self.parents[candidates] == self.parents[candidates + self._n]]
-            # h(w1..wn+1) = h(w1..wn) * M + h(wn+1), modulo 2^64.
-            self._hashes = self._hashes[:-1] * _MULTIPLIER + self._word_hashes[self._n :]
+            follows = np.flatnonzero(self._starts[1:] == self._starts[:-1] + 1)
+            candidates, hashes = self._starts[follows], self._hashes[follows]
+            inside = self.rows[candidates] == self.rows[candidates + self._n]
+            candidates, hashes = candidates[inside], hashes[inside]
+            hashes = _extend(hashes, self._word_hashes[candidates + self._n])
             self._n += 1
-            self._keep_repeated(candidates)
+            self._keep_repeated(candidates, hashes)
         return self._starts, self._counts
 
-    def _start_words(self) -> None:
-        """Count the words themselves (1-grams) per document."""
-        self._n = 1
-        self._hashes = self._word_hashes  # hash of the n-gram starting at each word position
-        self._keep_repeated(np.arange(len(self._word_hashes)))
+    def _start(self, n: int) -> None:
+        """Count every word (n = 1) or every pair of adjacent words (n = 2) of each document."""
+        hashes = _extend(self._row_hashes, self._word_hashes)
+        if n == 1:
+            positions = np.arange(len(hashes))
+        else:
+            inside = self.rows[1:] == self.rows[:-1]
+            positions = np.flatnonzero(inside)
+            hashes = _extend(hashes[:-1], self._word_hashes[1:])[inside]
+        self._n = n
+        self._keep_repeated(positions, hashes)
 
-    def _keep_repeated(self, positions: np.ndarray) -> None:
-        """Of n-grams starting at `positions` (all that may repeat), keep those that occur more
-        than once in their document, with their counts."""
-        keys = self._hashes[positions] ^ self._doc_salts[positions]
-        occurrence = pc.dictionary_encode(pa.array(keys)).indices.to_numpy()
-        counts = np.bincount(occurrence)[occurrence]
+    def _keep_repeated(self, positions: np.ndarray, hashes: np.ndarray) -> None:
+        """Of the n-grams starting at `positions` (all that may repeat) with these `hashes`, keep
+        those that occur more than once, with their counts and hashes."""
+        # Equal hashes are runs once sorted: cheaper than hashing when most are distinct.
+        order = np.argsort(hashes)
+        sorted_hashes = hashes[order]
+        run_starts = np.flatnonzero(np.r_[True, sorted_hashes[1:] != sorted_hashes[:-1]])
+        run_lengths = np.diff(np.r_[run_starts, len(hashes)])
+        counts = np.empty(len(hashes), np.int64)
+        counts[order] = np.repeat(run_lengths, run_lengths)
         repeated = counts > 1
         self._starts, self._counts = positions[repeated], counts[repeated]
+        self._hashes = hashes[repeated]
 
     def _gram_chars(self, starts: np.ndarray, n: int) -> np.ndarray:
         """Characters of the words of the n-grams starting at `starts`."""
@@ -233,6 +257,12 @@ class _NGrams:
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 # Longer n-grams count as this long when ranking the top n-gram; no real n-gram comes near.
 _MAX_GRAM_CHARS = (1 << 22) - 1
+
+
+def _extend(hashes: np.ndarray, word_hashes: np.ndarray) -> np.ndarray:
+    """The hashes of n-grams extended by one word: h(w1..wn+1) = h(w1..wn) * M + h(wn+1),
+    modulo 2^64."""
+    return hashes * _MULTIPLIER + word_hashes
 
 
 def _mix(values: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpusmill.pipeline.filters.base import FilterResult, first_failures, is_in
+from corpusmill.pipeline.filters.base import FilterResult, Splits, first_failures, is_in
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,12 @@ class Language:
     def __init__(self, config: LanguageConfig):
         self.config = config
 
-    def __call__(self, docs: pa.Table, words: pa.LargeListArray | None = None) -> FilterResult:
+    def __call__(
+        self,
+        docs: pa.Table,
+        words: pa.LargeListArray | None = None,
+        splits: Splits | None = None,
+    ) -> FilterResult:
         cfg = self.config
         langs = docs.column("lang").combine_chunks()
         scores = pc.fill_null(docs.column("lang_score").combine_chunks(), 0.0).to_numpy()
