@@ -57,8 +57,10 @@ from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
 log = logging.getLogger(__name__)
 
 TOKENIZER = "tokenizer.json"
-# Documents of the corpus the tiktoken conversion is checked on, besides its built-in cases.
+# Documents of the corpus the tiktoken conversion is checked on, besides its built-in cases, and
+# the characters of each: enough text to meet the corpus's scripts, little enough to take no time.
 _VERIFY_DOCS = 64
+_VERIFY_CHARS = 4000
 # Documents encoded at a time inside a task: bounds the Python strings held at once.
 _ENCODE_DOCS = 1024
 # The training options a trained tokenizer is reused for on a rerun.
@@ -260,7 +262,8 @@ def _finished_manifest(out: Path, digest: str, shards: ShardsConfig) -> Manifest
 
 def _sample_texts(part: Path) -> list[str]:
     """The first documents of the corpus, to check the fast encoder on real text too."""
-    return read_kept(part)["text"].slice(0, _VERIFY_DOCS).to_pylist()
+    texts = read_kept(part)["text"].slice(0, _VERIFY_DOCS)
+    return pc.utf8_slice_codeunits(texts, 0, _VERIFY_CHARS).to_pylist()
 
 
 def _encode_parts(

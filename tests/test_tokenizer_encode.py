@@ -15,6 +15,7 @@ from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 from corpusmill.tokenizer.config import TokenizerConfig
 from corpusmill.tokenizer.convert import NotConvertible, to_tiktoken
 from corpusmill.tokenizer.encode import EDGE_CASES, Encoder, load_encoder
+from corpusmill.tokenizer import nfc
 from corpusmill.tokenizer.nfc import normalize_nfc
 from corpusmill.tokenizer.train import new_tokenizer, save_tokenizer, train_tokenizer
 
@@ -165,6 +166,23 @@ def test_an_encoder_sent_to_a_worker_keeps_its_backend_and_treats_special_tokens
     assert copy.backend == "tiktoken"
     text = ["x<|endoftext|>y \u00e9\u0301"]
     assert encoded(copy, text) == encoded(encoder, text) == hf_ids(trained, text)
+
+
+def test_an_encoder_brings_its_nfc_class_so_a_worker_does_not_scan_unicode_again(
+    trained, monkeypatch
+):
+    blob = pickle.dumps(load_encoder(trained))
+    monkeypatch.setattr(nfc, "_CLASSES", {})
+    monkeypatch.setattr(nfc, "_scan_code_points", lambda: pytest.fail("scanned code points"))
+    copy = pickle.loads(blob)
+    text = ["cafe\u0301 \u00e9t\u00e9"]
+    assert encoded(copy, text) == hf_ids(trained, text)
+
+
+def test_a_class_from_another_unicode_version_is_not_adopted(monkeypatch):
+    monkeypatch.setattr(nfc, "_CLASSES", {})
+    nfc.adopt_class("0.0.0", "[a]")
+    assert nfc._CLASSES == {}
 
 
 def _trainer(vocab_size: int):

@@ -22,7 +22,7 @@ import pyarrow as pa
 from tokenizers import Tokenizer
 
 from corpusmill.tokenizer.convert import Conversion, NotConvertible, to_tiktoken
-from corpusmill.tokenizer.nfc import normalize_nfc
+from corpusmill.tokenizer.nfc import adopt_class, normalize_nfc, version_dependent_class
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,11 @@ class Encoder:
         )
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"spec": self.spec, "fast": self.fast, "reason": self.reason}
+        nfc_class = version_dependent_class() if self.fast and self.fast.nfc else None
+        return {"spec": self.spec, "fast": self.fast, "reason": self.reason, "nfc": nfc_class}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Rebuilt rather than unpickled: a pickled Tokenizer forgets encode_special_tokens.
         self.__init__(state["spec"], state["fast"], state["reason"])
+        if state["nfc"]:
+            adopt_class(*state["nfc"])
