@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -90,16 +91,23 @@ def run_clean(config: RunConfig, client: Client) -> dict[str, Any]:
 
 
 def plan_tasks(splits: Sequence[Split], target_bytes: int) -> list[CleanTask]:
-    """Group consecutive splits until each group holds about `target_bytes` of input."""
+    """Group consecutive splits into as many tasks as `target_bytes` fits into their total, each
+    closed once the splits so far reach its equal share of the total: tasks of even size keep
+    every worker busy to the end (closing groups at `target_bytes` left 7 tasks of 3 files where
+    8 fit, and one worker idle for the last of them). Depends on the inputs and `target_bytes`
+    only, never on the workers, so a rerun resumes the same tasks."""
+    sizes = [_split_bytes(split) for split in splits]
+    total = sum(sizes)
+    count = max(1, math.ceil(total / target_bytes))
     tasks: list[CleanTask] = []
     group: list[Split] = []
-    size = 0
-    for split in splits:
+    done = 0
+    for split, size in zip(splits, sizes, strict=True):
         group.append(split)
-        size += _split_bytes(split)
-        if size >= target_bytes:
+        done += size
+        if done * count >= total * (len(tasks) + 1):
             tasks.append(CleanTask(len(tasks), tuple(group)))
-            group, size = [], 0
+            group = []
     if group:
         tasks.append(CleanTask(len(tasks), tuple(group)))
     return tasks

@@ -17,7 +17,9 @@ from distributed import Client
 
 from corpusmill.cli.main import main
 from corpusmill.loader.format import read_manifest, verify_shards
+from corpusmill.pipeline.clean import plan_tasks
 from corpusmill.pipeline.config import load_config
+from corpusmill.pipeline.readers import InputFile, Split
 from corpusmill.pipeline.run import run_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,6 +114,16 @@ def test_one_worker_writes_the_same_bytes_as_two(two_workers, tmp_path):
     out, _ = two_workers
     sample_run(tmp_path / "one", workers=1)
     assert outputs(tmp_path / "one") == outputs(out)
+
+
+def test_clean_tasks_are_as_many_as_the_target_size_fits_and_of_even_size():
+    files = [InputFile(f"f{i}", f"f{i}", "warc", "gzip", 230) for i in range(21)]
+    splits = [Split(file, 0, file.size) for file in files]
+    tasks = plan_tasks(splits, target_bytes=610)
+    # 4830 bytes in 8 tasks of 2 or 3 files (closing at 610 bytes would give 7 of 3)
+    assert [len(task.splits) for task in tasks] == [3, 3, 2, 3, 3, 2, 3, 2]
+    assert [split for task in tasks for split in task.splits] == splits
+    assert [task.index for task in tasks] == list(range(8))
 
 
 def test_rerun_skips_finished_tasks_and_redoes_only_missing_ones(two_workers, tmp_path):
