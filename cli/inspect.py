@@ -106,7 +106,10 @@ def show(out: Path, manifest: Manifest, count: int) -> str:
         for index in range(reader.num_record_batches):
             batch = reader.get_batch(index)
             for doc_id, tokens, num_bytes in zip(
-                batch["id"].to_pylist(), batch["tokens"], batch["num_bytes"].to_pylist()
+                batch["id"].to_pylist(),
+                batch["tokens"],
+                batch["num_bytes"].to_pylist(),
+                strict=True,
             ):
                 ids = tokens.values.to_numpy().tolist()
                 text = tokenizer.decode(ids, skip_special_tokens=False)

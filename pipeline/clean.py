@@ -4,8 +4,8 @@ Work is one Dask task per group of input splits. Task N writes `OUT/clean/part-N
 documents kept), `OUT/rejected/part-N.parquet` (every record that was not kept, with its step and
 reason) and, last, its done marker `OUT/clean/_done/part-N.json` holding its counts (the leading
 underscore keeps Arrow and Parquet readers of `OUT/clean/` from taking it for data). A rerun skips
-the tasks whose marker exists, so a crashed run resumes where it stopped. Every record read is either
-kept or rejected: the counts check `kept + rejected == read`.
+the tasks whose marker exists, so a crashed run resumes where it stopped. Every record read is
+either kept or rejected: the counts check `kept + rejected == read`.
 """
 
 from __future__ import annotations

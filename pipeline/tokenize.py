@@ -178,7 +178,7 @@ def plan_shards(lengths: Sequence[np.ndarray], tokens_per_shard: int) -> list[Sh
         )
         slices = tuple(
             (int(part), int(row[first + offset]), int(row[first + offset] + count))
-            for part, offset, count in zip(parts, offsets, counts)
+            for part, offset, count in zip(parts, offsets, counts, strict=True)
         )
         tasks.append(ShardTask(index, slices))
     return tasks

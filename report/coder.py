@@ -44,7 +44,7 @@ def encode(lows: np.ndarray, freqs: np.ndarray, totals: np.ndarray) -> bytes:
     """Code symbols given as (cumulative low, frequency, total) triples; return the bytes."""
     low, high, pending = 0, _FULL, 0
     bits: list[int] = []
-    for cum, freq, total in zip(lows.tolist(), freqs.tolist(), totals.tolist()):
+    for cum, freq, total in zip(lows.tolist(), freqs.tolist(), totals.tolist(), strict=True):
         if not (0 < freq and cum + freq <= total <= TOTAL):
             raise ValueError(f"invalid interval: low {cum}, frequency {freq}, total {total}")
         span = high - low + 1

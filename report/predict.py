@@ -49,7 +49,9 @@ def code_documents(
             first += len(probs)
     data = encode(np.concatenate(lows), np.concatenate(freqs), np.concatenate(totals))
     decoded = _decode(model, data, [len(s) for s in sequences], eos_id, verify_tokens)
-    identical = sum(detokenize(np.array(ids)) == text for ids, text in zip(decoded, texts))
+    identical = sum(
+        detokenize(np.array(ids)) == text for ids, text in zip(decoded, texts, strict=True)
+    )
     return {
         "tokens": int(sum(len(s) for s in sequences)),
         "cross_entropy_bits": bits,

@@ -1961,7 +1961,8 @@ def build_not_found(lang: str) -> Content:
 
 
 RU_TRANSLIT = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-                       "a b v g d e e zh z i y k l m n o p r s t u f kh ts ch sh shch _ y _ e yu ya".split()))
+                       "a b v g d e e zh z i y k l m n o p r s t u f kh ts ch sh shch _ y _ e yu ya".split(),
+                       strict=True))
 
 
 def slugify(text: str, lang: str) -> str:
@@ -2566,7 +2567,7 @@ class SiteTemplate:
     trackers: tuple[str, ...]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def site_template(site: Site, xhtml: bool) -> SiteTemplate:
     """Build a site's template once; its heft (0.6 to 1.4 times the typical size) is drawn per site."""
     rng, h, p = web_rng(site.domain), Html(site, xhtml=xhtml), site.prefix
@@ -2736,7 +2737,7 @@ def png_bytes(rng: Rng) -> bytes:
     size = rng.between(10, 14)
     base, accent = [rng.below(256) for _ in range(3)], [rng.below(256) for _ in range(3)]
     raw = bytearray()
-    for y in range(size):
+    for _ in range(size):
         raw.append(0)
         for x in range(size):
             for c in range(3):

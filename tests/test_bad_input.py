@@ -14,7 +14,15 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 import zstandard
-from test_readers import HTML_RECORDS, gzip_members, page, read, rows, warc_record
+from test_readers import (
+    DEFAULT_READ,
+    HTML_RECORDS,
+    gzip_members,
+    page,
+    read,
+    rows,
+    warc_record,
+)
 
 from corpusmill.pipeline.readers import ReadConfig
 
@@ -24,7 +32,7 @@ def read_logged(caplog):
     """Read a file; check that every rejected row was logged with the file's path and offset
     (at info level for records every crawl has, such as images; as a warning otherwise)."""
 
-    def run(path: Path, config: ReadConfig = ReadConfig()) -> tuple[pa.Table, pa.Table, dict]:
+    def run(path: Path, config: ReadConfig = DEFAULT_READ) -> tuple[pa.Table, pa.Table, dict]:
         caplog.clear()
         with caplog.at_level(logging.INFO):
             docs, rejected, counters = read(path, config)

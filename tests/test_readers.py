@@ -27,6 +27,7 @@ from corpusmill.pipeline.readers import (
 )
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
+DEFAULT_READ = ReadConfig()
 
 
 def warc_record(
@@ -78,7 +79,7 @@ def compress(data: bytes, compression: str) -> bytes:
     return data
 
 
-def read(inputs, config: ReadConfig = ReadConfig()) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+def read(inputs, config: ReadConfig = DEFAULT_READ) -> tuple[pa.Table, pa.Table, dict[str, int]]:
     """All documents, rejected rows and summed counters of some inputs, split as planned."""
     inputs = [str(i) for i in (inputs if isinstance(inputs, list) else [inputs])]
     docs, rejected, counters = [], [], {}
@@ -92,7 +93,7 @@ def read(inputs, config: ReadConfig = ReadConfig()) -> tuple[pa.Table, pa.Table,
 
 
 def rows(table: pa.Table, *columns: str) -> list[tuple]:
-    return list(zip(*(table[c].to_pylist() for c in columns)))
+    return list(zip(*(table[c].to_pylist() for c in columns), strict=True))
 
 
 HTML_RECORDS = [
@@ -453,8 +454,8 @@ def test_batches_hold_at_most_batch_docs_documents(tmp_path: Path):
 def test_sample_crawl_records_are_all_read_as_labelled():
     labels = json.loads((SAMPLE_DIR / "labels.json").read_text())["documents"]
     docs, rejected, _ = read(SAMPLE_DIR)
-    kept = dict(zip(docs["url"].to_pylist(), docs["text"].to_pylist()))
-    reasons = dict(zip(rejected["url"].to_pylist(), rejected["reason"].to_pylist()))
+    kept = dict(zip(docs["url"].to_pylist(), docs["text"].to_pylist(), strict=True))
+    reasons = dict(zip(rejected["url"].to_pylist(), rejected["reason"].to_pylist(), strict=True))
     assert docs.num_rows + rejected.num_rows == len(labels)
     assert set(kept) | set(reasons) == set(labels)
     expected = {"binary": "binary_content", "redirect": "http_status", "not_found": "http_status"}

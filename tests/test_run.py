@@ -77,7 +77,9 @@ def test_every_article_is_kept_and_every_junk_page_rejected_with_a_reason(two_wo
         k: labelled[k]
         for k in ("nav", "spam", "repeated", "short", "binary", "redirect", "not_found")
     }
-    reasons = dict(zip(rejected["url"], zip(rejected["step"], rejected["reason"])))
+    reasons = dict(
+        zip(rejected["url"], zip(rejected["step"], rejected["reason"], strict=True), strict=True)
+    )
     for url, (step, reason) in reasons.items():
         kind = LABELS[url]["kind"]
         if kind == "binary":

@@ -220,7 +220,7 @@ def test_kind_counts_meet_the_minimums(documents):
 
 def test_duplicates_point_to_articles_and_some_cross_files(documents):
     crossing = 0
-    for url, label in documents.items():
+    for label in documents.values():
         if label["kind"] in ("exact_dup", "near_dup"):
             original = documents[label["duplicate_of"]]
             assert original["kind"] == "article" and original["lang"] == label["lang"]

@@ -45,7 +45,9 @@ def run(tmp_path_factory, client) -> tuple[Path, dict, list[str]]:
     run_clean(config, client)
     clean = pq.read_table(out / "clean", columns=["id", "url"])
     removed = [
-        i for i, url in zip(*clean.to_pydict().values()) if LABELS[url]["kind"] == "exact_dup"
+        i
+        for i, url in zip(*clean.to_pydict().values(), strict=True)
+        if LABELS[url]["kind"] == "exact_dup"
     ]
     write_dedup_removals(out, removed)
     stats = run_tokenize(out, TRAIN, SHARDS, client)
@@ -68,7 +70,10 @@ def test_shards_hold_every_kept_document_in_input_order_with_eos_and_source_byte
     assert shards["id"].to_pylist() == kept["id"].to_pylist()
     tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
     for tokens, text, num_bytes in zip(
-        shards["tokens"].to_pylist(), kept["text"].to_pylist(), shards["num_bytes"].to_pylist()
+        shards["tokens"].to_pylist(),
+        kept["text"].to_pylist(),
+        shards["num_bytes"].to_pylist(),
+        strict=False,
     ):
         assert tokens[-1] == 0 and 0 not in tokens[:-1]
         assert tokenizer.decode(tokens[:-1]) == text

@@ -12,10 +12,10 @@ import pytest
 from test_tokenizer_train import SAMPLE_INPUTS, sample_documents
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 
+from corpusmill.tokenizer import nfc
 from corpusmill.tokenizer.config import TokenizerConfig
 from corpusmill.tokenizer.convert import NotConvertible, to_tiktoken
 from corpusmill.tokenizer.encode import EDGE_CASES, Encoder, load_encoder
-from corpusmill.tokenizer import nfc
 from corpusmill.tokenizer.nfc import normalize_nfc
 from corpusmill.tokenizer.train import new_tokenizer, save_tokenizer, train_tokenizer
 

@@ -116,7 +116,7 @@ class Encoder:
     def first_mismatch(self, texts: Sequence[str]) -> str | None:
         """The first text on which this encoder and HF tokenizers disagree, None if none."""
         reference = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        for text, ids, expected in zip(texts, self.encode(texts), reference):
+        for text, ids, expected in zip(texts, self.encode(texts), reference, strict=True):
             if ids.tolist() != expected.ids:
                 return text
         return None

@@ -28,7 +28,7 @@ def normalize_nfc(texts: pa.Array | pa.ChunkedArray, exact: Callable[[str], str]
     unstable = pc.match_substring_regex(texts, unstable_class).to_pylist()
     return [
         exact(text) if flag else unicodedata.normalize("NFC", text)
-        for text, flag in zip(texts.to_pylist(), unstable)
+        for text, flag in zip(texts.to_pylist(), unstable, strict=True)
     ]
 
 

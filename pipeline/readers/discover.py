@@ -227,7 +227,8 @@ def _kinds(fs: Any, listing: dict[str, int]) -> dict[str, tuple[str, str] | None
         group = paths[first : first + _HEADS_AT_ONCE]
         heads = fs.cat_ranges(group, [0] * len(group), [_HEAD_BYTES] * len(group))
         kinds.update(
-            (path, _detect(posixpath.basename(path), head)) for path, head in zip(group, heads)
+            (path, _detect(posixpath.basename(path), head))
+            for path, head in zip(group, heads, strict=True)
         )
     return kinds
 

@@ -350,7 +350,7 @@ class BatchBuilder:
         meta: str | None = None,
     ) -> None:
         """Add one document."""
-        for name, value in zip(_DOC_FIELDS, (offset, text, url, title, meta)):
+        for name, value in zip(_DOC_FIELDS, (offset, text, url, title, meta), strict=True):
             self._rows[name].append(value)
         self._pending_docs += 1
         self._pending_bytes += len(text)
@@ -380,7 +380,9 @@ class BatchBuilder:
     ) -> None:
         """Add a record that did not become a document, and log it with the file and offset:
         as a warning, or at info level when it is `ordinary` (a redirect or an image in a crawl)."""
-        for name, value in zip(_REJECTED_FIELDS, (offset, url, step, reason, size, text)):
+        for name, value in zip(
+            _REJECTED_FIELDS, (offset, url, step, reason, size, text), strict=True
+        ):
             self._rejected[name].append(value)
         if ordinary:
             log.info("%s at byte %d: %s:%s (%s)", self.url, offset, step, reason, detail)
@@ -391,8 +393,10 @@ class BatchBuilder:
 
     def reject_rows(self, offsets: list[int], reason: str, sizes: list[int], detail: str) -> None:
         """Add many rejected records of one kind at once, logged as one line."""
-        for offset, size in zip(offsets, sizes):
-            for name, value in zip(_REJECTED_FIELDS, (offset, None, "read", reason, size, None)):
+        for offset, size in zip(offsets, sizes, strict=True):
+            for name, value in zip(
+                _REJECTED_FIELDS, (offset, None, "read", reason, size, None), strict=True
+            ):
                 self._rejected[name].append(value)
         if offsets:
             self._warnings += 1
