@@ -79,9 +79,19 @@ def test_printed_config_reads_back_to_the_same_config(tmp_path: Path):
     assert load_config([printed]) == config
 
 
-def test_a_section_rejecting_its_values_is_a_config_error(tmp_path: Path):
-    conf = write(tmp_path / "bad.toml", "[dedup]\nbands = 0\n")
-    with pytest.raises(ConfigError, match="dedup.bands must be positive, got 0"):
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[dedup]\nbands = 0\n", "dedup.bands must be positive, got 0"),
+        (
+            "[filters.gopher_repetition]\nspaceless_chars_per_word = -1\n",
+            "spaceless_chars_per_word must be positive, got -1",
+        ),
+    ],
+)
+def test_a_section_rejecting_its_values_is_a_config_error(tmp_path: Path, toml, message):
+    conf = write(tmp_path / "bad.toml", toml)
+    with pytest.raises(ConfigError, match=message):
         load_config([conf])
 
 

@@ -89,6 +89,13 @@ class GopherRepetitionConfig:
         metadata={"help": "characters per n-gram word in text written without spaces (CJK, Thai)"},
     )
 
+    def __post_init__(self) -> None:
+        if self.spaceless_chars_per_word <= 0:
+            raise ValueError(
+                "filters.gopher_repetition.spaceless_chars_per_word must be positive, got "
+                f"{self.spaceless_chars_per_word}"
+            )
+
 
 class GopherRepetition:
     """Removes documents that repeat lines, paragraphs or word sequences too much."""
