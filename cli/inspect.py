@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
 from corpusmill.loader.format import (
-    FormatError,
     Manifest,
     file_checksum,
     open_shard,
@@ -39,11 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
 
 def inspect(args: argparse.Namespace) -> int:
     """Print the summary, then the verification and the decoded documents asked for."""
-    try:
-        manifest = read_manifest(args.out)
-    except FormatError as exc:
-        print(f"corpusmill inspect: {exc}", file=sys.stderr)
-        return 2
+    manifest = read_manifest(args.out)
     print(summary(args.out, manifest))
     status = 0
     if args.verify:

@@ -8,7 +8,7 @@ import sys
 from importlib.metadata import version
 
 from corpusmill.cli import inspect, report, run, sample, train, train_tokenizer
-from corpusmill.loader.format import FormatError
+from corpusmill.loader.format import FormatError, MissingRunError
 from corpusmill.pipeline.cluster import LOG_FORMAT
 from corpusmill.pipeline.config import ConfigError
 from corpusmill.pipeline.errors import StageError
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose - args.quiet)
     try:
         return args.handler(args)
-    except (ConfigError, InputError, CheckpointError) as exc:  # what the user asked for
+    except (ConfigError, InputError, CheckpointError, MissingRunError) as exc:  # what was asked
         print(f"corpusmill {args.command}: {exc}", file=sys.stderr)
         return 2
     except (StageError, FormatError) as exc:  # what the data turned out to be

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
 from corpusmill.cli.flags import add_config_flags, config_from_flags
-from corpusmill.loader.format import FormatError
 from corpusmill.train.loop import TrainConfig, train
 
 
@@ -49,12 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
 def run_train(args: argparse.Namespace) -> int:
     """Train with the flags given, write the checkpoint and print the final losses."""
     config = config_from_flags(args, TrainConfig)
-    try:
-        with threadpool_limits(limits=args.blas_threads, user_api="blas"):
-            stats = train(args.out, config, args.ckpt, progress=not args.no_progress)
-    except FormatError as exc:
-        print(f"corpusmill train: {exc}", file=sys.stderr)
-        return 2
+    with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+        stats = train(args.out, config, args.ckpt, progress=not args.no_progress)
     first, last = stats["history"][0], stats["history"][-1]
     print(
         f"{args.ckpt}: {stats['params']} parameters, {stats['steps']} steps in "

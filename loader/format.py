@@ -43,6 +43,10 @@ class FormatError(ValueError):
     """A manifest or shard that does not follow this format; the message names the file."""
 
 
+class MissingRunError(FormatError):
+    """A folder without a manifest: not a tokenized run's output, so the wrong one was named."""
+
+
 @dataclass(frozen=True)
 class ShardInfo:
     """One shard as the manifest lists it; `tokens` counts the EOS ending each document."""
@@ -195,7 +199,7 @@ def read_manifest(folder: Path) -> Manifest:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FormatError(
+        raise MissingRunError(
             f"{path} does not exist: {folder} holds no tokenized run (run the tokenize stage)"
         ) from None
     except json.JSONDecodeError as exc:

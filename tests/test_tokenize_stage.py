@@ -16,6 +16,7 @@ from test_tokenizer_train import LABELS, SAMPLE_INPUTS, write_dedup_removals, wr
 from tokenizers import Tokenizer
 
 from corpusmill.cli import inspect as inspect_command
+from corpusmill.cli.main import main
 from corpusmill.loader.format import file_checksum, open_shard, read_manifest, verify_shards
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
@@ -162,6 +163,18 @@ def test_inspect_summarizes_verifies_and_decodes(run, tmp_path: Path, capsys):
     shard.write_bytes(bytes(data))
     assert inspect([str(copy), "--verify"]) == 1
     assert f"FAILED {shard}: xxh3 " in capsys.readouterr().out
+
+
+def test_inspect_exits_2_for_a_folder_without_a_run_and_1_for_a_damaged_manifest(
+    run, tmp_path: Path, capsys
+):
+    assert main(["inspect", str(tmp_path)]) == 2
+    assert "holds no tokenized run" in capsys.readouterr().err
+    copy = tmp_path / "copy"
+    shutil.copytree(run[0], copy)
+    (copy / "index.json").write_text('{"format_version": 1}')
+    assert main(["inspect", str(copy)]) == 1
+    assert "lacks or misnames a field" in capsys.readouterr().err
 
 
 def test_a_tokenizer_without_the_end_of_text_token_is_a_stage_error(client, tmp_path: Path):

@@ -14,6 +14,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from corpusmill.cli import sample as sample_command
 from corpusmill.cli import train as train_command
+from corpusmill.cli.main import main
 from corpusmill.loader.format import (
     MANIFEST,
     Manifest,
@@ -216,6 +217,5 @@ def test_train_and_sample_commands(run: Path, tmp_path: Path, capsys: pytest.Cap
 
 
 def test_train_command_explains_a_folder_without_tokens(tmp_path: Path, capsys):
-    args = command_parser().parse_args(["train", str(tmp_path), "--no-progress"])
-    assert args.handler(args) == 2
+    assert main(["train", str(tmp_path), "--no-progress"]) == 2
     assert "holds no tokenized run" in capsys.readouterr().err
