@@ -2,11 +2,14 @@
 
 Opening reads only `index.json` and stats the shards, so it takes milliseconds for thousands of
 shards; a shard is memory-mapped when a sequence first needs it, and its token buffers are numpy
-views of the mapping, never copies. At most `max_open_shards` stay mapped (least recently used
-ones are dropped), which keeps the resident memory of an epoch flat however large the run: at most
-the pages read from that many shards. The default, 64, holds every shard that a shuffle window of
-the stream (8 blocks, each of which can straddle two shards) and the next one touch; with fewer,
-shards are mapped again and again, which halved the shuffled rate in benchmarks/loader.py.
+views of the mapping, never copies. At most `max_open_shards` shards, and at most
+`max_open_bytes` of them, stay mapped (least recently used ones are dropped), which keeps the
+resident memory of an epoch flat however large the run: at most the pages read from the shards
+mapped. The default count, 64, holds every shard that a shuffle window of the stream (8 blocks,
+each of which can straddle two shards) and the next one touch; with fewer, small shards are mapped
+again and again, which halved the shuffled rate in benchmarks/loader.py. The byte bound takes over
+for large shards (the tokenize stage's default holds 100M tokens, 200 MB): 64 of them could keep
+12 GB of pages resident, while mapping a shard again costs little next to reading 200 MB of it.
 """
 
 from __future__ import annotations
@@ -37,7 +40,13 @@ _Segments = tuple[np.ndarray, np.ndarray, list[np.ndarray]]
 class TokenDataset:
     """The token stream of one run (its shards in manifest order), read by windows."""
 
-    def __init__(self, path: str | Path, verify: bool = False, max_open_shards: int = 64) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        verify: bool = False,
+        max_open_shards: int = 64,
+        max_open_bytes: int = 2 << 30,
+    ) -> None:
         path = Path(path)
         self.folder = path.parent if path.name == MANIFEST else path
         self.manifest: Manifest = read_manifest(self.folder)
@@ -54,7 +63,9 @@ class TokenDataset:
         self.tokens = int(self.shard_starts[-1])
         self._tokens_type = pa.list_(pa.from_numpy_dtype(self.dtype))
         self._max_open = max_open_shards
+        self._max_open_bytes = max_open_bytes
         self._open: OrderedDict[int, _Segments] = OrderedDict()
+        self._open_bytes = 0
 
     def fingerprint(self) -> str:
         """A digest of the tokenizer and every shard's name, token count and checksum."""
@@ -130,8 +141,12 @@ class TokenDataset:
             return self._open[shard]
         segments = self._map(shard)
         self._open[shard] = segments
-        if len(self._open) > self._max_open:
-            self._open.popitem(last=False)
+        self._open_bytes += self.manifest.shards[shard].size
+        while len(self._open) > 1 and (
+            len(self._open) > self._max_open or self._open_bytes > self._max_open_bytes
+        ):
+            dropped, _ = self._open.popitem(last=False)
+            self._open_bytes -= self.manifest.shards[dropped].size
         return segments
 
     def _map(self, shard: int) -> _Segments:

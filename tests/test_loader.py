@@ -420,3 +420,15 @@ def test_shards_mapped_stay_bounded(tmp_path: Path):
         window = arrays[index[0]][offsets[0] : offsets[0] + 9]
         np.testing.assert_array_equal(window, stream[start : start + 9])
         assert len(dataset._open) <= 4
+
+
+def test_bytes_of_shards_mapped_stay_bounded_with_at_least_one_mapped(tmp_path: Path):
+    stream = write_run(tmp_path, [[20]] * 30)
+    size = (tmp_path / "shard-00000.arrow").stat().st_size
+    for limit, most in ((3 * size, 3), (1, 1)):
+        dataset = TokenDataset(tmp_path, max_open_bytes=limit)
+        for start in range(0, 590, 7):
+            arrays, index, offsets = dataset.windows(np.array([start]), 9)
+            window = arrays[index[0]][offsets[0] : offsets[0] + 9]
+            np.testing.assert_array_equal(window, stream[start : start + 9])
+            assert 1 <= len(dataset._open) <= most
