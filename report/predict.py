@@ -49,8 +49,9 @@ def code_documents(
             first += len(probs)
     data = encode(np.concatenate(lows), np.concatenate(freqs), np.concatenate(totals))
     decoded = _decode(model, data, [len(s) for s in sequences], eos_id, verify_tokens)
+    verified = texts[: len(decoded)]  # the first documents, as many as were decoded
     identical = sum(
-        detokenize(np.array(ids)) == text for ids, text in zip(decoded, texts, strict=True)
+        detokenize(np.array(ids)) == text for ids, text in zip(decoded, verified, strict=True)
     )
     return {
         "tokens": int(sum(len(s) for s in sequences)),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from corpusmill.report.coder import TOTAL, Decoder, encode, intervals, quantize
+from corpusmill.report.ngram import KneserNey
+from corpusmill.report.predict import code_documents
 
 
 def _round_trip(probs: np.ndarray, symbols: np.ndarray) -> tuple[list[int], bytes]:
@@ -55,3 +57,18 @@ def test_coded_size_is_within_one_percent_of_the_cross_entropy():
     bound = -np.log2(probs[np.arange(len(symbols)), symbols]).sum()
     _, data = _round_trip(probs, symbols)
     assert bound <= len(data) * 8 <= bound * 1.01
+
+
+def test_a_verify_limit_decodes_the_first_documents_only_and_counts_them():
+    docs = [np.array([1, 2, 3, 1]), np.array([2, 2, 1]), np.array([3, 1, 2, 2, 1])]
+    model = KneserNey(docs, vocab_size=4, eos_id=0, order=2)
+    texts = ["".join("abc"[t - 1] for t in doc.tolist()) for doc in docs]
+
+    def detokenize(ids: np.ndarray) -> str:
+        return "".join("abc"[t - 1] for t in ids.tolist())
+
+    coded = code_documents(model, docs, 0, texts, detokenize, verify_tokens=5)
+    assert coded["decoded_documents"] == 1 and coded["decoded_tokens"] == 5
+    assert coded["identical_documents"] == 1 and coded["round_trip"]
+    everything = code_documents(model, docs, 0, texts, detokenize)
+    assert everything["decoded_documents"] == everything["identical_documents"] == 3
