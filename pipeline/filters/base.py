@@ -95,6 +95,15 @@ def apply_filters(docs: pa.Table, filters: Sequence[Filter]) -> tuple[pa.Table, 
     return docs, pa.concat_tables(removed)
 
 
+def texts_and_splits(
+    docs: pa.Table, words: pa.LargeListArray | None, splits: Splits | None
+) -> tuple[pa.Array, Splits]:
+    """A filter's texts (one chunk) and their lines and words: the Splits apply_filters gave,
+    else split here, taking `words` (split_words, row for row) if the caller gave them."""
+    texts = docs.column("text").combine_chunks()
+    return texts, Splits.of(texts, words) if splits is None else splits
+
+
 def first_failures(
     name: str, num_rows: int, rules: Sequence[tuple[str, np.ndarray]]
 ) -> FilterResult:

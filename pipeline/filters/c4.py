@@ -32,6 +32,7 @@ from corpusmill.pipeline.filters.base import (
     ends_with_terminal_punctuation,
     first_failures,
     matches,
+    texts_and_splits,
     to_bool,
 )
 
@@ -95,9 +96,8 @@ class C4:
         splits: Splits | None = None,
     ) -> FilterResult:
         cfg = self.config
-        texts = docs.column("text").combine_chunks()
+        texts, splits = texts_and_splits(docs, words, splits)
         num_rows = len(texts)
-        splits = Splits.of(texts, words) if splits is None else splits
         if cfg.remove_citations:
             texts = pc.replace_substring_regex(
                 pc.replace_substring_regex(texts, _CITATION, ""), " {2,}", " "

@@ -30,6 +30,7 @@ from corpusmill.pipeline.filters.base import (
     later_duplicates,
     per_row,
     ratio,
+    texts_and_splits,
 )
 
 
@@ -74,9 +75,8 @@ class FineWeb:
         splits: Splits | None = None,
     ) -> FilterResult:
         cfg = self.config
-        texts = docs.column("text").combine_chunks()
+        texts, splits = texts_and_splits(docs, words, splits)
         num_rows = len(texts)
-        splits = Splits.of(texts, words) if splits is None else splits
 
         lines, parents = splits.nonempty_lines
         n_lines = np.bincount(parents, minlength=num_rows)

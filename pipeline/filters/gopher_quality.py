@@ -23,6 +23,7 @@ from corpusmill.pipeline.filters.base import (
     is_in,
     per_row,
     ratio,
+    texts_and_splits,
     to_bool,
 )
 from corpusmill.pipeline.words import Words
@@ -97,10 +98,9 @@ class GopherQuality:
         splits: Splits | None = None,
     ) -> FilterResult:
         cfg = self.config
-        texts = docs.column("text").combine_chunks()
+        texts, splits = texts_and_splits(docs, words, splits)
         langs = docs.column("lang").combine_chunks()
         num_rows = len(texts)
-        splits = Splits.of(texts, words) if splits is None else splits
 
         text_words = splits.words
         n_words = text_words.counts

@@ -37,6 +37,7 @@ from corpusmill.pipeline.filters.base import (
     per_row,
     ratio,
     split_nonempty,
+    texts_and_splits,
 )
 from corpusmill.pipeline.words import Words
 
@@ -113,8 +114,7 @@ class GopherRepetition:
         splits: Splits | None = None,
     ) -> FilterResult:
         cfg = self.config
-        texts = docs.column("text").combine_chunks()
-        splits = Splits.of(texts, words) if splits is None else splits
+        texts, splits = texts_and_splits(docs, words, splits)
         num_rows = len(texts)
         text_chars = pc.utf8_length(texts).to_numpy()
 
