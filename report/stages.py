@@ -9,7 +9,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -17,7 +16,7 @@ import pyarrow.parquet as pq
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.readers import discover_inputs, plan_splits, read_split
 from corpusmill.report.compressors import stream_sizes
-from corpusmill.tokenizer.corpus import clean_parts, removed_rows
+from corpusmill.tokenizer.corpus import clean_parts, kept_mask
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +42,8 @@ def stage_compression(out: Path, compare_bytes: int) -> dict[str, Any]:
     for part in clean_parts(out):
         table = pq.read_table(part, columns=["id", "text"])
         compared = pc.is_in(_sources(table["id"]), value_set=sources).to_numpy(zero_copy_only=False)
-        kept = np.ones(table.num_rows, bool)
-        kept[removed_rows(part)] = False
         clean.append(table["text"].filter(compared))
-        dedup.append(table["text"].filter(compared & kept))
+        dedup.append(table["text"].filter(compared & kept_mask(part, table.num_rows)))
     stages = {"raw": raw, "clean": clean}
     if (Path(out) / "dedup" / "_done.json").exists():
         stages["deduplicated"] = dedup

@@ -57,10 +57,24 @@ def clean_parts(out: Path) -> list[Path]:
     return sorted(Path(out).glob("clean/part-*.parquet"))
 
 
-def removed_rows(part: Path) -> np.ndarray:
-    """Sorted row numbers of a clean part's documents that the dedup stage removed (none if it
-    was not run)."""
-    part = Path(part)
+def kept_mask(part: Path, num_rows: int) -> np.ndarray:
+    """Whether the dedup stage kept each of a clean part's `num_rows` documents (all of them if
+    it was not run)."""
+    keep = np.ones(num_rows, bool)
+    keep[_removed_rows(Path(part))] = False
+    return keep
+
+
+def read_kept(part: Path) -> pa.Table:
+    """The `id` and `text` of a clean part's documents that dedup kept, in order."""
+    table = pq.read_table(part, columns=["id", "text"])
+    keep = kept_mask(part, table.num_rows)
+    return table if keep.all() else table.filter(keep)
+
+
+def _removed_rows(part: Path) -> np.ndarray:
+    """Row numbers of a clean part's documents that the dedup stage removed (none if it was not
+    run), from its removed/part-N.arrow."""
     dedup = part.parent.parent / "dedup"
     if not (dedup / "_done.json").exists():
         if dedup.exists():
@@ -75,15 +89,4 @@ def removed_rows(part: Path) -> np.ndarray:
     parts, rows = split_keys(read_table(path)["key"].to_numpy())
     if np.any(parts != int(part.stem.removeprefix("part-"))):
         raise InputError(f"{path} lists documents of another part than {part}: rerun dedup")
-    return np.sort(rows)
-
-
-def read_kept(part: Path) -> pa.Table:
-    """The `id` and `text` of a clean part's documents that dedup kept, in order."""
-    table = pq.read_table(part, columns=["id", "text"])
-    removed = removed_rows(part)
-    if len(removed):
-        keep = np.ones(table.num_rows, bool)
-        keep[removed] = False
-        table = table.filter(keep)
-    return table
+    return rows
