@@ -13,6 +13,7 @@ from corpusmill.pipeline.cluster import LOG_FORMAT
 from corpusmill.pipeline.config import ConfigError
 from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.readers import InputError
+from corpusmill.tokenizer.encode import TokenizerFileError
 from corpusmill.train.checkpoint import CheckpointError
 
 
@@ -23,7 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose - args.quiet)
     try:
         return args.handler(args)
-    except (ConfigError, InputError, CheckpointError, MissingRunError) as exc:  # what was asked
+    except (  # what was asked
+        ConfigError,
+        InputError,
+        CheckpointError,
+        MissingRunError,
+        TokenizerFileError,
+    ) as exc:
         print(f"corpusmill {args.command}: {exc}", file=sys.stderr)
         return 2
     except (StageError, FormatError) as exc:  # what the data turned out to be

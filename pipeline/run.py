@@ -20,7 +20,7 @@ from corpusmill.pipeline.config import (
     load_config,
 )
 from corpusmill.pipeline.dedup.stage import run_dedup
-from corpusmill.pipeline.tokenize import run_tokenize
+from corpusmill.pipeline.tokenize import encoder_ahead, run_tokenize
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,10 @@ def run_pipeline(
     if removed := remove_stale_temporaries(out):
         log.info("removed %d temporary files left by an interrupted run in %s", removed, out)
     stats = {"clean": run_clean(config, client)}
+    early = encoder_ahead(out, config.tokenizer, config.shards, client)
     if config.dedup.enabled:
         stats["dedup"] = run_dedup(out, config.dedup, client)
-    stats["tokenize"] = run_tokenize(out, config.tokenizer, config.shards, client)
+    stats["tokenize"] = run_tokenize(out, config.tokenizer, config.shards, client, early)
     write_json(out / "stats.json", stats)
     return stats
 

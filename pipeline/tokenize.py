@@ -2,9 +2,10 @@
 
 1. The tokenizer: `tokenizer.path` copied to `OUT/tokenizer.json`, or one trained on the run's
    deduplicated documents (tokenizer/train.py), its options kept in `OUT/tokenize/_done/train.json`.
-2. Encoding: a Dask task per clean part encodes the documents dedup kept (tiktoken when it gives
-   the tokenizer's ids exactly, see tokenizer/encode.py), EOS after each, into
-   `OUT/tokenize/part-N.arrow`, then writes its marker `OUT/tokenize/_done/part-N.json`.
+2. Encoding: a Dask task builds the encoder (tiktoken when it gives the tokenizer's ids exactly,
+   see tokenizer/encode.py) and keeps it on the cluster; `corpusmill run` submits it while dedup
+   runs (`encoder_ahead`). A task per clean part then encodes the documents dedup kept, EOS after
+   each, into `OUT/tokenize/part-N.arrow`, and writes its marker `OUT/tokenize/_done/part-N.json`.
 3. Sharding: shard boundaries are planned from the documents' token counts in corpus order, so the
    shards hold the same documents whatever the parts and workers; a task per shard writes
    `OUT/shard-N.arrow` atomically, then its marker.
@@ -31,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from distributed import Client
+from distributed import Client, Future
 
 from corpusmill.loader.format import (
     MANIFEST,
@@ -51,7 +52,7 @@ from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.pipeline.errors import StageError
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 from corpusmill.tokenizer.corpus import clean_parts, read_kept
-from corpusmill.tokenizer.encode import Encoder, load_encoder
+from corpusmill.tokenizer.encode import Encoder, check_tokenizer_file, load_encoder
 from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,14 @@ class ShardTask:
 
 
 def run_tokenize(
-    out: Path, config: TokenizerConfig, shards: ShardsConfig, client: Client
+    out: Path,
+    config: TokenizerConfig,
+    shards: ShardsConfig,
+    client: Client,
+    early: Future | None = None,
 ) -> dict[str, Any]:
-    """Tokenize a run's deduplicated documents into `OUT/shard-*.arrow` and `OUT/index.json`."""
+    """Tokenize a run's deduplicated documents into `OUT/shard-*.arrow` and `OUT/index.json`,
+    with the encoder `encoder_ahead` began loading, if given."""
     started = time.perf_counter()
     out = Path(out)
     if not config.path and not config.train:
@@ -102,20 +108,20 @@ def run_tokenize(
     if done:
         log.info("tokenize: %s is complete for this tokenizer; nothing to do", out / MANIFEST)
         return _stats(out, parts, done, trained, started)
-    encoder = load_encoder(tokenizer, verify=_sample_texts(parts[0]))
-    eos_id = encoder.token_id(config.eos)
+    encoder = early or _submit_encoder(client, tokenizer, parts[0])
+    backend, vocab_size, eos_id = client.submit(_facts, encoder, config.eos, pure=False).result()
     if eos_id is None:
         raise StageError(
             f"tokenize: {config.path or tokenizer} has no token {config.eos!r}; set "
             "tokenizer.special_tokens so that its first entry is the tokenizer's end-of-text token"
         )
-    tokens = token_type(encoder.vocab_size)
-    encoded = _encode_parts(out, parts, encoder, eos_id, tokens, digest, client)
+    tokens = token_type(vocab_size)
+    encoded = _encode_parts(out, parts, encoder, backend, eos_id, tokens, digest, client)
     infos = _write_shards(out, encoded, shards.tokens_per_shard, tokens, digest, client)
     manifest = Manifest(
         tokenizer=TOKENIZER,
         tokenizer_xxh3=digest,
-        vocab_size=encoder.vocab_size,
+        vocab_size=vocab_size,
         token_dtype=str(tokens),
         eos_id=eos_id,
         tokens_per_shard=shards.tokens_per_shard,
@@ -124,6 +130,23 @@ def run_tokenize(
     write_text(out / MANIFEST, manifest.to_json())
     _remove_leftovers(out, encoded, manifest)
     return _stats(out, parts, manifest, trained, started)
+
+
+def encoder_ahead(
+    out: Path, config: TokenizerConfig, shards: ShardsConfig, client: Client
+) -> Future | None:
+    """Start loading and checking the encoder of `tokenizer.path` on the cluster, for
+    `run_tokenize`: it takes half a second, which a worker spends in the gaps dedup leaves
+    rather than with every worker waiting for it at the start of the tokenize stage. None when
+    there is nothing to load ahead: no tokenizer.path (a tokenizer trained on dedup's output),
+    no clean part, or a finished manifest for this tokenizer."""
+    parts = clean_parts(out)
+    if not (config.path and Path(config.path).is_file() and parts):
+        return None
+    tokenizer, _ = _tokenizer_file(out, config)
+    if _finished_manifest(out, file_checksum(tokenizer), shards):
+        return None
+    return _submit_encoder(client, tokenizer, parts[0])
 
 
 def encode_part(
@@ -230,6 +253,7 @@ def _tokenizer_file(out: Path, config: TokenizerConfig) -> tuple[Path, dict[str,
         if not source.is_file():
             raise StageError(f"tokenize: tokenizer.path {source} does not exist")
         if not path.exists() or file_checksum(path) != file_checksum(source):
+            check_tokenizer_file(source)
             with atomic_path(path) as tmp:
                 shutil.copyfile(source, tmp)
         return path, None
@@ -260,22 +284,41 @@ def _finished_manifest(out: Path, digest: str, shards: ShardsConfig) -> Manifest
     return None
 
 
-def _sample_texts(part: Path) -> list[str]:
-    """The first documents of the corpus, to check the fast encoder on real text too."""
-    texts = read_kept(part)["text"].slice(0, _VERIFY_DOCS)
-    return pc.utf8_slice_codeunits(texts, 0, _VERIFY_CHARS).to_pylist()
+def _submit_encoder(client: Client, tokenizer: Path, first_part: Path) -> Future:
+    """The encoder, built and checked by a task (after any other ready task), left on the
+    cluster: the encode tasks take it from the worker that holds it."""
+    return client.submit(_verified_encoder, tokenizer, first_part, pure=False, priority=-1)
+
+
+def _facts(encoder: Encoder, eos: str) -> tuple[str, int, int | None]:
+    """What the stage needs to know of an encoder: its backend, vocabulary size and EOS id."""
+    return encoder.backend, encoder.vocab_size, encoder.token_id(eos)
+
+
+def _verified_encoder(tokenizer: Path, first_part: Path) -> Encoder:
+    """The encoder of `tokenizer`, checked on the first documents of the corpus too: those of its
+    first clean part, dedup's removals included, so the check is the same before dedup ends."""
+    batch = next(
+        pq.ParquetFile(first_part).iter_batches(batch_size=_VERIFY_DOCS, columns=["text"]), None
+    )
+    texts = pa.array([], pa.string()) if batch is None else batch.column("text")
+    return load_encoder(
+        tokenizer, verify=pc.utf8_slice_codeunits(texts, 0, _VERIFY_CHARS).to_pylist()
+    )
 
 
 def _encode_parts(
     out: Path,
     parts: Sequence[Path],
-    encoder: Encoder,
+    encoder: Future,
+    backend: str,
     eos_id: int,
     tokens: pa.DataType,
     digest: str,
     client: Client,
 ) -> list[Path]:
-    """Encode every part not yet encoded with this tokenizer; return the encoded files in order."""
+    """Encode every part not yet encoded with this tokenizer (the encoder a task left on the
+    cluster, of `backend`); return the encoded files in order."""
     tasks = [
         EncodeTask(part, out / "tokenize" / f"{part.stem}.arrow", _part_marker(out, part))
         for part in parts
@@ -284,7 +327,7 @@ def _encode_parts(
     log.info(
         "tokenize: %d parts with %s, %d already encoded",
         len(tasks),
-        encoder.backend,
+        backend,
         len(tasks) - len(todo),
     )
     if todo:
@@ -294,7 +337,7 @@ def _encode_parts(
             todo,
             describe=lambda task: str(task.part),
             desc="tokenize: encode",
-            encoder=client.scatter(encoder, broadcast=True),
+            encoder=encoder,
             eos_id=eos_id,
             tokens=tokens,
             digest=digest,

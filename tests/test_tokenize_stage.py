@@ -22,8 +22,9 @@ from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.errors import StageError
-from corpusmill.pipeline.tokenize import run_tokenize
+from corpusmill.pipeline.tokenize import encoder_ahead, run_tokenize
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
+from corpusmill.tokenizer.encode import TokenizerFileError
 from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
 
 TRAIN = TokenizerConfig(train=True, vocab_size=2000)
@@ -119,6 +120,34 @@ def test_shards_and_manifest_are_byte_identical_whatever_the_partitioning_and_wo
         run_tokenize(other, config, SHARDS, one_worker)
     assert shard_files(other) == shard_files(out)
     assert (other / "index.json").read_bytes() == (out / "index.json").read_bytes()
+
+
+def test_an_encoder_loaded_ahead_while_dedup_runs_gives_the_same_shards(run, client, tmp_path):
+    out, _, removed = run
+    docs = pq.read_table(out / "clean", columns=["id", "text"])
+    other = write_run(tmp_path / "other", [docs])
+    config = TokenizerConfig(path=str(out / "tokenizer.json"))
+    early = encoder_ahead(other, config, SHARDS, client)
+    assert early is not None
+    write_dedup_removals(other, removed)  # dedup ends while the encoder loads
+    run_tokenize(other, config, SHARDS, client, early)
+    assert shard_files(other) == shard_files(out)
+    assert (other / "index.json").read_bytes() == (out / "index.json").read_bytes()
+    # Nothing to load ahead for a finished manifest, nor without a tokenizer file.
+    assert encoder_ahead(other, config, SHARDS, client) is None
+    assert encoder_ahead(other, TRAIN, SHARDS, client) is None
+
+
+def test_a_file_that_is_not_a_tokenizer_exits_2_naming_it(run, tmp_path: Path, capsys):
+    out, _, _ = run
+    other = write_run(tmp_path / "other", [pq.read_table(out / "clean", columns=["id", "text"])])
+    (tmp_path / "broken.json").write_text('{"model": ')
+    with dask_client("", 1) as one_worker, pytest.raises(TokenizerFileError, match="broken"):
+        config = TokenizerConfig(path=str(tmp_path / "broken.json"))
+        run_tokenize(other, config, SHARDS, one_worker)
+    argv = ["run", *SAMPLE_INPUTS, "--out", str(tmp_path / "cli"), "--workers", "1"]
+    assert main([*argv, "--tokenizer", str(tmp_path / "broken.json")]) == 2
+    assert "is not a tokenizer HF tokenizers can load" in capsys.readouterr().err
 
 
 def test_a_rerun_rewrites_only_a_lost_shard_and_the_same_manifest(run, client, tmp_path: Path):

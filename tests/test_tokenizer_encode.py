@@ -15,7 +15,13 @@ from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 from corpusmill.tokenizer import nfc
 from corpusmill.tokenizer.config import TokenizerConfig
 from corpusmill.tokenizer.convert import NotConvertible, to_tiktoken
-from corpusmill.tokenizer.encode import EDGE_CASES, Encoder, load_encoder
+from corpusmill.tokenizer.encode import (
+    EDGE_CASES,
+    Encoder,
+    TokenizerFileError,
+    check_tokenizer_file,
+    load_encoder,
+)
 from corpusmill.tokenizer.nfc import normalize_nfc
 from corpusmill.tokenizer.train import new_tokenizer, save_tokenizer, train_tokenizer
 
@@ -129,6 +135,16 @@ def test_a_split_regex_that_tiktoken_applies_differently_fails_verification_and_
     assert encoder.backend == "tokenizers"
     assert "tiktoken and tokenizers give different ids for" in caplog.text
     assert encoded(encoder, texts[:20]) == hf_ids(path, texts[:20])
+
+
+@pytest.mark.parametrize("content", [b"not json", b'{"model": {"type": "BPE"}}', b"\xff\xfe{"])
+def test_a_file_that_is_not_a_tokenizer_is_named_in_the_error(tmp_path, content):
+    path = tmp_path / "tokenizer.json"
+    path.write_bytes(content)
+    with pytest.raises(TokenizerFileError, match=f"{path} is not a tokenizer"):
+        load_encoder(path)
+    with pytest.raises(TokenizerFileError, match=f"{path} is not a tokenizer"):
+        check_tokenizer_file(path)
 
 
 def test_a_gpt2_style_byte_level_tokenizer_converts_too(tmp_path, texts):

@@ -52,9 +52,13 @@ EDGE_CASES = (
 def load_encoder(path: Path, verify: Sequence[str] = ()) -> Encoder:
     """The encoder of a `tokenizer.json`: tiktoken if it converts and gives the same ids as HF
     tokenizers on the edge cases, the vocabulary and `verify`; HF tokenizers otherwise."""
-    spec = Path(path).read_text(encoding="utf-8")
+    spec = Path(path).read_text(encoding="utf-8", errors="replace")
     try:
-        encoder = Encoder(spec, to_tiktoken(json.loads(spec), name=Path(path).stem))
+        encoder = Encoder(spec, None)
+    except Exception as exc:  # tokenizers raises a plain Exception for a file it cannot load
+        raise _unloadable(path, exc) from exc
+    try:
+        encoder.fast = to_tiktoken(json.loads(spec), name=Path(path).stem)
         sample = [*EDGE_CASES, *encoder.vocabulary_texts(), *verify]
         mismatch = encoder.first_mismatch(sample)
         if mismatch is None:
@@ -70,7 +74,27 @@ def load_encoder(path: Path, verify: Sequence[str] = ()) -> Encoder:
         path,
         reason,
     )
-    return Encoder(spec, None, reason)
+    encoder.fast, encoder.reason = None, reason
+    return encoder
+
+
+def check_tokenizer_file(path: Path) -> None:
+    """Raise TokenizerFileError, naming `path`, unless HF tokenizers can load it."""
+    try:
+        Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a plain Exception for a file it cannot load
+        raise _unloadable(path, exc) from exc
+
+
+class TokenizerFileError(ValueError):
+    """A tokenizer file HF tokenizers cannot load: the user's to replace."""
+
+
+def _unloadable(path: Path, exc: Exception) -> TokenizerFileError:
+    return TokenizerFileError(
+        f"{path} is not a tokenizer HF tokenizers can load ({exc}); give the tokenizer.json of "
+        "a trained tokenizer, e.g. one `corpusmill train-tokenizer` wrote"
+    )
 
 
 class Encoder:
