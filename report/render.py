@@ -8,14 +8,12 @@ import html
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+from corpusmill.pipeline.atomic import atomic_path, write_text
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-
-from corpusmill.pipeline.atomic import atomic_path, write_text  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CHARTS = {"bits_per_byte": "report-bits-per-byte.png", "training_curve": "report-training.png"}
 
@@ -126,17 +124,23 @@ def method_rows(report: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _figures(report: dict[str, Any]) -> dict[str, plt.Figure]:
-    """The bits-per-byte bar chart and, when a curve is given, the training curve."""
+def _figures(report: dict[str, Any]) -> dict[str, Figure]:
+    """The bits-per-byte bar chart and, when a curve is given, the training curve. matplotlib is
+    imported here, not with the module: it takes 0.3 s, which every other command, and every Dask
+    worker `corpusmill run` starts, would pay too (workers import the command's modules)."""
+    from matplotlib.figure import Figure
+
     rows = method_rows(report)
-    figure, axes = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.2))
+    figure = Figure(figsize=(8, 0.35 * len(rows) + 1.2))
+    axes = figure.subplots()
     labels = [f"{name} ({note})" for name, _, _, note in rows]
     axes.barh(labels[::-1], [float(row[1]) for row in rows][::-1], color="#4c72b0")
     axes.set_xlabel("bits per UTF-8 byte (lower is better)")
     figure.tight_layout()
     figures = {"bits_per_byte": figure}
     if curve := report.get("training_curve"):
-        figure, axes = plt.subplots(figsize=(7, 4))
+        figure = Figure(figsize=(7, 4))
+        axes = figure.subplots()
         axes.plot([step for step, _ in curve], [bpb for _, bpb in curve], label="trained model")
         zstd = report["compressors"]["zstd -19"]["stream"]["bits_per_byte"]
         axes.axhline(zstd, color="#c44e52", linestyle="--", label="zstd -19 (stream)")
@@ -148,11 +152,10 @@ def _figures(report: dict[str, Any]) -> dict[str, plt.Figure]:
     return figures
 
 
-def _png(figure: plt.Figure) -> bytes:
+def _png(figure: Figure) -> bytes:
     """A figure as PNG bytes (no timestamp in the file, so equal reports give equal bytes)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    plt.close(figure)
     return buffer.getvalue()
 
 
