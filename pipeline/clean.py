@@ -34,7 +34,14 @@ from corpusmill.pipeline.filters import Filter, apply_filters, build_filters
 from corpusmill.pipeline.langid import identify_languages
 from corpusmill.pipeline.normalize import normalize_text
 from corpusmill.pipeline.pii import mask_pii
-from corpusmill.pipeline.readers import Split, discover_inputs, plan_splits, read_split
+from corpusmill.pipeline.readers import (
+    ReadBatch,
+    ReadConfig,
+    Split,
+    discover_inputs,
+    plan_splits,
+    read_split,
+)
 from corpusmill.pipeline.schema import DOCUMENTS, REJECTED
 from corpusmill.pipeline.stats import add_counts, count_by_reason
 
@@ -124,16 +131,15 @@ def clean_task(task: CleanTask, config: RunConfig) -> dict[str, Any]:
         _parquet_sink(out / "clean" / f"{task.name}.parquet", DOCUMENTS) as kept_sink,
         _parquet_sink(out / "rejected" / f"{task.name}.parquet", REJECTED) as rejected_sink,
     ):
-        for split in task.splits:
-            for batch in read_split(split, config.read):
-                docs, rejected, batch_counters = clean_batch(batch.docs, config, filters)
-                rejected = pa.concat_tables([batch.rejected, rejected])
-                kept_sink(docs)
-                rejected_sink(rejected)
-                kept.update(docs=docs.num_rows, bytes=_text_bytes(docs))
-                counters.update(batch.counters)
-                counters.update(batch_counters)
-                reasons.append(count_by_reason(rejected))
+        for batch in task_batches(task, config.read):
+            docs, rejected, batch_counters = clean_batch(batch.docs, config, filters)
+            rejected = pa.concat_tables([batch.rejected, rejected])
+            kept_sink(docs)
+            rejected_sink(rejected)
+            kept.update(docs=docs.num_rows, bytes=_text_bytes(docs))
+            counters.update(batch.counters)
+            counters.update(batch_counters)
+            reasons.append(count_by_reason(rejected))
     counts = {
         "task": task.index,
         "kept": dict(kept),
@@ -142,6 +148,25 @@ def clean_task(task: CleanTask, config: RunConfig) -> dict[str, Any]:
     }
     write_json(_marker(out, task), counts)
     return counts
+
+
+def task_batches(task: CleanTask, config: ReadConfig) -> Iterator[ReadBatch]:
+    """The records of a task's splits, in order, in batches as large as `read.batch_docs` and
+    `read.batch_bytes` allow: a small file's split comes as one small batch, and each batch costs
+    the filters a fixed time (regular expressions compiled, calls per batch), a fifth of their
+    time on batches of 1 MB of text."""
+    pending: list[ReadBatch] = []
+    docs = size = 0
+    for split in task.splits:
+        for batch in read_split(split, config):
+            rows, text = batch.docs.num_rows, _text_bytes(batch.docs)
+            if pending and (docs + rows > config.batch_docs or size + text > config.batch_bytes):
+                yield _merged(pending)
+                pending, docs, size = [], 0, 0
+            pending.append(batch)
+            docs, size = docs + rows, size + text
+    if pending:
+        yield _merged(pending)
 
 
 def clean_batch(
@@ -230,6 +255,18 @@ def _marker(out: Path, task: CleanTask) -> Path:
 def _split_bytes(split: Split) -> int:
     """Input bytes a split covers, for grouping small splits into one task."""
     return max(split.end - split.start, 1)
+
+
+def _merged(batches: Sequence[ReadBatch]) -> ReadBatch:
+    """One batch of the documents, rejected records and counters of `batches`, in order."""
+    counters: Counter[str] = Counter()
+    for batch in batches:
+        counters.update(batch.counters)
+    return ReadBatch(
+        pa.concat_tables([batch.docs for batch in batches]),
+        pa.concat_tables([batch.rejected for batch in batches]),
+        dict(counters),
+    )
 
 
 def _text_bytes(docs: pa.Table) -> int:

@@ -46,3 +46,13 @@ def test_local_workers_keep_glibc_adaptive_malloc_thresholds(monkeypatch: pytest
     with dask_client("", 1) as client:
         environments = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
     assert list(environments.values()) == [None]
+
+
+def test_workers_allocate_arrow_memory_with_the_system_allocator():
+    def arrow_pool() -> str:
+        import pyarrow as pa
+
+        return pa.default_memory_pool().backend_name
+
+    with dask_client("", 2) as client:
+        assert list(client.run(arrow_pool).values()) == ["system", "system"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -17,9 +18,9 @@ from distributed import Client
 
 from corpusmill.cli.main import main
 from corpusmill.loader.format import read_manifest, verify_shards
-from corpusmill.pipeline.clean import plan_tasks
+from corpusmill.pipeline.clean import plan_tasks, task_batches
 from corpusmill.pipeline.config import load_config
-from corpusmill.pipeline.readers import InputFile, Split
+from corpusmill.pipeline.readers import InputFile, Split, discover_inputs, plan_splits
 from corpusmill.pipeline.run import run_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,6 +127,25 @@ def test_clean_tasks_are_as_many_as_the_target_size_fits_and_of_even_size():
     assert [len(task.splits) for task in tasks] == [3, 3, 2, 3, 3, 2, 3, 2]
     assert [split for task in tasks for split in task.splits] == splits
     assert [task.index for task in tasks] == list(range(8))
+
+
+def test_a_task_reads_its_small_files_in_batches_as_large_as_the_read_config_allows(tmp_path):
+    for i in range(5):
+        lines = [json.dumps({"text": f"doc {i}.{j}"}) + "\n" for j in range(3)] + ["{broken\n"]
+        (tmp_path / f"f{i}.jsonl").write_text("".join(lines))
+    config = load_config(overrides={"inputs": (str(tmp_path),), "out": str(tmp_path / "out")})
+    files = discover_inputs(config.inputs, config.read)
+    task = plan_tasks(plan_splits(files, config.read), config.read.split_bytes)[0]
+    one = list(task_batches(task, config.read))
+    assert len(task.splits) == 5 and len(one) == 1
+    assert one[0].docs["text"].to_pylist() == [f"doc {i}.{j}" for i in range(5) for j in range(3)]
+    assert one[0].rejected.num_rows == 5
+    # At most 7 documents a batch: whole files' batches are merged while they fit.
+    small = dataclasses.replace(config.read, batch_docs=7)
+    batches = list(task_batches(task, small))
+    assert [batch.docs.num_rows for batch in batches] == [6, 6, 3]
+    assert pa.concat_tables([batch.docs for batch in batches]).equals(one[0].docs)
+    assert sum(batch.rejected.num_rows for batch in batches) == 5
 
 
 def test_rerun_skips_finished_tasks_and_redoes_only_missing_ones(two_workers, tmp_path):
