@@ -23,16 +23,17 @@ benchmarks/crawl.py; 101.0 MB, 848 pages, median 80 KB, main text 6.9 % of the H
 
 | pipeline                                | generated MB/s/core | vs raw | real MB/s/core | vs raw |
 |-----------------------------------------|---------------------|--------|----------------|--------|
-| raw extractor: fastwarc + resiliparse   |               62.17 |   100% |          85.88 |   100% |
-| corpusmill html_to_text, 1 process      |               62.83 |   101% |          92.82 |   108% |
-| corpusmill clean stage (stage seconds)  |               24.55 |    39% |          39.88 |    46% |
-| corpusmill clean stage (wall, cluster)  |               17.85 |    29% |          23.81 |    28% |
-| datatrove: Trafilatura + Gopher filters |                2.01 |     3% |           3.56 |     4% |
+| raw extractor: fastwarc + resiliparse   |               59.79 |   100% |          78.36 |   100% |
+| corpusmill html_to_text, 1 process      |               60.52 |   101% |          86.42 |   110% |
+| corpusmill clean stage (stage seconds)  |               24.79 |    41% |          39.20 |    50% |
+| corpusmill clean stage (wall, cluster)  |               17.12 |    29% |          22.13 |    28% |
+| datatrove: Trafilatura + Gopher filters |                1.94 |     3% |           3.26 |     4% |
 
-The stage is 12.2x (generated) and 11.2x (real) datatrove's speed per core, short of its goals of
+The stage is 12.8x (generated) and 12.0x (real) datatrove's speed per core, short of its goals of
 60 % of the raw extractor and 20x datatrove. Per 100 MB of real HTML in one process, reading and
 extraction take 1.3 s (resiliparse 0.93, gzip 0.20), language id 0.28, normalization and the
-filters about 0.5, and the Parquet parts 0.1; Dask adds about a tenth.
+filters about 0.4, and the Parquet parts 0.1; Dask adds about a tenth. The raw extractor's own
+speed varies by a tenth from run to run on this machine (62.2 and 85.9 MB/s in an earlier run).
 
     python benchmarks/clean.py [--html-mb 100] [--pages DIR] [--workers 2] [--skip-datatrove]
 """
