@@ -21,6 +21,7 @@ from corpusmill.pipeline.config import (
 )
 from corpusmill.pipeline.dedup.stage import run_dedup
 from corpusmill.pipeline.tokenize import encoder_ahead, run_tokenize
+from corpusmill.tokenizer.encode import check_tokenizer_file
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ def run_pipeline(
     folder holds one config's results: finished work is reused on a rerun with the same config,
     and a different config is refused unless `force`, which starts the folder afresh.
     """
+    if config.tokenizer.path:
+        # A broken or missing tokenizer is reported now, not after hours of cleaning.
+        check_tokenizer_file(Path(config.tokenizer.path))
     if client is None:
         with dask_client(config.scheduler, config.workers) as own_client:
             return run_pipeline(config, force, own_client)

@@ -138,7 +138,7 @@ def test_an_encoder_loaded_ahead_while_dedup_runs_gives_the_same_shards(run, cli
     assert encoder_ahead(other, TRAIN, SHARDS, client) is None
 
 
-def test_a_file_that_is_not_a_tokenizer_exits_2_naming_it(run, tmp_path: Path, capsys):
+def test_a_file_that_is_not_a_tokenizer_exits_2_naming_it_before_any_cleaning(run, tmp_path: Path, capsys):
     out, _, _ = run
     other = write_run(tmp_path / "other", [pq.read_table(out / "clean", columns=["id", "text"])])
     (tmp_path / "broken.json").write_text('{"model": ')
@@ -147,7 +147,10 @@ def test_a_file_that_is_not_a_tokenizer_exits_2_naming_it(run, tmp_path: Path, c
         run_tokenize(other, config, SHARDS, one_worker)
     argv = ["run", *SAMPLE_INPUTS, "--out", str(tmp_path / "cli"), "--workers", "1"]
     assert main([*argv, "--tokenizer", str(tmp_path / "broken.json")]) == 2
-    assert "is not a tokenizer HF tokenizers can load" in capsys.readouterr().err
+    assert "broken.json is not a tokenizer HF tokenizers can load" in capsys.readouterr().err
+    assert not (tmp_path / "cli" / "clean").exists()  # found before any cleaning
+    assert main([*argv, "--tokenizer", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json is not a tokenizer" in capsys.readouterr().err
 
 
 def test_a_rerun_rewrites_only_a_lost_shard_and_the_same_manifest(run, client, tmp_path: Path):
