@@ -138,7 +138,9 @@ def test_an_encoder_loaded_ahead_while_dedup_runs_gives_the_same_shards(run, cli
     assert encoder_ahead(other, TRAIN, SHARDS, client) is None
 
 
-def test_a_file_that_is_not_a_tokenizer_exits_2_naming_it_before_any_cleaning(run, tmp_path: Path, capsys):
+def test_a_file_that_is_not_a_tokenizer_exits_2_naming_it_before_any_cleaning(
+    run, tmp_path: Path, capsys
+):
     out, _, _ = run
     other = write_run(tmp_path / "other", [pq.read_table(out / "clean", columns=["id", "text"])])
     (tmp_path / "broken.json").write_text('{"model": ')
