@@ -8,7 +8,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from corpusmill.pipeline.config import ConfigError, ConfigKey, RunConfig, config_keys
+from corpusmill.pipeline.config import ConfigKey, RunConfig, config_keys
+from corpusmill.pipeline.errors import ConfigError, ConfigValueError
 
 T = TypeVar("T")
 
@@ -62,7 +63,10 @@ def config_from_flags(args: argparse.Namespace, config: type[T]) -> T:
     }
     try:
         return dataclasses.replace(config(), **overrides)
-    except ValueError as exc:
+    except ConfigValueError as exc:
+        source = "command line" if exc.key in overrides else exc.DEFAULT
+        raise exc.located(source=source) from None
+    except ValueError as exc:  # a check of its own in the dataclass
         raise ConfigError(str(exc)) from None
 
 

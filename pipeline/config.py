@@ -18,6 +18,7 @@ from typing import Any
 import tomli_w
 
 from corpusmill.pipeline.dedup import DedupConfig
+from corpusmill.pipeline.errors import Checked, ConfigError, ConfigValueError, at_least
 from corpusmill.pipeline.filters import FiltersConfig
 from corpusmill.pipeline.langid import LangIdConfig
 from corpusmill.pipeline.pii import PiiConfig
@@ -25,12 +26,8 @@ from corpusmill.pipeline.readers import ReadConfig
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 
 
-class ConfigError(ValueError):
-    """A config file or flag that cannot be used; the message names the source and the key."""
-
-
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(Checked):
     """Everything `corpusmill run` reads; each stage adds its own section as a nested dataclass."""
 
     inputs: tuple[str, ...] = field(
@@ -43,7 +40,11 @@ class RunConfig:
         metadata={"help": "address of an existing Dask scheduler; empty starts a local cluster"},
     )
     workers: int = field(
-        default=0, metadata={"help": "local cluster worker processes; 0 means one per core"}
+        default=0,
+        metadata={
+            "help": "local cluster worker processes; 0 means one per core",
+            "checks": (at_least(0),),
+        },
     )
     read: ReadConfig = field(default_factory=ReadConfig)
     langid: LangIdConfig = field(default_factory=LangIdConfig)
@@ -86,14 +87,20 @@ def config_keys(cls: type = RunConfig, prefix: str = "") -> Iterator[ConfigKey]:
 def load_config(
     files: Sequence[Path] = (), overrides: Mapping[str, Any] | None = None
 ) -> RunConfig:
-    """Build the effective config from TOML files, then flag overrides given as dotted keys."""
+    """Build the effective config from TOML files, then flag overrides given as dotted keys; a
+    value its key does not allow is a ConfigError naming the key and where it was set."""
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for path in files:
-        values.update(_read_toml(Path(path)))
+        for key, value in _read_toml(Path(path)).items():
+            values[key], sources[key] = value, f"config file {path}"
     for key, value in (overrides or {}).items():
         values[key] = _coerce(key, value, _keys_by_name()[key], "command line")
+        sources[key] = "command line"
     try:
         return _build(RunConfig, values)
+    except ConfigValueError as exc:
+        raise exc.located(source=sources.get(exc.key, exc.DEFAULT)) from None
     except ConfigError:
         raise
     except ValueError as exc:  # a section's own check of its values
@@ -117,6 +124,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
             data = tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder; give a .toml file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {exc.start} is "
+            f"{exc.object[exc.start]:#x}); TOML files are UTF-8: save it in that encoding"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     keys = _keys_by_name()
@@ -181,7 +195,10 @@ def _build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
             kwargs[f.name] = _build(hints[f.name], values, dotted + ".")
         elif dotted in values:
             kwargs[f.name] = values[dotted]
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigValueError as exc:
+        raise exc.located(prefix) from None
 
 
 def _scalars_first(data: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,120 @@
-"""Errors a stage raises for the user, shared by every stage without importing one another."""
+"""The errors a command reports in one or two lines, and the checks of config values that raise
+them; shared by every layer without importing one another.
+
+An error's kind sets the exit status: a UserError (a config value, a path, a file of the wrong
+kind) exits 2, any other CorpusmillError (damaged data, a broken installation) exits 1.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from typing import Any
 
-class StageError(RuntimeError):
+# A check of one config value: None if `value` is allowed in `config`, else what is allowed.
+Check = Callable[[Any, Any], str | None]
+
+
+class CorpusmillError(Exception):
+    """An error the command reports without a traceback; the message says what to do."""
+
+    exit_code = 1
+
+
+class UserError(CorpusmillError):
+    """A mistake in what the user asked for, the user's to correct."""
+
+    exit_code = 2
+
+
+class StageError(CorpusmillError, RuntimeError):
     """A stage that could not produce its output; the message says what failed and what to do."""
+
+
+class InstallError(CorpusmillError):
+    """Something corpusmill needs is missing from its installation; reinstalling repairs it."""
+
+
+class ConfigError(UserError, ValueError):
+    """A config file or flag that cannot be used; the message names the source and the key."""
+
+
+class ConfigValueError(ConfigError):
+    """A config value its key does not allow; `key` is dotted from the section that raised it,
+    which `located` extends to the key as the user writes it. A `source` of DEFAULT says that
+    the user did not set it (a minimum above the maximum the user set, say)."""
+
+    DEFAULT = "default"
+
+    def __init__(self, key: str, value: Any, problem: str, source: str = "") -> None:
+        self.key, self.value, self.problem, self.source = key, value, problem, source
+        where = f"{source}: " if source and source != self.DEFAULT else ""
+        default = " (the default)" if source == self.DEFAULT else ""
+        super().__init__(f"{where}{key} = {show_value(value)}{default}: {problem}")
+
+    def located(self, prefix: str = "", source: str = "") -> ConfigValueError:
+        """The same error with the key under `prefix` (a section path ending in ".") and the
+        source that set it (a config file, the command line)."""
+        return ConfigValueError(prefix + self.key, self.value, self.problem, source)
+
+
+class Checked:
+    """Base of the config dataclasses: on creation, every field passes the checks its metadata
+    lists under "checks", so a nonsense value fails where it is set, naming its key."""
+
+    def __post_init__(self) -> None:
+        for item in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, item.name)
+            for check in item.metadata.get("checks", ()):
+                if problem := check(value, self):
+                    raise ConfigValueError(item.name, value, problem)
+
+
+def at_least(low: float) -> Check:
+    """Allow values of at least `low`."""
+    return lambda value, _: None if value >= low else f"must be at least {low}"
+
+
+def above(low: float) -> Check:
+    """Allow values greater than `low`."""
+    return lambda value, _: None if value > low else f"must be greater than {low}"
+
+
+def between(low: float, high: float) -> Check:
+    """Allow values from `low` to `high`, both included (NaN is not)."""
+    return lambda value, _: None if low <= value <= high else f"must be from {low} to {high}"
+
+
+def not_above(other: str) -> Check:
+    """Allow values at most the sibling key `other`'s, for a minimum and its maximum."""
+
+    def check(value: Any, config: Any) -> str | None:
+        limit = getattr(config, other)
+        return None if value <= limit else f"must not exceed {other}, which is {limit}"
+
+    return check
+
+
+def distinct_nonempty(values: tuple[str, ...], _: Any) -> str | None:
+    """Allow lists of non-empty, distinct strings."""
+    if "" in values:
+        return "must not hold an empty string"
+    repeated = sorted({value for value in values if values.count(value) > 1})
+    return f"names {', '.join(map(show_value, repeated))} more than once" if repeated else None
+
+
+# The usual checks: a fraction, a count, a size or length that must be positive.
+FRACTION = between(0, 1)
+COUNT = at_least(0)
+POSITIVE = above(0)
+
+
+def show_value(value: Any) -> str:
+    """A config value as it is written in TOML."""
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(map(show_value, value)) + "]"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)

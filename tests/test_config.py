@@ -82,10 +82,10 @@ def test_printed_config_reads_back_to_the_same_config(tmp_path: Path):
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ("[dedup]\nbands = 0\n", "dedup.bands must be positive, got 0"),
+        ("[dedup]\nbands = 0\n", "bad.toml: dedup.bands = 0: must be from 1 to 60000"),
         (
             "[filters.gopher_repetition]\nspaceless_chars_per_word = -1\n",
-            "spaceless_chars_per_word must be positive, got -1",
+            "bad.toml: filters.gopher_repetition.spaceless_chars_per_word = -1: must be greater than 0",
         ),
     ],
 )

@@ -5,10 +5,36 @@ trained, and how the tokens are cut into shards. `train-tokenizer` takes the tra
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from corpusmill.pipeline.errors import COUNT, POSITIVE, Checked, distinct_nonempty
+
+# Token ids up to 2^24 (16.8M, 64x the largest vocabularies in use): a larger id in a tokenizer is
+# a damaged file, and a model's embedding of that many rows would not fit in memory.
+MAX_VOCAB_SIZE = 1 << 24
+
+
+def _room_for_merges(vocab_size: int, config: Any) -> str | None:
+    """Allow vocabularies with room for merges beyond the 256 bytes and the special tokens,
+    and at most MAX_VOCAB_SIZE tokens."""
+    floor = 256 + len(config.special_tokens)
+    if vocab_size <= floor:
+        return (
+            f"leaves no room for merges: it must exceed the 256 byte tokens plus "
+            f"{len(config.special_tokens)} special tokens, {floor}"
+        )
+    if vocab_size > MAX_VOCAB_SIZE:
+        return f"must be at most {MAX_VOCAB_SIZE}"
+    return None
+
+
+def _some(values: tuple[str, ...], _: Any) -> str | None:
+    """Allow non-empty lists: the first special token ends every document."""
+    return None if values else "must name at least the end-of-text token, e.g. <|endoftext|>"
 
 
 @dataclass(frozen=True)
-class TokenizerConfig:
+class TokenizerConfig(Checked):
     """The tokenizer of the tokenize stage: a given `tokenizer.json`, or a byte-level BPE trained on
     the run's deduplicated documents; the training keys also drive `corpusmill train-tokenizer`.
     """
@@ -28,17 +54,23 @@ class TokenizerConfig:
     vocab_size: int = field(
         default=32768,
         metadata={
-            "help": "tokens in the trained vocabulary, special tokens and 256 bytes included"
+            "help": "tokens in the trained vocabulary, special tokens and 256 bytes included",
+            "checks": (_room_for_merges,),
         },
     )
     min_frequency: int = field(
-        default=2, metadata={"help": "a pair seen fewer times in the sample is never merged"}
+        default=2,
+        metadata={
+            "help": "a pair seen fewer times in the sample is never merged",
+            "checks": (COUNT,),
+        },
     )
     special_tokens: tuple[str, ...] = field(
         default=("<|endoftext|>",),
         metadata={
             "help": "special tokens of a trained tokenizer, ids from 0 in this order; the "
-            "first (which a given tokenizer must have too) ends every document"
+            "first (which a given tokenizer must have too) ends every document",
+            "checks": (_some, distinct_nonempty),
         },
     )
     max_doc_chars: int = field(
@@ -46,7 +78,8 @@ class TokenizerConfig:
         metadata={
             "help": "characters of each document the trainer sees: the trainer keeps every "
             "distinct word in memory, and very long documents (logs, tables, space-less "
-            "scripts) are where distinct words pile up"
+            "scripts) are where distinct words pile up",
+            "checks": (POSITIVE,),
         },
     )
     sample_bytes: int = field(
@@ -55,24 +88,10 @@ class TokenizerConfig:
             "help": "UTF-8 bytes of text to train on at most, drawn evenly over the corpus by a "
             "hash of each document id; the trainer's memory grows with it, about 7 GB for 1 GB "
             "of multilingual text with 1/7 Chinese, and 90 bytes per byte of Chinese alone "
-            "(benchmarks/tokenize.py)"
+            "(benchmarks/tokenize.py)",
+            "checks": (POSITIVE,),
         },
     )
-
-    def __post_init__(self) -> None:
-        for name in ("vocab_size", "max_doc_chars", "sample_bytes"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"tokenizer.{name} must be positive, got {getattr(self, name)}")
-        if not self.special_tokens:
-            raise ValueError(
-                "tokenizer.special_tokens is empty: name at least the end-of-text token, "
-                "e.g. <|endoftext|>"
-            )
-        if self.vocab_size <= 256 + len(self.special_tokens):
-            raise ValueError(
-                f"tokenizer.vocab_size {self.vocab_size} leaves no room for merges: it must "
-                f"exceed the 256 byte tokens plus {len(self.special_tokens)} special tokens"
-            )
 
     @property
     def eos(self) -> str:
@@ -81,7 +100,7 @@ class TokenizerConfig:
 
 
 @dataclass(frozen=True)
-class ShardsConfig:
+class ShardsConfig(Checked):
     """How the tokenize stage cuts the corpus into `shard-NNNNN.arrow` files."""
 
     # llm.c's FineWeb preparation writes shards of 1e8 tokens: big enough that a corpus is a few
@@ -90,12 +109,7 @@ class ShardsConfig:
         default=100_000_000,
         metadata={
             "help": "target tokens per shard; shards end at document boundaries, so each "
-            "holds about that many"
+            "holds about that many",
+            "checks": (POSITIVE,),
         },
     )
-
-    def __post_init__(self) -> None:
-        if self.tokens_per_shard <= 0:
-            raise ValueError(
-                f"shards.tokens_per_shard must be positive, got {self.tokens_per_shard}"
-            )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from corpusmill.pipeline.errors import COUNT, FRACTION, POSITIVE, Checked, between
+
 
 @dataclass(frozen=True)
-class DedupConfig:
+class DedupConfig(Checked):
     """Exact and MinHash-LSH near-duplicate removal (pipeline/dedup/stage.py).
 
     With the defaults (3-word shingles, 32 bands of 3 rows, verification at 0.4), a pair of
@@ -38,44 +40,48 @@ class DedupConfig:
         default=3,
         metadata={
             "help": "words per shingle (characters in Chinese, Japanese, Thai...); 3 finds 99 % "
-            "of copies with 10 % of their words edited, 5 finds 72 % (benchmarks/dedup.py)"
+            "of copies with 10 % of their words edited, 5 finds 72 % (benchmarks/dedup.py)",
+            "checks": (POSITIVE,),
         },
     )
     bands: int = field(
         default=32,
-        metadata={"help": "LSH bands; 32 x 3 rows make pairs of Jaccard 0.5 candidates 98.6 %"},
+        metadata={
+            "help": "LSH bands; 32 x 3 rows make pairs of Jaccard 0.5 candidates 98.6 %",
+            "checks": (between(1, 60_000),),
+        },
     )
     rows: int = field(
-        default=3, metadata={"help": "MinHash values per band; bands x rows permutations in all"}
+        default=3,
+        metadata={
+            "help": "MinHash values per band; bands x rows permutations in all",
+            "checks": (POSITIVE,),
+        },
     )
     verify_threshold: float = field(
         default=0.4,
         metadata={
             "help": "keep candidate pairs whose true shingle Jaccard similarity reaches this "
             "(0.4: about 15 % of words edited); 0 keeps every candidate without reading the "
-            "texts again, which dropped precision to 0.82 in benchmarks/dedup.py"
+            "texts again, which dropped precision to 0.82 in benchmarks/dedup.py",
+            "checks": (FRACTION,),
         },
     )
-    seed: int = field(default=0, metadata={"help": "seed of the MinHash permutations"})
+    seed: int = field(
+        default=0, metadata={"help": "seed of the MinHash permutations", "checks": (COUNT,)}
+    )
     bucket_rows: int = field(
         default=4_000_000,
-        metadata={"help": "band-key rows per shuffle partition; a task holds ~100 bytes per row"},
+        metadata={
+            "help": "band-key rows per shuffle partition; a task holds ~100 bytes per row",
+            "checks": (POSITIVE,),
+        },
     )
     local_max_edges: int = field(
         default=10_000_000,
         metadata={
             "help": "find connected components on one worker up to this many edges (~120 bytes "
-            "each); above, in distributed large-star/small-star rounds"
+            "each); above, in distributed large-star/small-star rounds",
+            "checks": (COUNT,),
         },
     )
-
-    def __post_init__(self) -> None:
-        for name in ("shingle_size", "bands", "rows", "bucket_rows"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"dedup.{name} must be positive, got {getattr(self, name)}")
-        if not 0.0 <= self.verify_threshold <= 1.0:
-            raise ValueError(
-                f"dedup.verify_threshold must be in [0, 1], got {self.verify_threshold}"
-            )
-        if self.bands > 60_000:
-            raise ValueError(f"dedup.bands must be at most 60000, got {self.bands}")

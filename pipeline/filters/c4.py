@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from corpusmill.pipeline.errors import COUNT, POSITIVE, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
     Splits,
@@ -46,7 +47,7 @@ _SENTENCE_END = r"[.!?]+[\"'”’»)\]]*(\s|$)|[。！？｡]+"
 
 
 @dataclass(frozen=True)
-class C4Config:
+class C4Config(Checked):
     """Line and document rules of C4 (Raffel et al. 2020, section 2.2, and tfds c4_utils)."""
 
     enabled: bool = field(default=True, metadata={"help": "run the C4 rules"})
@@ -57,9 +58,15 @@ class C4Config:
     drop_lines_without_terminal_punct: bool = field(
         default=False, metadata={"help": "drop lines that do not end in terminal punctuation"}
     )
-    min_words_per_line: int = field(default=3, metadata={"help": "drop lines with fewer words"})
+    min_words_per_line: int = field(
+        default=3, metadata={"help": "drop lines with fewer words", "checks": (COUNT,)}
+    )
     max_word_length: int = field(
-        default=1000, metadata={"help": "drop lines with a word longer than this (characters)"}
+        default=1000,
+        metadata={
+            "help": "drop lines with a word longer than this (characters)",
+            "checks": (POSITIVE,),
+        },
     )
     drop_javascript_lines: bool = field(
         default=True, metadata={"help": 'drop lines mentioning javascript ("enable JavaScript")'}
@@ -76,7 +83,11 @@ class C4Config:
         default=False, metadata={"help": "remove documents containing a curly bracket"}
     )
     min_sentences: int = field(
-        default=5, metadata={"help": "remove documents with fewer sentences left after line rules"}
+        default=5,
+        metadata={
+            "help": "remove documents with fewer sentences left after line rules",
+            "checks": (COUNT,),
+        },
     )
 
 

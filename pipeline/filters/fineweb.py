@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from corpusmill.pipeline.errors import COUNT, FRACTION, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
     Splits,
@@ -35,27 +36,41 @@ from corpusmill.pipeline.filters.base import (
 
 
 @dataclass(frozen=True)
-class FineWebConfig:
+class FineWebConfig(Checked):
     """Thresholds of FineWeb's custom filters (Penedo et al. 2024), named as in datatrove."""
 
     enabled: bool = field(default=True, metadata={"help": "run FineWeb's rules"})
     line_punct_thr: float = field(
         default=0.12,
-        metadata={"help": "remove documents with at most this fraction of lines punctuated"},
+        metadata={
+            "help": "remove documents with at most this fraction of lines punctuated",
+            "checks": (FRACTION,),
+        },
     )
     short_line_length: int = field(
-        default=30, metadata={"help": "a line of at most this many characters is short"}
+        default=30,
+        metadata={"help": "a line of at most this many characters is short", "checks": (COUNT,)},
     )
     short_line_thr: float = field(
         default=0.67,
-        metadata={"help": "remove documents with at least this fraction of short lines"},
+        metadata={
+            "help": "remove documents with at least this fraction of short lines",
+            "checks": (FRACTION,),
+        },
     )
     char_duplicates_ratio: float = field(
         default=0.1,
-        metadata={"help": "remove documents with at least this fraction in repeated lines"},
+        metadata={
+            "help": "remove documents with at least this fraction in repeated lines",
+            "checks": (FRACTION,),
+        },
     )
     new_line_ratio: float = field(
-        default=0.3, metadata={"help": "remove documents with more line breaks per word than this"}
+        default=0.3,
+        metadata={
+            "help": "remove documents with more line breaks per word than this",
+            "checks": (COUNT,),
+        },
     )
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from corpusmill.pipeline.errors import COUNT, FRACTION, Checked, not_above
 from corpusmill.pipeline.filters.base import (
     FilterResult,
     Splits,
@@ -48,37 +49,66 @@ _BULLETS = "•‣◦●○▪▫■□◆◇►▸▹▶➢➤✓✔*·-"
 
 
 @dataclass(frozen=True)
-class GopherQualityConfig:
+class GopherQualityConfig(Checked):
     """Thresholds of the Gopher quality rules (Rae et al. 2021, appendix A)."""
 
     enabled: bool = field(default=True, metadata={"help": "run the Gopher quality rules"})
-    min_words: int = field(default=50, metadata={"help": "remove documents with fewer words"})
-    max_words: int = field(default=100_000, metadata={"help": "remove documents with more words"})
+    min_words: int = field(
+        default=50,
+        metadata={
+            "help": "remove documents with fewer words",
+            "checks": (COUNT, not_above("max_words")),
+        },
+    )
+    max_words: int = field(
+        default=100_000,
+        metadata={"help": "remove documents with more words", "checks": (COUNT,)},
+    )
     min_mean_word_length: float = field(
-        default=3.0, metadata={"help": "remove documents with a shorter mean word length"}
+        default=3.0,
+        metadata={
+            "help": "remove documents with a shorter mean word length",
+            "checks": (COUNT, not_above("max_mean_word_length")),
+        },
     )
     max_mean_word_length: float = field(
-        default=10.0, metadata={"help": "remove documents with a longer mean word length"}
+        default=10.0,
+        metadata={"help": "remove documents with a longer mean word length", "checks": (COUNT,)},
     )
     max_symbol_word_ratio: float = field(
         default=0.1,
-        metadata={"help": "remove documents with more '#', or more ellipses, per word"},
+        metadata={
+            "help": "remove documents with more '#', or more ellipses, per word",
+            "checks": (COUNT,),
+        },
     )
     max_bullet_lines_ratio: float = field(
         default=0.9,
-        metadata={"help": "remove documents with more of their lines starting with a bullet"},
+        metadata={
+            "help": "remove documents with more of their lines starting with a bullet",
+            "checks": (FRACTION,),
+        },
     )
     max_ellipsis_lines_ratio: float = field(
         default=0.3,
-        metadata={"help": "remove documents with more of their lines ending with an ellipsis"},
+        metadata={
+            "help": "remove documents with more of their lines ending with an ellipsis",
+            "checks": (FRACTION,),
+        },
     )
     min_alpha_words_ratio: float = field(
         default=0.8,
-        metadata={"help": "remove documents with fewer of their words containing a letter"},
+        metadata={
+            "help": "remove documents with fewer of their words containing a letter",
+            "checks": (FRACTION,),
+        },
     )
     min_stop_words: int = field(
         default=2,
-        metadata={"help": "remove documents with fewer stop words (languages with a list)"},
+        metadata={
+            "help": "remove documents with fewer stop words (languages with a list)",
+            "checks": (COUNT,),
+        },
     )
 
 

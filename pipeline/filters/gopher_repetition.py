@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from corpusmill.pipeline.errors import FRACTION, POSITIVE, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
     Splits,
@@ -43,59 +44,66 @@ from corpusmill.pipeline.words import Words
 
 
 @dataclass(frozen=True)
-class GopherRepetitionConfig:
+class GopherRepetitionConfig(Checked):
     """Maximum repetition fractions (Rae et al. 2021, table A1); a document above any is removed."""
 
     enabled: bool = field(default=True, metadata={"help": "run the Gopher repetition rules"})
-    dup_para_frac: float = field(default=0.30, metadata={"help": "duplicate paragraph fraction"})
-    dup_para_char_frac: float = field(
-        default=0.20, metadata={"help": "duplicate paragraph character fraction"}
+    dup_para_frac: float = field(
+        default=0.30, metadata={"help": "duplicate paragraph fraction", "checks": (FRACTION,)}
     )
-    dup_line_frac: float = field(default=0.30, metadata={"help": "duplicate line fraction"})
+    dup_para_char_frac: float = field(
+        default=0.20,
+        metadata={"help": "duplicate paragraph character fraction", "checks": (FRACTION,)},
+    )
+    dup_line_frac: float = field(
+        default=0.30, metadata={"help": "duplicate line fraction", "checks": (FRACTION,)}
+    )
     dup_line_char_frac: float = field(
-        default=0.20, metadata={"help": "duplicate line character fraction"}
+        default=0.20, metadata={"help": "duplicate line character fraction", "checks": (FRACTION,)}
     )
     top_2gram_char_frac: float = field(
-        default=0.20, metadata={"help": "top 2-gram character fraction"}
+        default=0.20, metadata={"help": "top 2-gram character fraction", "checks": (FRACTION,)}
     )
     top_3gram_char_frac: float = field(
-        default=0.18, metadata={"help": "top 3-gram character fraction"}
+        default=0.18, metadata={"help": "top 3-gram character fraction", "checks": (FRACTION,)}
     )
     top_4gram_char_frac: float = field(
-        default=0.16, metadata={"help": "top 4-gram character fraction"}
+        default=0.16, metadata={"help": "top 4-gram character fraction", "checks": (FRACTION,)}
     )
     dup_5gram_char_frac: float = field(
-        default=0.15, metadata={"help": "duplicate 5-gram character fraction"}
+        default=0.15,
+        metadata={"help": "duplicate 5-gram character fraction", "checks": (FRACTION,)},
     )
     dup_6gram_char_frac: float = field(
-        default=0.14, metadata={"help": "duplicate 6-gram character fraction"}
+        default=0.14,
+        metadata={"help": "duplicate 6-gram character fraction", "checks": (FRACTION,)},
     )
     dup_7gram_char_frac: float = field(
-        default=0.13, metadata={"help": "duplicate 7-gram character fraction"}
+        default=0.13,
+        metadata={"help": "duplicate 7-gram character fraction", "checks": (FRACTION,)},
     )
     dup_8gram_char_frac: float = field(
-        default=0.12, metadata={"help": "duplicate 8-gram character fraction"}
+        default=0.12,
+        metadata={"help": "duplicate 8-gram character fraction", "checks": (FRACTION,)},
     )
     dup_9gram_char_frac: float = field(
-        default=0.11, metadata={"help": "duplicate 9-gram character fraction"}
+        default=0.11,
+        metadata={"help": "duplicate 9-gram character fraction", "checks": (FRACTION,)},
     )
     dup_10gram_char_frac: float = field(
-        default=0.10, metadata={"help": "duplicate 10-gram character fraction"}
+        default=0.10,
+        metadata={"help": "duplicate 10-gram character fraction", "checks": (FRACTION,)},
     )
     # Chinese words are mostly one or two characters, so at 2 an n-gram is about as much text as
     # n words. At 1, most Chinese articles of sample_data reach duplicate 5-gram fractions of
     # 0.10-0.25 (a common term plus a particle) and fail; at 2 they stay near 0, its spam above 0.5.
     spaceless_chars_per_word: int = field(
         default=2,
-        metadata={"help": "characters per n-gram word in text written without spaces (CJK, Thai)"},
+        metadata={
+            "help": "characters per n-gram word in text written without spaces (CJK, Thai)",
+            "checks": (POSITIVE,),
+        },
     )
-
-    def __post_init__(self) -> None:
-        if self.spaceless_chars_per_word <= 0:
-            raise ValueError(
-                "filters.gopher_repetition.spaceless_chars_per_word must be positive, got "
-                f"{self.spaceless_chars_per_word}"
-            )
 
 
 class GopherRepetition:

@@ -12,20 +12,47 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from corpusmill.pipeline.errors import FRACTION, Checked
 from corpusmill.pipeline.filters.base import FilterResult, Splits, first_failures, is_in
+from corpusmill.pipeline.langid import LANGUAGES, language_code
+
+
+def _known_languages(codes: tuple[str, ...], _: object) -> str | None:
+    """Allow only codes lid.176 can return: any other code would remove every document."""
+    unknown = [code for code in codes if code not in LANGUAGES]
+    if not unknown:
+        return None
+    hints = []
+    for code in unknown:
+        meant = language_code(code)
+        hint = f' (did you mean "{meant}", {LANGUAGES[meant]}?)' if meant else ""
+        hints.append(f'"{code}"{hint}')
+    return (
+        f"unknown language code {', '.join(hints)}; use the ISO 639 codes of fastText lid.176 "
+        "(en, de, zh, ...; all 176 are listed in pipeline/langid.py)"
+    )
 
 
 @dataclass(frozen=True)
-class LanguageConfig:
+class LanguageConfig(Checked):
     """Which languages to keep and how sure the language id must be."""
 
     enabled: bool = field(default=True, metadata={"help": "run the language rules"})
     languages: tuple[str, ...] = field(
-        default=(), metadata={"help": "ISO 639-1 codes of the languages to keep; empty keeps any"}
+        default=(),
+        metadata={
+            "help": "ISO 639 codes of the languages to keep, as fastText lid.176 names them "
+            "(en, de, zh, ...); empty keeps any",
+            "checks": (_known_languages,),
+        },
     )
     # FineWeb's threshold for its English fastText score (Penedo et al. 2024).
     min_score: float = field(
-        default=0.65, metadata={"help": "remove documents whose language score is below this"}
+        default=0.65,
+        metadata={
+            "help": "remove documents whose language score is below this",
+            "checks": (FRACTION,),
+        },
     )
 
 
