@@ -5,20 +5,30 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import dask
 import pyarrow as pa
 from distributed import Client, LocalCluster, as_completed
+from distributed.comm.addressing import parse_host_port
+from distributed.comm.registry import backends
 from tqdm import tqdm
 
+from corpusmill.pipeline.config import ConfigError
 from corpusmill.pipeline.errors import StageError
 
 log = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Seconds to wait for an existing scheduler: long enough for a remote one, short enough that a
+# wrong --scheduler is reported before the user wonders (Dask's default is 30 s).
+CONNECT_TIMEOUT = 5
+# Everything a local cluster opens listens on this address only.
+LOCAL_HOST = "127.0.0.1"
 
 
 @contextlib.contextmanager
@@ -33,7 +43,8 @@ def dask_client(scheduler: str = "", workers: int = 0) -> Iterator[Client]:
     """
     level = logging.getLogger("corpusmill").getEffectiveLevel()
     if scheduler:
-        with Client(scheduler, timeout="30s") as client:
+        check_scheduler(scheduler)
+        with _connect(scheduler) as client:
             log.info(
                 "connected to Dask scheduler %s, dashboard %s", scheduler, client.dashboard_link
             )
@@ -41,20 +52,63 @@ def dask_client(scheduler: str = "", workers: int = 0) -> Iterator[Client]:
             yield client
         return
     n_workers = workers or os.cpu_count() or 1
-    with (
-        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}),
-        LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with _local_cluster(n_workers) as cluster, Client(cluster) as client:
         log.info("local Dask cluster of %d workers, dashboard %s", n_workers, client.dashboard_link)
         client.run(_configure_worker, level)
         yield client
+
+
+def check_scheduler(address: str) -> None:
+    """Raise ConfigError unless `address` reads as a Dask scheduler's, like tcp://HOST:8786."""
+    scheme, _, location = address.rpartition("://")
+    if scheme not in ("", *backends) or scheme == "inproc" or not _is_host_port(location):
+        raise ConfigError(
+            f"--scheduler {address!r} is not a Dask scheduler address; give one like "
+            "tcp://HOST:8786"
+        )
+
+
+def _is_host_port(location: str) -> bool:
+    """True if `location` is a host and a port, as Dask's network protocols address them."""
+    try:
+        parse_host_port(location)
+    except ValueError:
+        return False
+    return True
+
+
+def _connect(scheduler: str) -> Client:
+    """A client of the scheduler at `scheduler`, or ConfigError once CONNECT_TIMEOUT passed."""
+    try:
+        return Client(scheduler, timeout=f"{CONNECT_TIMEOUT}s")
+    except OSError:
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT} s; "
+            "check --scheduler and that the scheduler runs"
+        ) from None
+
+
+def _local_cluster(n_workers: int) -> LocalCluster:
+    """A cluster of `n_workers` single-threaded worker processes listening on LOCAL_HOST only.
+
+    The workers start with SIGINT ignored, which they inherit: a Ctrl-C then reaches the client
+    alone, which shuts them down, instead of every process printing its own traceback.
+    """
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            return LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                host=LOCAL_HOST,
+                dashboard_address=f"{LOCAL_HOST}:0",
+                silence_logs=logging.ERROR,
+            )
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _configure_worker(level: int) -> None:
@@ -63,7 +117,7 @@ def _configure_worker(level: int) -> None:
     Arrow allocates with the system's malloc rather than its bundled mimalloc, with which the
     quality filters took a fifth longer and workers peaked higher. corpusmill's log lines (a
     damaged file and its offset) go to the worker's stderr at the client's level and in its
-    format."""
+    format; Dask's own report of a failed task, traceback and all, only from -v on."""
     pa.set_memory_pool(pa.system_memory_pool())
     logger = logging.getLogger("corpusmill")
     if not any(getattr(handler, "corpusmill", False) for handler in logger.handlers):
@@ -73,6 +127,18 @@ def _configure_worker(level: int) -> None:
         logger.addHandler(handler)
         logger.propagate = False
     logger.setLevel(level)
+    dask_worker = logging.getLogger("distributed.worker")
+    if not any(isinstance(each, _TaskFailureFilter) for each in dask_worker.filters):
+        dask_worker.addFilter(_TaskFailureFilter())
+
+
+class _TaskFailureFilter(logging.Filter):
+    """Drops Dask's "Compute Failed" record (task, exception and traceback over several lines),
+    which run_tasks reports in one line, unless corpusmill logs at INFO (-v) or below."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        verbose = logging.getLogger("corpusmill").isEnabledFor(logging.INFO)
+        return verbose or not str(record.msg).startswith("Compute Failed")
 
 
 def run_tasks(
@@ -93,7 +159,7 @@ def run_tasks(
     with tqdm(total=total, initial=done, desc=desc, unit="task", disable=None) as bar:
         for future in as_completed(futures):
             if future.status == "error":
-                failures.append(f"{describe(by_key[future.key])}: {future.exception()!r}")
+                failures.append(f"{describe(by_key[future.key])}: {_one_line(future.exception())}")
                 log.error("%s: %s", desc, failures[-1])
             bar.update()
     if failures:
@@ -101,3 +167,9 @@ def run_tasks(
             f"{desc}: these tasks failed (finished ones are kept; rerun the same command to "
             "retry):\n" + "\n".join(failures)
         )
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as its type and the first line of its message, without a traceback."""
+    message = str(exc).strip().partition("\n")[0]
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -37,8 +37,18 @@ def test_one_failed_task_is_named_after_all_others_finished(tmp_path: Path):
     assert {p.name: p.read_text() for p in tmp_path.iterdir()} == {"1": "1", "2": "4", "4": "16"}
     assert str(error.value) == (
         "demo: these tasks failed (finished ones are kept; rerun the same command to retry):\n"
-        "part 3: ValueError('bad record in part 3')"
+        "part 3: ValueError: bad record in part 3"
     )
+
+
+def test_a_failed_task_on_local_workers_is_one_line_without_a_traceback(capfd):
+    with dask_client("", 1) as client, pytest.raises(StageError) as error:
+        run_tasks(client, lambda t: 1 // (t - 2), [1, 2, 3], describe=str, desc="demo")
+    assert str(error.value).splitlines()[1:] == [
+        "2: ZeroDivisionError: integer division or modulo by zero"
+    ]
+    err = capfd.readouterr().err
+    assert "Compute Failed" not in err and "Traceback" not in err
 
 
 def test_local_workers_keep_glibc_adaptive_malloc_thresholds(monkeypatch: pytest.MonkeyPatch):
