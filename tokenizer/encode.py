@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 from tokenizers import Tokenizer
 
+from corpusmill.pipeline.errors import UserError
+from corpusmill.tokenizer.config import MAX_VOCAB_SIZE
 from corpusmill.tokenizer.convert import Conversion, NotConvertible, to_tiktoken
 from corpusmill.tokenizer.nfc import adopt_class, normalize_nfc, version_dependent_class
 
@@ -51,14 +53,11 @@ EDGE_CASES = (
 
 def load_encoder(path: Path, verify: Sequence[str] = ()) -> Encoder:
     """The encoder of a `tokenizer.json`: tiktoken if it converts and gives the same ids as HF
-    tokenizers on the edge cases, the vocabulary and `verify`; HF tokenizers otherwise."""
-    spec = Path(path).read_text(encoding="utf-8", errors="replace")
+    tokenizers on the edge cases, the vocabulary and `verify`; HF tokenizers otherwise.
+    A file that is no usable tokenizer raises TokenizerFileError (see check_tokenizer_file)."""
+    encoder = Encoder(_checked_spec(Path(path)), None)
     try:
-        encoder = Encoder(spec, None)
-    except Exception as exc:  # tokenizers raises a plain Exception for a file it cannot load
-        raise _unloadable(path, exc) from exc
-    try:
-        encoder.fast = to_tiktoken(json.loads(spec), name=Path(path).stem)
+        encoder.fast = to_tiktoken(json.loads(encoder.spec), name=Path(path).stem)
         sample = [*EDGE_CASES, *encoder.vocabulary_texts(), *verify]
         mismatch = encoder.first_mismatch(sample)
         if mismatch is None:
@@ -79,21 +78,49 @@ def load_encoder(path: Path, verify: Sequence[str] = ()) -> Encoder:
 
 
 def check_tokenizer_file(path: Path) -> None:
-    """Raise TokenizerFileError, naming `path`, unless HF tokenizers can load it."""
+    """Raise TokenizerFileError, naming `path`, unless it is a BPE tokenizer HF tokenizers can load
+    whose token ids run from 0 without gaps (a stray huge id would size every table by it)."""
+    _checked_spec(Path(path))
+
+
+class TokenizerFileError(UserError, ValueError):
+    """A file given as a tokenizer that is none corpusmill can use: the user's to replace."""
+
+
+def _checked_spec(path: Path) -> str:
+    """The text of the tokenizer file `path`, checked as check_tokenizer_file says."""
     try:
-        Tokenizer.from_file(str(path))
+        spec = path.read_text(encoding="utf-8", errors="replace")
+        data = json.loads(spec)
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        raise _unusable(path, "HF tokenizers", exc.strerror) from None
+    except json.JSONDecodeError as exc:
+        reason = f"not JSON: {exc}" if spec.strip() else "the file is empty"
+        raise _unusable(path, "HF tokenizers", reason) from None
+    try:
+        tokenizer = Tokenizer.from_str(spec)
     except Exception as exc:  # tokenizers raises a plain Exception for a file it cannot load
-        raise _unloadable(path, exc) from exc
+        raise _unusable(path, "HF tokenizers", str(exc)) from None
+    if (kind := data["model"].get("type")) != "BPE":
+        raise _unusable(path, "corpusmill", f"its model is {kind}, not BPE")
+    ids = np.fromiter(tokenizer.get_vocab(with_added_tokens=True).values(), np.int64)
+    if len(ids) == 0:
+        raise _unusable(path, "corpusmill", "its vocabulary is empty")
+    largest = int(ids.max())
+    if largest >= MAX_VOCAB_SIZE:
+        raise _unusable(path, "corpusmill", f"token id {largest} is not below {MAX_VOCAB_SIZE}")
+    present = np.zeros(largest + 1, bool)
+    present[ids] = True
+    if not present.all():
+        gap = f"no token has id {np.argmin(present)}, below the largest, {largest}"
+        raise _unusable(path, "corpusmill", f"{gap}: ids must run from 0 without gaps")
+    return spec
 
 
-class TokenizerFileError(ValueError):
-    """A tokenizer file HF tokenizers cannot load: the user's to replace."""
-
-
-def _unloadable(path: Path, exc: Exception) -> TokenizerFileError:
+def _unusable(path: Path, reader: str, reason: str) -> TokenizerFileError:
     return TokenizerFileError(
-        f"{path} is not a tokenizer HF tokenizers can load ({exc}); give the tokenizer.json of "
-        "a trained tokenizer, e.g. one `corpusmill train-tokenizer` wrote"
+        f"{path} is not a tokenizer {reader} can load ({reason}); give the tokenizer.json of a "
+        "trained byte-level BPE tokenizer, e.g. one `corpusmill train-tokenizer` wrote"
     )
 
 
