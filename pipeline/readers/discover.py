@@ -160,7 +160,7 @@ def discover_inputs(inputs: Sequence[str], config: ReadConfig) -> list[InputFile
     return [
         InputFile(
             url=_local_or_url(url),
-            source=_relative(url, root),
+            source=_printable(_relative(url, root)),
             format=kind[0],
             compression=kind[1],
             size=size,
@@ -175,35 +175,46 @@ def plan_splits(files: Sequence[InputFile], config: ReadConfig) -> list[Split]:
 
 
 def _expand(spec: str) -> tuple[Any, str, dict[str, int], bool]:
-    """(filesystem, root, {file path: size}, named explicitly) for one input."""
+    """(filesystem, root, {regular file path: size}, named explicitly) for one input."""
     try:
         fs, path = fsspec.core.url_to_fs(spec)
     except (ImportError, ValueError) as exc:
         raise InputError(f"input {spec} cannot be opened: {exc}") from None
     if glob.has_magic(path):
-        matches = fs.glob(path, detail=True)
-        root = _glob_root(path)
-        listing = {}
-        for match, info in matches.items():
+        root, entries, explicit = _glob_root(path), {}, False
+        for match, info in fs.glob(path, detail=True).items():
             if info["type"] == "directory":
-                listing.update(_files(fs, match))
+                entries.update(fs.find(match, detail=True))
             else:
-                listing[match] = info["size"]
-        explicit = False
+                entries[match] = info
     elif fs.isdir(path):
-        root, listing, explicit = path, _files(fs, path), False
+        root, entries, explicit = path, fs.find(path, detail=True), False
     elif fs.exists(path):
-        root, listing, explicit = posixpath.dirname(path), {path: fs.info(path)["size"]}, True
+        root, entries, explicit = posixpath.dirname(path), {path: fs.info(path)}, True
     else:
         raise InputError(f"input {spec} does not exist")
+    listing = _regular_files(fs, entries)
     if not listing:
         raise InputError(f"input {spec} matches no file")
     return fs, root, listing, explicit
 
 
-def _files(fs: Any, folder: str) -> dict[str, int]:
-    """Every file under a folder, recursively, with its size."""
-    return {path: info["size"] for path, info in fs.find(folder, detail=True).items()}
+def _regular_files(fs: Any, entries: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """{path: size} of the regular files among listed entries, symlinks followed. Anything else is
+    skipped with a warning: a FIFO or device would block the reader, a broken link cannot be read.
+    """
+    files = {}
+    for path, info in entries.items():
+        try:
+            target = fs.info(path) if info.get("islink") else info
+        except OSError as exc:
+            log.warning("skipped input %s: a broken or looping symbolic link (%s)", path, exc)
+            continue
+        if target["type"] == "file":
+            files[path] = target["size"]
+        elif target["type"] != "directory":
+            log.warning("skipped input %s: not a regular file (a FIFO, socket or device)", path)
+    return files
 
 
 def _glob_root(pattern: str) -> str:
@@ -226,10 +237,11 @@ def _kinds(fs: Any, listing: dict[str, int]) -> dict[str, tuple[str, str] | None
     for first in range(0, len(paths), _HEADS_AT_ONCE):
         group = paths[first : first + _HEADS_AT_ONCE]
         heads = fs.cat_ranges(group, [0] * len(group), [_HEAD_BYTES] * len(group))
-        kinds.update(
-            (path, _detect(posixpath.basename(path), head))
-            for path, head in zip(group, heads, strict=True)
-        )
+        for path, head in zip(group, heads, strict=True):
+            if isinstance(head, Exception):
+                log.warning("skipped input %s: it cannot be read (%s)", path, head)
+            else:
+                kinds[path] = _detect(posixpath.basename(path), head)
     return kinds
 
 
@@ -335,6 +347,12 @@ def _relative(url: str, root: str) -> str:
     if not root:
         return url
     return posixpath.relpath(url.partition("://")[2], root.partition("://")[2])
+
+
+def _printable(name: str) -> str:
+    """A file name as valid UTF-8 for Arrow columns and ids: bytes that are not UTF-8 (which the
+    filesystem hands over as lone surrogates) written as backslash escapes, e.g. bad\\xff.jsonl."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _local_or_url(url: str) -> str:
