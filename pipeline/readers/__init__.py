@@ -10,7 +10,10 @@ row (`batch.rejected`, schema REJECTED, step "read" or "extract"), so `kept + re
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+
+import pyarrow.compute as pc
 
 from corpusmill.pipeline.readers.discover import (
     InputError,
@@ -22,7 +25,7 @@ from corpusmill.pipeline.readers.discover import (
 )
 from corpusmill.pipeline.readers.jsonl import read_jsonl
 from corpusmill.pipeline.readers.parquet import read_parquet
-from corpusmill.pipeline.readers.streams import ReadBatch
+from corpusmill.pipeline.readers.streams import BatchBuilder, ReadBatch
 from corpusmill.pipeline.readers.text import read_text
 from corpusmill.pipeline.readers.warc import read_warc
 
@@ -37,11 +40,48 @@ __all__ = [
     "read_split",
 ]
 
+log = logging.getLogger(__name__)
+
 _READERS = {"warc": read_warc, "jsonl": read_jsonl, "parquet": read_parquet, "text": read_text}
 
 
 def read_split(split: Split, config: ReadConfig) -> Iterator[ReadBatch]:
     """Read one split in batches of at most `config.batch_docs` documents and about
     `config.batch_bytes` of text (a split with nothing to report yields no batch).
+
+    A reader that fails costs only the rest of its split: the batches it yielded stand, and what
+    it had not yet yielded is one rejected `read:error` row at the offset it had reached.
     """
-    return _READERS[split.file.format](split, config)
+    reached = None
+    try:
+        for batch in _READERS[split.file.format](split, config):
+            reached = _past_last_offset(batch, reached)
+            yield batch
+    except Exception as exc:  # an unreadable file must not fail its task
+        yield _read_error(split, config, reached, exc)
+
+
+def _past_last_offset(batch: ReadBatch, reached: int | None) -> int | None:
+    """One past the largest offset yielded so far, `batch` included (None while there is none)."""
+    offsets = [pc.max(table["offset"]).as_py() for table in (batch.docs, batch.rejected)]
+    past = [offset + 1 for offset in offsets if offset is not None]
+    return max([*past, reached] if reached is not None else past, default=None)
+
+
+def _read_error(split: Split, config: ReadConfig, reached: int | None, exc: Exception) -> ReadBatch:
+    """The rest of a split, from the offset `reached` (its start if none), as one logged
+    `read:error` record. Its bytes are the whole split if nothing was read, else the rest of the
+    split where offsets are stored positions, else unknown (0): stream and Parquet row offsets
+    are not positions in the stored file.
+    """
+    file = split.file
+    if reached is None:
+        offset, size = split.start, split.end - split.start
+    elif file.compression == "none" and file.format != "parquet":
+        offset, size = reached, max(split.end - reached, 0)
+    else:
+        offset, size = reached, 0
+    builder = BatchBuilder(file.url, file.source, config.batch_docs, config.batch_bytes)
+    builder.reject(offset, "error", size, f"{type(exc).__name__}: {exc}; the rest of the split")
+    log.debug("%s: traceback of the read error", file.url, exc_info=exc)
+    return next(builder.run(iter(())))
