@@ -193,15 +193,32 @@ def test_invalid_utf8_is_replaced_counted_and_kept(tmp_path: Path, read_logged):
     assert rejected.num_rows == 0 and counters == {"invalid_utf8_docs": 1}
 
 
-@pytest.mark.parametrize("name", ["junk.txt", "junk.jsonl"])
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("junk.txt", random.Random(0).randbytes(200_000)),
+        ("junk.jsonl", b"\x89PNG\r\n\x1a\n" + random.Random(0).randbytes(200_000)),
+    ],
+)
 def test_binary_junk_with_a_text_extension_is_one_binary_content_row(
-    tmp_path: Path, read_logged, name
+    tmp_path: Path, read_logged, name, data
 ):
-    junk = random.Random(0).randbytes(200_000)
-    (tmp_path / name).write_bytes(junk)
+    (tmp_path / name).write_bytes(data)
     docs, rejected, _ = read_logged(tmp_path / name, ReadConfig(split_bytes=50_000))
     assert docs.num_rows == 0
-    assert rows(rejected, "offset", "reason", "bytes") == [(0, "binary_content", len(junk))]
+    assert rows(rejected, "offset", "reason", "bytes") == [(0, "binary_content", len(data))]
+
+
+def test_jsonl_of_random_bytes_costs_each_line_not_the_file(tmp_path: Path):
+    junk = random.Random(0).randbytes(200_000)
+    (tmp_path / "junk.jsonl").write_bytes(junk)
+    docs, rejected, _ = read(tmp_path / "junk.jsonl", ReadConfig(split_bytes=50_000))
+    starts = [0, *(i + 1 for i, byte in enumerate(junk) if byte == ord("\n"))]
+    lines = [(start, line) for start, line in zip(starts, junk.split(b"\n"), strict=True)]
+    records = [(start, len(line)) for start, line in lines if line.strip()]
+    assert docs.num_rows == 0
+    assert rows(rejected, "offset", "bytes") == records
+    assert set(rejected["reason"].to_pylist()) == {"invalid_json"}
 
 
 def test_empty_files_give_no_documents_and_are_counted(tmp_path: Path, read_logged):

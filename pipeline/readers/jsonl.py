@@ -3,8 +3,9 @@
 Lines are read in blocks of whole lines. A line's offset is the position of its first byte in the
 (decompressed) file, so a plain file can be split at any byte: a split reads the lines that start
 in it. Each bad line is rejected with its offset (`invalid_json`, `not_an_object`, `missing_text`,
-`too_large`) and the lines around it are kept. Lines longer than `max_doc_bytes` are skipped
-without being held in memory.
+`too_large`, or `error` for anything else that fails on it) and the lines around it are kept.
+Lines longer than `max_doc_bytes` are skipped without being held in memory. Only a file in a
+known binary format (an image, an archive) is rejected as a whole: a stray NUL byte costs its line.
 
 With `keep_fields`, every line is parsed with Python's json module so that a record's other fields
 reach `meta` exactly as written (Arrow's parser would turn date strings into timestamps and mix ints
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import re
 from collections.abc import Iterator
@@ -32,8 +34,8 @@ from corpusmill.pipeline.readers.streams import (
     BatchBuilder,
     ByteReader,
     ReadBatch,
+    binary_magic,
     decoded_reader,
-    looks_binary,
     open_raw,
     raw_reader,
     to_meta,
@@ -41,6 +43,8 @@ from corpusmill.pipeline.readers.streams import (
 
 if TYPE_CHECKING:
     from corpusmill.pipeline.readers.discover import ReadConfig, Split
+
+log = logging.getLogger(__name__)
 
 # Lines are parsed this many bytes at a time (whole lines; a longer line makes its own block).
 _BLOCK = 8 << 20
@@ -85,7 +89,7 @@ def _lines(split: Split, config: ReadConfig, builder: BatchBuilder) -> Iterator[
             reader.skip_past(b"\n")
         else:
             head = reader.peek(SNIFF_BYTES)
-        if looks_binary(head):
+        if binary_magic(head):
             if split.start == 0:
                 size = reader.drain()
                 builder.reject(0, "binary_content", size, "binary data, not JSON lines")
@@ -144,10 +148,17 @@ def _whole_lines(window: bytes, room: float) -> int:
 
 
 def _parse_lines(block: bytes, start: int, config: ReadConfig, builder: BatchBuilder) -> None:
-    """Parse a block line by line with Python's json module."""
+    """Parse a block line by line with Python's json module; whatever fails on one line (JSON
+    nested too deep for the parser, say) rejects that line alone as `error`."""
     offset = start
     for line in block.split(b"\n"):
-        _parse_line(line, offset, config, builder)
+        try:
+            _parse_line(line, offset, config, builder)
+        except Exception as exc:  # one line must not cost the others
+            detail = f"{type(exc).__name__}: {exc}"
+            text, _ = decode_counting(line, "utf-8")
+            builder.reject(offset, "error", len(line), detail, text=text)
+            log.debug("%s at byte %d: traceback", builder.url, offset, exc_info=exc)
         offset += len(line) + 1
 
 
@@ -176,10 +187,12 @@ def _parse_line(line: bytes, offset: int, config: ReadConfig, builder: BatchBuil
             offset, "missing_text", len(line), f"no string at {config.text_key!r}", text=decoded
         )
         return
-    # JSON escapes can spell lone surrogates, which are not text and cannot be stored as UTF-8.
+    # JSON escapes can spell lone surrogates, which are not text and cannot be stored as UTF-8:
+    # they are replaced like invalid UTF-8 bytes (meta is ASCII JSON, which escapes them).
     text, escaped = _LONE_SURROGATE.subn("\ufffd", text)
-    builder.add_doc(offset, text, url=url if isinstance(url, str) else None, meta=meta)
-    if invalid or escaped:
+    url, url_escaped = _LONE_SURROGATE.subn("\ufffd", url) if isinstance(url, str) else (None, 0)
+    builder.add_doc(offset, text, url=url, meta=meta)
+    if invalid or escaped or url_escaped:
         builder.count("invalid_utf8_docs")
 
 
