@@ -34,7 +34,7 @@ def _rows(split: Split, config: ReadConfig, builder: BatchBuilder) -> Iterator[N
     file = split.file
     with open_raw(file.url) as handle:
         try:
-            parquet = pq.ParquetFile(handle)
+            parquet = pq.ParquetFile(handle, page_checksum_verification=True)
         except (pa.ArrowException, OSError) as exc:
             if split.start == 0:
                 builder.reject(0, "corrupt", file.size, f"not a readable Parquet file ({exc})")
@@ -44,19 +44,48 @@ def _rows(split: Split, config: ReadConfig, builder: BatchBuilder) -> Iterator[N
             builder.count("empty_files")
         starts = row_group_starts(metadata)
         groups = [i for i, start in enumerate(starts) if split.start <= start < split.end]
-        if not groups:
-            return
-        row = sum(metadata.row_group(i).num_rows for i in range(groups[0]))
+        row = sum(metadata.row_group(i).num_rows for i in range(groups[0])) if groups else 0
         names = parquet.schema_arrow.names
         if not config.keep_fields:
             wanted = {key.partition(".")[0] for key in (config.text_key, config.url_key)}
             names = [name for name in names if name in wanted]
+        for group in groups:
+            yield from _row_group(parquet, group, row, names, config, builder)
+            row += metadata.row_group(group).num_rows
+
+
+def _row_group(
+    parquet: pq.ParquetFile,
+    group: int,
+    row: int,
+    names: list[str],
+    config: ReadConfig,
+    builder: BatchBuilder,
+) -> Iterator[None]:
+    """Add one row group's rows, whose first is row `row` of the file. Damage (a bad page header,
+    a failed checksum, duplicate column names) rejects the group's rows not yet read, each row
+    with its share of the group's stored bytes; the other row groups are read as usual."""
+    rows = parquet.metadata.row_group(group).num_rows
+    done = 0
+    try:
         for batch in parquet.iter_batches(
-            batch_size=config.batch_docs, row_groups=groups, columns=names, use_threads=False
+            batch_size=config.batch_docs, row_groups=[group], columns=names, use_threads=False
         ):
-            _add_batch(pa.Table.from_batches([batch]), row, config, builder)
-            row += batch.num_rows
+            _add_batch(pa.Table.from_batches([batch]), row + done, config, builder)
+            done += batch.num_rows
             yield
+    except Exception as exc:  # one damaged row group must not cost the others
+        reason = "corrupt" if isinstance(exc, (pa.ArrowException, OSError)) else "error"
+        stored = _stored_bytes(parquet.metadata.row_group(group))
+        share = np.full(rows, stored // max(rows, 1), np.int64)
+        share[: stored % max(rows, 1)] += 1
+        builder.reject_rows(
+            list(range(row + done, row + rows)),
+            reason,
+            share[done:].tolist(),
+            f"row group {group}: {type(exc).__name__}: {exc}",
+        )
+        yield
 
 
 def row_group_starts(metadata: pq.FileMetaData) -> list[int]:
@@ -68,6 +97,11 @@ def row_group_starts(metadata: pq.FileMetaData) -> list[int]:
     return starts
 
 
+def _stored_bytes(group: pq.RowGroupMetaData) -> int:
+    """A row group's stored (compressed) bytes."""
+    return sum(group.column(c).total_compressed_size for c in range(group.num_columns))
+
+
 def _column_start(column: pq.ColumnChunkMetaData) -> int:
     if column.has_dictionary_page and column.dictionary_page_offset:
         return min(column.dictionary_page_offset, column.data_page_offset)
@@ -75,21 +109,14 @@ def _column_start(column: pq.ColumnChunkMetaData) -> int:
 
 
 def _add_batch(table: pa.Table, row: int, config: ReadConfig, builder: BatchBuilder) -> None:
-    """Add one record batch: rows with a text of allowed size become documents."""
+    """Add one record batch: rows with a text of allowed size become documents. Everything is
+    worked out before the builder is given anything, so a batch that fails adds nothing."""
     offsets = pa.array(np.arange(row, row + table.num_rows, dtype=np.int64))
-    texts = _text_column(table, config, builder)
-    urls = _string_column(table, config.url_key)
+    texts, invalid = _as_text(_column(table, config.text_key), table.num_rows, pa.large_string())
+    urls, _ = _as_text(_column(table, config.url_key), table.num_rows, pa.string())
     sizes = pc.fill_null(pc.binary_length(texts), 0)
     missing = texts.is_null()
     large = pc.greater(sizes, config.max_doc_bytes)
-    for mask, reason, detail in (
-        (missing, "missing_text", f"no string in column {config.text_key!r}"),
-        (large, "too_large", "text longer than max_doc_bytes"),
-    ):
-        if pc.any(mask).as_py():
-            builder.reject_rows(
-                offsets.filter(mask).to_pylist(), reason, sizes.filter(mask).to_pylist(), detail
-            )
     keep = pc.invert(pc.or_(missing, large))
     metas = None
     if config.keep_fields:
@@ -98,38 +125,47 @@ def _add_batch(table: pa.Table, row: int, config: ReadConfig, builder: BatchBuil
         others = [name for name in table.column_names if name not in taken]
         rows = table.select(others).filter(keep).to_pylist()
         metas = pa.array([split_record(record, config)[2] for record in rows], pa.string())
+    for mask, reason, detail in (
+        (missing, "missing_text", f"no string in column {config.text_key!r}"),
+        (large, "too_large", "text longer than max_doc_bytes"),
+    ):
+        if pc.any(mask).as_py():
+            builder.reject_rows(
+                offsets.filter(mask).to_pylist(), reason, sizes.filter(mask).to_pylist(), detail
+            )
     builder.add_docs(offsets.filter(keep), texts.filter(keep), urls.filter(keep), metas)
+    if invalid:
+        builder.count("invalid_utf8_docs", invalid)
 
 
-def _text_column(table: pa.Table, config: ReadConfig, builder: BatchBuilder) -> pa.Array:
-    """The text column as strings (binary decoded as UTF-8); all null if absent or not text."""
-    column = _column(table, config.text_key)
-    if column is not None and _is_binary(column.type):
-        decoded = [
-            None if value is None else decode_counting(value, "utf-8")
-            for value in column.to_pylist()
-        ]
-        builder.count("invalid_utf8_docs", sum(1 for value in decoded if value and value[1]))
-        return pa.array([value and value[0] for value in decoded], pa.large_string())
-    if column is None or not _is_string(column.type):
-        return pa.nulls(table.num_rows, pa.large_string())
-    return column.cast(pa.large_string())
+def _as_text(column: pa.Array | None, num_rows: int, kind: pa.DataType) -> tuple[pa.Array, int]:
+    """A column as strings of `kind`, and how many values had invalid UTF-8 (replaced): strings,
+    string views and binaries, plain or dictionary-encoded; all null if absent or not text."""
+    if column is not None and pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if column is None or not _is_text(column.type):
+        return pa.nulls(num_rows, kind), 0
+    try:
+        return column.cast(kind), 0
+    except pa.ArrowInvalid:  # binary that is not all UTF-8: only then decoded value by value
+        decoded = [None if v is None else decode_counting(v, "utf-8") for v in column.to_pylist()]
+        texts = pa.array([value and value[0] for value in decoded], kind)
+        return texts, sum(1 for value in decoded if value and value[1])
 
 
-def _string_column(table: pa.Table, key: str) -> pa.Array:
-    """The column at `key` as strings; all null if absent or not text."""
-    column = _column(table, key)
-    if column is None or not _is_string(column.type):
-        return pa.nulls(table.num_rows, pa.string())
-    return column.cast(pa.string())
-
-
-def _is_string(kind: pa.DataType) -> bool:
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
-
-
-def _is_binary(kind: pa.DataType) -> bool:
-    return pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+def _is_text(kind: pa.DataType) -> bool:
+    """True for the Arrow types a text column may have: strings or bytes, plain or views."""
+    return any(
+        check(kind)
+        for check in (
+            pa.types.is_string,
+            pa.types.is_large_string,
+            pa.types.is_string_view,
+            pa.types.is_binary,
+            pa.types.is_large_binary,
+            pa.types.is_binary_view,
+        )
+    )
 
 
 def _column(table: pa.Table, key: str) -> pa.Array | None:
