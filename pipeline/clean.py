@@ -30,7 +30,7 @@ from corpusmill.pipeline.atomic import atomic_path, write_json
 from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.pipeline.config import RunConfig
 from corpusmill.pipeline.errors import StageError
-from corpusmill.pipeline.filters import Filter, apply_filters, build_filters
+from corpusmill.pipeline.filters import Filter, FilterResult, apply_filters, build_filters
 from corpusmill.pipeline.langid import identify_languages
 from corpusmill.pipeline.normalize import normalize_text
 from corpusmill.pipeline.pii import mask_pii
@@ -172,15 +172,38 @@ def task_batches(task: CleanTask, config: ReadConfig) -> Iterator[ReadBatch]:
 def clean_batch(
     docs: pa.Table, config: RunConfig, filters: Sequence[Filter]
 ) -> tuple[pa.Table, pa.Table, dict[str, int]]:
-    """Normalize, identify languages, mask PII and filter one batch: (kept, rejected, counters)."""
-    docs = normalize_text(docs)
+    """Normalize, identify languages, mask PII and filter one batch: (kept, rejected, counters).
+
+    A step that raises on some documents costs only them, rejected with the step and reason
+    `error`; one that raises with no document at all fails the task, as the fault is not in the
+    data (a missing language model, say).
+    """
+    try:
+        return _clean_steps(docs, config, filters)
+    except _StepFailed as failure:
+        try:
+            _clean_steps(docs.slice(0, 0), config, filters)
+        except _StepFailed as fault:
+            raise fault.__cause__ from None
+        return _cleaned_apart(docs, config, filters, failure)
+
+
+def _clean_steps(
+    docs: pa.Table, config: RunConfig, filters: Sequence[Filter]
+) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    """What clean_batch does, each step raising _StepFailed with its name if it fails."""
+    with _step("normalize"):
+        docs = normalize_text(docs)
     empty = pc.equal(pc.utf8_length(docs["text"]), 0)
     rejected = [rejected_rows(docs.filter(empty), "normalize", "empty_text")]
-    docs = identify_languages(docs.filter(pc.invert(empty)), config.langid)
+    with _step("langid"):
+        docs = identify_languages(docs.filter(pc.invert(empty)), config.langid)
     counters: dict[str, int] = {}
     if config.pii.enabled:
-        docs, counters = mask_pii(docs, config.pii)
-    docs, removed = apply_filters(docs, filters)
+        with _step("pii"):
+            docs, counters = mask_pii(docs, config.pii)
+    with _step("filters"):
+        docs, removed = apply_filters(docs, [_NamedFilter(filt) for filt in filters])
     step_reason = pc.split_pattern(removed["reason"], ":", max_splits=1)
     rejected.append(
         rejected_rows(
@@ -190,6 +213,81 @@ def clean_batch(
         )
     )
     return docs, pa.concat_tables(rejected), counters
+
+
+def _cleaned_apart(
+    docs: pa.Table, config: RunConfig, filters: Sequence[Filter], failure: _StepFailed
+) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    """Clean a batch that `failure` stopped in halves, and their halves, until each document a
+    step fails on is alone and rejected: the good path stays one vectorized batch, and a bad
+    document costs about two more passes over its batch."""
+    if docs.num_rows == 1:
+        cause = failure.__cause__
+        log.warning(
+            "%s: %s:error (%s: %s); the document is rejected",
+            docs["id"][0].as_py(),
+            failure.step,
+            type(cause).__name__,
+            cause,
+        )
+        log.debug("traceback of the error above", exc_info=cause)
+        return docs.slice(0, 0), rejected_rows(docs, failure.step, "error"), {}
+    parts = []
+    middle = docs.num_rows // 2
+    for half in (docs.slice(0, middle), docs.slice(middle)):
+        try:
+            parts.append(_clean_steps(half, config, filters))
+        except _StepFailed as failed:
+            parts.append(_cleaned_apart(half, config, filters, failed))
+    counters: Counter[str] = Counter()
+    for _, _, part_counters in parts:
+        counters.update(part_counters)
+    # A rejected document's empty part keeps the columns as read, which a step may have relaxed.
+    return (
+        pa.concat_tables([kept for kept, _, _ in parts], promote_options="default"),
+        pa.concat_tables([rejected for _, rejected, _ in parts]),
+        dict(counters),
+    )
+
+
+class _StepFailed(Exception):
+    """A clean step raised (the exception is the cause); `step` names it as rejections do."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__(step)
+        self.step = step
+
+
+@contextlib.contextmanager
+def _step(name: str) -> Iterator[None]:
+    """Turn an exception raised inside into _StepFailed(name), unless a step inside named it."""
+    try:
+        yield
+    except _StepFailed:
+        raise
+    except Exception as exc:  # which documents it costs is decided by the caller
+        raise _StepFailed(name) from exc
+
+
+@dataclass(frozen=True)
+class _NamedFilter:
+    """A filter whose failures are reported under its name."""
+
+    filt: Filter
+
+    @property
+    def name(self) -> str:
+        return self.filt.name
+
+    @property
+    def needs_words(self) -> bool:
+        return self.filt.needs_words
+
+    def __call__(
+        self, docs: pa.Table, words: pa.LargeListArray | None = None, splits: Any = None
+    ) -> FilterResult:
+        with _step(self.filt.name):
+            return self.filt(docs, words=words, splits=splits)
 
 
 def rejected_rows(docs: pa.Table, step: Any, reason: Any) -> pa.Table:
