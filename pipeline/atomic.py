@@ -1,24 +1,43 @@
-"""Atomic file writes: write to a temporary name in the same folder, then rename into place.
+"""Atomic file writes and the lock of an output folder.
 
-A reader (or a rerun after a crash) sees either no file or the complete file, never a torn one.
+A write goes to a temporary name in the same folder, then is renamed into place: a reader (or a
+rerun after a crash) sees either no file or the complete file, never a torn one. Temporaries carry
+a name only this module makes, so sweeping a killed run's leftovers never touches a user's files.
+The lock (created exclusively, naming its pid, host and start time) keeps two runs out of one
+folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
+import logging
 import os
+import re
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from corpusmill.pipeline.errors import UserError
+
+log = logging.getLogger(__name__)
+
+_TEMPORARY_SUFFIX = ".corpusmill-tmp"
+_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{32}" + re.escape(_TEMPORARY_SUFFIX))
+
+
+class LockedError(UserError):
+    """A folder another live process holds the lock of; the message names it and what to do."""
 
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path to write; on success it is renamed to `path`, on error removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{_TEMPORARY_SUFFIX}")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -26,15 +45,95 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def remove_stale_temporaries(folder: Path) -> int:
-    """Delete the temporary files a killed run left in `folder`; return how many there were.
+def remove_stale_temporaries(folder: Path, recursive: bool = True) -> int:
+    """Delete the temporaries `atomic_path` left in `folder` (and below it, if `recursive`) when
+    its writer was killed; return how many there were. Other files, hidden or not, stay.
 
-    Call it only when no other run writes to the folder.
+    Call it only while holding the folder's lock, so that no other writer's temporary goes.
     """
-    stale = list(folder.rglob(".*.tmp")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return 0
+    candidates = folder.rglob(f"*{_TEMPORARY_SUFFIX}") if recursive else folder.glob("*")
+    stale = [path for path in candidates if _TEMPORARY.fullmatch(path.name) and path.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)
+
+
+@contextlib.contextmanager
+def folder_lock(path: Path) -> Iterator[None]:
+    """Hold the lock file `path` while the block runs: created exclusively, it names this pid,
+    host and start time. A lock whose pid no longer runs on this host is taken over; one held by
+    a live process (or a process on another host) raises LockedError."""
+    mine = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    _create_lock(path, mine)
+    try:
+        yield
+    finally:
+        if _read_lock(path) == mine:
+            path.unlink(missing_ok=True)
+
+
+def _create_lock(path: Path, mine: dict[str, Any]) -> None:
+    """Create the lock file holding `mine`, taking over a stale one once."""
+    for attempt in range(2):
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            holder = _read_lock(path)
+            if attempt or not _is_stale(holder):
+                raise LockedError(_held_message(path, holder)) from None
+            log.warning(
+                "taking over the lock %s of a run that no longer runs (pid %s, started %s)",
+                path,
+                holder["pid"],
+                holder["started"],
+            )
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(mine, handle)
+        return
+
+
+def _read_lock(path: Path) -> dict[str, Any] | None:
+    """The holder a lock file names, or None if it is gone or unreadable (being written)."""
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(holder, dict) and {"pid", "host", "started"} <= holder.keys():
+        return holder
+    return None
+
+
+def _is_stale(holder: dict[str, Any] | None) -> bool:
+    """True if the lock's process ran on this host and is gone."""
+    if holder is None or holder["host"] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        pass
+    return False
+
+
+def _held_message(path: Path, holder: dict[str, Any] | None) -> str:
+    """Why the lock cannot be taken, and what to do."""
+    if holder is None:
+        who = "a run that is starting, or one whose lock file is damaged"
+    else:
+        who = f"another run (pid {holder['pid']} on {holder['host']}, started {holder['started']})"
+    return (
+        f"{path.parent} is in use by {who}; wait for it to end or choose another --out "
+        f"(if no run is using it, delete {path})"
+    )
 
 
 def write_text(path: Path, text: str) -> None:
