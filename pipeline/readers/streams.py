@@ -274,13 +274,21 @@ class DecompressSource:
             detail = f"corrupt {self.compression} data at stored byte {self.raw.pos} ({exc})"
             self._stop("corrupt", self.raw.pos, detail)
             return b""
-        tail = self._decompressor.unused_data if self._decompressor.eof else b""
-        self.raw.skip(len(feed) - len(self._decompressor.unconsumed_tail) - len(tail))
+        self.raw.skip(len(feed) - len(self._unconsumed()))
         if self._decompressor.eof:
             self.members += 1
             self._decompressor = None
             self._done = self.single_member
         return out
+
+    def _unconsumed(self) -> bytes:
+        """The fed bytes the decompressor did not use: what follows its member/frame once it
+        ended, else what its output limit left over. (At the end of a gzip member whose last
+        step hit the limit, Python 3.11's zlib reports the bytes after it in both attributes.)
+        """
+        if self._decompressor.eof:
+            return self._decompressor.unused_data
+        return self._decompressor.unconsumed_tail
 
     def _start_member(self, feed: bytes) -> bytes:
         """Begin the next member/frame at the current position, or stop at the end or at garbage."""
