@@ -157,6 +157,12 @@ class ByteReader:
         self.pos += len(data)
         return data
 
+    def unread(self, data: bytes) -> None:
+        """Put back the last `data` read, so that reading resumes at its start."""
+        self._buf = data + self._buf[self._off :]
+        self._off = 0
+        self.pos -= len(data)
+
     def skip(self, n: int) -> int:
         """Consume up to `n` bytes without keeping them; return how many there were."""
         done = 0

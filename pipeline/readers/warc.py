@@ -11,6 +11,10 @@ record's HTTP part. Two layouts are read:
   byte stream, a record's offset is its position in that stream; plain files are split at byte
   ranges and resync at the next valid WARC header, compressed streams are read whole.
 
+A record of a byte stream whose block does not end at a record boundary but holds a WARC header
+at a line start declared too long a Content-Length: it is rejected as `bad_length`, and reading
+resumes at that header, so the record it swallowed is read as usual.
+
 A split reads the records that start before its end. Damage is reported by whoever reads up to
 it: a split that reaches garbage after its last record reports the garbage even past its end,
 and a split that resyncs skips silently to the first record, so nothing is reported twice.
@@ -166,7 +170,16 @@ def _stream_records(
         if at >= end:
             break
         record, complete = _read_record(reader, at, header, config.max_doc_bytes)
-        if complete:
+        swallowed = _swallowed_header(reader, record, complete)
+        if swallowed is not None:
+            # The declared length is too long: the next record starts inside this block.
+            reader.unread(record.block[swallowed:])
+            detail = (
+                f"Content-Length {record.length} runs over the WARC header at byte {reader.pos}; "
+                "resumed there"
+            )
+            builder.reject(at, "bad_length", reader.pos - at, detail, url=record.url)
+        elif complete:
             _convert(record, config, builder)
         else:
             damage_reported = reader.problem is not None
@@ -271,6 +284,30 @@ def _read_record(
         block = reader.read(length)
         got = len(block)
     return _Record(offset, headers, header_bytes, block, length), got == length
+
+
+def _swallowed_header(reader: ByteReader, record: _Record, complete: bool) -> int | None:
+    """Where a WARC header starts on a line of the record's block, if the block does not end at
+    a record boundary (blank lines, then a header or the end of the stream), else None.
+
+    A record whose Content-Length is too long swallows the next record this way. Records larger
+    than max_doc_bytes are not held, so they cannot be searched: they are read as declared.
+    """
+    if record.block is None:
+        return None
+    if complete:
+        rest = reader.peek(_MAX_HEADER).lstrip(b"\r\n")
+        if not rest or _parse_header(rest) is not None:
+            return None
+    block = record.block
+    found = block.find(b"\nWARC/1.")
+    while found >= 0:
+        start = found + 1
+        head = block[start : start + _MAX_HEADER]
+        if _parse_header(head + reader.peek(_MAX_HEADER - len(head))) is not None:
+            return start
+        found = block.find(b"\nWARC/1.", start)
+    return None
 
 
 def _skip_newlines(reader: ByteReader) -> None:
