@@ -17,6 +17,75 @@ PAGES = [
     warc_record(f"http://l.example/{i}", page(f"L{i}", f"Page {i} says something of its own."))
     for i in range(6)
 ]
+TITLE = "Chunks"
+PARAGRAPHS = [
+    "The first paragraph arrives in the first chunk of the body.",
+    "The second paragraph arrives in a chunk of its own, after it.",
+    "The third paragraph closes the page in the last chunk.",
+]
+CHUNKS = [
+    f"<html><head><title>{TITLE}</title></head><body><p>{PARAGRAPHS[0]}</p>".encode(),
+    f"<p>{PARAGRAPHS[1]}</p>".encode(),
+    f"<p>{PARAGRAPHS[2]}</p></body></html>".encode(),
+]
+
+
+def chunked(chunks: list[bytes]) -> bytes:
+    """A complete chunked body: each chunk behind its hex size line, then the last-chunk."""
+    return b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+
+
+def response(uri: str, body: bytes, http_headers: str) -> bytes:
+    """A WARC response record whose HTTP part has exactly the given headers and body."""
+    block = f"HTTP/1.1 200 OK\r\n{http_headers}\r\n".encode() + body
+    return (
+        (
+            f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: {uri}\r\n"
+            f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(block)}\r\n\r\n"
+        ).encode()
+        + block
+        + b"\r\n\r\n"
+    )
+
+
+def test_chunked_bodies_cut_or_broken_keep_their_chunks_and_never_chunk_size_lines(
+    tmp_path: Path,
+):
+    headers = "Content-Type: text/html; charset=utf-8\r\nTransfer-Encoding: chunked\r\n"
+    whole = chunked(CHUNKS)
+    two_chunks = chunked(CHUNKS[:2])[: -len(b"0\r\n\r\n")]
+    bodies = {
+        "http://c.example/complete": whole,
+        "http://c.example/no-last-chunk": whole[: -len(b"0\r\n\r\n")],
+        "http://c.example/cut-in-a-size-line": two_chunks + b"3",
+        "http://c.example/cut-in-the-data": two_chunks + b"%x\r\n<p>The third par" % len(CHUNKS[2]),
+        "http://c.example/broken-size-line": two_chunks + b"zz\r\n" + CHUNKS[2] + b"\r\n0\r\n\r\n",
+        "http://c.example/stored-unchunked": b"".join(CHUNKS),
+    }
+    records = [response(uri, body, headers) for uri, body in bodies.items()]
+    # A declared content encoding the body does not have (Common Crawl stores bodies decoded).
+    records.append(
+        response("http://c.example/not-gzip", whole, headers + "Content-Encoding: gzip\r\n")
+    )
+    data, _ = gzip_members(records)
+    (tmp_path / "c.warc.gz").write_bytes(data)
+    docs, rejected, counters = read(tmp_path / "c.warc.gz")
+    first_two = "\n\n".join(PARAGRAPHS[:2])
+    full = "\n\n".join(PARAGRAPHS)
+    assert rows(docs, "url", "title", "text") == [
+        ("http://c.example/complete", TITLE, full),
+        ("http://c.example/no-last-chunk", TITLE, full),
+        ("http://c.example/cut-in-a-size-line", TITLE, first_two),
+        ("http://c.example/cut-in-the-data", TITLE, first_two + "\n\nThe third par"),
+        ("http://c.example/broken-size-line", TITLE, first_two),
+        ("http://c.example/stored-unchunked", TITLE, full),
+        ("http://c.example/not-gzip", TITLE, full),
+    ]
+    # Only the last-chunk missing loses nothing: fastwarc reads that body as complete.
+    incomplete = ['"http_chunked": "incomplete"' in m for m in docs["meta"].to_pylist()]
+    assert incomplete == [False, False, True, True, True, False, False]
+    assert rejected.num_rows == 0
+    assert counters == {"incomplete_chunked_docs": 3}
 
 
 def with_content_length(record: bytes, length: int) -> bytes:

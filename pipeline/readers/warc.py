@@ -64,6 +64,10 @@ _DOCUMENT_TYPES = ("response", "resource", "conversion")
 # Records every crawl holds plenty of (redirects, images, stylesheets, pages with no text): logged
 # at info level, so that warnings stay for damaged or malformed input.
 _ORDINARY = frozenset({"http_status", "binary_content", "content_type", "empty_text"})
+# A chunk-size line (RFC 9112 7.1: hex size, optional extensions) and the line end after the data;
+# bare LF is accepted as HTTP parsers do.
+_CHUNK_SIZE = re.compile(rb"([0-9a-fA-F]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
+_CHUNK_END = re.compile(rb"\r?\n")
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _BINARY_FAMILIES = ("image/", "audio/", "video/", "font/")
 # An HTML document's start, after an optional XML declaration and comments (WHATWG sniffing
@@ -397,6 +401,8 @@ def _convert(record: _Record, config: ReadConfig, builder: BatchBuilder) -> None
     builder.add_doc(
         record.offset, outcome.text, url=record.url, title=outcome.title, meta=to_meta(meta)
     )
+    if "http_chunked" in outcome.meta:
+        builder.count("incomplete_chunked_docs")
     if outcome.invalid_bytes:
         utf8 = outcome.charset.startswith("utf-8")
         builder.count("invalid_utf8_docs" if utf8 else "invalid_charset_docs")
@@ -416,10 +422,12 @@ def _outcome(record: _Record, config: ReadConfig) -> _Document | _Rejection:
     http = _http(record)
     if http is None:
         return _Rejection("corrupt", record.length, "unreadable HTTP response")
-    status, mime, charset, body = http
-    if status is None or not 200 <= status < 300:
-        return _Rejection("http_status", record.length, f"HTTP status {status}")
-    return _payload(mime, charset, body, config)
+    if http.status is None or not 200 <= http.status < 300:
+        return _Rejection("http_status", record.length, f"HTTP status {http.status}")
+    outcome = _payload(http.mime, http.charset, http.body, config)
+    if http.complete or isinstance(outcome, _Rejection):
+        return outcome
+    return outcome._replace(meta={**outcome.meta, "http_chunked": "incomplete"})
 
 
 def _payload(
@@ -441,25 +449,74 @@ def _payload(
     return _Rejection(reason, len(body), f"content type {mime or 'missing'}")
 
 
-def _http(record: _Record) -> tuple[int | None, str, str | None, bytes] | None:
-    """(status, mime type, charset, decoded body) of a response record, or None if unreadable.
+def _http(record: _Record) -> _Http | None:
+    """The parsed HTTP response of a record, its transfer and content encodings undone; None if
+    its HTTP header is unreadable.
 
-    Transfer and content encodings are undone; if a declared content encoding is wrong (the body
-    was stored decoded, as Common Crawl does), the body is taken as stored.
+    A declared content encoding that does not decode (the body was stored decoded, as Common
+    Crawl does) leaves the body as stored. A chunked body cut short or broken keeps the data of
+    its chunks up to the damage (a payload cut at the crawler's size limit is such a body), never
+    the chunk-size lines; one that does not start with a chunk was stored unchunked, and is
+    taken as it is.
     """
-    for decode in ("all", "none"):
-        try:
-            warc = WarcRecord.from_bytes(record.header_bytes + record.block)
-            warc.is_http = True
-            warc.parse_http(auto_decode=decode)
-        except OSError:
-            continue
-        if warc.http_headers is None:
-            return None
-        mime, _ = _content_type(warc.http_content_type)
-        charset = (warc.http_charset or "").strip("\"' ").lower() or None
-        return warc.http_headers.status_code, mime, charset, warc.reader.read()
-    return None
+    for decode in ("all", "transfer"):
+        warc = _parse_http(record, decode)
+        if warc is not None:
+            return _response(warc, warc.reader.read(), complete=True)
+    warc = _parse_http(record, "none")
+    if warc is None or warc.http_headers is None:
+        return None
+    body = warc.reader.read()
+    chunks = _dechunk(body)
+    if chunks is None:
+        return _response(warc, body, complete=True)
+    return _response(warc, *chunks)
+
+
+class _Http(NamedTuple):
+    status: int | None
+    mime: str
+    charset: str | None
+    body: bytes
+    complete: bool
+
+
+def _parse_http(record: _Record, decode: str) -> WarcRecord | None:
+    """fastwarc's parse of the record's HTTP part with `auto_decode=decode`, None if it fails."""
+    warc = WarcRecord.from_bytes(record.header_bytes + record.block)
+    warc.is_http = True
+    try:
+        warc.parse_http(auto_decode=decode)
+    except OSError:
+        return None
+    return warc
+
+
+def _response(warc: WarcRecord, body: bytes, complete: bool) -> _Http | None:
+    if warc.http_headers is None:
+        return None
+    mime, _ = _content_type(warc.http_content_type)
+    charset = (warc.http_charset or "").strip("\"' ").lower() or None
+    return _Http(warc.http_headers.status_code, mime, charset, body, complete)
+
+
+def _dechunk(body: bytes) -> tuple[bytes, bool] | None:
+    """(data, ended properly) of a chunked body: its chunks up to a cut or malformed one, with
+    the part of a chunk cut by the end; None if the body does not start with a chunk.
+    """
+    parts: list[bytes] = []
+    pos = 0
+    while size_line := _CHUNK_SIZE.match(body, pos):
+        size = int(size_line.group(1), 16)
+        if size == 0:
+            return b"".join(parts), True
+        pos = size_line.end() + size
+        parts.append(body[size_line.end() : pos])
+        end = _CHUNK_END.match(body, pos)
+        if end is None:
+            break
+        pos = end.end()
+    return (b"".join(parts), False) if parts else None
 
 
 def _content_type(value: str | None) -> tuple[str, str | None]:
