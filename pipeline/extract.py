@@ -1,8 +1,9 @@
 """HTML bytes to a page title and its main text, with resiliparse.
 
-The charset is taken, in order, from a byte-order mark, the HTTP header, the page's own
-`<meta charset>`/http-equiv, and finally uchardet's guess, so a page declared only in one of these
-places still decodes to the right script. Bytes invalid in that charset are replaced and counted.
+The charset is taken, in order, from a byte-order mark, the NUL bytes of UTF-16 without one, the
+HTTP header, the page's own `<meta charset>`/http-equiv, and finally uchardet's guess, so a page
+declared only in one of these places still decodes to the right script. Bytes invalid in that
+charset are replaced and counted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from html import unescape
 
+import numpy as np
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
 
@@ -27,6 +29,13 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _SURROGATES = re.compile("[\udc80-\udcff]")
+# UTF-16 without a BOM shows in its first code units: markup is ASCII, so most units have a NUL
+# high byte and a printable low byte. Binary data with NULs rarely has both on one side.
+_UTF16_SAMPLE = 1024
+_UTF16_ASCII_UNITS = 0.5
+_UTF16_PRINTABLE = 0.95
+_PRINTABLE_ASCII = np.zeros(256, bool)
+_PRINTABLE_ASCII[[9, 10, 13, *range(32, 127)]] = True
 
 
 @dataclass(frozen=True)
@@ -102,14 +111,35 @@ def page_title(html: str) -> str | None:
 
 
 def page_charset(body: bytes, http_charset: str | None) -> str:
-    """The codec to decode a page with: BOM, then HTTP header, then meta tag, then a guess."""
+    """The codec to decode a page with: BOM, then UTF-16's NUL bytes, then HTTP header, then meta
+    tag, then a guess."""
     for bom, name in _BOMS:
         if body.startswith(bom):
             return name
+    utf16 = utf16_without_bom(body)
+    if utf16:
+        return utf16
     declared = map_encoding_to_html5(http_charset, fallback_utf8=False) if http_charset else None
     # from_html_meta reads <meta charset> or http-equiv in the first 1024 bytes and falls back to
     # uchardet; both answers are mapped to WHATWG names (iso-8859-1 becomes cp1252, as browsers do).
     return declared or detect_encoding(body, from_html_meta=True) or "utf-8"
+
+
+def utf16_without_bom(data: bytes) -> str | None:
+    """The codec ("utf-16-le" or "utf-16-be") of UTF-16 text without a byte-order mark, if `data`
+    starts like it (most of its first code units ASCII), else None."""
+    sample = data[: min(len(data), _UTF16_SAMPLE) & ~1]
+    if b"\x00" not in sample:
+        return None
+    units = np.frombuffer(sample, np.uint8).reshape(-1, 2)
+    for name, low, high in (("utf-16-le", 0, 1), ("utf-16-be", 1, 0)):
+        ascii_units = units[units[:, high] == 0, low]
+        if (
+            len(ascii_units) >= _UTF16_ASCII_UNITS * len(units)
+            and _PRINTABLE_ASCII[ascii_units].mean() >= _UTF16_PRINTABLE
+        ):
+            return name
+    return None
 
 
 def decode_counting(data: bytes, charset: str) -> tuple[str, int]:

@@ -11,6 +11,7 @@ import pytest
 from test_readers import compress, gzip_members, page, read, rows, warc_record
 from warcio.archiveiterator import ArchiveIterator
 
+from corpusmill.pipeline.extract import page_charset
 from corpusmill.pipeline.readers import ReadConfig
 
 PAGES = [
@@ -126,6 +127,53 @@ def test_trailing_junk_after_a_record_of_the_right_length_keeps_the_record(tmp_p
     docs, rejected, _ = read(tmp_path / "j.warc")
     assert docs["url"].to_pylist() == ["http://l.example/0", "http://l.example/1"]
     assert rows(rejected, "offset", "reason", "bytes") == [(len(PAGES[0]), "corrupt", len(junk))]
+
+
+GERMAN = (
+    "Zugvögel finden ihren Weg über tausende Kilometer mit Hilfe der Sterne und des Magnetfelds."
+)
+UTF16_PAGE = (
+    f"<!DOCTYPE html><html><head><title>Vögel</title></head><body><p>{GERMAN}</p></body></html>"
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("content_type", ["text/html", None])
+def test_utf16_pages_without_bom_or_charset_extract_their_text(
+    tmp_path: Path, encoding: str, content_type: str | None
+):
+    body = UTF16_PAGE.encode(encoding)
+    record = warc_record("http://u.example/", body, content_type=content_type)
+    (tmp_path / "u.warc").write_bytes(record)
+    docs, rejected, counters = read(tmp_path / "u.warc")
+    assert rows(docs, "title", "text") == [("Vögel", GERMAN)]
+    assert f'"charset": "{encoding}"' in docs["meta"][0].as_py()
+    assert rejected.num_rows == 0 and counters == {}
+
+
+def test_utf16_byte_order_beats_a_declared_charset_and_plain_text_decodes_too(tmp_path: Path):
+    assert page_charset(UTF16_PAGE.encode("utf-16-be"), "utf-16") == "utf-16-be"
+    assert page_charset(UTF16_PAGE.encode("utf-16-le"), "utf-8") == "utf-16-le"
+    assert page_charset(UTF16_PAGE.encode("utf-8"), None) == "utf-8"
+    record = warc_record(
+        "http://u.example/t", GERMAN.encode("utf-16-le"), content_type="text/plain"
+    )
+    (tmp_path / "t.warc").write_bytes(record)
+    docs, _, _ = read(tmp_path / "t.warc")
+    assert docs["text"].to_pylist() == [GERMAN]
+
+
+def test_binary_payloads_with_nul_bytes_are_still_binary(tmp_path: Path):
+    counters_le = b"".join(i.to_bytes(4, "little") for i in range(2000))
+    shorts = bytes(b for i in range(3000) for b in (i % 251, 0x80 | i % 7))
+    records = [
+        warc_record("http://b.example/ints", counters_le, content_type=None),
+        warc_record("http://b.example/shorts", shorts, content_type="application/octet-stream"),
+    ]
+    (tmp_path / "b.warc").write_bytes(b"".join(records))
+    docs, rejected, _ = read(tmp_path / "b.warc")
+    assert docs.num_rows == 0
+    assert rejected["reason"].to_pylist() == ["binary_content", "binary_content"]
 
 
 def warcio_records(data: bytes) -> list[tuple[str, str | None]]:

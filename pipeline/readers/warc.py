@@ -22,6 +22,7 @@ and a split that resyncs skips silently to the first record, so nothing is repor
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 import zlib
@@ -31,7 +32,12 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from fastwarc.warc import WarcRecord
 
-from corpusmill.pipeline.extract import decode_counting, html_to_text, page_charset
+from corpusmill.pipeline.extract import (
+    decode_counting,
+    html_to_text,
+    page_charset,
+    utf16_without_bom,
+)
 from corpusmill.pipeline.readers.streams import (
     RAW_CHUNK,
     SNIFF_BYTES,
@@ -535,10 +541,19 @@ def _payload_kind(mime: str, body: bytes) -> str:
     head = body[:SNIFF_BYTES]
     if binary_magic(head):
         return "binary"
-    if mime in _HTML_TYPES or _HTML_START.match(head[:1024]):
+    if mime in _HTML_TYPES or _starts_like_html(head):
         return "html"
     if looks_binary(head) or mime.startswith(_BINARY_FAMILIES):
         return "binary"
     if mime == "text/plain":
         return "text"
     return "other"
+
+
+def _starts_like_html(head: bytes) -> bool:
+    """True if a payload starts with an HTML document's first tag, in UTF-8 or UTF-16."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        head = head[:2048].decode("utf-16", "ignore").encode()
+    elif utf16 := utf16_without_bom(head):
+        head = head[:2048].decode(utf16, "ignore").encode()
+    return _HTML_START.match(head[:1024]) is not None
