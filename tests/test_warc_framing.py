@@ -3,11 +3,16 @@ rejected as a careful reader sees it, and on valid files exactly the records war
 
 from __future__ import annotations
 
+import gzip
 import io
 import re
+import tempfile
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_readers import compress, gzip_members, page, read, rows, warc_record
 from warcio.archiveiterator import ArchiveIterator
 
@@ -202,3 +207,70 @@ def test_a_multi_megabyte_compressible_page_in_a_gzip_member_is_one_record(tmp_p
 
 
 # Payload pieces that test the framing: CR/LF runs, "WARC/" lines that are not headers, bytes
+# that are not UTF-8, words.
+PIECES = [
+    b"WARC/1.0\r\n",
+    b"\r\n",
+    b"\r\n\r\n",
+    b"\n",
+    b"<p>",
+    b"</p>",
+    b"word ",
+    b"\xff\x00",
+    b"x",
+]
+KINDS = ["response", "response", "resource", "conversion", "warcinfo", "request", "metadata"]
+
+
+@st.composite
+def warc_files(draw) -> list[bytes]:
+    """Valid WARC records of every type, with payloads that contain framing-like bytes."""
+    records = []
+    for i in range(draw(st.integers(1, 8))):
+        kind = draw(st.sampled_from(KINDS))
+        body = b"".join(draw(st.lists(st.sampled_from(PIECES), max_size=60)))
+        if kind == "response":
+            status = draw(st.sampled_from([200, 200, 404]))
+            records.append(
+                warc_record(f"http://p.example/{i}", page(f"P{i}", "t") + body, status=status)
+            )
+        else:
+            content_type = "text/plain" if kind != "request" else None
+            records.append(
+                warc_record(f"http://p.example/{i}", body, kind=kind, content_type=content_type)
+            )
+    return records
+
+
+DOCUMENT_TYPES = ("response", "resource", "conversion")
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(
+    records=warc_files(),
+    layout=st.sampled_from(["plain", "per-record gzip", "gzip", "zstd"]),
+    split_bytes=st.sampled_from([61, 200, 777, 1 << 30]),
+)
+def test_valid_warc_files_read_as_warcio_reads_them_in_any_split(
+    records: list[bytes], layout: str, split_bytes: int
+):
+    plain = b"".join(records)
+    data = {
+        "plain": plain,
+        "per-record gzip": gzip_members(records)[0],
+        "gzip": gzip.compress(plain, mtime=0),
+        "zstd": compress(plain, "zstd"),
+    }[layout]
+    # warcio reads neither zstd nor a whole-file gzip stream: it reads their content.
+    expected = warcio_records(data if layout in ("plain", "per-record gzip") else plain)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "p.warc"
+        path.write_bytes(data)
+        docs, rejected, counters = read(path, ReadConfig(split_bytes=split_bytes))
+    read_records = pa.concat_tables(
+        [docs.select(["offset", "url"]), rejected.select(["offset", "url"])]
+    ).sort_by("offset")
+    skipped = counters.get("skipped_warc_records", 0)
+    assert read_records.num_rows + skipped == len(expected)
+    assert read_records["url"].to_pylist() == [u for t, u in expected if t in DOCUMENT_TYPES]
+    assert set(rejected["reason"].to_pylist()) <= {"http_status", "empty_text", "binary_content"}
