@@ -21,7 +21,6 @@ import fsspec
 import pyarrow as pa
 import zstandard
 
-from corpusmill.pipeline.extract import utf16_without_bom
 from corpusmill.pipeline.schema import DOCUMENTS, REJECTED, document_id
 
 log = logging.getLogger(__name__)
@@ -109,7 +108,7 @@ def binary_magic(head: bytes) -> bool:
 def looks_binary(head: bytes) -> bool:
     """True if a file or payload starts like binary data rather than text in any encoding."""
     sample = head[:SNIFF_BYTES]
-    if not sample or sample.startswith(_TEXT_BOMS) or utf16_without_bom(sample):
+    if not sample or sample.startswith(_TEXT_BOMS):
         return False
     if binary_magic(sample) or b"\x00" in sample:
         return True

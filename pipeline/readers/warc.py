@@ -543,7 +543,8 @@ def _payload_kind(mime: str, body: bytes) -> str:
         return "binary"
     if mime in _HTML_TYPES or _starts_like_html(head):
         return "html"
-    if looks_binary(head) or mime.startswith(_BINARY_FAMILIES):
+    # UTF-16 without a BOM is text, though its NUL bytes look binary to `looks_binary`.
+    if (looks_binary(head) and not utf16_without_bom(head)) or mime.startswith(_BINARY_FAMILIES):
         return "binary"
     if mime == "text/plain":
         return "text"
