@@ -64,8 +64,7 @@ def config_from_flags(args: argparse.Namespace, config: type[T]) -> T:
     try:
         return dataclasses.replace(config(), **overrides)
     except ConfigValueError as exc:
-        source = "command line" if exc.key in overrides else exc.DEFAULT
-        raise exc.located(source=source) from None
+        raise exc.located(source="command line", default=exc.key not in overrides) from None
     except ValueError as exc:  # a check of its own in the dataclass
         raise ConfigError(str(exc)) from None
 

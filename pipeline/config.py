@@ -100,7 +100,11 @@ def load_config(
     try:
         return _build(RunConfig, values)
     except ConfigValueError as exc:
-        raise exc.located(source=sources.get(exc.key, exc.DEFAULT)) from None
+        # A default can fail by a key of its section the user set: a minimum above their maximum.
+        section = exc.key.rpartition(".")[0]
+        nearby = [where for key, where in sources.items() if key.rpartition(".")[0] == section]
+        source = sources.get(exc.key) or (nearby[-1] if nearby else "")
+        raise exc.located(source=source, default=exc.key not in sources) from None
     except ConfigError:
         raise
     except ValueError as exc:  # a section's own check of its values

@@ -41,21 +41,23 @@ class ConfigError(UserError, ValueError):
 
 class ConfigValueError(ConfigError):
     """A config value its key does not allow; `key` is dotted from the section that raised it,
-    which `located` extends to the key as the user writes it. A `source` of DEFAULT says that
-    the user did not set it (a minimum above the maximum the user set, say)."""
+    which `located` extends to the key as the user writes it."""
 
-    DEFAULT = "default"
+    def __init__(
+        self, key: str, value: Any, problem: str, source: str = "", default: bool = False
+    ) -> None:
+        self.key, self.value, self.problem = key, value, problem
+        where = f"{source}: " if source else ""
+        note = " (the default)" if default else ""
+        super().__init__(f"{where}{key} = {show_value(value)}{note}: {problem}")
 
-    def __init__(self, key: str, value: Any, problem: str, source: str = "") -> None:
-        self.key, self.value, self.problem, self.source = key, value, problem, source
-        where = f"{source}: " if source and source != self.DEFAULT else ""
-        default = " (the default)" if source == self.DEFAULT else ""
-        super().__init__(f"{where}{key} = {show_value(value)}{default}: {problem}")
-
-    def located(self, prefix: str = "", source: str = "") -> ConfigValueError:
-        """The same error with the key under `prefix` (a section path ending in ".") and the
-        source that set it (a config file, the command line)."""
-        return ConfigValueError(prefix + self.key, self.value, self.problem, source)
+    def located(
+        self, prefix: str = "", source: str = "", default: bool = False
+    ) -> ConfigValueError:
+        """The same error with the key under `prefix` (a section path ending in "."), the source
+        that set it or a key it depends on (a config file, the command line), and whether the
+        value is the default."""
+        return ConfigValueError(prefix + self.key, self.value, self.problem, source, default)
 
 
 class Checked:
