@@ -1,8 +1,10 @@
-"""Entry point of the `corpusmill` command: global options and subcommand dispatch."""
+"""Entry point of the `corpusmill` command: global options, subcommand dispatch, and the one place
+where any error becomes a one-line message and an exit status."""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from importlib.metadata import version
@@ -10,32 +12,59 @@ from importlib.metadata import version
 from corpusmill.cli import inspect, report, run, sample, train, train_tokenizer
 from corpusmill.loader.format import FormatError, MissingRunError
 from corpusmill.pipeline.cluster import LOG_FORMAT
-from corpusmill.pipeline.config import ConfigError
-from corpusmill.pipeline.errors import StageError
+from corpusmill.pipeline.errors import CorpusmillError
 from corpusmill.pipeline.readers import InputError
-from corpusmill.tokenizer.encode import TokenizerFileError
 from corpusmill.train.checkpoint import CheckpointError
+
+log = logging.getLogger("corpusmill")
+
+# Errors of other layers that are not yet CorpusmillErrors, by kind: what was asked, what the
+# data turned out to be (MissingRunError, a FormatError, is the user's: it is checked first).
+_USER_ERRORS = (InputError, CheckpointError, MissingRunError)
+_DATA_ERRORS = (FormatError,)
+
+# What to do about a failed file operation, by errno.
+_OS_HINTS = {
+    errno.ENOSPC: "free some space and rerun the same command to resume",
+    errno.EDQUOT: "free some space and rerun the same command to resume",
+    errno.EACCES: "check the permissions of the path, or choose another",
+    errno.EPERM: "check the permissions of the path, or choose another",
+    errno.EROFS: "choose a path on a writable file system",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line, set up logging and run the chosen subcommand."""
+    """Parse the command line, set up logging and run the chosen subcommand; any error is told in
+    one line (with its traceback in the log under -v) and sets the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.verbose - args.quiet)
+    verbosity = args.verbose - args.quiet
+    configure_logging(verbosity)
     try:
         return args.handler(args)
-    except (  # what was asked
-        ConfigError,
-        InputError,
-        CheckpointError,
-        MissingRunError,
-        TokenizerFileError,
-    ) as exc:
-        print(f"corpusmill {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except (StageError, FormatError) as exc:  # what the data turned out to be
-        print(f"corpusmill {args.command}: {exc}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt as exc:
+        message, status = "interrupted; rerun the same command to resume", 130
+        return _report(args.command, exc, message, status, verbosity > 0)
+    except Exception as exc:
+        return _report(args.command, exc, *describe(exc, verbosity > 0), verbosity > 0)
+
+
+def describe(exc: Exception, verbose: bool = False) -> tuple[str, int]:
+    """The one-line message and exit status of an error: 2 for the user's mistakes, 1 for damaged
+    data, a failed file operation (its path and reason) or a defect of corpusmill (whose
+    traceback -v shows)."""
+    if isinstance(exc, CorpusmillError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, _USER_ERRORS):
+        return str(exc), 2
+    if isinstance(exc, _DATA_ERRORS):
+        return str(exc), 1
+    if isinstance(exc, OSError):
+        paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+        reason = "; ".join(filter(None, [exc.strerror or str(exc), _OS_HINTS.get(exc.errno)]))
+        return f"{paths}: {reason}" if paths else reason, 1
+    hint = "" if verbose else " (rerun with -v for the traceback)"
+    return f"internal error: {type(exc).__name__}: {exc}{hint}", 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +106,15 @@ def _verbosity_parser(default: object) -> argparse.ArgumentParser:
         "-q", "--quiet", action="count", default=default, help="only errors in the log"
     )
     return parser
+
+
+def _report(command: str, exc: BaseException, message: str, status: int, verbose: bool) -> int:
+    """Tell the user what went wrong in one line, after its traceback if verbose; return the
+    exit status."""
+    if verbose:
+        log.error("traceback of the error below", exc_info=exc)
+    print(f"corpusmill {command}: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

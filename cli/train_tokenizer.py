@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from corpusmill.cli.flags import add_config_flags, config_from_flags, config_overrides
 from corpusmill.pipeline.config import load_config
+from corpusmill.pipeline.errors import UserError
 from corpusmill.pipeline.readers import ReadConfig
 from corpusmill.tokenizer.config import TokenizerConfig
 from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
@@ -34,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
         "--out",
         type=Path,
         default=Path("tokenizer.json"),
-        help="file to write (default: %(default)s)",
+        help="file to write; missing folders are created (default: %(default)s)",
     )
     add_config_flags(parser, TokenizerConfig, skip=_RUN_ONLY, title="training")
     add_config_flags(parser, ReadConfig, title="reading raw inputs", prefix="read.")
@@ -43,6 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
 
 def train(args: argparse.Namespace) -> int:
     """Train on the inputs and write the tokenizer."""
+    _check_out(args.out)
     overrides = config_overrides(args)
     read = load_config(overrides={k: v for k, v in overrides.items() if k.startswith("read.")}).read
     config = config_from_flags(args, TokenizerConfig)
@@ -54,3 +57,17 @@ def train(args: argparse.Namespace) -> int:
         f"{stats['corpus_bytes'] / 1e6:.1f} MB) in {stats['seconds']:.1f} s"
     )
     return 0
+
+
+def _check_out(path: Path) -> None:
+    """Raise UserError unless `path` can be written as a file (its missing folders created), so
+    that a wrong --out fails before training does, not after."""
+    if path.is_dir():
+        raise UserError(
+            f"--out {path} is a folder; give the file to write, e.g. {path / 'tokenizer.json'}"
+        )
+    folder = next(folder for folder in path.absolute().parents if folder.exists())
+    if not folder.is_dir():
+        raise UserError(f"--out {path}: {folder} is a file, not a folder; choose another path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"--out {path}: {folder} is not writable; choose another path")
