@@ -95,8 +95,12 @@ def _create_lock(path: Path, mine: dict[str, Any]) -> None:
             )
             path.unlink(missing_ok=True)
             continue
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(mine, handle)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                json.dump(mine, handle)
+        except BaseException:  # a full disk, say: leave no empty lock behind
+            path.unlink(missing_ok=True)
+            raise
         return
 
 
