@@ -9,7 +9,7 @@ from pathlib import Path
 from corpusmill.cli.flags import add_config_flags, config_overrides
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import config_to_toml, load_config
-from corpusmill.pipeline.run import run_pipeline
+from corpusmill.pipeline.run import prepared_run, run_stages
 
 
 def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
@@ -35,14 +35,15 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="if OUT holds the output of a different config, delete it and start again",
+        help="delete what a previous run wrote into OUT and start afresh",
     )
     add_config_flags(parser, skip=("inputs",), aliases={"tokenizer.path": ("--tokenizer",)})
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Resolve the effective config, then run the stages."""
+    """Resolve the effective config, check it, its inputs and the output folder, then start
+    the cluster and run the stages."""
     config_files = [Path(s) for s in args.sources if s.endswith(".toml")]
     overrides = config_overrides(args)
     inputs = tuple(s for s in args.sources if not s.endswith(".toml"))
@@ -52,11 +53,14 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(config_to_toml(config))
         return 0
-    with dask_client(config.scheduler, config.workers) as client:
+    with (
+        prepared_run(config, args.force) as config,
+        dask_client(config.scheduler, config.workers) as client,
+    ):
         print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
-        stats = run_pipeline(config, force=args.force, client=client)
+        stats = run_stages(config, client)
     print(summary_table(stats))
-    print(f"output: {Path(config.out).resolve()}")
+    print(f"output: {config.out}")
     return 0
 
 

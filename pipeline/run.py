@@ -1,59 +1,107 @@
-"""`corpusmill run`: the stages in order on one Dask client, with their counts in OUT/stats.json."""
+"""`corpusmill run`: the checks a run needs, then its stages in order on one Dask client, with
+their counts in OUT/stats.json.
+
+An output folder holds one run: its effective config (`OUT/config.toml`) and the files it read
+(`OUT/inputs.json`: each one's source, size and modification time). A rerun of the same config
+on the same files resumes the run; any other is refused, and `--force` starts the folder afresh.
+`OUT/run.lock` keeps a second run out of the folder while one runs.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
 import logging
+import os
 import shutil
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import fsspec
 from distributed import Client
 
-from corpusmill.pipeline.atomic import remove_stale_temporaries, write_json, write_text
+from corpusmill.pipeline.atomic import folder_lock, remove_stale_temporaries, write_json, write_text
 from corpusmill.pipeline.clean import run_clean
-from corpusmill.pipeline.cluster import dask_client
+from corpusmill.pipeline.cluster import check_scheduler, dask_client
 from corpusmill.pipeline.config import (
-    ConfigError,
     RunConfig,
+    config_keys,
     config_to_toml,
     flat_config,
     load_config,
 )
 from corpusmill.pipeline.dedup.stage import run_dedup
+from corpusmill.pipeline.errors import ConfigError, StageError
+from corpusmill.pipeline.readers import InputError, InputFile, discover_inputs
 from corpusmill.pipeline.tokenize import encoder_ahead, run_tokenize
 from corpusmill.tokenizer.encode import check_tokenizer_file
 
 log = logging.getLogger(__name__)
 
-# Keys that say where a run executes, not what it writes: changing them never changes the output.
-_PLACEMENT_KEYS = frozenset({"scheduler", "workers"})
-# What a run writes into its output folder; --force removes exactly these.
-_OUTPUTS = (
+# Keys that never change what a run writes: where it executes, where its output goes, and the
+# spelling of its inputs (the files they resolve to are compared instead, in OUT/inputs.json).
+_UNCOMPARED_KEYS = frozenset({"scheduler", "workers", "out", "inputs"})
+# What a run records of itself, before anything else, and the results of its stages: --force
+# removes exactly these.
+_RECORDS = ("config.toml", "inputs.json")
+_RESULTS = (
     "clean", "rejected", "dedup", "tokenize", "tokenizer.json", "index.json", "shard-*.arrow",
-    "stats.json", "config.toml",
+    "stats.json",
 )  # fmt: skip
+_LOCK = "run.lock"
+# How many names of added, removed or changed inputs a refusal lists.
+_NAMED_INPUTS = 3
 
 
 def run_pipeline(
     config: RunConfig, force: bool = False, client: Client | None = None
 ) -> dict[str, Any]:
-    """Run every available stage on `config`; return and write the run's stats.
+    """Check and claim the output folder, then run every available stage on `config`; return
+    and write the run's stats.
 
-    Runs on `client`, or on the cluster the config names (a local one by default). An output
-    folder holds one config's results: finished work is reused on a rerun with the same config,
-    and a different config is refused unless `force`, which starts the folder afresh.
+    Runs on `client`, or on the cluster the config names (a local one by default), started only
+    once every check that needs no cluster has passed.
     """
-    if config.tokenizer.path:
-        # A broken or missing tokenizer is reported now, not after hours of cleaning.
-        check_tokenizer_file(Path(config.tokenizer.path))
-    if client is None:
+    with prepared_run(config, force) as config:
+        if client is not None:
+            return run_stages(config, client)
         with dask_client(config.scheduler, config.workers) as own_client:
-            return run_pipeline(config, force, own_client)
+            return run_stages(config, own_client)
+
+
+@contextlib.contextmanager
+def prepared_run(config: RunConfig, force: bool = False) -> Iterator[RunConfig]:
+    """Check everything a run needs but its cluster, then hold the output folder's lock and
+    claim the folder for `config` while the block runs; yield `config` with its local paths
+    absolute, as the run reads them.
+
+    The scheduler's address, the tokenizer and the inputs are checked first, so that a mistake
+    is reported in a second, not after the cluster started or hours of cleaning.
+    """
+    if config.scheduler:
+        check_scheduler(config.scheduler)
+    config = _absolute_paths(config)
+    if config.tokenizer.path:
+        check_tokenizer_file(Path(config.tokenizer.path))
+    inputs = _inputs_record(discover_inputs(config.inputs, config.read))
     out = Path(config.out)
-    claim_output(out, config, force)
-    if removed := remove_stale_temporaries(out):
-        log.info("removed %d temporary files left by an interrupted run in %s", removed, out)
+    with contextlib.ExitStack() as held:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            held.enter_context(folder_lock(out / _LOCK))
+            _claim_output(out, config, inputs, force)
+        except OSError as exc:
+            raise _output_error(out, exc) from None
+        yield config
+
+
+def run_stages(config: RunConfig, client: Client) -> dict[str, Any]:
+    """Run the stages of a prepared run on `client`; return and write the run's stats."""
+    out = Path(config.out)
     stats = {"clean": run_clean(config, client)}
+    _check_kept(stats["clean"], out)
     early = encoder_ahead(out, config.tokenizer, config.shards, client)
     if config.dedup.enabled:
         stats["dedup"] = run_dedup(out, config.dedup, client)
@@ -62,31 +110,156 @@ def run_pipeline(
     return stats
 
 
-def claim_output(out: Path, config: RunConfig, force: bool) -> None:
-    """Record `config` as the output folder's config, refusing to mix it with another one's."""
-    previous = out / "config.toml"
-    if previous.exists():
-        changed = changed_keys(load_config([previous]), config)
-        if changed and not force:
-            raise ConfigError(
-                f"{out} holds the output of a different config (changed: {', '.join(changed)}); "
-                "choose another --out, or pass --force to delete that output and start again"
-            )
-        if changed:
-            log.warning("--force: removing the output of the previous config in %s", out)
-            for path in [path for pattern in _OUTPUTS for path in out.glob(pattern)]:
-                if path.is_dir():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink(missing_ok=True)
-    write_text(previous, config_to_toml(config))
+def _claim_output(out: Path, config: RunConfig, inputs: list[dict[str, Any]], force: bool) -> None:
+    """Record `config` and `inputs` as the output folder's run, refusing to mix them with another
+    run's output unless `force`, which deletes every output of a previous run first."""
+    if force:
+        if removed := _remove_outputs(out):
+            log.warning("--force: removed %d outputs of the previous run in %s", removed, out)
+    elif differences := _differences(out, config, inputs):
+        raise ConfigError(
+            f"{out} holds the output of another run ({'; '.join(differences)}); choose another "
+            "--out, or pass --force to delete that output and start again"
+        )
+    if removed := _remove_temporaries(out):
+        log.info("removed %d temporary files left by an interrupted run in %s", removed, out)
+    write_json(out / "inputs.json", {"files": inputs})
+    write_text(out / "config.toml", config_to_toml(config))
 
 
-def changed_keys(old: RunConfig, new: RunConfig) -> list[str]:
-    """The keys whose values differ between two configs, ignoring where the run executes."""
+def _check_kept(clean: dict[str, Any], out: Path) -> None:
+    """Raise StageError if the clean stage kept no document, naming the commonest reasons."""
+    if clean["kept"]["docs"]:
+        return
+    reasons = sorted(clean["rejected"].items(), key=lambda item: (-item[1]["docs"], item[0]))
+    named = ", ".join(f"{reason}: {counts['docs']}" for reason, counts in reasons[:3])
+    raise StageError(
+        f"clean: none of the {clean['read']['docs']} documents read was kept (most rejected as "
+        f"{named}); see the documents and their reasons in {out / 'rejected'}, and loosen the "
+        "settings that rejected them"
+    )
+
+
+def _inputs_record(files: Sequence[InputFile]) -> list[dict[str, Any]]:
+    """What a run reads, to tell a rerun on other files: each file's source, URL, size and
+    modification time (fsspec's key of its properties for a remote file, such as its ETag)."""
+    record = []
+    for file in files:
+        try:
+            if "://" in file.url:
+                fs, path = fsspec.core.url_to_fs(file.url)
+                modified: Any = fs.ukey(path)
+            else:
+                modified = os.stat(file.url).st_mtime_ns
+        except OSError as exc:
+            raise InputError(f"input {file.url} cannot be read: {exc}") from None
+        record.append(
+            {"source": file.source, "url": file.url, "size": file.size, "modified": modified}
+        )
+    return record
+
+
+def _absolute_paths(config: RunConfig) -> RunConfig:
+    """`config` with its relative local paths made absolute against the working folder, where
+    the run reads them, so that OUT/config.toml means the same from wherever it is read."""
+    values = flat_config(config)
+    for spec in config_keys():
+        if spec.is_path:
+            values[spec.key] = _absolute(values[spec.key])
+    return load_config(overrides=values)
+
+
+def _changed_keys(old: RunConfig, new: RunConfig) -> list[str]:
+    """The keys whose values differ between two configs, but those that never change output."""
     before, after = flat_config(old), flat_config(new)
     return sorted(
         key
         for key in before.keys() | after.keys()
-        if key not in _PLACEMENT_KEYS and before.get(key) != after.get(key)
+        if key not in _UNCOMPARED_KEYS and before.get(key) != after.get(key)
     )
+
+
+def _differences(out: Path, config: RunConfig, inputs: list[dict[str, Any]]) -> list[str]:
+    """How the run recorded in `out` differs from this one: its changed config keys and inputs
+    added, removed or changed. Nothing for a folder that holds no run's results."""
+    if not (out / "config.toml").exists():
+        results = _outputs(out, _RESULTS)
+        return (
+            [f"{_some([p.name for p in results])}, and no config.toml of theirs"] if results else []
+        )
+    try:
+        previous = load_config([out / "config.toml"])
+    except ConfigError as exc:
+        return [f"its config cannot be read: {exc}"]
+    differences = []
+    if changed := _changed_keys(previous, config):
+        differences.append(f"changed: {', '.join(changed)}")
+    try:
+        before = json.loads((out / "inputs.json").read_text(encoding="utf-8"))["files"]
+        old = {file["source"]: (file["size"], file["modified"]) for file in before}
+    except (OSError, ValueError, KeyError, TypeError):
+        return [*differences, f"no readable record of its inputs in {out / 'inputs.json'}"]
+    new = {file["source"]: (file["size"], file["modified"]) for file in inputs}
+    changed_inputs = {source for source in old.keys() & new.keys() if old[source] != new[source]}
+    for what, sources in (
+        ("inputs added", new.keys() - old.keys()),
+        ("inputs removed", old.keys() - new.keys()),
+        ("inputs changed", changed_inputs),
+    ):
+        if sources:
+            differences.append(f"{what}: {_some(sorted(sources))}")
+    return differences
+
+
+def _some(names: Sequence[str]) -> str:
+    """The first few names, then how many more there are."""
+    shown = ", ".join(names[:_NAMED_INPUTS])
+    more = len(names) - _NAMED_INPUTS
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _outputs(out: Path, patterns: Sequence[str] = _RECORDS + _RESULTS) -> list[Path]:
+    """The files and folders in `out` that a run writes, of the given patterns."""
+    return [path for pattern in patterns for path in sorted(out.glob(pattern))]
+
+
+def _remove_outputs(out: Path) -> int:
+    """Delete everything a run writes into `out` (and nothing else); return how many paths."""
+    paths = _outputs(out)
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    return len(paths)
+
+
+def _remove_temporaries(out: Path) -> int:
+    """Delete the temporaries a killed run left among its outputs: in its folders, and beside
+    its files at the top of `out`."""
+    folders = [path for path in _outputs(out) if path.is_dir()]
+    return remove_stale_temporaries(out, recursive=False) + sum(
+        remove_stale_temporaries(folder) for folder in folders
+    )
+
+
+def _output_error(out: Path, exc: OSError) -> Exception:
+    """An output folder that cannot be written, as one line: the user's mistake (a file, no
+    permission, a read-only disk) is a ConfigError, the environment's (a full disk) a StageError."""
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        return ConfigError(f"--out {out} is a file or inside one; choose a folder")
+    if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+        return ConfigError(f"cannot write to --out {out} ({reason}); choose another folder")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StageError(f"no space left for --out {out}; free some, or choose another folder")
+    return StageError(f"cannot write to --out {out} ({reason}); check its disk")
+
+
+def _absolute(value: Any) -> Any:
+    """A local path made absolute against the working folder; URLs and empty paths stay."""
+    if isinstance(value, tuple):
+        return tuple(_absolute(item) for item in value)
+    if not value or "://" in value:
+        return value
+    return str(Path(value).resolve())

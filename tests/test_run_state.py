@@ -1,0 +1,235 @@
+"""What a run records of itself and how a rerun uses it: inputs that changed are refused by name,
+--force starts afresh whatever the folder holds, one run at a time holds a folder, only the run's
+own files are ever removed, and mistakes are reported in one line before the cluster starts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from corpusmill.cli.main import main
+from corpusmill.pipeline.cluster import dask_client
+from corpusmill.pipeline.config import ConfigError, load_config
+from corpusmill.pipeline.errors import StageError
+from corpusmill.pipeline.run import prepared_run, run_pipeline
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+FILES = ("crawl-00000.warc.gz", "dump-00000.jsonl.zst", "wet-00000.warc.wet.gz")
+# Files whose bytes hold timings or the folder's own paths, so differ between equal runs.
+UNSTABLE = {"stats.json", "config.toml", "inputs.json", "dedup/_done.json"}
+
+
+def config_for(inputs: Path | str, out: Path | str, **overrides):
+    return load_config(overrides={"inputs": (str(inputs),), "out": str(out), **overrides})
+
+
+def results(out: Path) -> dict[str, bytes]:
+    """Every file a run wrote, by path relative to its folder, but the unstable ones."""
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and str(p.relative_to(out)) not in UNSTABLE
+    }
+
+
+def refusal(argv: list[str], capsys) -> str:
+    """The one line `corpusmill run` prints when it exits 2 without running."""
+    assert main(["run", *argv, "--workers", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def client():
+    with dask_client("", 1) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, client) -> Path:
+    """A folder of three sample inputs (in/) and the finished run on them (out/)."""
+    root = tmp_path_factory.mktemp("finished")
+    (root / "in").mkdir()
+    for name in FILES:
+        shutil.copy2(SAMPLE / name, root / "in" / name)
+    run_pipeline(config_for(root / "in", root / "out"), client=client)
+    return root
+
+
+@pytest.fixture
+def copied(finished, tmp_path) -> Path:
+    """A copy of the finished run and its inputs, modification times kept: the same run."""
+    shutil.copytree(finished, tmp_path, dirs_exist_ok=True)
+    return tmp_path
+
+
+def test_a_copy_of_a_run_and_its_inputs_resumes_as_the_same_run(copied, client, finished):
+    before = results(copied / "out")
+    run_pipeline(config_for(copied / "in", copied / "out"), client=client)
+    assert results(copied / "out") == before == results(finished / "out")
+
+
+def test_a_rerun_without_an_input_is_refused_naming_it(copied, capsys):
+    (copied / "in" / "dump-00000.jsonl.zst").unlink()
+    err = refusal([str(copied / "in"), "--out", str(copied / "out")], capsys)
+    assert "inputs removed: dump-00000.jsonl.zst)" in err and "--force" in err
+
+
+def test_a_rerun_with_an_added_input_is_refused_naming_it(copied, capsys):
+    for i in range(5):
+        shutil.copy(SAMPLE / "crawl-00001.warc.gz", copied / "in" / f"more-{i}.warc.gz")
+    err = refusal([str(copied / "in"), "--out", str(copied / "out")], capsys)
+    assert "inputs added: more-0.warc.gz, more-1.warc.gz, more-2.warc.gz and 2 more)" in err
+
+
+@pytest.mark.parametrize("change", ["modification time", "size"])
+def test_a_rerun_on_a_changed_input_is_refused_naming_it(copied, capsys, change):
+    path = copied / "in" / "wet-00000.warc.wet.gz"
+    if change == "size":
+        before = path.stat()
+        path.write_bytes(path.read_bytes()[:-100])
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    else:
+        os.utime(path, (1e9, 1e9))
+    err = refusal([str(copied / "in"), "--out", str(copied / "out")], capsys)
+    assert "inputs changed: wet-00000.warc.wet.gz)" in err
+
+
+def test_force_after_an_input_change_gives_the_output_of_a_fresh_run(copied, client, tmp_path):
+    (copied / "in" / "dump-00000.jsonl.zst").unlink()
+    (copied / "out" / ".notes.tmp").write_text("mine")
+    (copied / "out" / "notes.txt").write_text("mine")
+    run_pipeline(config_for(copied / "in", copied / "out"), force=True, client=client)
+    run_pipeline(config_for(copied / "in", tmp_path / "fresh"), client=client)
+    assert results(copied / "out") == {
+        **results(tmp_path / "fresh"),
+        ".notes.tmp": b"mine",
+        "notes.txt": b"mine",
+    }
+    recorded = json.loads((copied / "out" / "inputs.json").read_text())["files"]
+    assert [file["source"] for file in recorded] == ["crawl-00000.warc.gz", "wet-00000.warc.wet.gz"]
+
+
+def test_force_starts_afresh_when_the_recorded_config_is_damaged(copied, client, finished, capsys):
+    (copied / "out" / "config.toml").write_text("[filters\nmin_words = ")
+    argv = [str(copied / "in"), "--out", str(copied / "out")]
+    assert "its config cannot be read: config file" in refusal(argv, capsys)
+    run_pipeline(config_for(copied / "in", copied / "out"), force=True, client=client)
+    assert results(copied / "out") == results(finished / "out")
+
+
+def test_results_without_their_config_are_refused(copied, capsys):
+    (copied / "out" / "config.toml").unlink()
+    err = refusal([str(copied / "in"), "--out", str(copied / "out")], capsys)
+    assert "(clean, rejected, dedup and 1 more, and no config.toml of theirs)" in err
+
+
+def test_the_same_out_spelled_differently_or_moved_is_the_same_run(finished, tmp_path, monkeypatch):
+    shutil.copytree(finished / "in", tmp_path / "in")
+    monkeypatch.chdir(tmp_path)
+    for out in ["o", "./o", str(tmp_path / "o"), "in/../o"]:
+        with prepared_run(config_for("in", out)) as config:
+            assert config.out == str(tmp_path / "o")
+    (tmp_path / "o").rename(tmp_path / "moved")
+    with prepared_run(config_for("./in", "moved")):
+        pass
+    with pytest.raises(ConfigError, match="changed: read.batch_docs"):
+        with prepared_run(config_for("in", "moved", **{"read.batch_docs": 5})):
+            pass
+
+
+def test_a_run_removes_its_own_temporaries_and_leaves_the_users_files(copied, client):
+    out = copied / "out"
+    ours = out / "clean" / f".part-00000.parquet.{'0' * 32}.corpusmill-tmp"
+    ours.write_bytes(b"half")
+    users = [out / ".notes.tmp", out / "clean" / ".draft.tmp", out / "keep" / ".x.json.9.tmp"]
+    users[-1].parent.mkdir()
+    for path in users:
+        path.write_text("mine")
+    run_pipeline(config_for(copied / "in", out), client=client)
+    assert not ours.exists()
+    assert [path.read_text() for path in users] == ["mine"] * 3
+
+
+def lock_of(pid: int, host: str | None = None) -> str:
+    host = host or socket.gethostname()
+    return json.dumps({"pid": pid, "host": host, "started": "2026-01-01T00:00:00+00:00"})
+
+
+def test_a_second_run_on_a_locked_folder_is_refused(copied, capsys):
+    lock = copied / "out" / "run.lock"
+    with subprocess.Popen(["sleep", "60"]) as live:
+        lock.write_text(lock_of(live.pid))
+        err = refusal([str(copied / "in"), "--out", str(copied / "out")], capsys)
+        live.kill()
+    assert f"in use by another run (pid {live.pid} on {socket.gethostname()}" in err
+    assert f"delete {lock}" in err
+    lock.write_text(lock_of(1, host="elsewhere"))
+    assert "(pid 1 on elsewhere, started 2026-01-01" in refusal(
+        [str(copied / "in"), "--out", str(copied / "out")], capsys
+    )
+    assert lock.read_text() == lock_of(1, host="elsewhere")
+
+
+def test_the_lock_of_a_run_that_died_is_taken_over(copied, caplog):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    lock = copied / "out" / "run.lock"
+    lock.write_text(lock_of(dead.pid))
+    with caplog.at_level(logging.WARNING), prepared_run(config_for(copied / "in", copied / "out")):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert (
+        f"taking over the lock {lock} of a run that no longer runs (pid {dead.pid}" in caplog.text
+    )
+    assert not lock.exists()
+
+
+def test_an_out_that_is_a_file_exits_2_in_one_line(finished, tmp_path, capsys):
+    (tmp_path / "out").write_text("not a folder")
+    err = refusal([str(finished / "in"), "--out", str(tmp_path / "out")], capsys)
+    assert f"--out {tmp_path / 'out'} is a file" in err
+
+
+@pytest.mark.parametrize("address", ["nonsense", "http://127.0.0.1:8786", "tcp://127.0.0.1:1"])
+def test_a_wrong_scheduler_fails_fast_in_one_line(finished, tmp_path, capsys, address):
+    started = time.monotonic()
+    err = refusal(
+        [str(finished / "in"), "--out", str(tmp_path / "o"), "--scheduler", address], capsys
+    )
+    assert time.monotonic() - started < 15
+    assert address in err and "--scheduler" in err
+
+
+def test_the_local_cluster_listens_on_localhost_only(client):
+    pids = {os.getpid(), *client.run(os.getpid).values()}
+    addresses = {
+        connection.laddr.ip
+        for pid in pids
+        for connection in psutil.Process(pid).net_connections("inet")
+        if connection.status == psutil.CONN_LISTEN
+    }
+    assert addresses == {"127.0.0.1"}
+    assert len(pids) == 2
+
+
+def test_a_run_that_keeps_no_document_fails_naming_the_reasons(finished, client, tmp_path):
+    config = config_for(
+        finished / "in", tmp_path / "out", **{"filters.language.languages": ("eo",)}
+    )
+    with pytest.raises(StageError) as error:
+        run_pipeline(config, client=client)
+    message = str(error.value)
+    assert message.startswith("clean: none of the ") and "\n" not in message
+    assert "(most rejected as language:not_allowed: " in message
+    assert str(tmp_path / "out" / "rejected") in message
+    assert not (tmp_path / "out" / "stats.json").exists()
