@@ -140,6 +140,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
     keys = _keys_by_name()
     values = {}
     for dotted, value in _flatten(data):
+        if any(key.startswith(dotted + ".") for key in keys):
+            raise ConfigError(
+                f"config file {path}: '{dotted}' is a section, not a value; write [{dotted}] "
+                "and its keys under it"
+            )
         if dotted not in keys:
             hint = difflib.get_close_matches(dotted, keys, n=1)
             suggestion = f"; did you mean '{hint[0]}'?" if hint else ""

@@ -105,6 +105,10 @@ def write(path: Path, text: str) -> Path:
         ),
         ("[shards]\ntokens_per_shard = 0\n", "shards.tokens_per_shard = 0: must be greater than 0"),
         (
+            "dedup = false\n",
+            "'dedup' is a section, not a value; write [dedup] and its keys under it",
+        ),
+        (
             "[filters.gopher_quality]\nmin_word = 3\n",
             "unknown key 'filters.gopher_quality.min_word'; did you mean 'filters.gopher_quality.min_words'?",
         ),
