@@ -18,7 +18,7 @@ from typing import Any
 import tomli_w
 
 from corpusmill.pipeline.dedup import DedupConfig
-from corpusmill.pipeline.errors import COUNT, Checked, ConfigError, ConfigValueError
+from corpusmill.pipeline.errors import NON_NEGATIVE, Checked, ConfigError, ConfigValueError
 from corpusmill.pipeline.filters import FiltersConfig
 from corpusmill.pipeline.langid import LangIdConfig
 from corpusmill.pipeline.pii import PiiConfig
@@ -43,7 +43,7 @@ class RunConfig(Checked):
         default=0,
         metadata={
             "help": "local cluster worker processes; 0 means one per core",
-            "checks": (COUNT,),
+            "checks": (NON_NEGATIVE,),
         },
     )
     read: ReadConfig = field(default_factory=ReadConfig)

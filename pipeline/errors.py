@@ -105,9 +105,9 @@ def distinct_nonempty(values: tuple[str, ...], _: Any) -> str | None:
     return f"names {', '.join(map(show_value, repeated))} more than once" if repeated else None
 
 
-# The usual checks: a fraction, a count, a size or length that must be positive.
+# The usual checks: a fraction; a count, length or ratio; a size that must be positive.
 FRACTION = between(0, 1)
-COUNT = at_least(0)
+NON_NEGATIVE = at_least(0)
 POSITIVE = above(0)
 
 

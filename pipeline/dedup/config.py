@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from corpusmill.pipeline.errors import COUNT, FRACTION, POSITIVE, Checked, between
+from corpusmill.pipeline.errors import FRACTION, NON_NEGATIVE, POSITIVE, Checked, between
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class DedupConfig(Checked):
         },
     )
     seed: int = field(
-        default=0, metadata={"help": "seed of the MinHash permutations", "checks": (COUNT,)}
+        default=0, metadata={"help": "seed of the MinHash permutations", "checks": (NON_NEGATIVE,)}
     )
     bucket_rows: int = field(
         default=4_000_000,
@@ -82,6 +82,6 @@ class DedupConfig(Checked):
         metadata={
             "help": "find connected components on one worker up to this many edges (~120 bytes "
             "each); above, in distributed large-star/small-star rounds",
-            "checks": (COUNT,),
+            "checks": (NON_NEGATIVE,),
         },
     )

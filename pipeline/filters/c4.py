@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpusmill.pipeline.errors import COUNT, POSITIVE, Checked
+from corpusmill.pipeline.errors import NON_NEGATIVE, POSITIVE, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
     Splits,
@@ -59,7 +59,7 @@ class C4Config(Checked):
         default=False, metadata={"help": "drop lines that do not end in terminal punctuation"}
     )
     min_words_per_line: int = field(
-        default=3, metadata={"help": "drop lines with fewer words", "checks": (COUNT,)}
+        default=3, metadata={"help": "drop lines with fewer words", "checks": (NON_NEGATIVE,)}
     )
     max_word_length: int = field(
         default=1000,
@@ -86,7 +86,7 @@ class C4Config(Checked):
         default=5,
         metadata={
             "help": "remove documents with fewer sentences left after line rules",
-            "checks": (COUNT,),
+            "checks": (NON_NEGATIVE,),
         },
     )
 

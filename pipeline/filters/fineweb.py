@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpusmill.pipeline.errors import COUNT, FRACTION, Checked
+from corpusmill.pipeline.errors import FRACTION, NON_NEGATIVE, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
     Splits,
@@ -49,7 +49,10 @@ class FineWebConfig(Checked):
     )
     short_line_length: int = field(
         default=30,
-        metadata={"help": "a line of at most this many characters is short", "checks": (COUNT,)},
+        metadata={
+            "help": "a line of at most this many characters is short",
+            "checks": (NON_NEGATIVE,),
+        },
     )
     short_line_thr: float = field(
         default=0.67,
@@ -69,7 +72,7 @@ class FineWebConfig(Checked):
         default=0.3,
         metadata={
             "help": "remove documents with more line breaks per word than this",
-            "checks": (COUNT,),
+            "checks": (NON_NEGATIVE,),
         },
     )
 

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpusmill.pipeline.errors import COUNT, FRACTION, Checked, not_above
+from corpusmill.pipeline.errors import FRACTION, NON_NEGATIVE, Checked, not_above
 from corpusmill.pipeline.filters.base import (
     FilterResult,
     Splits,
@@ -57,29 +57,32 @@ class GopherQualityConfig(Checked):
         default=50,
         metadata={
             "help": "remove documents with fewer words",
-            "checks": (COUNT, not_above("max_words")),
+            "checks": (NON_NEGATIVE, not_above("max_words")),
         },
     )
     max_words: int = field(
         default=100_000,
-        metadata={"help": "remove documents with more words", "checks": (COUNT,)},
+        metadata={"help": "remove documents with more words", "checks": (NON_NEGATIVE,)},
     )
     min_mean_word_length: float = field(
         default=3.0,
         metadata={
             "help": "remove documents with a shorter mean word length",
-            "checks": (COUNT, not_above("max_mean_word_length")),
+            "checks": (NON_NEGATIVE, not_above("max_mean_word_length")),
         },
     )
     max_mean_word_length: float = field(
         default=10.0,
-        metadata={"help": "remove documents with a longer mean word length", "checks": (COUNT,)},
+        metadata={
+            "help": "remove documents with a longer mean word length",
+            "checks": (NON_NEGATIVE,),
+        },
     )
     max_symbol_word_ratio: float = field(
         default=0.1,
         metadata={
             "help": "remove documents with more '#', or more ellipses, per word",
-            "checks": (COUNT,),
+            "checks": (NON_NEGATIVE,),
         },
     )
     max_bullet_lines_ratio: float = field(
@@ -107,7 +110,7 @@ class GopherQualityConfig(Checked):
         default=2,
         metadata={
             "help": "remove documents with fewer stop words (languages with a list)",
-            "checks": (COUNT,),
+            "checks": (NON_NEGATIVE,),
         },
     )
 
