@@ -18,8 +18,7 @@ from distributed.comm.addressing import parse_host_port
 from distributed.comm.registry import backends
 from tqdm import tqdm
 
-from corpusmill.pipeline.config import ConfigError
-from corpusmill.pipeline.errors import StageError
+from corpusmill.pipeline.errors import ConfigError, StageError
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +91,8 @@ def _local_cluster(n_workers: int) -> LocalCluster:
     """A cluster of `n_workers` single-threaded worker processes listening on LOCAL_HOST only.
 
     The workers start with SIGINT ignored, which they inherit: a Ctrl-C then reaches the client
-    alone, which shuts them down, instead of every process printing its own traceback.
+    alone, which shuts them down, instead of every process printing its own traceback. (A Ctrl-C
+    in the second the cluster takes to start is lost with them.)
     """
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None

@@ -8,8 +8,10 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -233,3 +235,30 @@ def test_a_run_that_keeps_no_document_fails_naming_the_reasons(finished, client,
     assert "(most rejected as language:not_allowed: " in message
     assert str(tmp_path / "out" / "rejected") in message
     assert not (tmp_path / "out" / "stats.json").exists()
+
+
+def test_ctrl_c_stops_a_run_in_one_line_and_a_rerun_finishes_it(client, tmp_path):
+    (tmp_path / "in").mkdir()
+    shutil.copy2(SAMPLE / "wet-00000.warc.wet.gz", tmp_path / "in")
+    split = {"read.split_bytes": 1 << 14}  # many small tasks, so that Ctrl-C lands among them
+    run_pipeline(config_for(tmp_path / "in", tmp_path / "reference", **split), client=client)
+    out = tmp_path / "out"
+    corpusmill = Path(sys.executable).with_name("corpusmill")
+    argv = [corpusmill, "run", tmp_path / "in", "--out", out, "--workers", "1"]
+    argv += ["--read-split-bytes", str(1 << 14)]
+    process = subprocess.Popen(
+        argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(out.glob("clean/_done/*.json")):
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal sends it, to every process of the run
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("corpusmill run: ")
+    assert not (out / "index.json").exists() and not (out / "run.lock").exists()
+    assert len(list(out.glob("clean/_done/*.json"))) < len(
+        list(tmp_path.glob("reference/clean/_done/*.json"))
+    )
+    assert subprocess.run(argv, capture_output=True).returncode == 0
+    assert results(out) == results(tmp_path / "reference")
