@@ -53,7 +53,7 @@ def dask_client(scheduler: str = "", workers: int = 0) -> Iterator[Client]:
     n_workers = workers or os.cpu_count() or 1
     with _local_cluster(n_workers) as cluster, Client(cluster) as client:
         log.info("local Dask cluster of %d workers, dashboard %s", n_workers, client.dashboard_link)
-        client.run(_configure_worker, level)
+        client.run(_configure_worker, level, quiet_failures=True)
         yield client
 
 
@@ -111,13 +111,14 @@ def _local_cluster(n_workers: int) -> LocalCluster:
             signal.signal(signal.SIGINT, previous)
 
 
-def _configure_worker(level: int) -> None:
+def _configure_worker(level: int, quiet_failures: bool = False) -> None:
     """Set a worker up for corpusmill's tasks; idempotent, as a cluster outlives a run.
 
     Arrow allocates with the system's malloc rather than its bundled mimalloc, with which the
     quality filters took a fifth longer and workers peaked higher. corpusmill's log lines (a
     damaged file and its offset) go to the worker's stderr at the client's level and in its
-    format; Dask's own report of a failed task, traceback and all, only from -v on."""
+    format. With `quiet_failures` (a local cluster, whose workers share the user's terminal),
+    Dask's own report of a failed task, traceback and all, shows only from -v on."""
     pa.set_memory_pool(pa.system_memory_pool())
     logger = logging.getLogger("corpusmill")
     if not any(getattr(handler, "corpusmill", False) for handler in logger.handlers):
@@ -128,7 +129,7 @@ def _configure_worker(level: int) -> None:
         logger.propagate = False
     logger.setLevel(level)
     dask_worker = logging.getLogger("distributed.worker")
-    if not any(isinstance(each, _TaskFailureFilter) for each in dask_worker.filters):
+    if quiet_failures and not any(isinstance(f, _TaskFailureFilter) for f in dask_worker.filters):
         dask_worker.addFilter(_TaskFailureFilter())
 
 
