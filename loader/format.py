@@ -24,7 +24,7 @@ import mmap
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +37,8 @@ MANIFEST = "index.json"
 # values a list column's int32 offsets can address.
 BATCH_TOKENS = 1 << 20
 _READ_CHUNK = 1 << 24
+# The token types a manifest may name, and how many ids each holds.
+_TOKEN_DTYPES = {"uint16": 1 << 16, "uint32": 1 << 32}
 
 
 class FormatError(ValueError):
@@ -194,36 +196,45 @@ def file_checksum(path: Path) -> str:
 
 
 def read_manifest(folder: Path) -> Manifest:
-    """The manifest of the tokenized run in `folder`, checked for version and completeness."""
+    """The manifest of the tokenized run in `folder`, checked for version, completeness and
+    types, its files named as plain file names inside `folder`."""
     path = Path(folder) / MANIFEST
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise MissingRunError(
             f"{path} does not exist: {folder} holds no tokenized run (run the tokenize stage)"
         ) from None
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{path} is not valid JSON ({exc}); rerun the tokenize stage") from None
+    except (IsADirectoryError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{path} is not a JSON file ({exc}); rerun the tokenize stage") from None
+    fields = _Fields(path, data, "")
     version = data.get("format_version")
     if version != FORMAT_VERSION:
         raise FormatError(
             f"{path} has format version {version!r}, this corpusmill reads version "
             f"{FORMAT_VERSION}: rerun the tokenize stage or use a matching corpusmill"
         )
-    try:
-        return Manifest(
-            tokenizer=data["tokenizer"]["file"],
-            tokenizer_xxh3=data["tokenizer"]["xxh3"],
-            vocab_size=data["vocab_size"],
-            token_dtype=data["token_dtype"],
-            eos_id=data["eos_id"],
-            tokens_per_shard=data["tokens_per_shard"],
-            shards=tuple(ShardInfo(**shard) for shard in data["shards"]),
-        )
-    except (KeyError, TypeError) as exc:
-        raise FormatError(
-            f"{path} lacks or misnames a field ({exc!r}); rerun the tokenize stage"
-        ) from None
+    tokenizer = _Fields(path, fields.get("tokenizer", dict), "tokenizer.")
+    vocab_size = fields.count("vocab_size", low=1)
+    token_dtype = fields.get("token_dtype", str)
+    if token_dtype not in _TOKEN_DTYPES or vocab_size > _TOKEN_DTYPES[token_dtype]:
+        fields.fail("token_dtype", token_dtype, f"uint16 or uint32, holding {vocab_size} ids")
+    eos_id = fields.count("eos_id")
+    if eos_id >= vocab_size:
+        fields.fail("eos_id", eos_id, f"an id below vocab_size {vocab_size}")
+    shards = fields.get("shards", list)
+    return Manifest(
+        tokenizer=tokenizer.file_name("file"),
+        tokenizer_xxh3=tokenizer.get("xxh3", str),
+        vocab_size=vocab_size,
+        token_dtype=token_dtype,
+        eos_id=eos_id,
+        tokens_per_shard=fields.count("tokens_per_shard", low=1),
+        shards=tuple(
+            _shard_info(_Fields(path, shard, f"shards[{index}]."))
+            for index, shard in enumerate(shards)
+        ),
+    )
 
 
 def verify_shards(folder: Path, manifest: Manifest) -> Iterator[str]:
@@ -254,3 +265,63 @@ def _write_batch(writer: pa.ipc.RecordBatchFileWriter, tables: list[pa.Table]) -
     table = pa.concat_tables(tables)
     columns = [pa.concat_arrays(column.chunks) for column in table.columns]
     writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=table.schema))
+
+
+def _shard_info(shard: _Fields) -> ShardInfo:
+    """One entry of the manifest's shard list."""
+    return ShardInfo(
+        name=shard.file_name("name"),
+        docs=shard.count("docs"),
+        tokens=shard.count("tokens"),
+        num_bytes=shard.count("num_bytes"),
+        size=shard.count("size"),
+        xxh3=shard.get("xxh3", str),
+    )
+
+
+class _Fields:
+    """The values of one JSON object of a manifest, each checked for its type as it is read; a
+    wrong one is a FormatError naming the file and the key (`prefix` + key)."""
+
+    def __init__(self, path: Path, data: Any, prefix: str) -> None:
+        self.path, self.data, self.prefix = path, data, prefix
+        if not isinstance(data, dict):
+            where = f"{prefix.rstrip('.')} is" if prefix else "holds"
+            raise FormatError(
+                f"{path} {where} a JSON {type(data).__name__}, not an object of manifest "
+                "fields; rerun the tokenize stage"
+            )
+
+    def get(self, key: str, kind: type) -> Any:
+        """The value of `key`, which must be of type `kind`."""
+        if key not in self.data:
+            raise FormatError(
+                f"{self.path} lacks the field {self.prefix}{key}; rerun the tokenize stage"
+            )
+        value = self.data[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            self.fail(key, value, f"a JSON {kind.__name__}")
+        return value
+
+    def count(self, key: str, low: int = 0) -> int:
+        """The value of `key`, an integer of at least `low`."""
+        value = self.get(key, int)
+        if value < low:
+            self.fail(key, value, f"an integer of at least {low}")
+        return value
+
+    def file_name(self, key: str) -> str:
+        """The value of `key`, a file name inside the run's folder: no folder part, no `..`."""
+        name = self.get(key, str)
+        if name in ("", ".", "..") or any(char in name for char in "/\\\0"):
+            self.fail(key, name, "a plain file name inside the run's folder")
+        return name
+
+    def fail(self, key: str, value: Any, expected: str) -> NoReturn:
+        """Raise the FormatError of a value that is not what `key` must hold."""
+        shown = json.dumps(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise FormatError(
+            f"{self.path}: {self.prefix}{key} is {shown}, expected {expected}; rerun the "
+            "tokenize stage"
+        )
