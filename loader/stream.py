@@ -16,7 +16,8 @@ Semantics (loader/plan.py has the details):
   world_size changes (batch_size = G / world_size) and the global order stays the same. Worker w
   of `num_workers` (data-loader processes of one rank) yields every num_workers-th of its batches.
 - Resume: `state_dict()` after a batch names the next one; `load_state_dict` on a new stream of the
-  same runs, seq_len, seed and shuffle settings continues exactly there, with any world_size.
+  same runs, seq_len, seed, shuffle settings and global batch continues exactly there, with any
+  world_size.
 """
 
 from __future__ import annotations
@@ -143,17 +144,32 @@ class TokenStream:
             "seed": self.seed,
             "epoch": self.epoch,
             "position": self.position,
+            "global_batch": self.global_batch,
             **json.loads(json.dumps(self._layout)),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from `state`; it must come from a stream of the same runs and settings."""
+        """Continue from `state`; it must come from a stream of the same runs and settings (and
+        global batch) and name a position inside an epoch of this stream."""
+        if not isinstance(state, dict):
+            raise ValueError(
+                f"a loader state is a dict as state_dict() returns, not a {type(state).__name__}"
+            )
+        known = self.state_dict()
+        unknown = sorted(set(state) - set(known), key=str)
+        if unknown:
+            raise ValueError(
+                f"the loader state has unknown keys {', '.join(map(repr, unknown))}; a state "
+                f"holds {', '.join(known)}"
+            )
         if state.get("version") != STATE_VERSION:
             raise ValueError(
                 f"loader state version {state.get('version')!r}, expected {STATE_VERSION}"
             )
-        expected = {"seed": self.seed, **self._layout}
-        different = [key for key, value in expected.items() if state.get(key) != value]
+        # States saved before the global batch was recorded resume at any global batch, as then.
+        state = {"global_batch": self.global_batch} | state
+        expected = {"seed": self.seed, "global_batch": self.global_batch, **self._layout}
+        different = [key for key, value in expected.items() if not _same(state.get(key), value)]
         if different:
             raise ValueError(
                 "the loader state was saved by a stream with another "
@@ -161,9 +177,12 @@ class TokenStream:
                     f"{key} ({_brief(state.get(key))}, this stream has {_brief(expected[key])})"
                     for key in different
                 )
-                + "; open the same runs with the same seed, seq_len and shuffle settings"
+                + "; open the same runs with the same seed, seq_len, shuffle settings and "
+                "batch_size x world_size"
             )
-        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        epoch = _whole_number(state, "epoch", None)
+        position = _whole_number(state, "position", self._epoch_end())
+        self.epoch, self.position = epoch, position
 
     def _batches(self, epoch: int, position: int) -> Iterator[tuple[np.ndarray, int, int]]:
         """This rank's and worker's batches from `position` of `epoch` to its end, each with the
@@ -280,7 +299,26 @@ def _check(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def _same(value: Any, expected: Any) -> bool:
+    """Whether a state's value is the stream's, of the same type (True is not 1)."""
+    return type(value) is type(expected) and value == expected
+
+
+def _whole_number(state: dict[str, Any], key: str, stop: int | None) -> int:
+    """state[key], an integer from 0 to below `stop` (None: unbounded), else a ValueError naming
+    the key and the range allowed."""
+    value = state.get(key)
+    allowed = "an integer of at least 0" if stop is None else f"an integer from 0 to {stop - 1}"
+    if not isinstance(value, int | np.integer) or isinstance(value, bool):
+        raise ValueError(f"the loader state's {key} is {_brief(value)}, expected {allowed}")
+    if value < 0 or (stop is not None and value >= stop):
+        raise ValueError(
+            f"the loader state's {key} is {value}, outside this stream's range: {allowed}"
+        )
+    return int(value)
+
+
 def _brief(value: Any) -> str:
     """A value short enough for an error message (long lists become a digest)."""
-    text = json.dumps(value)
+    text = json.dumps(value, default=repr)
     return text if len(text) <= 80 else "digest " + hashlib.sha256(text.encode()).hexdigest()[:12]
