@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,23 @@ class TokenDataset:
         for shard in self.manifest.shards:
             digest.update(f"\n{shard.name}\t{shard.tokens}\t{shard.xxh3}".encode())
         return digest.hexdigest()[:32]
+
+    def ids_out_of_range(self) -> Iterator[str]:
+        """Yield a problem for each shard holding a token id outside the manifest's vocabulary (a
+        flipped bit that an embedding lookup would crash on). It reads every token, so a consumer
+        checks its batches' maximum and calls this to name the shard when one is out of range."""
+        vocab_size = self.manifest.vocab_size
+        for shard, info in enumerate(self.manifest.shards):
+            first = 0
+            for values in self._map(shard)[2]:
+                if values.max() >= vocab_size:
+                    at = int(np.argmax(values >= vocab_size))
+                    yield (
+                        f"{self.folder / info.name}: token {first + at} is id {int(values[at])}, "
+                        f"outside the manifest's vocabulary of {vocab_size}"
+                    )
+                    break
+                first += len(values)
 
     def windows(
         self, starts: np.ndarray, length: int

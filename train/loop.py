@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from corpusmill.loader.format import read_manifest
+from corpusmill.loader.dataset import TokenDataset
+from corpusmill.loader.format import FormatError, read_manifest
 from corpusmill.loader.stream import TokenStream
-from corpusmill.train.checkpoint import save_checkpoint
+from corpusmill.pipeline.config import ConfigError
+from corpusmill.pipeline.errors import StageError
+from corpusmill.pipeline.readers import InputError
+from corpusmill.train.checkpoint import CheckpointError, save_checkpoint
 from corpusmill.train.model import GPT, ModelConfig
 from corpusmill.train.optim import AdamW, clip_gradients, learning_rate
 
@@ -63,11 +68,20 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "seed of the initial weights and the shuffle"})
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "eval_every", "eval_batches"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"lr {self.lr} must be > 0 and min_lr_ratio in [0, 1]")
+        sizes = ("n_layer", "n_head", "n_embd", "seq_len", "steps", "batch_size", "eval_every")
+        for name in (*sizes, "eval_batches"):
+            _require(self, name, int, lambda value: value >= 1, "an integer of at least 1")
+        for name in ("warmup", "seed"):
+            _require(self, name, int, lambda value: value >= 0, "an integer of at least 0")
+        _require(self, "lr", float, lambda value: value > 0, "a finite number above 0")
+        _require(self, "min_lr_ratio", float, lambda value: 0 <= value <= 1, "from 0 to 1")
+        for name in ("weight_decay", "grad_clip"):
+            _require(self, name, float, lambda value: value >= 0, "a finite number, at least 0")
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"n_embd {self.n_embd} is not a multiple of n_head {self.n_head}: choose sizes "
+                "where each head gets n_embd / n_head dimensions"
+            )
 
 
 def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> dict[str, Any]:
@@ -79,6 +93,8 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
     started = time.perf_counter()
     manifest = read_manifest(run)
     totals = manifest.totals()
+    _check_fits(run, totals["tokens"], config)
+    _check_writable(Path(ckpt))
     bits_per_byte = totals["tokens"] / max(totals["num_bytes"], 1) / math.log(2)
     model_config = ModelConfig(
         vocab_size=manifest.vocab_size,
@@ -99,6 +115,7 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
 
     def evaluate(step: int, train_loss: float | None = None) -> dict[str, Any]:
         losses = {"eval": held_out_loss(model, held_out, config.batch_size)}
+        _check_finite(losses["eval"], f"the held-out loss after step {step}", config)
         if train_loss is not None:
             losses["train"] = train_loss
         entry: dict[str, Any] = {"step": step}
@@ -118,18 +135,23 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
         total=config.steps, disable=None if progress else True, unit="step", dynamic_ncols=True
     )
     batches = _training_batches(stream, held_out)
-    for step in range(1, config.steps + 1):
-        batch = next(batches)
-        loss, grads = model.loss_and_grads(batch[:, :-1], batch[:, 1:])
-        norm = clip_gradients(grads, config.grad_clip)
-        lr = learning_rate(step - 1, config.lr, config.warmup, config.steps, final_lr)
-        optimizer.step(grads, lr)
-        step_losses.append(loss)
-        bar.set_postfix(loss=f"{loss:.3f}", bpb=f"{loss * bits_per_byte:.3f}", norm=f"{norm:.2f}")
-        bar.update()
-        if step % config.eval_every == 0 or step == config.steps:
-            history.append(evaluate(step, float(np.mean(step_losses))))
-            step_losses = []
+    # Overflow shows as a non-finite loss, which stops training naming the step: no warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for step in range(1, config.steps + 1):
+            batch = next(batches)
+            loss, grads = model.loss_and_grads(batch[:, :-1], batch[:, 1:])
+            _check_finite(loss, f"the training loss of step {step}", config)
+            norm = clip_gradients(grads, config.grad_clip)
+            lr = learning_rate(step - 1, config.lr, config.warmup, config.steps, final_lr)
+            optimizer.step(grads, lr)
+            step_losses.append(loss)
+            bar.set_postfix(
+                loss=f"{loss:.3f}", bpb=f"{loss * bits_per_byte:.3f}", norm=f"{norm:.2f}"
+            )
+            bar.update()
+            if step % config.eval_every == 0 or step == config.steps:
+                history.append(evaluate(step, float(np.mean(step_losses))))
+                step_losses = []
     bar.close()
     stats = {
         "steps": config.steps,
@@ -161,7 +183,7 @@ def held_out_sequences(run: Path, config: TrainConfig) -> np.ndarray:
         )
     stream = TokenStream(run, config.seq_len, wanted, shuffle=False, drop_last=False)
     stream.load_state_dict({**stream.state_dict(), "position": count - wanted})
-    return next(iter(stream)).astype(np.int64)
+    return _checked_ids(next(iter(stream)), stream.datasets[0])
 
 
 def held_out_loss(model: GPT, held_out: np.ndarray, batch_size: int) -> float:
@@ -179,7 +201,7 @@ def _training_batches(stream: TokenStream, held_out: np.ndarray) -> Iterator[np.
     while True:
         yielded = False
         for batch in stream:
-            batch = batch.astype(np.int64)
+            batch = _checked_ids(batch, stream.datasets[0])
             keep = [row.tobytes() not in excluded for row in batch]
             if any(keep):
                 yielded = True
@@ -188,3 +210,72 @@ def _training_batches(stream: TokenStream, held_out: np.ndarray) -> Iterator[np.
             raise ValueError(
                 "an epoch of the training stream gave no batch outside the held-out set"
             )
+
+
+def _checked_ids(batch: np.ndarray, dataset: TokenDataset) -> np.ndarray:
+    """A batch as int64, refused (naming the damaged shard) if a token id lies outside the
+    vocabulary: the loader leaves that check to its consumer, where it costs nothing next to a
+    training step."""
+    if batch.max() >= dataset.manifest.vocab_size:
+        problem = next(dataset.ids_out_of_range(), f"{dataset.folder} changed while read")
+        raise FormatError(f"{problem}: the shard is damaged; rerun the tokenize stage")
+    return batch.astype(np.int64)
+
+
+def _check_fits(run: Path, tokens: int, config: TrainConfig) -> None:
+    """Refuse a run too small for the settings before any work: a training batch and held-out
+    sequences (a tenth of the run's at most) must fit in its tokens."""
+    if tokens == 0:
+        raise InputError(f"{run} holds no tokens: tokenize some text before training on it")
+    need = max(config.batch_size, math.ceil(1 / _MAX_HELD_OUT))
+    count = (tokens - 1) // config.seq_len
+    if count >= need:
+        return
+    fixes = []
+    if (tokens - 1) // need >= 1:
+        fixes.append(f"--seq-len {(tokens - 1) // need}")
+    if count >= math.ceil(1 / _MAX_HELD_OUT):
+        fixes.append(f"--batch-size {count}")
+    raise ConfigError(
+        f"{run} holds {tokens} tokens, {count} sequences of seq_len {config.seq_len}: fewer "
+        f"than the {need} a batch of batch_size {config.batch_size} and a held-out set need; "
+        + (f"use {' or '.join(fixes)} or less" if fixes else "tokenize more text")
+    )
+
+
+def _check_writable(ckpt: Path) -> None:
+    """Refuse a checkpoint path that cannot become a file before training, not after."""
+    if ckpt.is_dir():
+        raise CheckpointError(
+            f"{ckpt} is a folder: name the checkpoint file, such as {ckpt / 'model.npz'}"
+        )
+    folder = next(parent for parent in ckpt.absolute().parents if parent.exists())
+    if not folder.is_dir():
+        raise CheckpointError(f"{ckpt} cannot be written: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK):
+        raise CheckpointError(f"{ckpt} cannot be written: {folder} is not writable")
+
+
+def _check_finite(loss: float, what: str, config: TrainConfig) -> None:
+    """Stop training when the loss is no longer a number: the weights are lost."""
+    if not math.isfinite(loss):
+        raise StageError(
+            f"training diverged: {what} is {loss}; no checkpoint was written. Lower --lr (now "
+            f"{config.lr}) or raise --warmup (now {config.warmup})"
+        )
+
+
+def _require(
+    config: TrainConfig, name: str, kind: type, allowed: Callable[[Any], bool], what: str
+) -> None:
+    """Raise a ValueError naming the key unless config.`name` is a finite number of `kind` (an
+    int is a float too) that `allowed` accepts."""
+    value = getattr(config, name)
+    kinds = (int, float) if kind is float else (int,)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kinds)
+        or not math.isfinite(value)
+        or not allowed(value)
+    ):
+        raise ValueError(f"{name} must be {what}, got {value!r}")

@@ -33,14 +33,15 @@ class ModelConfig:
     n_embd: int = field(default=64, metadata={"help": "width of the residual stream"})
 
     def __post_init__(self) -> None:
+        for name in ("vocab_size", "seq_len", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer of at least 1, got {value!r}")
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"n_embd {self.n_embd} is not a multiple of n_head {self.n_head}: choose "
                 "sizes where each head gets n_embd / n_head dimensions"
             )
-        for name in ("vocab_size", "seq_len", "n_layer", "n_head", "n_embd"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
 class GPT:
@@ -54,27 +55,8 @@ class GPT:
     def init(cls, config: ModelConfig, seed: int = 0, dtype: type = np.float32) -> GPT:
         """Fresh weights as in GPT-2: N(0, 0.02), residual projections scaled by 1/sqrt(2 L)."""
         rng = np.random.default_rng(seed)
-        c, std = config.n_embd, 0.02
-        proj_std = std / math.sqrt(2 * config.n_layer)
-        shapes = {"wte": ((config.vocab_size, c), std), "wpe": ((config.seq_len, c), std)}
-        for i in range(config.n_layer):
-            shapes |= {
-                f"h{i}.ln1.g": ((c,), None),
-                f"h{i}.ln1.b": ((c,), 0.0),
-                f"h{i}.attn.w_qkv": ((c, 3 * c), std),
-                f"h{i}.attn.b_qkv": ((3 * c,), 0.0),
-                f"h{i}.attn.w_proj": ((c, c), proj_std),
-                f"h{i}.attn.b_proj": ((c,), 0.0),
-                f"h{i}.ln2.g": ((c,), None),
-                f"h{i}.ln2.b": ((c,), 0.0),
-                f"h{i}.mlp.w_fc": ((c, 4 * c), std),
-                f"h{i}.mlp.b_fc": ((4 * c,), 0.0),
-                f"h{i}.mlp.w_proj": ((4 * c, c), proj_std),
-                f"h{i}.mlp.b_proj": ((c,), 0.0),
-            }
-        shapes |= {"ln_f.g": ((c,), None), "ln_f.b": ((c,), 0.0)}
         params = {}
-        for name, (shape, scale) in shapes.items():
+        for name, (shape, scale) in _param_specs(config).items():
             if scale is None:  # layer-norm gains start at 1
                 params[name] = np.ones(shape, dtype=dtype)
             elif scale == 0.0:
@@ -135,6 +117,34 @@ class GPT:
         """Log-probabilities (B, T, V) of the next token after each prefix of `tokens` (B, T)."""
         logits, _ = self.forward(np.asarray(tokens))
         return log_softmax(logits)
+
+
+def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every parameter of a model of `config`."""
+    return {name: shape for name, (shape, _) in _param_specs(config).items()}
+
+
+def _param_specs(config: ModelConfig) -> dict[str, tuple[tuple[int, ...], float | None]]:
+    """Every parameter's shape and initial standard deviation (0: zeros, None: ones)."""
+    c, std = config.n_embd, 0.02
+    proj_std = std / math.sqrt(2 * config.n_layer)
+    shapes = {"wte": ((config.vocab_size, c), std), "wpe": ((config.seq_len, c), std)}
+    for i in range(config.n_layer):
+        shapes |= {
+            f"h{i}.ln1.g": ((c,), None),
+            f"h{i}.ln1.b": ((c,), 0.0),
+            f"h{i}.attn.w_qkv": ((c, 3 * c), std),
+            f"h{i}.attn.b_qkv": ((3 * c,), 0.0),
+            f"h{i}.attn.w_proj": ((c, c), proj_std),
+            f"h{i}.attn.b_proj": ((c,), 0.0),
+            f"h{i}.ln2.g": ((c,), None),
+            f"h{i}.ln2.b": ((c,), 0.0),
+            f"h{i}.mlp.w_fc": ((c, 4 * c), std),
+            f"h{i}.mlp.b_fc": ((4 * c,), 0.0),
+            f"h{i}.mlp.w_proj": ((4 * c, c), proj_std),
+            f"h{i}.mlp.b_proj": ((c,), 0.0),
+        }
+    return shapes | {"ln_f.g": ((c,), None), "ln_f.b": ((c,), 0.0)}
 
 
 def block_forward(x: np.ndarray, p: Params, name: str, n_head: int) -> tuple[np.ndarray, tuple]:
