@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import math
 from pathlib import Path
 
-from corpusmill.train.checkpoint import CheckpointError, checkpoint_tokenizer, load_checkpoint
+from corpusmill.pipeline.config import ConfigError
+from corpusmill.train.checkpoint import checkpoint_tokenizer, load_checkpoint
 from corpusmill.train.sample import sample_text
 
 
@@ -44,12 +45,12 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
 
 def sample(args: argparse.Namespace) -> int:
     """Load the checkpoint and its tokenizer, generate, print."""
-    try:
-        model, meta = load_checkpoint(args.ckpt)
-        tokenizer = checkpoint_tokenizer(args.ckpt, meta, args.tokenizer)
-    except CheckpointError as exc:
-        print(f"corpusmill sample: {exc}", file=sys.stderr)
-        return 2
+    if args.tokens < 0 or args.seed < 0:
+        raise ConfigError(f"--tokens {args.tokens} and --seed {args.seed} must be at least 0")
+    if not (math.isfinite(args.temperature) and args.temperature >= 0):
+        raise ConfigError(f"--temperature {args.temperature} must be a finite number, at least 0")
+    model, meta = load_checkpoint(args.ckpt)
+    tokenizer = checkpoint_tokenizer(args.ckpt, meta, args.tokenizer)
     print(
         sample_text(
             model,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from tokenizers import Tokenizer
 
 from corpusmill.loader.format import file_checksum
 from corpusmill.pipeline.atomic import atomic_path
-from corpusmill.train.model import GPT, ModelConfig
+from corpusmill.train.model import GPT, ModelConfig, param_shapes
 
 FORMAT_VERSION = 1
 _PARAM = "param/"
@@ -45,7 +47,8 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: Path) -> tuple[GPT, dict[str, Any]]:
-    """The model saved in `path` and its metadata (model config, tokenizer reference, info)."""
+    """The model saved in `path` and its metadata (model config, tokenizer reference, info),
+    checked: every weight its config needs, of that shape, finite, and nothing else."""
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
@@ -56,23 +59,21 @@ def load_checkpoint(path: Path) -> tuple[GPT, dict[str, Any]]:
             }
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise CheckpointError(
-            f"{path} is not a corpusmill checkpoint ({exc}); write one with `corpusmill train`"
+            f"{path} is not a corpusmill checkpoint or is damaged ({exc}); write one with "
+            "`corpusmill train`"
         ) from None
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint format {version!r}, this corpusmill reads format "
-            f"{FORMAT_VERSION}: retrain it or use a matching corpusmill"
-        )
-    return GPT(ModelConfig(**meta["model"]), params), meta
+    config = _model_config(path, meta)
+    _check_weights(path, config, params)
+    return GPT(config, params), meta
 
 
 def checkpoint_tokenizer(
     path: Path, meta: dict[str, Any], override: Path | None = None
 ) -> Tokenizer:
-    """The tokenizer a checkpoint was trained with (or `override`), checked against its xxh3."""
+    """The tokenizer a checkpoint was trained with (or `override`), checked against its xxh3 and
+    its vocabulary size: another tokenizer's ids mean other text, or lie outside the model's."""
     reference = meta["tokenizer"]
     file = Path(override or reference["file"])
     if not file.is_file():
@@ -83,9 +84,82 @@ def checkpoint_tokenizer(
     if (digest := file_checksum(file)) != reference["xxh3"]:
         raise CheckpointError(
             f"{file} (xxh3 {digest}) is not the tokenizer checkpoint {path} was trained with "
-            f"(xxh3 {reference['xxh3']}): pass that run's tokenizer.json with --tokenizer"
+            f"(xxh3 {reference['xxh3']}): use the checkpoint with that run, or pass its "
+            "tokenizer.json with --tokenizer"
         )
     tokenizer = Tokenizer.from_file(str(file))
+    vocab_size = max(tokenizer.get_vocab(with_added_tokens=True).values()) + 1
+    if vocab_size != meta["model"]["vocab_size"]:
+        raise CheckpointError(
+            f"{path}: its model reads {meta['model']['vocab_size']} token ids, its tokenizer "
+            f"{file} has {vocab_size}; the checkpoint is damaged: retrain it with "
+            "`corpusmill train`"
+        )
     # A prompt is text: a special token's string inside it is not the special token.
     tokenizer.encode_special_tokens = True
     return tokenizer
+
+
+def _model_config(path: Path, meta: Any) -> ModelConfig:
+    """The model config of a checkpoint's metadata, its format version and tokenizer reference
+    checked on the way."""
+    if not isinstance(meta, dict):
+        raise CheckpointError(
+            f"{path}: its metadata is a JSON {type(meta).__name__}, not an object; the "
+            "checkpoint is damaged: retrain it with `corpusmill train`"
+        )
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {version!r}, this corpusmill reads format "
+            f"{FORMAT_VERSION}: retrain it or use a matching corpusmill"
+        )
+    try:
+        config = ModelConfig(**meta["model"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: its model config {json.dumps(meta.get('model'))} cannot be used ({exc}); "
+            "the checkpoint is damaged: retrain it with `corpusmill train`"
+        ) from None
+    reference = meta.get("tokenizer")
+    fields = {"file": str, "xxh3": str, "eos_id": int}
+    if not isinstance(reference, dict) or any(
+        not isinstance(reference.get(key), kind) for key, kind in fields.items()
+    ):
+        raise CheckpointError(
+            f"{path}: its tokenizer reference {json.dumps(reference)} lacks a file, xxh3 or "
+            "eos_id; the checkpoint is damaged: retrain it with `corpusmill train`"
+        )
+    if not 0 <= reference["eos_id"] < config.vocab_size:
+        raise CheckpointError(
+            f"{path}: its EOS id {reference['eos_id']} is outside its vocabulary of "
+            f"{config.vocab_size}; the checkpoint is damaged: retrain it with `corpusmill train`"
+        )
+    return config
+
+
+def _check_weights(path: Path, config: ModelConfig, params: dict[str, np.ndarray]) -> None:
+    """Refuse weights that are missing, extra, of another shape than `config` needs, not
+    floating point, or not finite (a model trained into NaN, or damaged)."""
+    expected = param_shapes(config)
+    wrong = [f"missing {_PARAM}{name}" for name in sorted(expected.keys() - params.keys())]
+    wrong += [f"unexpected {_PARAM}{name}" for name in sorted(params.keys() - expected.keys())]
+    if wrong:
+        raise CheckpointError(
+            f"{path}: its weights do not match its model config ({', '.join(wrong[:3])}"
+            + (f" and {len(wrong) - 3} more" if len(wrong) > 3 else "")
+            + "); the checkpoint is damaged: retrain it with `corpusmill train`"
+        )
+    for name, shape in expected.items():
+        weights = params[name]
+        if weights.shape != shape or not np.issubdtype(weights.dtype, np.floating):
+            raise CheckpointError(
+                f"{path}: {_PARAM}{name} is {weights.dtype} of shape {weights.shape}, its model "
+                f"config needs floats of shape {shape}; the checkpoint is damaged: retrain it "
+                "with `corpusmill train`"
+            )
+        if not np.isfinite(weights).all():
+            raise CheckpointError(
+                f"{path}: {_PARAM}{name} holds {int((~np.isfinite(weights)).sum())} NaN or "
+                "infinite values; retrain the model (a lower --lr keeps it finite)"
+            )
