@@ -7,10 +7,11 @@ import argparse
 from pathlib import Path
 
 from corpusmill.cli.flags import add_config_flags, config_from_flags
-from corpusmill.report.build import build_report
+from corpusmill.report.build import build_report, report_tokenizer
 from corpusmill.report.config import ReportConfig
 from corpusmill.report.predict import CheckpointModel
 from corpusmill.report.render import write_report
+from corpusmill.report.sample import run_parts
 
 
 def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
@@ -41,7 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
 def report(args: argparse.Namespace) -> int:
     """Build the report and write its files."""
     config = config_from_flags(args, ReportConfig)
-    model, curve = _checkpoint(args.model, config) if args.model else (None, ())
+    run_parts(args.out)  # before any work: a folder without a run is refused first
+    tokenizer, _ = report_tokenizer(args.out, args.tokenizer)
+    model, curve = _checkpoint(args.model, tokenizer) if args.model else (None, ())
     result = build_report(
         args.out, config, args.tokenizer, model=model, curve=curve, stages=not args.no_stages
     )
@@ -50,11 +53,13 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checkpoint(path: Path, config: ReportConfig) -> tuple[CheckpointModel, list]:
-    """The trained model of a checkpoint and its training curve ((step, eval bits per byte))."""
-    from corpusmill.train.checkpoint import load_checkpoint
+def _checkpoint(path: Path, tokenizer: Path) -> tuple[CheckpointModel, list]:
+    """The trained model of a checkpoint, refused unless trained with `tokenizer`, and its
+    training curve ((step, eval bits per byte))."""
+    from corpusmill.train.checkpoint import checkpoint_tokenizer, load_checkpoint
 
     model, meta = load_checkpoint(path)
+    checkpoint_tokenizer(path, meta, tokenizer)
     settings = meta["model"]
     wrapped = CheckpointModel(
         model, settings["vocab_size"], meta["tokenizer"]["eos_id"], settings["seq_len"]

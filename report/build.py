@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from corpusmill.loader.format import FormatError, read_manifest
+from corpusmill.loader.format import MissingRunError, read_manifest
 from corpusmill.pipeline.readers import InputError
 from corpusmill.report.compressors import compressed_sizes, train_dictionary
 from corpusmill.report.config import ReportConfig
@@ -89,18 +89,24 @@ def _figure(bits: float, num_bytes: int) -> dict[str, float]:
     return {"bits_per_byte": round(bpb, 4), "ratio": round(8 / bpb, 4) if bpb else float("inf")}
 
 
-def _encoder(out: Path, tokenizer: Path | None, texts: list[str]) -> tuple[Encoder, int, Path]:
-    """The run's encoder (its manifest's tokenizer, else `tokenizer`) and its EOS id."""
+def report_tokenizer(out: Path, tokenizer: Path | None = None) -> tuple[Path, int | None]:
+    """The tokenizer file a report of run folder `out` encodes with, the one its manifest names,
+    else `tokenizer`; and the manifest's EOS id (None without a manifest)."""
     try:
         manifest = read_manifest(out)
-        path, eos_id = out / manifest.tokenizer, manifest.eos_id
-    except FormatError:
+    except MissingRunError:
         if tokenizer is None:
             raise InputError(
                 f"{out} has no tokenized shards (index.json): pass a tokenizer.json with "
                 "--tokenizer, or run the tokenize stage"
             ) from None
-        path, eos_id = Path(tokenizer), None
+        return Path(tokenizer), None
+    return Path(out) / manifest.tokenizer, manifest.eos_id
+
+
+def _encoder(out: Path, tokenizer: Path | None, texts: list[str]) -> tuple[Encoder, int, Path]:
+    """The run's encoder (its manifest's tokenizer, else `tokenizer`) and its EOS id."""
+    path, eos_id = report_tokenizer(out, tokenizer)
     encoder = load_encoder(path, verify=texts[:16])
     eos_id = encoder.token_id(EOS) if eos_id is None else eos_id
     if eos_id is None:

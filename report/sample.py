@@ -21,9 +21,7 @@ from corpusmill.tokenizer.corpus import clean_parts, read_kept
 def held_out_split(out: Path, held_out_bytes: int, train_bytes: int) -> tuple[pa.Table, pa.Table]:
     """(held-out, training) tables of `id` and `text` of a run's deduplicated documents, each in
     corpus order."""
-    parts = clean_parts(out)
-    if not parts:
-        raise InputError(f"{Path(out) / 'clean'} holds no part: run `corpusmill run` first")
+    parts = run_parts(out)
     hashes, sizes = [], []
     for part in parts:
         table = read_kept(part)
@@ -31,6 +29,18 @@ def held_out_split(out: Path, held_out_bytes: int, train_bytes: int) -> tuple[pa
         sizes.append(_sizes(table["text"]))
     held, train = select(np.concatenate(hashes), np.concatenate(sizes), held_out_bytes, train_bytes)
     return _take(parts, held), _take(parts, train)
+
+
+def run_parts(out: Path) -> list[Path]:
+    """The clean parts of the run in folder `out`, in input order; an InputError without any."""
+    if not Path(out).is_dir():
+        raise InputError(f"{out} is not a folder: name a run's output folder")
+    parts = clean_parts(out)
+    if not parts:
+        raise InputError(
+            f"{out} holds no run: {Path(out) / 'clean'} has no part; run `corpusmill run` first"
+        )
+    return parts
 
 
 def select(
