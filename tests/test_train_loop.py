@@ -53,8 +53,12 @@ def documents() -> list[str]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tokenized run: a byte-level BPE tokenizer, two shards and their manifest."""
-    out = tmp_path_factory.mktemp("run")
+    """A tokenized run of `documents()`."""
+    return write_tokenized_run(tmp_path_factory.mktemp("run"))
+
+
+def write_tokenized_run(out: Path) -> Path:
+    """A tokenized run in `out`: a byte-level BPE tokenizer, two shards and their manifest."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
