@@ -231,6 +231,7 @@ def test_a_run_that_keeps_no_document_fails_naming_the_reasons(finished, client,
     with pytest.raises(StageError) as error:
         run_pipeline(config, client=client)
     message = str(error.value)
+    assert error.value.exit_code == 1
     assert message.startswith("clean: none of the ") and "\n" not in message
     assert "(most rejected as language:not_allowed: " in message
     assert str(tmp_path / "out" / "rejected") in message
