@@ -14,6 +14,7 @@ from corpusmill.loader.format import (
     read_manifest,
     verify_shards,
 )
+from corpusmill.tokenizer.encode import check_tokenizer_file
 
 
 def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
@@ -93,6 +94,7 @@ def summary(out: Path, manifest: Manifest) -> str:
 
 def show(out: Path, manifest: Manifest, count: int) -> str:
     """The first `count` documents decoded back to text, the EOS token written out."""
+    check_tokenizer_file(out / manifest.tokenizer)
     tokenizer = Tokenizer.from_file(str(out / manifest.tokenizer))
     blocks = []
     for shard in manifest.shards:

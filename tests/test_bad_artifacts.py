@@ -451,3 +451,14 @@ def test_sample_refuses_negative_counts_and_temperatures_that_are_not_numbers(
 ):
     status, err = exit_and_error(["sample", str(ckpt), *flags], capsys)
     assert status == 2 and named in err
+
+
+def test_inspect_show_refuses_a_missing_or_broken_tokenizer_naming_it(run, tmp_path, capsys):
+    out = copy_run(run, tmp_path)
+    tokenizer = out / "tokenizer.json"
+    tokenizer.write_text('{"model": ')
+    status, err = exit_and_error(["inspect", str(out), "--show", "1"], capsys)
+    assert status == 2 and f"{tokenizer} is not a tokenizer HF tokenizers can load (not JSON" in err
+    tokenizer.unlink()
+    status, err = exit_and_error(["inspect", str(out), "--show", "1"], capsys)
+    assert status == 2 and f"{tokenizer} is not a tokenizer" in err
