@@ -105,14 +105,17 @@ def _create_lock(path: Path, mine: dict[str, Any]) -> None:
 
 
 def _read_lock(path: Path) -> dict[str, Any] | None:
-    """The holder a lock file names, or None if it is gone or unreadable (being written)."""
+    """The holder a lock file names, or None if it is gone, being written or damaged."""
     try:
         holder = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if isinstance(holder, dict) and {"pid", "host", "started"} <= holder.keys():
-        return holder
-    return None
+    fields = {"pid": int, "host": str, "started": str}
+    if not isinstance(holder, dict) or not all(
+        isinstance(holder.get(k), t) for k, t in fields.items()
+    ):
+        return None
+    return holder if holder["pid"] > 0 else None
 
 
 def _is_stale(holder: dict[str, Any] | None) -> bool:
@@ -120,7 +123,7 @@ def _is_stale(holder: dict[str, Any] | None) -> bool:
     if holder is None or holder["host"] != socket.gethostname():
         return False
     try:
-        os.kill(int(holder["pid"]), 0)
+        os.kill(holder["pid"], 0)
     except ProcessLookupError:
         return True
     except PermissionError:  # alive, another user's

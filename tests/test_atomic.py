@@ -69,3 +69,13 @@ def test_a_lock_is_exclusive_and_released(tmp_path: Path):
             pass
         assert json.loads(lock.read_text()) == holder
     assert not lock.exists()
+
+
+@pytest.mark.parametrize("content", ["", "{", '{"pid": "12", "host": "h", "started": "t"}'])
+def test_an_empty_or_damaged_lock_is_not_taken_over(tmp_path: Path, content: str):
+    lock = tmp_path / "run.lock"
+    lock.write_text(content)
+    with pytest.raises(LockedError, match="a run that is starting, or one whose lock file is dam"):
+        with folder_lock(lock):
+            pass
+    assert lock.read_text() == content
