@@ -346,7 +346,8 @@ _RECORDS: dict[str, Callable[[random.Random], tuple[list[Record], int]]] = {
 
 
 def _parquet(rng: random.Random, codec: str) -> Sample:
-    """A table of a few row groups: text, URL and a nested struct, in the given column codec."""
+    """A table of a few row groups: text, URL and a nested struct, in the given column codec,
+    with or without dictionaries and page checksums, in data pages of either version."""
     rows = rng.randint(6, 14)
     texts = [paragraph(rng, unicode=rng.random() < 0.4) for _ in range(rows)]
     urls = [f"http://parquet.example/{i}" for i in range(rows)]
@@ -358,7 +359,15 @@ def _parquet(rng: random.Random, codec: str) -> Sample:
         }
     )
     sink = io.BytesIO()
-    pq.write_table(table, sink, row_group_size=rng.randint(2, 5), compression=codec)
+    pq.write_table(
+        table,
+        sink,
+        row_group_size=rng.randint(2, 5),
+        compression=codec,
+        use_dictionary=rng.random() < 0.5,
+        write_page_checksum=rng.random() < 0.5,
+        data_page_version=rng.choice(["1.0", "2.0"]),
+    )
     data = sink.getvalue()
     metadata = pq.ParquetFile(io.BytesIO(data)).metadata
     placed, row, footer = [], 0, 4

@@ -68,6 +68,9 @@ def read_all(inputs: list[str], split_bytes: int) -> Outcome:
     with deadline(READ_SECONDS, f"reading {inputs} in splits of {split_bytes} bytes"):
         for split in plan_splits(discover_inputs(inputs, config), config):
             for batch in read_split(split, config):
+                # Valid Arrow data: offsets in bounds, strings in UTF-8 (Parquet's are unchecked).
+                batch.docs.validate(full=True)
+                batch.rejected.validate(full=True)
                 docs += rows(batch.docs, "id", "text", "url")
                 rejected += rows(batch.rejected, "id", "step", "reason", "bytes")
                 counters.update(batch.counters)
