@@ -23,6 +23,7 @@ from corpusmill.train.model import GPT, ModelConfig, param_shapes
 
 FORMAT_VERSION = 1
 _PARAM = "param/"
+_DAMAGED = "the checkpoint is damaged: retrain it with `corpusmill train`"
 
 
 class CheckpointError(ValueError):
@@ -92,8 +93,7 @@ def checkpoint_tokenizer(
     if vocab_size != meta["model"]["vocab_size"]:
         raise CheckpointError(
             f"{path}: its model reads {meta['model']['vocab_size']} token ids, its tokenizer "
-            f"{file} has {vocab_size}; the checkpoint is damaged: retrain it with "
-            "`corpusmill train`"
+            f"{file} has {vocab_size}; {_DAMAGED}"
         )
     # A prompt is text: a special token's string inside it is not the special token.
     tokenizer.encode_special_tokens = True
@@ -105,8 +105,7 @@ def _model_config(path: Path, meta: Any) -> ModelConfig:
     checked on the way."""
     if not isinstance(meta, dict):
         raise CheckpointError(
-            f"{path}: its metadata is a JSON {type(meta).__name__}, not an object; the "
-            "checkpoint is damaged: retrain it with `corpusmill train`"
+            f"{path}: its metadata is a JSON {type(meta).__name__}, not an object; {_DAMAGED}"
         )
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
@@ -119,7 +118,7 @@ def _model_config(path: Path, meta: Any) -> ModelConfig:
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(
             f"{path}: its model config {json.dumps(meta.get('model'))} cannot be used ({exc}); "
-            "the checkpoint is damaged: retrain it with `corpusmill train`"
+            f"{_DAMAGED}"
         ) from None
     reference = meta.get("tokenizer")
     fields = {"file": str, "xxh3": str, "eos_id": int}
@@ -128,12 +127,12 @@ def _model_config(path: Path, meta: Any) -> ModelConfig:
     ):
         raise CheckpointError(
             f"{path}: its tokenizer reference {json.dumps(reference)} lacks a file, xxh3 or "
-            "eos_id; the checkpoint is damaged: retrain it with `corpusmill train`"
+            f"eos_id; {_DAMAGED}"
         )
     if not 0 <= reference["eos_id"] < config.vocab_size:
         raise CheckpointError(
             f"{path}: its EOS id {reference['eos_id']} is outside its vocabulary of "
-            f"{config.vocab_size}; the checkpoint is damaged: retrain it with `corpusmill train`"
+            f"{config.vocab_size}; {_DAMAGED}"
         )
     return config
 
@@ -148,15 +147,14 @@ def _check_weights(path: Path, config: ModelConfig, params: dict[str, np.ndarray
         raise CheckpointError(
             f"{path}: its weights do not match its model config ({', '.join(wrong[:3])}"
             + (f" and {len(wrong) - 3} more" if len(wrong) > 3 else "")
-            + "); the checkpoint is damaged: retrain it with `corpusmill train`"
+            + f"); {_DAMAGED}"
         )
     for name, shape in expected.items():
         weights = params[name]
         if weights.shape != shape or not np.issubdtype(weights.dtype, np.floating):
             raise CheckpointError(
                 f"{path}: {_PARAM}{name} is {weights.dtype} of shape {weights.shape}, its model "
-                f"config needs floats of shape {shape}; the checkpoint is damaged: retrain it "
-                "with `corpusmill train`"
+                f"config needs floats of shape {shape}; {_DAMAGED}"
             )
         if not np.isfinite(weights).all():
             raise CheckpointError(

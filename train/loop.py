@@ -227,14 +227,15 @@ def _check_fits(run: Path, tokens: int, config: TrainConfig) -> None:
     sequences (a tenth of the run's at most) must fit in its tokens."""
     if tokens == 0:
         raise InputError(f"{run} holds no tokens: tokenize some text before training on it")
-    need = max(config.batch_size, math.ceil(1 / _MAX_HELD_OUT))
+    held_out_needs = math.ceil(1 / _MAX_HELD_OUT)  # sequences for one to be held out
+    need = max(config.batch_size, held_out_needs)
     count = (tokens - 1) // config.seq_len
     if count >= need:
         return
     fixes = []
     if (tokens - 1) // need >= 1:
         fixes.append(f"--seq-len {(tokens - 1) // need}")
-    if count >= math.ceil(1 / _MAX_HELD_OUT):
+    if count >= held_out_needs:
         fixes.append(f"--batch-size {count}")
     raise ConfigError(
         f"{run} holds {tokens} tokens, {count} sequences of seq_len {config.seq_len}: fewer "
