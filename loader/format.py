@@ -296,7 +296,8 @@ class _Fields:
         """The value of `key`, which must be of type `kind`."""
         if key not in self.data:
             raise FormatError(
-                f"{self.path} lacks the field {self.prefix}{key}; rerun the tokenize stage"
+                f"{self.path} lacks or misnames a field: {self.prefix}{key} is missing; rerun "
+                "the tokenize stage"
             )
         value = self.data[key]
         if not isinstance(value, kind) or isinstance(value, bool):

@@ -94,7 +94,10 @@ def exit_and_error(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int,
     [
         (lambda data: [data], "holds a JSON list"),
         (lambda data: data | {"vocab_size": None}, "vocab_size is null, expected a JSON int"),
-        (lambda data: {k: v for k, v in data.items() if k != "eos_id"}, "lacks the field eos_id"),
+        (
+            lambda data: {k: v for k, v in data.items() if k != "eos_id"},
+            "lacks or misnames a field: eos_id is missing",
+        ),
         (lambda data: data | {"eos_id": "0"}, 'eos_id is "0", expected a JSON int'),
         (lambda data: with_shard(data, 1, tokens=-1), "shards[1].tokens is -1"),
         (lambda data: with_shard(data, 0, size=True), "shards[0].size is true"),
