@@ -12,6 +12,7 @@ id is its reproducer: `make_sample(fmt, compression, seed)`, then
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -45,6 +46,7 @@ from corpusmill.pipeline.readers import ReadConfig, discover_inputs, plan_splits
 READ_SECONDS = 5
 SEEDS = range(6)
 WHOLE = 1 << 30
+DEFAULT_READ = ReadConfig()
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,9 @@ class Outcome:
         return [doc[0] for doc in self.docs] + [row[0] for row in self.rejected]
 
 
-def read_all(inputs: list[str], split_bytes: int) -> Outcome:
+def read_all(inputs: list[str], split_bytes: int, read: ReadConfig = DEFAULT_READ) -> Outcome:
     """Discover, plan and read inputs as the clean stage does, failing if it takes too long."""
-    config = ReadConfig(split_bytes=split_bytes)
+    config = dataclasses.replace(read, split_bytes=split_bytes)
     docs, rejected, counters = [], [], Counter()
     with deadline(READ_SECONDS, f"reading {inputs} in splits of {split_bytes} bytes"):
         for split in plan_splits(discover_inputs(inputs, config), config):
@@ -160,8 +162,10 @@ def test_damage_costs_only_the_records_it_touches(
     damaged = CORRUPTIONS[corruption](sample, rng)
     path = tmp_path / sample.name
     path.write_bytes(damaged.data)
-    whole = read_all([str(path)], WHOLE)
-    pieces = read_all([str(path)], rng.choice([61, 256, 1500]))
+    # Batches of one document or of all; JSONL and Parquet fields kept, or only text and URL.
+    read = ReadConfig(batch_docs=rng.choice([1, 3, 10_000]), keep_fields=rng.random() < 0.5)
+    whole = read_all([str(path)], WHOLE, read)
+    pieces = read_all([str(path)], rng.choice([61, 256, 1500]), read)
     assert pieces == whole, "the file reads differently in many splits than in one"
     assert len(set(whole.ids)) == len(whole.ids), f"a record reported twice: {whole}"
     # Damage is recognised for what it is; read:error is the net for a reader that raised.
@@ -196,7 +200,8 @@ def test_valid_files_read_as_their_known_records(
     assert whole.docs == expected_docs(sample.name, sample.documents)
     assert whole.rejected == []
     assert whole.counters == ({"skipped_warc_records": sample.skipped} if sample.skipped else {})
-    assert read_all([str(path)], 97) == whole
+    # In many splits, in batches of two documents, JSONL read by Arrow's parser: the same.
+    assert read_all([str(path)], 97, ReadConfig(batch_docs=2, keep_fields=False)) == whole
 
 
 TEXT = "Première ligne d'un texte, façade à Zürich.\n\nΕλλάδα, Москва, 東京: the end of it."
