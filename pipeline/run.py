@@ -183,10 +183,8 @@ def _differences(out: Path, config: RunConfig, inputs: list[dict[str, Any]]) -> 
     """How the run recorded in `out` differs from this one: its changed config keys and inputs
     added, removed or changed. Nothing for a folder that holds no run's results."""
     if not (out / "config.toml").exists():
-        results = _outputs(out, _RESULTS)
-        return (
-            [f"{_some([p.name for p in results])}, and no config.toml of theirs"] if results else []
-        )
+        results = [path.name for path in _outputs(out, _RESULTS)]
+        return [f"{_some(results)}, and no config.toml of theirs"] if results else []
     try:
         previous = load_config([out / "config.toml"])
     except ConfigError as exc:
