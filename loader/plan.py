@@ -10,6 +10,7 @@ numpy Generator (whose streams may change between numpy versions), so an order n
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -136,8 +137,8 @@ def _splitmix(x: np.ndarray | np.uint64) -> np.ndarray | np.uint64:
 def _apportion(weights: Sequence[float], total: int) -> list[int]:
     """`total` split in proportion to `weights` by largest remainders, ties to the first weight."""
     weights = [float(weight) for weight in weights]
-    if not weights or min(weights) <= 0:
-        raise ValueError(f"weights {weights} must be positive, one per dataset")
+    if not weights or not all(0 < weight < math.inf for weight in weights):
+        raise ValueError(f"weights {weights} must be finite and positive, one per dataset")
     ideal = [total * weight / sum(weights) for weight in weights]
     shares = [int(share) for share in ideal]
     by_remainder = sorted(range(len(ideal)), key=lambda d: (shares[d] - ideal[d], d))

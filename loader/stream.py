@@ -102,6 +102,10 @@ class TokenStream:
             _check(
                 count > 0, f"{dataset.folder} holds {dataset.tokens} tokens, fewer than seq_len + 1"
             )
+        _check(
+            weights is None or len(weights) == len(self.datasets),
+            f"{len(weights or ())} weights for {len(self.datasets)} runs: give one per run",
+        )
         self.interleave = Interleave(counts if weights is None else weights)
         block = max(1, block_tokens // seq_len)
         self.orders = [

@@ -465,3 +465,19 @@ def test_inspect_show_refuses_a_missing_or_broken_tokenizer_naming_it(run, tmp_p
     tokenizer.unlink()
     status, err = exit_and_error(["inspect", str(out), "--show", "1"], capsys)
     assert status == 2 and f"{tokenizer} is not a tokenizer" in err
+
+
+@pytest.mark.parametrize(
+    ("weights", "named"),
+    [
+        ([float("nan")], "weights [nan] must be finite and positive"),
+        ([float("inf")], "weights [inf] must be finite and positive"),
+        ([0.0], "weights [0.0] must be finite and positive"),
+        ([1.0, 1.0], "2 weights for 1 runs: give one per run"),
+    ],
+)
+def test_mixing_weights_that_are_not_one_finite_positive_number_per_run_are_refused(
+    run, weights, named
+):
+    with pytest.raises(ValueError, match=re.escape(named)):
+        TokenStream(run, 16, 8, weights=weights)
