@@ -14,6 +14,7 @@ from corpusmill.loader.format import (
     read_manifest,
     verify_shards,
 )
+from corpusmill.pipeline.config import ConfigError
 from corpusmill.tokenizer.encode import check_tokenizer_file
 
 
@@ -38,6 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
 
 def inspect(args: argparse.Namespace) -> int:
     """Print the summary, then the verification and the decoded documents asked for."""
+    if args.show < 0:
+        raise ConfigError(f"--show {args.show}: give how many documents to decode, at least 0")
     manifest = read_manifest(args.out)
     print(summary(args.out, manifest))
     status = 0

@@ -481,3 +481,11 @@ def test_mixing_weights_that_are_not_one_finite_positive_number_per_run_are_refu
 ):
     with pytest.raises(ValueError, match=re.escape(named)):
         TokenStream(run, 16, 8, weights=weights)
+
+
+def test_inspect_refuses_a_negative_show_count(run, capsys):
+    status, err = exit_and_error(["inspect", str(run), "--show", "-2"], capsys)
+    assert (status, err) == (
+        2,
+        "corpusmill inspect: --show -2: give how many documents to decode, at least 0",
+    )
