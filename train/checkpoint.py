@@ -19,6 +19,7 @@ from tokenizers import Tokenizer
 
 from corpusmill.loader.format import file_checksum
 from corpusmill.pipeline.atomic import atomic_path
+from corpusmill.pipeline.errors import UserError
 from corpusmill.train.model import GPT, ModelConfig, param_shapes
 
 FORMAT_VERSION = 1
@@ -26,8 +27,9 @@ _PARAM = "param/"
 _DAMAGED = "the checkpoint is damaged: retrain it with `corpusmill train`"
 
 
-class CheckpointError(ValueError):
-    """A checkpoint or its tokenizer that cannot be used; the message names the file."""
+class CheckpointError(UserError, ValueError):
+    """A checkpoint or its tokenizer that cannot be used: the user's to replace or retrain; the
+    message names the file."""
 
 
 def save_checkpoint(
