@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 
 # WARC headers are small; Common Crawl's are under 1 KiB. Anything longer is not a header.
 _MAX_HEADER = 1 << 16
+# Enough to see past the blank lines that end a record.
+_BOUNDARY_PEEK = 1 << 10
 # The first gzip member of a per-record WARC is one record, usually the small warcinfo; a first
 # member larger than this is read as a single stream (correct, just not split).
 _FIRST_MEMBER_BYTES = 1 << 20
@@ -298,17 +300,15 @@ def _read_record(
 
 def _swallowed_header(reader: ByteReader, record: _Record, complete: bool) -> int | None:
     """Where a WARC header starts on a line of the record's block, if the block does not end at
-    a record boundary (blank lines, then a header or the end of the stream), else None.
+    a record boundary, else None.
 
     A record whose Content-Length is too long swallows the next record this way. Records larger
     than max_doc_bytes are not held, so they cannot be searched: they are read as declared.
     """
     if record.block is None:
         return None
-    if complete:
-        rest = reader.peek(_MAX_HEADER).lstrip(b"\r\n")
-        if not rest or _parse_header(rest) is not None:
-            return None
+    if complete and _at_boundary(reader):
+        return None
     block = record.block
     found = block.find(b"\nWARC/1.")
     while found >= 0:
@@ -318,6 +318,14 @@ def _swallowed_header(reader: ByteReader, record: _Record, complete: bool) -> in
             return start
         found = block.find(b"\nWARC/1.", start)
     return None
+
+
+def _at_boundary(reader: ByteReader) -> bool:
+    """True if blank lines, then the start of a WARC header or the end of the stream, follow
+    (the header itself is checked when it is read)."""
+    head = reader.peek(_BOUNDARY_PEEK)
+    rest = head.lstrip(b"\r\n")
+    return rest.startswith(b"WARC/") if rest else len(head) < _BOUNDARY_PEEK
 
 
 def _skip_newlines(reader: ByteReader) -> None:
