@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
-import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
 from corpusmill.pipeline.extract import ExtractConfig
-from corpusmill.pipeline.readers.parquet import row_group_starts
+from corpusmill.pipeline.readers.parquet import row_group_spans
 from corpusmill.pipeline.readers.streams import GZIP_MAGIC, ZSTD_MAGIC, open_raw
 from corpusmill.pipeline.readers.warc import gzip_warc_per_record
 
@@ -113,7 +112,8 @@ class Split:
     """The part of a file one task reads: the records that start in stored bytes [start, end).
 
     Always a byte range of the stored file. For Parquet it holds the row groups whose data starts
-    in it; for files that cannot be split (compressed streams, text files) it is the whole file.
+    in it, as `row_group_spans` estimates it; for files that cannot be split (compressed streams,
+    text files) it is the whole file.
     """
 
     file: InputFile
@@ -321,11 +321,11 @@ def _parquet_splits(file: InputFile, split_bytes: int) -> list[Split]:
     """Byte ranges holding whole row groups, about `split_bytes` of stored data each."""
     try:
         with open_raw(file.url) as handle:
-            starts = row_group_starts(pq.ParquetFile(handle).metadata)
-    except (pa.ArrowException, OSError):
-        return [Split(file, 0, file.size)]  # the reader reports the file as corrupt
+            spans = row_group_spans(pq.ParquetFile(handle).metadata, file.size)
+    except Exception:  # any damage (a column name that is not UTF-8, say): the reader reports it
+        return [Split(file, 0, file.size)]
     splits, begin = [], 0
-    for start in starts[1:]:
+    for start, _ in spans[1:]:
         if start - begin >= split_bytes:
             splits.append(Split(file, begin, start))
             begin = start

@@ -1,12 +1,14 @@
 """Parquet files to documents: one row per document, its text in a configurable column.
 
-A split holds the row groups whose data starts in its byte range. A document's offset is its row
-number in the file (rows have no byte offset of their own), so ids do not depend on splitting.
-The text and URL columns take the same (dotted) keys as JSONL fields; other columns go to `meta`.
+A split holds the row groups whose data starts in its byte range (by `row_group_spans`). A
+document's offset is its row number in the file (rows have no byte offset of their own), so ids
+do not depend on splitting. The text and URL columns take the same (dotted) keys as JSONL fields;
+other columns go to `meta`. A damaged row group costs its own rows, rejected as `corrupt`.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -35,22 +37,23 @@ def _rows(split: Split, config: ReadConfig, builder: BatchBuilder) -> Iterator[N
     with open_raw(file.url) as handle:
         try:
             parquet = pq.ParquetFile(handle, page_checksum_verification=True)
-        except (pa.ArrowException, OSError) as exc:
+        except Exception as exc:  # a damaged footer can raise anything, even UnicodeDecodeError
             if split.start == 0:
                 builder.reject(0, "corrupt", file.size, f"not a readable Parquet file ({exc})")
             return
         metadata = parquet.metadata
         if split.start == 0 and metadata.num_rows == 0:
             builder.count("empty_files")
-        starts = row_group_starts(metadata)
-        groups = [i for i, start in enumerate(starts) if split.start <= start < split.end]
+        spans = row_group_spans(metadata, file.size)
+        groups = [i for i, (start, _) in enumerate(spans) if split.start <= start < split.end]
         row = sum(metadata.row_group(i).num_rows for i in range(groups[0])) if groups else 0
         names = parquet.schema_arrow.names
         if not config.keep_fields:
             wanted = {key.partition(".")[0] for key in (config.text_key, config.url_key)}
             names = [name for name in names if name in wanted]
         for group in groups:
-            yield from _row_group(parquet, group, row, names, config, builder)
+            stored = spans[group][1] - spans[group][0]
+            yield from _row_group(parquet, group, row, stored, names, config, builder)
             row += metadata.row_group(group).num_rows
 
 
@@ -58,13 +61,15 @@ def _row_group(
     parquet: pq.ParquetFile,
     group: int,
     row: int,
+    stored: int,
     names: list[str],
     config: ReadConfig,
     builder: BatchBuilder,
 ) -> Iterator[None]:
     """Add one row group's rows, whose first is row `row` of the file. Damage (a bad page header,
-    a failed checksum, duplicate column names) rejects the group's rows not yet read, each row
-    with its share of the group's stored bytes; the other row groups are read as usual."""
+    a failed checksum, fewer rows than the footer counts, duplicate column names) rejects the
+    group's rows not yet read, each with its share of the group's `stored` bytes; the other row
+    groups are read as usual."""
     rows = parquet.metadata.row_group(group).num_rows
     done = 0
     try:
@@ -74,38 +79,49 @@ def _row_group(
             _add_batch(pa.Table.from_batches([batch]), row + done, config, builder)
             done += batch.num_rows
             yield
+        if done < rows:  # pages that decode to fewer rows than the footer counts
+            raise pa.ArrowInvalid(f"the footer counts {rows} rows, the pages hold {done}")
     except Exception as exc:  # one damaged row group must not cost the others
         reason = "corrupt" if isinstance(exc, (pa.ArrowException, OSError)) else "error"
-        stored = _stored_bytes(parquet.metadata.row_group(group))
-        share = np.full(rows, stored // max(rows, 1), np.int64)
-        share[: stored % max(rows, 1)] += 1
+        offsets, sizes = _unread_rows(parquet.metadata, group, row, done, stored)
         builder.reject_rows(
-            list(range(row + done, row + rows)),
-            reason,
-            share[done:].tolist(),
-            f"row group {group}: {type(exc).__name__}: {exc}",
+            offsets, reason, sizes, f"row group {group}: {type(exc).__name__}: {exc}"
         )
         yield
 
 
-def row_group_starts(metadata: pq.FileMetaData) -> list[int]:
-    """The stored byte offset where each row group's data starts, in row-group order."""
-    starts = []
-    for index in range(metadata.num_row_groups):
-        group = metadata.row_group(index)
-        starts.append(min(_column_start(group.column(c)) for c in range(group.num_columns)))
-    return starts
+def _unread_rows(
+    metadata: pq.FileMetaData, group: int, row: int, done: int, stored: int
+) -> tuple[list[int], list[int]]:
+    """Offsets and bytes of a row group's rows from its `done`-th on, each row with its share of
+    the group's stored bytes. A count below zero or above the whole file's is damaged and not
+    spelled out in rows (it could be billions): the group's rest is then one record."""
+    rows = metadata.row_group(group).num_rows
+    if not 0 <= rows <= metadata.num_rows:
+        return [row + done], [stored]
+    share = np.full(rows, stored // max(rows, 1), np.int64)
+    share[: stored % max(rows, 1)] += 1
+    return list(range(row + done, row + rows)), share[done:].tolist()
 
 
-def _stored_bytes(group: pq.RowGroupMetaData) -> int:
-    """A row group's stored (compressed) bytes."""
-    return sum(group.column(c).total_compressed_size for c in range(group.num_columns))
+def row_group_spans(metadata: pq.FileMetaData, size: int) -> list[tuple[int, int]]:
+    """The stored bytes [start, end) of each row group of a file of `size` bytes, estimated: the
+    bytes between the leading magic number and the footer, shared out in order in proportion to
+    the groups' uncompressed sizes. Planning and reading compute the same spans, so every row
+    group belongs to one split.
 
-
-def _column_start(column: pq.ColumnChunkMetaData) -> int:
-    if column.has_dictionary_page and column.dictionary_page_offset:
-        return min(column.dictionary_page_offset, column.data_page_offset)
-    return column.data_page_offset
+    Estimated, not read from the column chunks' offsets: pyarrow aborts the whole process (it
+    raises nothing) when a damaged footer holds an invalid column chunk and its metadata is
+    asked for, whereas reading that row group raises an error that rejects it.
+    """
+    sizes = [max(metadata.row_group(i).total_byte_size, 0) for i in range(metadata.num_row_groups)]
+    first, last = 4, max(size - metadata.serialized_size - 8, 4)
+    total = max(sum(sizes), 1)
+    bounds = [
+        first + (last - first) * before // total
+        for before in itertools.accumulate(sizes, initial=0)
+    ]
+    return list(itertools.pairwise(bounds))
 
 
 def _add_batch(table: pa.Table, row: int, config: ReadConfig, builder: BatchBuilder) -> None:
