@@ -8,6 +8,7 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from corpusmill.cli.flags import add_config_flags, config_from_flags
+from corpusmill.pipeline.config import ConfigError
 from corpusmill.train.loop import TrainConfig, train
 
 
@@ -47,6 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
 def run_train(args: argparse.Namespace) -> int:
     """Train with the flags given, write the checkpoint and print the final losses."""
     config = config_from_flags(args, TrainConfig)
+    if args.blas_threads < 1:
+        raise ConfigError(f"--blas-threads {args.blas_threads} must be at least 1")
     with threadpool_limits(limits=args.blas_threads, user_api="blas"):
         stats = train(args.out, config, args.ckpt, progress=not args.no_progress)
     first, last = stats["history"][0], stats["history"][-1]

@@ -239,6 +239,7 @@ def test_a_loader_state_that_is_not_a_dict_is_refused(run):
         (["--grad-clip", "-1"], "grad_clip must be a finite number, at least 0, got -1.0"),
         (["--min-lr-ratio", "nan"], "min_lr_ratio must be from 0 to 1, got nan"),
         (["--warmup", "-1"], "warmup must be an integer of at least 0, got -1"),
+        (["--blas-threads", "0"], "--blas-threads 0 must be at least 1"),
     ],
 )
 def test_train_refuses_settings_the_model_or_the_run_cannot_take(
