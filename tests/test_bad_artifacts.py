@@ -142,7 +142,10 @@ def test_a_manifest_naming_a_file_outside_the_run_folder_is_refused_by_every_rea
         read_manifest(out)
     with pytest.raises(FormatError, match=re.escape(message)):
         TokenStream(out, 16, 8)
-    for command in (["inspect", str(out), "--verify"], ["train", str(out), *TRAIN_FLAGS]):
+    for command in (
+        ["inspect", str(out), "--verify"],
+        ["train", str(out), "--ckpt", str(tmp_path / "m.npz"), *TRAIN_FLAGS],
+    ):
         status, err = exit_and_error(command, capsys)
         assert status == 1 and message in err
 
@@ -255,7 +258,18 @@ def test_train_refuses_settings_the_model_or_the_run_cannot_take(
 
 def test_train_names_the_largest_seq_len_and_batch_size_the_run_allows(run, tmp_path, capsys):
     tokens = read_manifest(run).totals()["tokens"]
-    status, err = exit_and_error(["train", str(run), *TRAIN_FLAGS, "--batch-size", "1000"], capsys)
+    status, err = exit_and_error(
+        [
+            "train",
+            str(run),
+            "--ckpt",
+            str(tmp_path / "m.npz"),
+            *TRAIN_FLAGS,
+            "--batch-size",
+            "1000",
+        ],
+        capsys,
+    )
     count, longest = (tokens - 1) // 16, (tokens - 1) // 1000
     assert status == 2
     assert f"{run} holds {tokens} tokens, {count} sequences of seq_len 16" in err
@@ -272,7 +286,9 @@ def test_train_names_the_largest_seq_len_and_batch_size_the_run_allows(run, tmp_
 
 def test_train_refuses_a_run_without_tokens(run, tmp_path: Path, capsys):
     out = copy_run(run, tmp_path, lambda data: data | {"shards": []})
-    status, err = exit_and_error(["train", str(out), *TRAIN_FLAGS], capsys)
+    status, err = exit_and_error(
+        ["train", str(out), "--ckpt", str(tmp_path / "m.npz"), *TRAIN_FLAGS], capsys
+    )
     assert (status, err) == (
         2,
         f"corpusmill train: {out} holds no tokens: tokenize some text before training on it",
@@ -490,3 +506,16 @@ def test_inspect_refuses_a_negative_show_count(run, capsys):
         2,
         "corpusmill inspect: --show -2: give how many documents to decode, at least 0",
     )
+
+
+def test_training_on_text_that_only_repeats_the_held_out_sequences_is_refused(
+    run, tmp_path: Path, capsys
+):
+    # The run's 300 documents are 6 sentences repeated: with seq_len 12, its 1074 sequences are
+    # 43 distinct ones, every one of them among the 107 held out.
+    flags = ["--seq-len", "12", "--batch-size", "1000"]
+    status, err = exit_and_error(
+        ["train", str(run), "--ckpt", str(tmp_path / "m.npz"), *TRAIN_FLAGS, *flags], capsys
+    )
+    assert status == 1
+    assert f"every training sequence of {run} equals a held-out one" in err

@@ -207,8 +207,9 @@ def _training_batches(stream: TokenStream, held_out: np.ndarray) -> Iterator[np.
                 yielded = True
                 yield batch[keep]
         if not yielded:
-            raise ValueError(
-                "an epoch of the training stream gave no batch outside the held-out set"
+            raise StageError(
+                f"every training sequence of {stream.datasets[0].folder} equals a held-out one: "
+                "its text repeats itself; tokenize more varied text, or change --seq-len"
             )
 
 
