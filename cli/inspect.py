@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 from tokenizers import Tokenizer
 
 from corpusmill.loader.format import (
+    FormatError,
     Manifest,
     file_checksum,
     open_shard,
     read_manifest,
+    shard_schema,
     verify_shards,
 )
 from corpusmill.pipeline.config import ConfigError
@@ -99,11 +103,12 @@ def show(out: Path, manifest: Manifest, count: int) -> str:
     """The first `count` documents decoded back to text, the EOS token written out."""
     check_tokenizer_file(out / manifest.tokenizer)
     tokenizer = Tokenizer.from_file(str(out / manifest.tokenizer))
+    schema = shard_schema(pa.from_numpy_dtype(np.dtype(manifest.token_dtype)))
     blocks = []
     for shard in manifest.shards:
         reader = open_shard(out / shard.name)
         for index in range(reader.num_record_batches):
-            batch = reader.get_batch(index)
+            batch = _checked_batch(out / shard.name, reader, index, schema)
             for doc_id, tokens, num_bytes in zip(
                 batch["id"].to_pylist(),
                 batch["tokens"],
@@ -116,6 +121,24 @@ def show(out: Path, manifest: Manifest, count: int) -> str:
                 if len(blocks) == count:
                     return "\n".join(blocks)
     return "\n".join(blocks)
+
+
+def _checked_batch(
+    path: Path, reader: pa.ipc.RecordBatchFileReader, index: int, schema: pa.Schema
+) -> pa.RecordBatch:
+    """Record batch `index` of shard `path`, checked for its columns and fully validated: a
+    flipped bit in a list offset would otherwise abort the process reading its documents."""
+    try:
+        batch = reader.get_batch(index)
+        if not batch.schema.equals(schema):
+            raise pa.ArrowInvalid(f"its columns are {batch.schema}, not {schema}")
+        batch.validate(full=True)
+    except (OSError, pa.ArrowException) as exc:
+        message = str(exc).replace("\n", "; ")
+        raise FormatError(
+            f"{path}: record batch {index} is damaged ({message}); rerun the tokenize stage"
+        ) from None
+    return batch
 
 
 def _problems(out: Path, manifest: Manifest) -> list[str]:

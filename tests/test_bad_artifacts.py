@@ -519,3 +519,33 @@ def test_training_on_text_that_only_repeats_the_held_out_sequences_is_refused(
     )
     assert status == 1
     assert f"every training sequence of {run} equals a held-out one" in err
+
+
+def set_offset(shard: Path, index: int, value: int) -> None:
+    """Overwrite list offset `index` of the tokens of a one-batch shard in place."""
+    data = bytearray(shard.read_bytes())
+    buffer = pa.py_buffer(bytes(data))
+    tokens = pa.ipc.open_file(buffer).get_batch(0).column("tokens")
+    at = tokens.buffers()[1].address - buffer.address + 4 * (tokens.offset + index)
+    data[at : at + 4] = struct.pack("<i", value)
+    shard.write_bytes(data)
+
+
+def test_inspect_show_names_a_shard_whose_document_offsets_are_damaged(run, tmp_path, capsys):
+    out = copy_run(run, tmp_path)
+    set_offset(out / shard_name(0), 2, 1 << 30)
+    status, err = exit_and_error(["inspect", str(out), "--show", "3"], capsys)
+    assert status == 1
+    assert f"{out / shard_name(0)}: record batch 0 is damaged (" in err
+    assert "offset for slot 2 out of bounds" in err
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_the_loader_refuses_a_shard_whose_outer_document_offsets_are_damaged(
+    run, tmp_path: Path, first
+):
+    out = copy_run(run, tmp_path)
+    set_offset(out / shard_name(0), 0 if first else read_manifest(out).shards[0].docs, 1 << 30)
+    stream = TokenStream(out, 16, 8, shuffle=False)
+    with pytest.raises(FormatError, match=re.escape(f"{out / shard_name(0)} is damaged (")):
+        next(iter(stream))
