@@ -14,13 +14,12 @@ from corpusmill.loader.format import FormatError, MissingRunError
 from corpusmill.pipeline.cluster import LOG_FORMAT
 from corpusmill.pipeline.errors import CorpusmillError
 from corpusmill.pipeline.readers import InputError
-from corpusmill.train.checkpoint import CheckpointError
 
 log = logging.getLogger("corpusmill")
 
 # Errors of other layers that are not yet CorpusmillErrors, by kind: what was asked, what the
 # data turned out to be (MissingRunError, a FormatError, is the user's: it is checked first).
-_USER_ERRORS = (InputError, CheckpointError, MissingRunError)
+_USER_ERRORS = (InputError, MissingRunError)
 _DATA_ERRORS = (FormatError,)
 
 # What to do about a failed file operation, by errno.
