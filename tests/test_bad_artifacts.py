@@ -5,9 +5,11 @@ report; the user's mistakes exit 2, damaged data 1."""
 from __future__ import annotations
 
 import json
+import random
 import re
 import shutil
 import struct
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -549,3 +551,30 @@ def test_the_loader_refuses_a_shard_whose_outer_document_offsets_are_damaged(
     stream = TokenStream(out, 16, 8, shuffle=False)
     with pytest.raises(FormatError, match=re.escape(f"{out / shard_name(0)} is damaged (")):
         next(iter(stream))
+
+
+def test_any_flipped_bits_in_a_checkpoint_give_its_weights_or_a_checkpoint_error(
+    ckpt, tmp_path: Path
+):
+    original, _ = load_checkpoint(ckpt)
+    data = ckpt.read_bytes()
+    rng = random.Random(13)
+    outcomes = Counter()
+    for case in range(600):
+        damaged = bytearray(data)
+        for _ in range(rng.choice([1, 3])):
+            # The zip headers and directory are where the surprising errors come from.
+            at = rng.choice([rng.randrange(2048), len(data) - 1 - rng.randrange(2048)])
+            damaged[at] ^= 1 << rng.randrange(8)
+        path = tmp_path / f"{case}.npz"
+        path.write_bytes(damaged if case % 5 else damaged[: rng.randrange(len(damaged))])
+        try:
+            model, _ = load_checkpoint(path)
+        except CheckpointError as exc:
+            assert str(path) in str(exc)
+            outcomes["refused"] += 1
+            continue
+        for name, weights in original.params.items():
+            np.testing.assert_array_equal(model.params[name], weights)
+        outcomes["intact"] += 1
+    assert outcomes["refused"] > 400
