@@ -145,10 +145,11 @@ class ByteReader:
         """Why the stream ended early, or None if it ended cleanly (or has not ended)."""
         return self.source.problem
 
-    def peek(self, n: int) -> bytes:
-        """Up to `n` bytes ahead, fewer only at the end of the stream."""
-        self._fill(n)
-        return self._buf[self._off : self._off + n]
+    def peek(self, n: int, offset: int = 0) -> bytes:
+        """Up to `n` bytes from `offset` bytes ahead, fewer only at the end of the stream."""
+        self._fill(offset + n)
+        start = self._off + offset
+        return self._buf[start : start + n]
 
     def read(self, n: int) -> bytes:
         """Consume and return up to `n` bytes."""
@@ -156,12 +157,6 @@ class ByteReader:
         self._off += len(data)
         self.pos += len(data)
         return data
-
-    def unread(self, data: bytes) -> None:
-        """Put back the last `data` read, so that reading resumes at its start."""
-        self._buf = data + self._buf[self._off :]
-        self._off = 0
-        self.pos -= len(data)
 
     def skip(self, n: int) -> int:
         """Consume up to `n` bytes without keeping them; return how many there were."""

@@ -11,13 +11,15 @@ record's HTTP part. Two layouts are read:
   byte stream, a record's offset is its position in that stream; plain files are split at byte
   ranges and resync at the next valid WARC header, compressed streams are read whole.
 
-A record of a byte stream whose block does not end at a record boundary but holds a WARC header
-at a line start declared too long a Content-Length: it is rejected as `bad_length`, and reading
-resumes at that header, so the record it swallowed is read as usual.
+A record of a byte stream whose block does not end at a record boundary (blank lines, then a
+header or the end) but holds a record that does declared too long a Content-Length: it is rejected
+as `bad_length`, and reading resumes at the record it swallowed. Plain files resync past such
+records, and past WARC headers quoted in pages, which rarely frame a record ending at a boundary.
 
 A split reads the records that start before its end. Damage is reported by whoever reads up to
-it: a split that reaches garbage after its last record reports the garbage even past its end,
-and a split that resyncs skips silently to the first record, so nothing is reported twice.
+it: a split that reaches garbage or a `bad_length` record after its last record reports it even
+past its end, and a split that resyncs skips silently to the first record, so nothing is
+reported twice.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from fastwarc.warc import WarcRecord
@@ -134,8 +137,12 @@ class _Record:
 
     @property
     def url(self) -> str | None:
-        uri = self.headers.get("warc-target-uri")
-        return uri.strip("<>") if uri else None
+        return _target_uri(self.headers)
+
+
+def _target_uri(headers: dict[str, str]) -> str | None:
+    uri = headers.get("warc-target-uri")
+    return uri.strip("<>") if uri else None
 
 
 def _records(split: Split, config: ReadConfig, builder: BatchBuilder) -> Iterator[None]:
@@ -158,7 +165,8 @@ def _stream_records(
     reader: ByteReader, start: int, end: float, config: ReadConfig, builder: BatchBuilder, size: int
 ) -> Iterator[None]:
     """Records of a WARC byte stream that start in [start, end), then damage right after them."""
-    if start > 0 and not _seek(reader, b"WARC/", _header_at, limit=end):
+    record_at = partial(_record_at, max_doc_bytes=config.max_doc_bytes)
+    if start > 0 and not _seek(reader, b"WARC/", record_at, limit=end):
         return
     damage_reported = False
     while True:
@@ -179,19 +187,18 @@ def _stream_records(
             )
             yield
             continue
+        inner = _inner_record(reader, header, config.max_doc_bytes)
+        if inner is not None:
+            # Damage, reported even past the split's end: the next split resyncs past it.
+            detail = f"Content-Length {header[2]} runs over the record at byte {at + inner}"
+            builder.reject(at, "bad_length", inner, detail, url=_target_uri(header[1]))
+            reader.skip(inner)
+            yield
+            continue
         if at >= end:
             break
         record, complete = _read_record(reader, at, header, config.max_doc_bytes)
-        swallowed = _swallowed_header(reader, record, complete)
-        if swallowed is not None:
-            # The declared length is too long: the next record starts inside this block.
-            reader.unread(record.block[swallowed:])
-            detail = (
-                f"Content-Length {record.length} runs over the WARC header at byte {reader.pos}; "
-                "resumed there"
-            )
-            builder.reject(at, "bad_length", reader.pos - at, detail, url=record.url)
-        elif complete:
+        if complete:
             _convert(record, config, builder)
         else:
             damage_reported = reader.problem is not None
@@ -298,34 +305,47 @@ def _read_record(
     return _Record(offset, headers, header_bytes, block, length), got == length
 
 
-def _swallowed_header(reader: ByteReader, record: _Record, complete: bool) -> int | None:
-    """Where a WARC header starts on a line of the record's block, if the block does not end at
-    a record boundary, else None.
+def _inner_record(
+    reader: ByteReader, header: tuple[int, dict[str, str], int], max_doc_bytes: int
+) -> int | None:
+    """Where a record starts inside the block of the record at the reader's position (bytes from
+    it), if that record does not end at a record boundary; else None.
 
-    A record whose Content-Length is too long swallows the next record this way. Records larger
-    than max_doc_bytes are not held, so they cannot be searched: they are read as declared.
+    A record whose Content-Length is too long swallows the next record this way; a header quoted
+    in a page rarely frames a record that ends at a boundary. Records larger than max_doc_bytes
+    are not held, so they cannot be searched: they are read as declared.
     """
-    if record.block is None:
+    header_length, _, length = header
+    end = header_length + length
+    if length > max_doc_bytes or _ends_at_boundary(reader, 0, end):
         return None
-    if complete and _at_boundary(reader):
-        return None
-    block = record.block
-    found = block.find(b"\nWARC/1.")
+    record = reader.peek(end)
+    found = record.find(b"\nWARC/1.", header_length)
     while found >= 0:
         start = found + 1
-        head = block[start : start + _MAX_HEADER]
-        if _parse_header(head + reader.peek(_MAX_HEADER - len(head))) is not None:
+        inner = _parse_header(reader.peek(_MAX_HEADER, start))
+        if inner is not None and (
+            inner[2] > max_doc_bytes or _ends_at_boundary(reader, start, inner[0] + inner[2])
+        ):
             return start
-        found = block.find(b"\nWARC/1.", start)
+        found = record.find(b"\nWARC/1.", start)
     return None
 
 
-def _at_boundary(reader: ByteReader) -> bool:
-    """True if blank lines, then the start of a WARC header or the end of the stream, follow
-    (the header itself is checked when it is read)."""
-    head = reader.peek(_BOUNDARY_PEEK)
+def _ends_at_boundary(reader: ByteReader, start: int, length: int) -> bool:
+    """True if the `length` bytes from `start` bytes ahead are followed by a record boundary."""
+    end = start + length
+    if len(reader.peek(1, end - 1)) < 1:
+        return False
+    tail = reader.peek(_BOUNDARY_PEEK, end)
+    return _is_boundary(tail, more=len(tail) == _BOUNDARY_PEEK)
+
+
+def _is_boundary(head: bytes, more: bool) -> bool:
+    """True if `head` is blank lines, then the start of a WARC header (checked when it is read)
+    or nothing, when there is no `more` stream after it."""
     rest = head.lstrip(b"\r\n")
-    return rest.startswith(b"WARC/") if rest else len(head) < _BOUNDARY_PEEK
+    return rest.startswith(b"WARC/") if rest else not more
 
 
 def _skip_newlines(reader: ByteReader) -> None:
@@ -359,6 +379,13 @@ def _seek(reader: ByteReader, needle: bytes, starts_here, limit: float | None) -
         if starts_here(reader):
             return True
         reader.skip(1)
+
+
+def _record_at(reader: ByteReader, max_doc_bytes: int) -> bool:
+    """True if a record to read starts at the reader's position: a valid WARC header whose
+    record does not swallow another one (a header quoted in a page usually does)."""
+    header = _parse_header(reader.peek(_MAX_HEADER))
+    return header is not None and _inner_record(reader, header, max_doc_bytes) is None
 
 
 def _header_at(reader: ByteReader) -> bool:
