@@ -335,7 +335,7 @@ def _inner_record(
 def _ends_at_boundary(reader: ByteReader, start: int, length: int) -> bool:
     """True if the `length` bytes from `start` bytes ahead are followed by a record boundary."""
     end = start + length
-    if len(reader.peek(1, end - 1)) < 1:
+    if not reader.peek(1, end - 1):  # the stream ends before them
         return False
     tail = reader.peek(_BOUNDARY_PEEK, end)
     return _is_boundary(tail, more=len(tail) == _BOUNDARY_PEEK)
@@ -511,7 +511,8 @@ def _http(record: _Record) -> _Http | None:
     chunks = _dechunk(body)
     if chunks is None:
         return _response(warc, body, complete=True)
-    return _response(warc, *chunks)
+    data, complete = chunks
+    return _response(warc, data, complete)
 
 
 class _Http(NamedTuple):
