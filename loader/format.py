@@ -231,7 +231,7 @@ def read_manifest(folder: Path) -> Manifest:
         eos_id=eos_id,
         tokens_per_shard=fields.count("tokens_per_shard", low=1),
         shards=tuple(
-            _shard_info(_Fields(path, shard, f"shards[{index}]."))
+            _shard_info(_Fields(path, shard, f"shards[{index}]."), token_dtype)
             for index, shard in enumerate(shards)
         ),
     )
@@ -267,9 +267,10 @@ def _write_batch(writer: pa.ipc.RecordBatchFileWriter, tables: list[pa.Table]) -
     writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=table.schema))
 
 
-def _shard_info(shard: _Fields) -> ShardInfo:
-    """One entry of the manifest's shard list."""
-    return ShardInfo(
+def _shard_info(shard: _Fields, token_dtype: str) -> ShardInfo:
+    """One entry of the manifest's shard list, whose tokens must fit in its file's size (a count
+    no file holds would size a loader's plans by it)."""
+    info = ShardInfo(
         name=shard.file_name("name"),
         docs=shard.count("docs"),
         tokens=shard.count("tokens"),
@@ -277,6 +278,10 @@ def _shard_info(shard: _Fields) -> ShardInfo:
         size=shard.count("size"),
         xxh3=shard.get("xxh3", str),
     )
+    most = info.size // np.dtype(token_dtype).itemsize
+    if info.tokens > most:
+        shard.fail("tokens", info.tokens, f"at most {most} {token_dtype} in {info.size} bytes")
+    return info
 
 
 class _Fields:
@@ -305,10 +310,10 @@ class _Fields:
         return value
 
     def count(self, key: str, low: int = 0) -> int:
-        """The value of `key`, an integer of at least `low`."""
+        """The value of `key`, an integer of at least `low` that numpy's int64 holds."""
         value = self.get(key, int)
-        if value < low:
-            self.fail(key, value, f"an integer of at least {low}")
+        if not low <= value < 1 << 63:
+            self.fail(key, value, f"an integer from {low} to 2**63 - 1")
         return value
 
     def file_name(self, key: str) -> str:
