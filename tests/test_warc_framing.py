@@ -144,6 +144,16 @@ def test_a_warc_header_quoted_in_a_page_starts_no_record_in_any_split(tmp_path: 
         assert rejected.num_rows == 0, split_bytes
 
 
+def test_a_record_whose_header_fastwarc_refuses_is_corrupt_and_its_neighbours_kept(tmp_path: Path):
+    mangled = PAGES[1].replace(b"WARC/1.0", b"WARC/1WARC/1.0", 1)
+    (tmp_path / "m.warc").write_bytes(PAGES[0] + mangled + PAGES[2])
+    docs, rejected, _ = read(tmp_path / "m.warc")
+    assert docs["url"].to_pylist() == ["http://l.example/0", "http://l.example/2"]
+    assert rows(rejected, "offset", "url", "reason") == [
+        (len(PAGES[0]), "http://l.example/1", "corrupt")
+    ]
+
+
 def test_trailing_junk_after_a_record_of_the_right_length_keeps_the_record(tmp_path: Path):
     junk = b"\x00 not a record \xff" * 4
     (tmp_path / "j.warc").write_bytes(PAGES[0] + junk + PAGES[1])

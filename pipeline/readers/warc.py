@@ -525,9 +525,9 @@ class _Http(NamedTuple):
 
 def _parse_http(record: _Record, decode: str) -> WarcRecord | None:
     """fastwarc's parse of the record's HTTP part with `auto_decode=decode`, None if it fails."""
-    warc = WarcRecord.from_bytes(record.header_bytes + record.block)
-    warc.is_http = True
     try:
+        warc = WarcRecord.from_bytes(record.header_bytes + record.block)
+        warc.is_http = True
         warc.parse_http(auto_decode=decode)
     except OSError:
         return None
