@@ -126,6 +126,38 @@ def test_an_oversized_content_length_rejects_only_that_record_and_the_next_is_re
         assert counters == {}
 
 
+def read_whole_and_in_splits(path: Path) -> list[tuple[list[tuple], list[tuple]]]:
+    """(offset, url) of the documents and (offset, reason, bytes) of the rejected rows of a file
+    read whole and in splits of many sizes."""
+    readings = []
+    for split_bytes in [1 << 30, *range(23, path.stat().st_size, 31)]:
+        docs, rejected, _ = read(path, ReadConfig(split_bytes=split_bytes))
+        readings.append((rows(docs, "offset", "url"), rows(rejected, "offset", "reason", "bytes")))
+    return readings
+
+
+def test_a_record_cut_inside_its_block_is_bad_length_and_the_next_is_read(tmp_path: Path):
+    cut = PAGES[1][: len(PAGES[1]) - 40]  # its end and the blank lines after it are gone
+    records = [PAGES[0], cut, PAGES[2], PAGES[3]]
+    offsets = [sum(map(len, records[:i])) for i in range(len(records))]
+    (tmp_path / "c.warc").write_bytes(b"".join(records))
+    expected_docs = [(offsets[i], f"http://l.example/{i}") for i in (0, 2, 3)]
+    expected_rejected = [(offsets[1], "bad_length", len(cut))]
+    for reading in read_whole_and_in_splits(tmp_path / "c.warc"):
+        assert reading == (expected_docs, expected_rejected)
+
+
+def test_a_header_cut_short_and_run_into_the_next_one_is_corrupt(tmp_path: Path):
+    cut = PAGES[1][: PAGES[1].index(b"WARC-Record-ID") + 30]
+    records = [PAGES[0], cut, PAGES[2], PAGES[3]]
+    offsets = [sum(map(len, records[:i])) for i in range(len(records))]
+    (tmp_path / "h.warc").write_bytes(b"".join(records))
+    expected_docs = [(offsets[i], f"http://l.example/{i}") for i in (0, 2, 3)]
+    expected_rejected = [(offsets[1], "corrupt", len(cut))]
+    for reading in read_whole_and_in_splits(tmp_path / "h.warc"):
+        assert reading == (expected_docs, expected_rejected)
+
+
 def test_a_warc_header_quoted_in_a_page_starts_no_record_in_any_split(tmp_path: Path):
     quoted = (
         b"<html><body><p>A WARC record starts like this:</p><pre>\r\nWARC/1.0\r\n"

@@ -9,17 +9,18 @@ record's HTTP part. Two layouts are read:
   resyncs at the next member that starts a WARC record;
 - anything else (plain WARC, one gzip or zstd stream): records are read from the (decompressed)
   byte stream, a record's offset is its position in that stream; plain files are split at byte
-  ranges and resync at the next valid WARC header, compressed streams are read whole.
+  ranges and resync at the next record (below), compressed streams are read whole.
 
 A record of a byte stream whose block does not end at a record boundary (blank lines, then a
 header or the end) but holds a record that does declared too long a Content-Length: it is rejected
-as `bad_length`, and reading resumes at the record it swallowed. Plain files resync past such
-records, and past WARC headers quoted in pages, which rarely frame a record ending at a boundary.
+as `bad_length`, and reading resumes at the record it swallowed. A split of a plain file starts
+at a record ending at a boundary, so not at a WARC header quoted in a page (which rarely frames
+one).
 
 A split reads the records that start before its end. Damage is reported by whoever reads up to
-it: a split that reaches garbage or a `bad_length` record after its last record reports it even
-past its end, and a split that resyncs skips silently to the first record, so nothing is
-reported twice.
+it: a split that resyncs skips silently to the first record it may start at, and the split before
+reads on past its own end up to that record, reporting the garbage and damaged records (cut short,
+followed by junk, too long a Content-Length) between, so nothing is reported twice or lost.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ _MAX_MEMBER = 16 << 20
 _PROBE = 1 << 12
 _GZIP_MEMBER = b"\x1f\x8b\x08"
 _SHORT = "record ends before its Content-Length"
+# Fields a record has once; twice means a cut header ran into the next record's.
+_FRAMING_FIELDS = ("warc-type", "content-length")
 _DOCUMENT_TYPES = ("response", "resource", "conversion")
 # Records every crawl holds plenty of (redirects, images, stylesheets, pages with no text): logged
 # at info level, so that warnings stay for damaged or malformed input.
@@ -187,16 +190,15 @@ def _stream_records(
             )
             yield
             continue
+        if at >= end and record_at(reader):
+            break
         inner = _inner_record(reader, header, config.max_doc_bytes)
         if inner is not None:
-            # Damage, reported even past the split's end: the next split resyncs past it.
             detail = f"Content-Length {header[2]} runs over the record at byte {at + inner}"
             builder.reject(at, "bad_length", inner, detail, url=_target_uri(header[1]))
             reader.skip(inner)
             yield
             continue
-        if at >= end:
-            break
         record, complete = _read_record(reader, at, header, config.max_doc_bytes)
         if complete:
             _convert(record, config, builder)
@@ -276,9 +278,10 @@ def _parse_header(head: bytes) -> tuple[int, dict[str, str], int] | None:
     headers: dict[str, str] = {}
     for line in head[:end].split(b"\r\n")[1:]:
         name, colon, value = line.partition(b":")
-        if not colon:
+        key = name.strip().lower().decode("latin-1")
+        if not colon or key in _FRAMING_FIELDS and key in headers:
             return None
-        headers[name.strip().lower().decode("latin-1")] = value.strip().decode("utf-8", "replace")
+        headers[key] = value.strip().decode("utf-8", "replace")
     length = headers.get("content-length", "")
     if "warc-type" not in headers or not length.isdigit():
         return None
@@ -320,15 +323,14 @@ def _inner_record(
     if length > max_doc_bytes or _ends_at_boundary(reader, 0, end):
         return None
     record = reader.peek(end)
-    found = record.find(b"\nWARC/1.", header_length)
-    while found >= 0:
-        start = found + 1
+    start = record.find(b"WARC/1.", header_length)
+    while start >= 0:
         inner = _parse_header(reader.peek(_MAX_HEADER, start))
         if inner is not None and (
             inner[2] > max_doc_bytes or _ends_at_boundary(reader, start, inner[0] + inner[2])
         ):
             return start
-        found = record.find(b"\nWARC/1.", start)
+        start = record.find(b"WARC/1.", start + 1)
     return None
 
 
@@ -382,10 +384,16 @@ def _seek(reader: ByteReader, needle: bytes, starts_here, limit: float | None) -
 
 
 def _record_at(reader: ByteReader, max_doc_bytes: int) -> bool:
-    """True if a record to read starts at the reader's position: a valid WARC header whose
-    record does not swallow another one (a header quoted in a page usually does)."""
+    """True if a split may start at the reader's position: at a valid WARC header whose record
+    ends at a record boundary (one larger than max_doc_bytes is taken as declared). A header
+    quoted in a page rarely does; a record cut short, followed by junk or swallowing the next
+    record does not, and is read by the split before, which reads past its end up to such a start.
+    """
     header = _parse_header(reader.peek(_MAX_HEADER))
-    return header is not None and _inner_record(reader, header, max_doc_bytes) is None
+    if header is None:
+        return False
+    header_length, _, length = header
+    return length > max_doc_bytes or _ends_at_boundary(reader, 0, header_length + length)
 
 
 def _header_at(reader: ByteReader) -> bool:
