@@ -67,6 +67,9 @@ def test_chunked_bodies_cut_or_broken_keep_their_chunks_and_never_chunk_size_lin
         "http://c.example/cut-in-the-data": two_chunks + b"%x\r\n<p>The third par" % len(CHUNKS[2]),
         "http://c.example/broken-size-line": two_chunks + b"zz\r\n" + CHUNKS[2] + b"\r\n0\r\n\r\n",
         "http://c.example/stored-unchunked": b"".join(CHUNKS),
+        # Nothing can be read of these: their first chunk-size line is damaged or cut.
+        "http://c.example/first-size-line-damaged": b"\x90" + whole[1:],
+        "http://c.example/cut-in-the-first-size-line": whole[:1],
     }
     records = [response(uri, body, headers) for uri, body in bodies.items()]
     # A declared content encoding the body does not have (Common Crawl stores bodies decoded).
@@ -90,7 +93,10 @@ def test_chunked_bodies_cut_or_broken_keep_their_chunks_and_never_chunk_size_lin
     # Only the last-chunk missing loses nothing: fastwarc reads that body as complete.
     incomplete = ['"http_chunked": "incomplete"' in m for m in docs["meta"].to_pylist()]
     assert incomplete == [False, False, True, True, True, False, False]
-    assert rejected.num_rows == 0
+    assert rows(rejected, "url", "reason") == [
+        ("http://c.example/first-size-line-damaged", "bad_chunked"),
+        ("http://c.example/cut-in-the-first-size-line", "bad_chunked"),
+    ]
     assert counters == {"incomplete_chunked_docs": 3}
 
 

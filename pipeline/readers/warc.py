@@ -82,6 +82,9 @@ _ORDINARY = frozenset({"http_status", "binary_content", "content_type", "empty_t
 # bare LF is accepted as HTTP parsers do.
 _CHUNK_SIZE = re.compile(rb"([0-9a-fA-F]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
 _CHUNK_END = re.compile(rb"\r?\n")
+# A first chunk-size line cut by the end or followed by a byte no text has there; the last chunk.
+_BROKEN_CHUNK = re.compile(rb"[0-9a-fA-F]{1,16}(?:[^\sG-Zg-z]|\r?\Z)")
+_LAST_CHUNK = b"\n0\r\n\r\n"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _BINARY_FAMILIES = ("image/", "audio/", "video/", "font/")
 # An HTML document's start, after an optional XML declaration and comments (WHATWG sniffing
@@ -473,10 +476,14 @@ def _outcome(record: _Record, config: ReadConfig) -> _Document | _Rejection:
         return _Rejection("corrupt", record.length, "unreadable HTTP response")
     if http.status is None or not 200 <= http.status < 300:
         return _Rejection("http_status", record.length, f"HTTP status {http.status}")
+    if http.chunked == "unreadable":
+        return _Rejection(
+            "bad_chunked", record.length, "chunked body whose first chunk is unreadable"
+        )
     outcome = _payload(http.mime, http.charset, http.body, config)
-    if http.complete or isinstance(outcome, _Rejection):
+    if http.chunked is None or isinstance(outcome, _Rejection):
         return outcome
-    return outcome._replace(meta={**outcome.meta, "http_chunked": "incomplete"})
+    return outcome._replace(meta={**outcome.meta, "http_chunked": http.chunked})
 
 
 def _payload(
@@ -505,22 +512,25 @@ def _http(record: _Record) -> _Http | None:
     A declared content encoding that does not decode (the body was stored decoded, as Common
     Crawl does) leaves the body as stored. A chunked body cut short or broken keeps the data of
     its chunks up to the damage (a payload cut at the crawler's size limit is such a body), never
-    the chunk-size lines; one that does not start with a chunk was stored unchunked, and is
-    taken as it is.
+    the chunk-size lines: `chunked` is "incomplete". One that does not start with a chunk was
+    stored unchunked, and is taken as it is, unless its first chunk-size line is damaged or it
+    ends with the last chunk: `chunked` is then "unreadable".
     """
     for decode in ("all", "transfer"):
         warc = _parse_http(record, decode)
         if warc is not None:
-            return _response(warc, warc.reader.read(), complete=True)
+            return _response(warc, warc.reader.read(), chunked=None)
     warc = _parse_http(record, "none")
     if warc is None or warc.http_headers is None:
         return None
     body = warc.reader.read()
     chunks = _dechunk(body)
-    if chunks is None:
-        return _response(warc, body, complete=True)
-    data, complete = chunks
-    return _response(warc, data, complete)
+    if chunks is not None:
+        data, complete = chunks
+        return _response(warc, data, chunked=None if complete else "incomplete")
+    if _BROKEN_CHUNK.match(body) or body.endswith(_LAST_CHUNK):
+        return _response(warc, body, chunked="unreadable")
+    return _response(warc, body, chunked=None)
 
 
 class _Http(NamedTuple):
@@ -528,7 +538,7 @@ class _Http(NamedTuple):
     mime: str
     charset: str | None
     body: bytes
-    complete: bool
+    chunked: str | None
 
 
 def _parse_http(record: _Record, decode: str) -> WarcRecord | None:
@@ -542,12 +552,12 @@ def _parse_http(record: _Record, decode: str) -> WarcRecord | None:
     return warc
 
 
-def _response(warc: WarcRecord, body: bytes, complete: bool) -> _Http | None:
+def _response(warc: WarcRecord, body: bytes, chunked: str | None) -> _Http | None:
     if warc.http_headers is None:
         return None
     mime, _ = _content_type(warc.http_content_type)
     charset = (warc.http_charset or "").strip("\"' ").lower() or None
-    return _Http(warc.http_headers.status_code, mime, charset, body, complete)
+    return _Http(warc.http_headers.status_code, mime, charset, body, chunked)
 
 
 def _dechunk(body: bytes) -> tuple[bytes, bool] | None:
