@@ -36,6 +36,7 @@ _EXTENSIONS = {
     ".ndjson": "jsonl",
     ".json": "jsonl",  # only when its first line is a JSON object: see _is_json_lines
     ".txt": "text",
+    ".parquet": "parquet",  # without PAR1 at its start, the reader reports it (empty or corrupt)
 }
 _COMPRESSIONS = (".gz", ".zst", ".zstd")
 # Enough to decompress the first zstd block (128 KiB of output) and see a JSON file's first line.
@@ -246,7 +247,7 @@ def _kinds(fs: Any, listing: dict[str, int]) -> dict[str, tuple[str, str] | None
 
 
 def _detect(name: str, head: bytes) -> tuple[str, str] | None:
-    """Format and compression from the first bytes, else from the file name (Parquet: PAR1 only)."""
+    """Format and compression from the first bytes, else from the file name."""
     if head.startswith(b"PAR1"):
         return "parquet", "none"
     # The first bytes decide the compression, so a mislabeled file still reads.
@@ -258,7 +259,7 @@ def _detect(name: str, head: bytes) -> tuple[str, str] | None:
     kind = _EXTENSIONS.get(extension)
     if kind is None or (extension == ".json" and not _is_json_lines(content)):
         return None
-    return kind, compression
+    return kind, "none" if kind == "parquet" else compression
 
 
 def _magic_compression(head: bytes) -> str | None:

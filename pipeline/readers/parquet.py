@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +34,9 @@ def read_parquet(split: Split, config: ReadConfig) -> Iterator[ReadBatch]:
 
 def _rows(split: Split, config: ReadConfig, builder: BatchBuilder) -> Iterator[None]:
     file = split.file
+    if file.size == 0:
+        builder.count("empty_files")
+        return
     with open_raw(file.url) as handle:
         try:
             parquet = pq.ParquetFile(handle, page_checksum_verification=True)
@@ -139,7 +142,7 @@ def _add_batch(table: pa.Table, row: int, config: ReadConfig, builder: BatchBuil
         # A struct that holds a nested text or URL key stays: split_record takes the leaf out.
         taken = (config.text_key, config.url_key)
         others = [name for name in table.column_names if name not in taken]
-        rows = table.select(others).filter(keep).to_pylist()
+        rows = _records(table.select(others).filter(keep))
         metas = pa.array([split_record(record, config)[2] for record in rows], pa.string())
     for mask, reason, detail in (
         (missing, "missing_text", f"no string in column {config.text_key!r}"),
@@ -162,25 +165,42 @@ def _as_text(column: pa.Array | None, num_rows: int, kind: pa.DataType) -> tuple
     if column is None or not _is_text(column.type):
         return pa.nulls(num_rows, kind), 0
     try:
-        return column.cast(kind), 0
-    except pa.ArrowInvalid:  # binary that is not all UTF-8: only then decoded value by value
-        decoded = [None if v is None else decode_counting(v, "utf-8") for v in column.to_pylist()]
+        texts = column.cast(kind)
+        texts.validate(full=True)  # Parquet does not check that its strings are UTF-8
+        return texts, 0
+    except pa.ArrowInvalid:  # bytes that are not all UTF-8: only then decoded value by value
+        values = column.cast(pa.large_binary()).to_pylist()
+        decoded = [None if v is None else decode_counting(v, "utf-8") for v in values]
         texts = pa.array([value and value[0] for value in decoded], kind)
         return texts, sum(1 for value in decoded if value and value[1])
 
 
+def _records(table: pa.Table) -> list[dict[str, Any]]:
+    """A table's rows as dicts, string columns that are not UTF-8 with their bad bytes replaced."""
+    try:
+        return table.to_pylist()
+    except UnicodeDecodeError:  # rare, so only then are the string columns checked
+        columns = [
+            _as_text(column.combine_chunks(), table.num_rows, pa.large_string())[0]
+            if _is_string(column.type)
+            else column
+            for column in table.columns
+        ]
+        return pa.table(columns, names=table.column_names).to_pylist()
+
+
 def _is_text(kind: pa.DataType) -> bool:
     """True for the Arrow types a text column may have: strings or bytes, plain or views."""
+    return _is_string(kind) or any(
+        check(kind)
+        for check in (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_binary_view)
+    )
+
+
+def _is_string(kind: pa.DataType) -> bool:
     return any(
         check(kind)
-        for check in (
-            pa.types.is_string,
-            pa.types.is_large_string,
-            pa.types.is_string_view,
-            pa.types.is_binary,
-            pa.types.is_large_binary,
-            pa.types.is_binary_view,
-        )
+        for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
     )
 
 
