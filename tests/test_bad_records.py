@@ -165,13 +165,30 @@ def test_dictionary_and_string_view_text_columns_are_read(tmp_path: Path, kind: 
     assert counters == {}
 
 
-def test_invalid_utf8_in_a_binary_text_column_is_replaced_and_counted(tmp_path: Path):
-    texts = pa.array([b"caf\xe9 au lait", b"plain", None], pa.binary())
-    pq.write_table(pa.table({"text": texts}), tmp_path / "b.parquet")
+@pytest.mark.parametrize("kind", ["binary", "string"])
+def test_invalid_utf8_in_a_text_or_meta_column_is_replaced_and_counted(tmp_path: Path, kind: str):
+    # Parquet does not check that a string column holds UTF-8, so Arrow strings can hold bytes
+    # that are not: they must not reach the documents' Arrow columns.
+    raw = pa.array([b"caf\xe9 au lait", b"plain", None], pa.binary())
+    column = raw if kind == "binary" else raw.view(pa.string())
+    table = pa.table({"text": column, "note": pa.array([b"ok", b"\xff", None]).view(pa.string())})
+    pq.write_table(table, tmp_path / "b.parquet")
     docs, rejected, counters = read(tmp_path / "b.parquet")
-    assert docs["text"].to_pylist() == ["caf\ufffd au lait", "plain"]
+    docs.validate(full=True)
+    assert rows(docs, "text", "meta") == [
+        ("caf\ufffd au lait", '{"note": "ok"}'),
+        ("plain", '{"note": "\\ufffd"}'),
+    ]
     assert rows(rejected, "offset", "reason") == [(2, "missing_text")]
     assert counters == {"invalid_utf8_docs": 1}
+
+
+def test_an_empty_parquet_file_is_counted_as_empty(tmp_path: Path):
+    (tmp_path / "e.parquet").write_bytes(b"")
+    (tmp_path / "ok.jsonl").write_bytes(json_line("ok"))
+    docs, rejected, counters = read(tmp_path)
+    assert docs["id"].to_pylist() == ["ok.jsonl#0"]
+    assert rejected.num_rows == 0 and counters == {"empty_files": 1}
 
 
 def test_non_utf8_file_name_is_read(tmp_path: Path):
