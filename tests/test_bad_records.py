@@ -100,6 +100,7 @@ def test_dangling_and_looping_symlinks_are_skipped_with_a_warning(tmp_path: Path
     (tmp_path / "self.jsonl").symlink_to(tmp_path / "self.jsonl")
     (tmp_path / "a.jsonl").symlink_to(tmp_path / "b.jsonl")
     (tmp_path / "b.jsonl").symlink_to(tmp_path / "a.jsonl")
+    (tmp_path / "up").symlink_to(tmp_path)  # a folder link, which would loop if followed
     for spec in (tmp_path, tmp_path / "*.jsonl"):
         caplog.clear()
         with caplog.at_level(logging.WARNING):
@@ -108,7 +109,7 @@ def test_dangling_and_looping_symlinks_are_skipped_with_a_warning(tmp_path: Path
         assert sorted(record.getMessage().split(": ")[0] for record in caplog.records) == [
             f"skipped input {tmp_path / name}"
             for name in ("a.jsonl", "b.jsonl", "dangling.jsonl", "self.jsonl")
-        ]
+        ] + ([f"skipped input {tmp_path / 'up'}"] if spec == tmp_path else [])
     docs, rejected, _ = read(tmp_path)
     assert rows(docs, "id", "text") == [("link.jsonl#0", "ok"), ("ok.jsonl#0", "ok")]
     assert rejected.num_rows == 0

@@ -215,6 +215,8 @@ def _regular_files(fs: Any, entries: dict[str, dict[str, Any]]) -> dict[str, int
             files[path] = target["size"]
         elif target["type"] != "directory":
             log.warning("skipped input %s: not a regular file (a FIFO, socket or device)", path)
+        elif info.get("islink"):  # not followed, so that a link to a parent cannot loop
+            log.warning("skipped input %s: a symbolic link to a folder (name the folder)", path)
     return files
 
 
