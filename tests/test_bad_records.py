@@ -4,6 +4,7 @@ not in the data (a missing model) fails the task."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import logging
@@ -328,6 +329,22 @@ def test_a_reader_that_raises_costs_only_the_rest_of_its_split(tmp_path: Path, m
     assert rows(rejected, "offset", "reason", "bytes") == [
         (offsets[3] + 1, "error", size - offsets[3] - 1)
     ]
+
+
+def test_a_file_gone_after_discovery_is_one_read_error(tmp_path: Path, caplog):
+    (tmp_path / "gone.warc.gz").write_bytes(gzip.compress(b"WARC/1.0\r\n\r\n", mtime=0))
+    (tmp_path / "ok.jsonl").write_bytes(json_line("ok"))
+    config = ReadConfig()
+    files = discover_inputs([str(tmp_path)], config)
+    (tmp_path / "gone.warc.gz").unlink()
+    with caplog.at_level(logging.WARNING):
+        splits = plan_splits(files, config)
+        batches = [batch for split in splits for batch in read_split(split, config)]
+    docs = pa.concat_tables([batch.docs for batch in batches])
+    rejected = pa.concat_tables([batch.rejected for batch in batches])
+    assert docs["id"].to_pylist() == ["ok.jsonl#0"]
+    assert rows(rejected, "id", "reason", "bytes") == [("gone.warc.gz#0", "error", files[0].size)]
+    assert "gone.warc.gz at byte 0: read:error (FileNotFoundError: " in caplog.text
 
 
 def poisoned(function):

@@ -315,8 +315,11 @@ def _splittable(file: InputFile) -> bool:
     if file.compression == "none":
         return file.format in ("warc", "jsonl")
     if file.format == "warc" and file.compression == "gzip":
-        with open_raw(file.url) as handle:
-            return gzip_warc_per_record(handle)
+        try:
+            with open_raw(file.url) as handle:
+                return gzip_warc_per_record(handle)
+        except OSError:  # gone or unreadable since discovery: its reader reports it
+            return False
     return False
 
 
