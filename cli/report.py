@@ -56,7 +56,7 @@ def report(args: argparse.Namespace) -> int:
 def _checkpoint(path: Path, tokenizer: Path) -> tuple[CheckpointModel, list]:
     """The trained model of a checkpoint, refused unless trained with `tokenizer`, and its
     training curve ((step, eval bits per byte))."""
-    from corpusmill.train.checkpoint import checkpoint_tokenizer, load_checkpoint
+    from corpusmill.train.checkpoint import CheckpointError, checkpoint_tokenizer, load_checkpoint
 
     model, meta = load_checkpoint(path)
     checkpoint_tokenizer(path, meta, tokenizer)
@@ -64,5 +64,12 @@ def _checkpoint(path: Path, tokenizer: Path) -> tuple[CheckpointModel, list]:
     wrapped = CheckpointModel(
         model, settings["vocab_size"], meta["tokenizer"]["eos_id"], settings["seq_len"]
     )
-    curve = [(entry["step"], entry["eval_bpb"]) for entry in meta.get("history", [])]
+    try:
+        curve = [
+            (int(entry["step"]), float(entry["eval_bpb"])) for entry in meta.get("history", [])
+        ]
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(
+            f"{path}: its training history is damaged; retrain it with `corpusmill train`"
+        ) from None
     return wrapped, curve

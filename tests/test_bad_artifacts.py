@@ -386,6 +386,9 @@ def damage_bytes(ckpt: Path, tmp_path: Path, how: str) -> Path:
         (lambda arrays, meta: meta["model"].update(n_head=3),
          "n_embd 8 is not a multiple of n_head 3"),
         (lambda arrays, meta: meta.pop("model"), "its model config null cannot be used"),
+        (lambda arrays, meta: meta.update(model={}), "it must have the keys n_embd, n_head"),
+        (lambda arrays, meta: meta["model"].update(n_layer=10**20),
+         "its model config has 100000000000000000000 layers, its file 16 weights"),
         (lambda arrays, meta: meta["tokenizer"].pop("xxh3"), "lacks a file, xxh3 or eos_id"),
         (lambda arrays, meta: meta["tokenizer"].update(eos_id=10**6),
          "its EOS id 1000000 is outside its vocabulary"),
@@ -580,3 +583,15 @@ def test_any_flipped_bits_in_a_checkpoint_give_its_weights_or_a_checkpoint_error
             np.testing.assert_array_equal(model.params[name], weights)
         outcomes["intact"] += 1
     assert outcomes["refused"] > 400
+
+
+def test_report_refuses_a_checkpoint_whose_training_history_is_damaged(
+    ckpt, report_run, tmp_path: Path, capsys
+):
+    path = rewrite(ckpt, tmp_path, lambda _, meta: meta.update(history=[{"step": 1}]))
+    status, err = exit_and_error(["report", str(report_run), "--model", str(path)], capsys)
+    assert (status, err) == (
+        2,
+        f"corpusmill report: {path}: its training history is damaged; retrain it with "
+        "`corpusmill train`",
+    )

@@ -113,12 +113,16 @@ def _model_config(path: Path, meta: Any) -> ModelConfig:
             f"{path} has checkpoint format {version!r}, this corpusmill reads format "
             f"{FORMAT_VERSION}: retrain it or use a matching corpusmill"
         )
+    model = meta.get("model")
+    keys = sorted(item.name for item in dataclasses.fields(ModelConfig))
     try:
-        config = ModelConfig(**meta["model"])
-    except (KeyError, TypeError, ValueError) as exc:
+        # Every key, not the defaults of missing ones: a config must describe its weights.
+        if not isinstance(model, dict) or sorted(model) != keys:
+            raise TypeError(f"it must have the keys {', '.join(keys)}")
+        config = ModelConfig(**model)
+    except (TypeError, ValueError) as exc:
         raise CheckpointError(
-            f"{path}: its model config {json.dumps(meta.get('model'))} cannot be used ({exc}); "
-            f"{_DAMAGED}"
+            f"{path}: its model config {json.dumps(model)} cannot be used ({exc}); {_DAMAGED}"
         ) from None
     reference = meta.get("tokenizer")
     fields = {"file": str, "xxh3": str, "eos_id": int}
@@ -140,6 +144,11 @@ def _model_config(path: Path, meta: Any) -> ModelConfig:
 def _check_weights(path: Path, config: ModelConfig, params: dict[str, np.ndarray]) -> None:
     """Refuse weights that are missing, extra, of another shape than `config` needs, not
     floating point, or not finite (a model trained into NaN, or damaged)."""
+    if config.n_layer > len(params):  # each layer has weights: 10**20 layers are not listed
+        raise CheckpointError(
+            f"{path}: its model config has {config.n_layer} layers, its file {len(params)} "
+            f"weights; {_DAMAGED}"
+        )
     expected = param_shapes(config)
     wrong = [f"missing {_PARAM}{name}" for name in sorted(expected.keys() - params.keys())]
     wrong += [f"unexpected {_PARAM}{name}" for name in sorted(params.keys() - expected.keys())]
