@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from corpusmill.cli.flags import add_config_flags, config_from_flags
+from corpusmill.pipeline.config import ConfigError
 from corpusmill.report.build import build_report, report_tokenizer
 from corpusmill.report.config import ReportConfig
 from corpusmill.report.predict import CheckpointModel
@@ -42,13 +43,17 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
 def report(args: argparse.Namespace) -> int:
     """Build the report and write its files."""
     config = config_from_flags(args, ReportConfig)
-    run_parts(args.out)  # before any work: a folder without a run is refused first
+    # Everything that can be refused is, before the minutes of work.
+    run_parts(args.out)
+    dest = args.dest or args.out / "report"
+    if dest.exists() and not dest.is_dir():
+        raise ConfigError(f"--dest {dest} is a file: name a folder for the report files")
     tokenizer, _ = report_tokenizer(args.out, args.tokenizer)
     model, curve = _checkpoint(args.model, tokenizer) if args.model else (None, ())
     result = build_report(
         args.out, config, args.tokenizer, model=model, curve=curve, stages=not args.no_stages
     )
-    for path in write_report(result, args.dest or args.out / "report"):
+    for path in write_report(result, dest):
         print(path)
     return 0
 

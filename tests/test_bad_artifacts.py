@@ -595,3 +595,13 @@ def test_report_refuses_a_checkpoint_whose_training_history_is_damaged(
         f"corpusmill report: {path}: its training history is damaged; retrain it with "
         "`corpusmill train`",
     )
+
+
+def test_report_refuses_a_destination_that_is_a_file_before_any_work(report_run, tmp_path, capsys):
+    dest = tmp_path / "report.html"
+    dest.write_text("")
+    status, err = exit_and_error(["report", str(report_run), "--dest", str(dest)], capsys)
+    assert (status, err) == (
+        2,
+        f"corpusmill report: --dest {dest} is a file: name a folder for the report files",
+    )
