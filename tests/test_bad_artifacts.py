@@ -186,7 +186,37 @@ def test_a_token_id_outside_the_vocabulary_is_refused_naming_its_shard(run, tmp_
     assert not (tmp_path / "m.npz").exists()
 
 
-# --- loader states -------------------------------------------------------------------------------
+def set_offset(shard: Path, index: int, value: int) -> None:
+    """Overwrite list offset `index` of the tokens of a one-batch shard in place."""
+    data = bytearray(shard.read_bytes())
+    buffer = pa.py_buffer(bytes(data))
+    tokens = pa.ipc.open_file(buffer).get_batch(0).column("tokens")
+    at = tokens.buffers()[1].address - buffer.address + 4 * (tokens.offset + index)
+    data[at : at + 4] = struct.pack("<i", value)
+    shard.write_bytes(data)
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_the_loader_refuses_a_shard_whose_outer_document_offsets_are_damaged(
+    run, tmp_path: Path, first
+):
+    out = copy_run(run, tmp_path)
+    set_offset(out / shard_name(0), 0 if first else read_manifest(out).shards[0].docs, 1 << 30)
+    stream = TokenStream(out, 16, 8, shuffle=False)
+    with pytest.raises(FormatError, match=re.escape(f"{out / shard_name(0)} is damaged (")):
+        next(iter(stream))
+
+
+def test_inspect_show_names_a_shard_whose_document_offsets_are_damaged(run, tmp_path, capsys):
+    out = copy_run(run, tmp_path)
+    set_offset(out / shard_name(0), 2, 1 << 30)
+    status, err = exit_and_error(["inspect", str(out), "--show", "3"], capsys)
+    assert status == 1
+    assert f"{out / shard_name(0)}: record batch 0 is damaged (" in err
+    assert "offset for slot 2 out of bounds" in err
+
+
+# --- loader states and mixing weights ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -225,6 +255,22 @@ def test_a_loader_state_saved_before_the_global_batch_was_recorded_still_resumes
 def test_a_loader_state_that_is_not_a_dict_is_refused(run):
     with pytest.raises(ValueError, match="a loader state is a dict as state_dict"):
         TokenStream(run, 16, 8).load_state_dict([0, 8])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("weights", "named"),
+    [
+        ([float("nan")], "weights [nan] must be finite and positive"),
+        ([float("inf")], "weights [inf] must be finite and positive"),
+        ([0.0], "weights [0.0] must be finite and positive"),
+        ([1.0, 1.0], "2 weights for 1 runs: give one per run"),
+    ],
+)
+def test_mixing_weights_that_are_not_one_finite_positive_number_per_run_are_refused(
+    run, weights, named
+):
+    with pytest.raises(ValueError, match=re.escape(named)):
+        TokenStream(run, 16, 8, weights=weights)
 
 
 # --- train settings ------------------------------------------------------------------------------
@@ -330,6 +376,19 @@ def test_training_whose_loss_becomes_nan_stops_naming_the_step(run, tmp_path: Pa
     assert not ckpt.exists()
 
 
+def test_training_on_text_that_only_repeats_the_held_out_sequences_is_refused(
+    run, tmp_path: Path, capsys
+):
+    # The run's 300 documents are 6 sentences repeated: with seq_len 12, its 1074 sequences are
+    # 43 distinct ones, every one of them among the 107 held out.
+    flags = ["--seq-len", "12", "--batch-size", "1000"]
+    status, err = exit_and_error(
+        ["train", str(run), "--ckpt", str(tmp_path / "m.npz"), *TRAIN_FLAGS, *flags], capsys
+    )
+    assert status == 1
+    assert f"every training sequence of {run} equals a held-out one" in err
+
+
 # --- checkpoints ---------------------------------------------------------------------------------
 
 
@@ -423,6 +482,33 @@ def test_a_damaged_checkpoint_file_is_refused_by_sample_and_report(
         assert f"{path} is not a corpusmill checkpoint or is damaged" in err and named in err
 
 
+def test_any_flipped_bits_in_a_checkpoint_give_its_weights_or_a_checkpoint_error(
+    ckpt, tmp_path: Path
+):
+    original, _ = load_checkpoint(ckpt)
+    data = ckpt.read_bytes()
+    rng = random.Random(13)
+    outcomes = Counter()
+    for case in range(600):
+        damaged = bytearray(data)
+        for _ in range(rng.choice([1, 3])):
+            # The zip headers and directory are where the surprising errors come from.
+            at = rng.choice([rng.randrange(2048), len(data) - 1 - rng.randrange(2048)])
+            damaged[at] ^= 1 << rng.randrange(8)
+        path = tmp_path / f"{case}.npz"
+        path.write_bytes(damaged if case % 5 else damaged[: rng.randrange(len(damaged))])
+        try:
+            model, _ = load_checkpoint(path)
+        except CheckpointError as exc:
+            assert str(path) in str(exc)
+            outcomes["refused"] += 1
+            continue
+        for name, weights in original.params.items():
+            np.testing.assert_array_equal(model.params[name], weights)
+        outcomes["intact"] += 1
+    assert outcomes["refused"] > 400
+
+
 def test_a_checkpoint_from_another_tokenizer_is_refused_by_sample_and_report(
     ckpt, report_run, tmp_path: Path, capsys
 ):
@@ -444,7 +530,19 @@ def test_a_checkpoint_from_another_tokenizer_is_refused_by_sample_and_report(
     )
 
 
-# --- report and sample settings ------------------------------------------------------------------
+def test_report_refuses_a_checkpoint_whose_training_history_is_damaged(
+    ckpt, report_run, tmp_path: Path, capsys
+):
+    path = rewrite(ckpt, tmp_path, lambda _, meta: meta.update(history=[{"step": 1}]))
+    status, err = exit_and_error(["report", str(report_run), "--model", str(path)], capsys)
+    assert (status, err) == (
+        2,
+        f"corpusmill report: {path}: its training history is damaged; retrain it with "
+        "`corpusmill train`",
+    )
+
+
+# --- report, sample and inspect settings ---------------------------------------------------------
 
 
 def test_report_refuses_a_folder_without_a_run_shards_or_model(report_run, tmp_path: Path, capsys):
@@ -462,6 +560,16 @@ def test_report_refuses_a_folder_without_a_run_shards_or_model(report_run, tmp_p
     missing = tmp_path / "missing.npz"
     status, err = exit_and_error(["report", str(report_run), "--model", str(missing)], capsys)
     assert (status, err) == (2, f"corpusmill report: checkpoint {missing} does not exist")
+
+
+def test_report_refuses_a_destination_that_is_a_file_before_any_work(report_run, tmp_path, capsys):
+    dest = tmp_path / "report.html"
+    dest.write_text("")
+    status, err = exit_and_error(["report", str(report_run), "--dest", str(dest)], capsys)
+    assert (status, err) == (
+        2,
+        f"corpusmill report: --dest {dest} is a file: name a folder for the report files",
+    )
 
 
 @pytest.mark.parametrize(
@@ -491,117 +599,9 @@ def test_inspect_show_refuses_a_missing_or_broken_tokenizer_naming_it(run, tmp_p
     assert status == 2 and f"{tokenizer} is not a tokenizer" in err
 
 
-@pytest.mark.parametrize(
-    ("weights", "named"),
-    [
-        ([float("nan")], "weights [nan] must be finite and positive"),
-        ([float("inf")], "weights [inf] must be finite and positive"),
-        ([0.0], "weights [0.0] must be finite and positive"),
-        ([1.0, 1.0], "2 weights for 1 runs: give one per run"),
-    ],
-)
-def test_mixing_weights_that_are_not_one_finite_positive_number_per_run_are_refused(
-    run, weights, named
-):
-    with pytest.raises(ValueError, match=re.escape(named)):
-        TokenStream(run, 16, 8, weights=weights)
-
-
 def test_inspect_refuses_a_negative_show_count(run, capsys):
     status, err = exit_and_error(["inspect", str(run), "--show", "-2"], capsys)
     assert (status, err) == (
         2,
         "corpusmill inspect: --show -2: give how many documents to decode, at least 0",
-    )
-
-
-def test_training_on_text_that_only_repeats_the_held_out_sequences_is_refused(
-    run, tmp_path: Path, capsys
-):
-    # The run's 300 documents are 6 sentences repeated: with seq_len 12, its 1074 sequences are
-    # 43 distinct ones, every one of them among the 107 held out.
-    flags = ["--seq-len", "12", "--batch-size", "1000"]
-    status, err = exit_and_error(
-        ["train", str(run), "--ckpt", str(tmp_path / "m.npz"), *TRAIN_FLAGS, *flags], capsys
-    )
-    assert status == 1
-    assert f"every training sequence of {run} equals a held-out one" in err
-
-
-def set_offset(shard: Path, index: int, value: int) -> None:
-    """Overwrite list offset `index` of the tokens of a one-batch shard in place."""
-    data = bytearray(shard.read_bytes())
-    buffer = pa.py_buffer(bytes(data))
-    tokens = pa.ipc.open_file(buffer).get_batch(0).column("tokens")
-    at = tokens.buffers()[1].address - buffer.address + 4 * (tokens.offset + index)
-    data[at : at + 4] = struct.pack("<i", value)
-    shard.write_bytes(data)
-
-
-def test_inspect_show_names_a_shard_whose_document_offsets_are_damaged(run, tmp_path, capsys):
-    out = copy_run(run, tmp_path)
-    set_offset(out / shard_name(0), 2, 1 << 30)
-    status, err = exit_and_error(["inspect", str(out), "--show", "3"], capsys)
-    assert status == 1
-    assert f"{out / shard_name(0)}: record batch 0 is damaged (" in err
-    assert "offset for slot 2 out of bounds" in err
-
-
-@pytest.mark.parametrize("first", [True, False])
-def test_the_loader_refuses_a_shard_whose_outer_document_offsets_are_damaged(
-    run, tmp_path: Path, first
-):
-    out = copy_run(run, tmp_path)
-    set_offset(out / shard_name(0), 0 if first else read_manifest(out).shards[0].docs, 1 << 30)
-    stream = TokenStream(out, 16, 8, shuffle=False)
-    with pytest.raises(FormatError, match=re.escape(f"{out / shard_name(0)} is damaged (")):
-        next(iter(stream))
-
-
-def test_any_flipped_bits_in_a_checkpoint_give_its_weights_or_a_checkpoint_error(
-    ckpt, tmp_path: Path
-):
-    original, _ = load_checkpoint(ckpt)
-    data = ckpt.read_bytes()
-    rng = random.Random(13)
-    outcomes = Counter()
-    for case in range(600):
-        damaged = bytearray(data)
-        for _ in range(rng.choice([1, 3])):
-            # The zip headers and directory are where the surprising errors come from.
-            at = rng.choice([rng.randrange(2048), len(data) - 1 - rng.randrange(2048)])
-            damaged[at] ^= 1 << rng.randrange(8)
-        path = tmp_path / f"{case}.npz"
-        path.write_bytes(damaged if case % 5 else damaged[: rng.randrange(len(damaged))])
-        try:
-            model, _ = load_checkpoint(path)
-        except CheckpointError as exc:
-            assert str(path) in str(exc)
-            outcomes["refused"] += 1
-            continue
-        for name, weights in original.params.items():
-            np.testing.assert_array_equal(model.params[name], weights)
-        outcomes["intact"] += 1
-    assert outcomes["refused"] > 400
-
-
-def test_report_refuses_a_checkpoint_whose_training_history_is_damaged(
-    ckpt, report_run, tmp_path: Path, capsys
-):
-    path = rewrite(ckpt, tmp_path, lambda _, meta: meta.update(history=[{"step": 1}]))
-    status, err = exit_and_error(["report", str(report_run), "--model", str(path)], capsys)
-    assert (status, err) == (
-        2,
-        f"corpusmill report: {path}: its training history is damaged; retrain it with "
-        "`corpusmill train`",
-    )
-
-
-def test_report_refuses_a_destination_that_is_a_file_before_any_work(report_run, tmp_path, capsys):
-    dest = tmp_path / "report.html"
-    dest.write_text("")
-    status, err = exit_and_error(["report", str(report_run), "--dest", str(dest)], capsys)
-    assert (status, err) == (
-        2,
-        f"corpusmill report: --dest {dest} is a file: name a folder for the report files",
     )
