@@ -7,10 +7,12 @@ import gzip
 import io
 import re
 import tempfile
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_readers import compress, gzip_members, page, read, rows, warc_record
@@ -340,3 +342,65 @@ def test_valid_warc_files_read_as_warcio_reads_them_in_any_split(
     assert read_records.num_rows + skipped == len(expected)
     assert read_records["url"].to_pylist() == [u for t, u in expected if t in DOCUMENT_TYPES]
     assert set(rejected["reason"].to_pylist()) <= {"http_status", "empty_text", "binary_content"}
+
+
+def zstd_blocks(records: list[bytes]) -> tuple[bytes, list[int]]:
+    """One zstd frame with a block ending after each record (as a writer flushing per record
+    makes it), and where each record's block starts."""
+    writer = zstandard.ZstdCompressor(write_checksum=True).compressobj()
+    data, starts = b"", []
+    for record in records:
+        starts.append(len(data))
+        data += writer.compress(record) + writer.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+    return data + writer.flush(), starts
+
+
+def test_a_damaged_zstd_block_costs_only_the_records_from_it_on(tmp_path: Path):
+    data, starts = zstd_blocks(PAGES)
+    damaged = bytearray(data)
+    damaged[starts[3]] |= 0b110  # the block type of record 3's block: reserved, so corrupt
+    (tmp_path / "z.warc.zst").write_bytes(bytes(damaged))
+    docs, rejected, _ = read(tmp_path / "z.warc.zst")
+    offsets = [sum(map(len, PAGES[:i])) for i in range(len(PAGES))]
+    assert rows(docs, "offset", "url") == [(offsets[i], f"http://l.example/{i}") for i in range(3)]
+    assert rows(rejected, "offset", "reason") == [(offsets[3], "corrupt")]
+
+
+def test_damage_in_a_gzip_stream_keeps_the_records_before_it(tmp_path: Path):
+    # One gzip stream, flushed after each record, so each record's deflate block starts a byte.
+    writer = zlib.compressobj(wbits=31)
+    data, starts = b"", []
+    for record in PAGES:
+        starts.append(len(data))
+        data += writer.compress(record) + writer.flush(zlib.Z_FULL_FLUSH)
+    damaged = bytearray(data + writer.flush())
+    damaged[starts[3]] |= 0b110  # the block type of record 3's block: reserved, so corrupt
+    (tmp_path / "g.warc.gz").write_bytes(bytes(damaged))
+    docs, rejected, _ = read(tmp_path / "g.warc.gz")
+    offsets = [sum(map(len, PAGES[:i])) for i in range(len(PAGES))]
+    assert rows(docs, "offset", "url") == [(offsets[i], f"http://l.example/{i}") for i in range(3)]
+    assert rows(rejected, "offset", "reason") == [(offsets[3], "corrupt")]
+
+
+def test_a_per_record_gzip_file_whose_first_member_is_damaged_is_still_read_per_record(
+    tmp_path: Path,
+):
+    data, offsets = gzip_members(PAGES)
+    damaged = data[:40] + b"\x00damage\xff" + data[40:]
+    (tmp_path / "d.warc.gz").write_bytes(damaged)
+    docs, rejected, _ = read(tmp_path / "d.warc.gz")
+    shift = len(b"\x00damage\xff")
+    assert rows(docs, "offset", "url") == [
+        (offsets[i] + shift, f"http://l.example/{i}") for i in range(1, len(PAGES))
+    ]
+    assert rows(rejected, "offset", "reason", "bytes") == [(0, "corrupt", offsets[1] + shift)]
+
+
+def test_a_gzip_member_that_fails_its_crc_is_rejected_whole(tmp_path: Path):
+    data, offsets = gzip_members(PAGES[:3])
+    damaged = bytearray(data)
+    damaged[offsets[2] - 8] ^= 0xFF  # the CRC-32 of the member holding record 1
+    (tmp_path / "c.warc.gz").write_bytes(bytes(damaged))
+    docs, rejected, _ = read(tmp_path / "c.warc.gz")
+    assert docs["url"].to_pylist() == ["http://l.example/0", "http://l.example/2"]
+    assert rows(rejected, "offset", "reason") == [(offsets[1], "corrupt")]

@@ -28,12 +28,14 @@ log = logging.getLogger(__name__)
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 RAW_CHUNK = 1 << 20
-# Decompressed bytes per step. zlib caps its output with max_length; zstd cannot, and a 4-byte
-# RLE block expands to 128 KiB, so its input is fed in pieces that shrink when they expand a lot
-# (down to 64 bytes: at most 2 MiB out) and grow back to 16 KiB on ordinary text.
+# Decompressed bytes per step. zlib caps its output with max_length; zstd cannot, so its input is
+# fed a frame header or a block at a time: a block decompresses to at most 128 KiB (RFC 8878), and
+# a corrupt block costs only its own output, not that of the blocks fed with it.
 _MAX_OUT = 1 << 20
 _GZIP_FEED = 1 << 16
-_ZSTD_FEED = (1 << 6, 1 << 14)
+_ZSTD_MAX_BLOCK = 1 << 17
+# Enough to tell a member/frame start (a zstd skippable frame's size field ends at byte 8).
+_MEMBER_PROBE = 8
 # A sample this long is enough to tell text from binary; it is what `file` and browsers look at.
 SNIFF_BYTES = 8192
 # C0 control characters that never appear in text (tab, newlines, form feed and escape do).
@@ -251,7 +253,8 @@ class DecompressSource:
         self._member_start = raw.pos
         self._decompressor: Any = None
         self._done = False
-        self._feed = _GZIP_FEED if compression == "gzip" else _ZSTD_FEED[0]
+        # zstd: whether the frame header is fed yet, and whether its last block is.
+        self._frame_parts = ZstdParts()
 
     def read_chunk(self) -> bytes:
         while not self._done:
@@ -262,19 +265,27 @@ class DecompressSource:
 
     def _step(self) -> bytes:
         """Feed one piece of compressed input; return what it decompressed to (maybe nothing)."""
-        feed = self.raw.peek(self._feed)
         if self._decompressor is None:
-            return self._start_member(feed)
+            return self._start_member(self.raw.peek(_MEMBER_PROBE))
+        gzip = self.compression == "gzip"
+        feed = self.raw.peek(_GZIP_FEED if gzip else self._frame_parts.next(self.raw))
         if not feed:
             where = f"the {self.compression} member starting at stored byte {self._member_start}"
             self._stop("truncated", self._member_start, f"the file ends inside {where}")
             return b""
+        before = self._decompressor.copy() if gzip else None
         try:
-            out = self._decompress(feed)
+            out = (
+                self._decompressor.decompress(feed, _MAX_OUT)
+                if gzip
+                else self._decompressor.decompress(feed)
+            )
         except (zlib.error, zstandard.ZstdError) as exc:
+            # zlib raises without what the bytes before the damage decompress to: get it again.
+            out = _before_damage(before, feed) if gzip else b""
             detail = f"corrupt {self.compression} data at stored byte {self.raw.pos} ({exc})"
             self._stop("corrupt", self.raw.pos, detail)
-            return b""
+            return out
         self.raw.skip(len(feed) - len(self._unconsumed()))
         if self._decompressor.eof:
             self.members += 1
@@ -303,6 +314,7 @@ class DecompressSource:
             self._stop("corrupt", self.raw.pos, detail)
         else:
             self._member_start = self.raw.pos
+            self._frame_parts = ZstdParts()
             self._decompressor = (
                 zlib.decompressobj(31)
                 if self.compression == "gzip"
@@ -310,20 +322,58 @@ class DecompressSource:
             )
         return b""
 
-    def _decompress(self, feed: bytes) -> bytes:
-        if self.compression == "gzip":
-            return self._decompressor.decompress(feed, _MAX_OUT)
-        out = self._decompressor.decompress(feed)
-        smallest, largest = _ZSTD_FEED
-        if len(out) > _MAX_OUT:
-            self._feed = max(self._feed // 16, smallest)
-        elif len(out) < _MAX_OUT // 16:
-            self._feed = min(self._feed * 2, largest)
-        return out
-
     def _stop(self, reason: str, offset: int, detail: str) -> None:
         self.problem = Problem(reason, offset, detail)
         self._done = True
+
+
+def _before_damage(decompressor: Any, feed: bytes) -> bytes:
+    """What the longest start of `feed` that a copy of `decompressor` takes without an error
+    decompresses to, found by halving."""
+    out, good, bad = b"", 0, len(feed)
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        try:
+            attempt = decompressor.copy().decompress(feed[:middle], _MAX_OUT)
+        except zlib.error:
+            bad = middle
+        else:
+            out, good = attempt, middle
+    return out
+
+
+class ZstdParts:
+    """Where the parts of a zstd frame (RFC 8878) end: its header, each block, its checksum."""
+
+    def __init__(self) -> None:
+        self.header_fed = False
+        self.checksum = False
+        self.last_block_fed = False
+
+    def next(self, raw: ByteReader) -> int:
+        """The length of the frame part at `raw`'s position (what is there, if it is cut or
+        damaged: the decompressor then says what is wrong)."""
+        if not self.header_fed:
+            head = raw.peek(_MEMBER_PROBE)
+            self.header_fed = True
+            if len(head) < 5:
+                return len(head)
+            descriptor = head[4]
+            self.checksum = bool(descriptor & 4)
+            single_segment = bool(descriptor & 32)
+            content_size = (int(single_segment), 2, 4, 8)[descriptor >> 6]
+            return 5 + (not single_segment) + (0, 1, 2, 4)[descriptor & 3] + content_size
+        if self.last_block_fed:
+            return 4 if self.checksum else 1
+        head = raw.peek(3)
+        if len(head) < 3:
+            return len(head)
+        value = int.from_bytes(head, "little")
+        self.last_block_fed = bool(value & 1)
+        kind, size = (value >> 1) & 3, value >> 3
+        if kind == 1:  # RLE: one byte repeated `size` times
+            return 4
+        return 3 + size if kind != 3 and size <= _ZSTD_MAX_BLOCK else 3
 
 
 @dataclass

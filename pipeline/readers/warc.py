@@ -68,6 +68,8 @@ _BOUNDARY_PEEK = 1 << 10
 # member larger than this is read as a single stream (correct, just not split).
 _FIRST_MEMBER_BYTES = 1 << 20
 _MAX_MEMBER = 16 << 20
+# Members looked at when the first ones are damaged, before the file is taken as one stream.
+_MEMBER_TRIES = 16
 # Enough compressed bytes to decompress the start of a gzip member and see "WARC/".
 _PROBE = 1 << 12
 _GZIP_MEMBER = b"\x1f\x8b\x08"
@@ -107,25 +109,33 @@ def gzip_warc_per_record(handle: BinaryIO) -> bool:
 
     Such files (Common Crawl's, and what WARC writers produce) can be split at member starts, and
     a record's offset is its member's offset in the stored file; other gzip files are one stream.
-    Only the first member is looked at; the handle is left at an unspecified position.
+    The first member that is not damaged decides; the handle is left at an unspecified position.
     """
     handle.seek(0)
+    head = handle.read(_FIRST_MEMBER_BYTES)
+    start = 0
+    for _ in range(_MEMBER_TRIES):
+        verdict = _one_record_member(head[start:])
+        if verdict is not None:
+            return verdict
+        start = head.find(_GZIP_MEMBER, start + 1)
+        if start < 0:
+            break
+    return False
+
+
+def _one_record_member(data: bytes) -> bool | None:
+    """Whether the gzip member `data` starts with holds one WARC record and nothing else; None if
+    it is damaged or holds no WARC record, False if it does not end within `data`."""
     decompressor = zlib.decompressobj(31)
-    member = b""
     try:
-        while (
-            not decompressor.eof
-            and handle.tell() < _FIRST_MEMBER_BYTES
-            and len(member) < _MAX_MEMBER
-        ):
-            chunk = handle.read(_PROBE)
-            if not chunk:
-                return False
-            member += decompressor.decompress(chunk)
+        member = decompressor.decompress(data, _MAX_MEMBER)
     except zlib.error:
-        return False
+        return None
     header = _parse_header(member[:_MAX_HEADER])
-    if not decompressor.eof or header is None:
+    if header is None:
+        return None
+    if not decompressor.eof:
         return False
     header_length, _, length = header
     return not member[header_length + length :].strip(b"\r\n")
@@ -227,18 +237,22 @@ def _member_records(
             break
         source = DecompressSource(raw, "gzip", single_member=True)
         member = ByteReader(source)
-        next_offset, damage = _member_content(member, at, config, builder)
+        records, damage = _member_content(member, at, config.max_doc_bytes)
         if damage:
             member.drain()  # moves raw to the end of the member
         if source.problem:
-            # The member is cut or corrupt: resume at the next member that starts a record.
+            # The member is cut or corrupt, so its CRC never vouched for what it decompressed to
+            # (deflate turns damaged bytes into text before it fails): none of it is kept, and
+            # reading resumes at the next member that starts a record.
             raw.skip(max(at + 1 - raw.pos, 0))
             _seek(raw, _GZIP_MEMBER, _member_at, limit=None)
-            offset = damage.offset if damage else next_offset
             detail = damage.detail if damage else source.problem.detail
-            builder.reject(offset, source.problem.reason, raw.pos - at, detail)
-        elif damage:
-            builder.reject(damage.offset, damage.reason, raw.pos - at, damage.detail)
+            builder.reject(at, source.problem.reason, raw.pos - at, detail)
+        else:
+            for record in records:
+                _convert(record, config, builder)
+            if damage:
+                builder.reject(damage.offset, damage.reason, raw.pos - at, damage.detail)
         yield
 
 
@@ -249,26 +263,26 @@ class _Damage(NamedTuple):
 
 
 def _member_content(
-    member: ByteReader, at: int, config: ReadConfig, builder: BatchBuilder
-) -> tuple[int, _Damage | None]:
-    """Convert the records of the gzip member at `at`; return the next offset and any damage.
+    member: ByteReader, at: int, max_doc_bytes: int
+) -> tuple[list[_Record], _Damage | None]:
+    """The complete records of the gzip member at `at`, read to its end, and any damage after them.
 
     A member normally holds one record. Should one hold several, the k-th gets offset `at + k`.
     """
-    offset = at
+    records: list[_Record] = []
     while True:
         _skip_newlines(member)
+        offset = at + len(records)
         if member.at_end():
-            return offset, None
+            return records, None
         header = _parse_header(member.peek(_MAX_HEADER))
         if header is None:
             reason = "truncated" if _cut_header(member) else "corrupt"
-            return offset, _Damage(offset, reason, "gzip member does not hold a WARC record")
-        record, complete = _read_record(member, offset, header, config.max_doc_bytes)
+            return records, _Damage(offset, reason, "gzip member does not hold a WARC record")
+        record, complete = _read_record(member, offset, header, max_doc_bytes)
         if not complete:
-            return offset, _Damage(offset, "truncated", _SHORT)
-        _convert(record, config, builder)
-        offset += 1
+            return records, _Damage(offset, "truncated", _SHORT)
+        records.append(record)
 
 
 def _parse_header(head: bytes) -> tuple[int, dict[str, str], int] | None:
