@@ -144,6 +144,17 @@ def read_whole_and_in_splits(path: Path) -> list[tuple[list[tuple], list[tuple]]
     return readings
 
 
+def test_a_content_length_too_large_to_hold_and_past_the_end_swallows_no_record(tmp_path: Path):
+    records = list(PAGES)
+    records[2] = with_content_length(records[2], 99_999_999_999)
+    offsets = [sum(map(len, records[:i])) for i in range(len(records))]
+    (tmp_path / "b.warc").write_bytes(b"".join(records))
+    expected_docs = [(offsets[i], f"http://l.example/{i}") for i in (0, 1, 3, 4, 5)]
+    expected_rejected = [(offsets[2], "bad_length", len(records[2]))]
+    for reading in read_whole_and_in_splits(tmp_path / "b.warc"):
+        assert reading == (expected_docs, expected_rejected)
+
+
 def test_a_record_cut_inside_its_block_is_bad_length_and_the_next_is_read(tmp_path: Path):
     cut = PAGES[1][: len(PAGES[1]) - 40]  # its end and the blank lines after it are gone
     records = [PAGES[0], cut, PAGES[2], PAGES[3]]

@@ -173,14 +173,23 @@ def _records(split: Split, config: ReadConfig, builder: BatchBuilder) -> Iterato
         reader = decoded_reader(raw_reader(handle, split.start if plain else 0), file.compression)
         if split.start == 0 and reader.at_end() and not reader.problem:
             builder.count("empty_files")
-        end = split.end if plain else math.inf
-        yield from _stream_records(reader, split.start, end, config, builder, file.size)
+        end, stream_size = (split.end, file.size) if plain else (math.inf, math.inf)
+        yield from _stream_records(
+            reader, split.start, end, stream_size, config, builder, file.size
+        )
 
 
 def _stream_records(
-    reader: ByteReader, start: int, end: float, config: ReadConfig, builder: BatchBuilder, size: int
+    reader: ByteReader,
+    start: int,
+    end: float,
+    stream_size: float,
+    config: ReadConfig,
+    builder: BatchBuilder,
+    size: int,
 ) -> Iterator[None]:
-    """Records of a WARC byte stream that start in [start, end), then damage right after them."""
+    """Records of a WARC byte stream (of `stream_size` bytes, if known) that start in
+    [start, end), then damage right after them."""
     record_at = partial(_record_at, max_doc_bytes=config.max_doc_bytes)
     if start > 0 and not _seek(reader, b"WARC/", record_at, limit=end):
         return
@@ -205,6 +214,17 @@ def _stream_records(
             continue
         if at >= end and record_at(reader):
             break
+        header_length, _, length = header
+        if length > config.max_doc_bytes and at + header_length + length > stream_size:
+            # Too long to hold and running past the end of the file, so damaged either way: a
+            # record it swallowed is where a split would resume.
+            reader.skip(header_length)
+            found = _seek(reader, b"WARC/", record_at, limit=None)
+            detail = f"Content-Length {length} runs past the end of the file"
+            reason = "bad_length" if found else "truncated"
+            builder.reject(at, reason, reader.pos - at, detail, url=_target_uri(header[1]))
+            yield
+            continue
         inner = _inner_record(reader, header, config.max_doc_bytes)
         if inner is not None:
             detail = f"Content-Length {header[2]} runs over the record at byte {at + inner}"
