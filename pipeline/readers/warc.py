@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 
 # WARC headers are small; Common Crawl's are under 1 KiB. Anything longer is not a header.
 _MAX_HEADER = 1 << 16
+_INNER_HEADER = b"WARC/1."
 # Enough to see past the blank lines that end a record.
 _BOUNDARY_PEEK = 1 << 10
 # The first gzip member of a per-record WARC is one record, usually the small warcinfo; a first
@@ -359,15 +360,16 @@ def _inner_record(
     end = header_length + length
     if length > max_doc_bytes or _ends_at_boundary(reader, 0, end):
         return None
-    record = reader.peek(end)
-    start = record.find(b"WARC/1.", header_length)
-    while start >= 0:
+    # A header that starts in the block may run past its end.
+    record = reader.peek(end + len(_INNER_HEADER) - 1)
+    start = record.find(_INNER_HEADER, header_length)
+    while 0 <= start < end:
         inner = _parse_header(reader.peek(_MAX_HEADER, start))
         if inner is not None and (
             inner[2] > max_doc_bytes or _ends_at_boundary(reader, start, inner[0] + inner[2])
         ):
             return start
-        start = record.find(b"WARC/1.", start + 1)
+        start = record.find(_INNER_HEADER, start + 1)
     return None
 
 
