@@ -12,14 +12,14 @@ from tokenizers import Tokenizer
 from corpusmill.loader.format import (
     FormatError,
     Manifest,
-    file_checksum,
     open_shard,
     read_manifest,
+    run_tokenizer,
     shard_schema,
+    tokenizer_problem,
     verify_shards,
 )
 from corpusmill.pipeline.config import ConfigError
-from corpusmill.tokenizer.encode import check_tokenizer_file
 
 
 def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
@@ -101,8 +101,7 @@ def summary(out: Path, manifest: Manifest) -> str:
 
 def show(out: Path, manifest: Manifest, count: int) -> str:
     """The first `count` documents decoded back to text, the EOS token written out."""
-    check_tokenizer_file(out / manifest.tokenizer)
-    tokenizer = Tokenizer.from_file(str(out / manifest.tokenizer))
+    tokenizer = Tokenizer.from_file(str(run_tokenizer(out, manifest)))
     schema = shard_schema(pa.from_numpy_dtype(np.dtype(manifest.token_dtype)))
     blocks = []
     for shard in manifest.shards:
@@ -143,10 +142,5 @@ def _checked_batch(
 
 def _problems(out: Path, manifest: Manifest) -> list[str]:
     """Every mismatch between the files and the manifest, the tokenizer file included."""
-    tokenizer = out / manifest.tokenizer
-    problems = []
-    if not tokenizer.is_file():
-        problems.append(f"{tokenizer}: missing")
-    elif (digest := file_checksum(tokenizer)) != manifest.tokenizer_xxh3:
-        problems.append(f"{tokenizer}: xxh3 {digest}, the manifest says {manifest.tokenizer_xxh3}")
-    return problems + list(verify_shards(out, manifest))
+    problem = tokenizer_problem(out, manifest)
+    return ([problem] if problem else []) + list(verify_shards(out, manifest))

@@ -39,6 +39,9 @@ BATCH_TOKENS = 1 << 20
 _READ_CHUNK = 1 << 24
 # The token types a manifest may name, and how many ids each holds.
 _TOKEN_DTYPES = {"uint16": 1 << 16, "uint32": 1 << 32}
+# The largest vocabulary a manifest may name, as the tokenizer's own bound (tokenizer/config.py,
+# which this format does not import): a damaged vocab_size would otherwise size a model's tables.
+_MAX_VOCAB_SIZE = 1 << 24
 
 
 class FormatError(ValueError):
@@ -215,7 +218,7 @@ def read_manifest(folder: Path) -> Manifest:
             f"{FORMAT_VERSION}: rerun the tokenize stage or use a matching corpusmill"
         )
     tokenizer = _Fields(path, fields.get("tokenizer", dict), "tokenizer.")
-    vocab_size = fields.count("vocab_size", low=1)
+    vocab_size = fields.count("vocab_size", low=1, high=_MAX_VOCAB_SIZE)
     token_dtype = fields.get("token_dtype", str)
     if token_dtype not in _TOKEN_DTYPES or vocab_size > _TOKEN_DTYPES[token_dtype]:
         fields.fail("token_dtype", token_dtype, f"uint16 or uint32, holding {vocab_size} ids")
@@ -235,6 +238,23 @@ def read_manifest(folder: Path) -> Manifest:
             for index, shard in enumerate(shards)
         ),
     )
+
+
+def run_tokenizer(folder: Path, manifest: Manifest) -> Path:
+    """The run's tokenizer file, which must be the one the manifest names, byte for byte."""
+    if problem := tokenizer_problem(folder, manifest):
+        raise FormatError(f"{problem}; rerun the tokenize stage")
+    return Path(folder) / manifest.tokenizer
+
+
+def tokenizer_problem(folder: Path, manifest: Manifest) -> str | None:
+    """What is wrong with the run's tokenizer file against the manifest, or None."""
+    path = Path(folder) / manifest.tokenizer
+    if not path.is_file():
+        return f"{path}: missing"
+    if (digest := file_checksum(path)) != manifest.tokenizer_xxh3:
+        return f"{path}: xxh3 {digest}, the manifest says {manifest.tokenizer_xxh3}"
+    return None
 
 
 def verify_shards(folder: Path, manifest: Manifest) -> Iterator[str]:
@@ -309,11 +329,11 @@ class _Fields:
             self.fail(key, value, f"a JSON {kind.__name__}")
         return value
 
-    def count(self, key: str, low: int = 0) -> int:
-        """The value of `key`, an integer of at least `low` that numpy's int64 holds."""
+    def count(self, key: str, low: int = 0, high: int = (1 << 63) - 1) -> int:
+        """The value of `key`, an integer from `low` to `high` (numpy's int64 holds them all)."""
         value = self.get(key, int)
-        if not low <= value < 1 << 63:
-            self.fail(key, value, f"an integer from {low} to 2**63 - 1")
+        if not low <= value <= high:
+            self.fail(key, value, f"an integer from {low} to {high}")
         return value
 
     def file_name(self, key: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from corpusmill.loader.format import MissingRunError, read_manifest
+from corpusmill.loader.format import MissingRunError, read_manifest, run_tokenizer
 from corpusmill.pipeline.readers import InputError
 from corpusmill.report.compressors import compressed_sizes, train_dictionary
 from corpusmill.report.config import ReportConfig
@@ -101,7 +101,7 @@ def report_tokenizer(out: Path, tokenizer: Path | None = None) -> tuple[Path, in
                 "--tokenizer, or run the tokenize stage"
             ) from None
         return Path(tokenizer), None
-    return Path(out) / manifest.tokenizer, manifest.eos_id
+    return run_tokenizer(out, manifest), manifest.eos_id
 
 
 def _encoder(out: Path, tokenizer: Path | None, texts: list[str]) -> tuple[Encoder, int, Path]:

@@ -103,7 +103,14 @@ def exit_and_error(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int,
         (lambda data: data | {"eos_id": "0"}, 'eos_id is "0", expected a JSON int'),
         (lambda data: with_shard(data, 1, tokens=-1), "shards[1].tokens is -1"),
         (lambda data: with_shard(data, 0, tokens=1 << 62), "expected at most"),
-        (lambda data: with_shard(data, 0, size=1 << 70), "expected an integer from 0 to 2**63 - 1"),
+        (
+            lambda data: with_shard(data, 0, size=1 << 70),
+            f"expected an integer from 0 to {(1 << 63) - 1}",
+        ),
+        (
+            lambda data: data | {"vocab_size": 50_000_000, "token_dtype": "uint32"},
+            f"vocab_size is 50000000, expected an integer from 1 to {1 << 24}",
+        ),
         (lambda data: with_shard(data, 0, size=True), "shards[0].size is true"),
         (lambda data: data | {"shards": {}}, "shards is {}, expected a JSON list"),
         (lambda data: data | {"shards": [*data["shards"], 7]}, "shards[2] is a JSON int"),
@@ -588,15 +595,21 @@ def test_sample_refuses_negative_counts_and_temperatures_that_are_not_numbers(
     assert status == 2 and named in err
 
 
-def test_inspect_show_refuses_a_missing_or_broken_tokenizer_naming_it(run, tmp_path, capsys):
-    out = copy_run(run, tmp_path)
+@pytest.mark.parametrize(
+    ("command", "fixture"), [(["inspect", "--show", "1"], "run"), (["report"], "report_run")]
+)
+def test_a_damaged_or_missing_run_tokenizer_is_damaged_data_naming_it(
+    request, tmp_path, capsys, command, fixture
+):
+    out = copy_run(request.getfixturevalue(fixture), tmp_path)
     tokenizer = out / "tokenizer.json"
     tokenizer.write_text('{"model": ')
-    status, err = exit_and_error(["inspect", str(out), "--show", "1"], capsys)
-    assert status == 2 and f"{tokenizer} is not a tokenizer HF tokenizers can load (not JSON" in err
+    argv = [command[0], str(out), *command[1:]]
+    status, err = exit_and_error(argv, capsys)
+    assert status == 1 and f"{tokenizer}: xxh3 " in err and "rerun the tokenize stage" in err
     tokenizer.unlink()
-    status, err = exit_and_error(["inspect", str(out), "--show", "1"], capsys)
-    assert status == 2 and f"{tokenizer} is not a tokenizer" in err
+    status, err = exit_and_error(argv, capsys)
+    assert status == 1 and f"{tokenizer}: missing; rerun the tokenize stage" in err
 
 
 def test_inspect_refuses_a_negative_show_count(run, capsys):
