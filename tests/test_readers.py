@@ -7,6 +7,7 @@ way the clean stage does; test_bad_input.py and test_extract.py use them too.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import logging
 import re
@@ -24,6 +25,12 @@ from corpusmill.pipeline.readers import (
     discover_inputs,
     plan_splits,
     read_split,
+)
+from corpusmill.pipeline.readers.streams import (
+    ByteReader,
+    DecompressSource,
+    Problem,
+    raw_reader,
 )
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
@@ -479,3 +486,21 @@ def test_sample_crawl_records_are_all_read_as_labelled():
 def test_a_url_whose_filesystem_is_not_installed_is_an_input_error():
     with pytest.raises(InputError, match=r"input nosuchfs://bucket/x.jsonl cannot be opened"):
         discover_inputs(["nosuchfs://bucket/x.jsonl"], ReadConfig())
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_garbage_after_complete_compressed_data_is_told_from_damage_inside_it(compression: str):
+    content = b"".join(many_pages(5))
+    data = compress(content, compression)
+    garbage = io.BytesIO(data + b"\x00 not compressed \xff")
+    reader = ByteReader(DecompressSource(raw_reader(garbage), compression))
+    assert reader.read(len(content) + 1) == content
+    assert reader.problem == Problem(
+        "corrupt",
+        len(data),
+        f"garbage after the compressed data at stored byte {len(data)} (expected {compression})",
+        trailing=True,
+    )
+    cut = ByteReader(DecompressSource(raw_reader(io.BytesIO(data[:-10])), compression))
+    cut.drain()
+    assert cut.problem is not None and not cut.problem.trailing

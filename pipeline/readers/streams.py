@@ -75,11 +75,16 @@ _MAX_WARNINGS = 20
 
 @dataclass(frozen=True)
 class Problem:
-    """Why a byte stream ended early: `reason` is a rejection reason, `offset` a raw file offset."""
+    """Why a byte stream ended early: `reason` is a rejection reason, `offset` a raw file offset.
+
+    `trailing` is set when the problem is bytes after complete compressed data: everything before
+    them was read and checked whole.
+    """
 
     reason: str
     offset: int
     detail: str
+    trailing: bool = False
 
 
 @contextlib.contextmanager
@@ -311,7 +316,7 @@ class DecompressSource:
         elif not feed.startswith(GZIP_MAGIC if self.compression == "gzip" else ZSTD_MAGIC):
             what = "garbage after the compressed data" if self.members else "not compressed data"
             detail = f"{what} at stored byte {self.raw.pos} (expected {self.compression})"
-            self._stop("corrupt", self.raw.pos, detail)
+            self._stop("corrupt", self.raw.pos, detail, trailing=self.members > 0)
         else:
             self._member_start = self.raw.pos
             self._frame_parts = ZstdParts()
@@ -322,8 +327,8 @@ class DecompressSource:
             )
         return b""
 
-    def _stop(self, reason: str, offset: int, detail: str) -> None:
-        self.problem = Problem(reason, offset, detail)
+    def _stop(self, reason: str, offset: int, detail: str, trailing: bool = False) -> None:
+        self.problem = Problem(reason, offset, detail, trailing)
         self._done = True
 
 
