@@ -5,8 +5,9 @@ cut by the end of the file and raises without a position on garbage; fastwarc pa
 record's HTTP part. Two layouts are read:
 
 - per-record gzip (Common Crawl, and what WARC writers produce): each record is its own gzip member,
-  a record's offset is its member's offset in the stored file, and a split starting mid-file
-  resyncs at the next member that starts a WARC record;
+  a record's offset is its member's offset in the stored file, a member's records are kept only
+  when its CRC checks out, and a split starting mid-file resyncs at the next member that starts a
+  WARC record;
 - anything else (plain WARC, one gzip or zstd stream): records are read from the (decompressed)
   byte stream, a record's offset is its position in that stream; plain files are split at byte
   ranges and resync at the next record (below), compressed streams are read whole.
