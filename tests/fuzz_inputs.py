@@ -128,11 +128,13 @@ class Sample:
 
     def gone(self, start: int, end: int) -> int:
         """How many documents removing stored bytes [start, end) removes whole from a plain or
-        per-record gzip file, or an emptied text file: they are not there to be read at all. A
-        stream or Parquet file cut anywhere is damaged, and the damage must be reported."""
+        per-record gzip file, or from any file it empties: they are not there to be read at all.
+        A stream or Parquet file cut anywhere else is damaged, and the damage must be reported."""
+        if start == 0 and end >= len(self.data):
+            return len(self.documents)
         if self.layout == "plain":
-            return sum(start <= p.start and p.end <= end and bool(p.text) for p in self.placed)
-        return int(self.layout == "whole" and start == 0 and end >= len(self.data))
+            return sum(start <= p.start and p.end <= end for p in self.documents)
+        return 0
 
     @property
     def documents(self) -> list[Placed]:

@@ -44,7 +44,7 @@ from corpusmill.pipeline.readers import ReadConfig, discover_inputs, plan_splits
 
 # Reading one of these files takes milliseconds; a read still going after this long is a hang.
 READ_SECONDS = 5
-SEEDS = range(6)
+SEEDS = range(10)
 WHOLE = 1 << 30
 DEFAULT_READ = ReadConfig()
 
