@@ -1,0 +1,207 @@
+"""`corpusmill export`: a tokenized run's documents as llm.c's train and validation token files."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import xxhash
+
+from corpusmill.cli.inspect import _checked_batch
+from corpusmill.loader.format import (
+    FormatError,
+    Manifest,
+    open_shard,
+    read_manifest,
+    shard_schema,
+    token_type,
+)
+from corpusmill.loader.llmc import GPT2_VOCAB_SIZE, MAX_FILE_TOKENS, TokenFile, TokenFileWriter
+from corpusmill.pipeline.errors import ConfigError, UserError
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("llmc",)
+
+
+def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
+    """Register the `export` subcommand."""
+    parser = subparsers.add_parser(
+        "export",
+        parents=parents,
+        help="write a run's tokens as llm.c's train and validation .bin files",
+        description="Write the documents of the tokenized run in OUT to DIR as llm.c's token "
+        "files (NAME_val_000000.bin, NAME_train_000001.bin, ...), which llm.c's train_gpt2 and "
+        "nanoGPT-style readers of that format train on: whole documents, each after its EOS, the "
+        "validation ones chosen by a hash of their ids.",
+    )
+    parser.add_argument("out", type=Path, metavar="OUT", help="a tokenized run's output folder")
+    parser.add_argument(
+        "dest",
+        type=Path,
+        metavar="DIR",
+        help="folder for the token files (created if missing; an earlier export's NAME_*.bin "
+        "files there are replaced)",
+    )
+    parser.add_argument(
+        "--format", required=True, help="the files to write: llmc (llm.c's .bin token files)"
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.005,
+        metavar="FRACTION",
+        help="share of documents for validation, chosen by a hash of their ids; at least one "
+        "document each for validation and training when there are several (default: "
+        "%(default)s)",
+    )
+    parser.add_argument(
+        "--shard-tokens",
+        type=int,
+        default=10**8,
+        metavar="N",
+        help="tokens per file at most, files cut between documents; a longer document gets a file "
+        "of its own (default: %(default)s, as llm.c's fineweb.py)",
+    )
+    parser.add_argument("--name", help="the files' name prefix (default: OUT's folder name)")
+    parser.set_defaults(handler=export)
+
+
+def export(args: argparse.Namespace) -> int:
+    """Check the flags, the run and DIR, then write the files and print each one."""
+    name = _check_flags(args)
+    manifest = read_manifest(args.out)
+    existing = next(path for path in (args.dest, *args.dest.absolute().parents) if path.exists())
+    if not existing.is_dir():
+        raise UserError(
+            f"DIR {args.dest}: {existing} is a file, not a folder; name a folder for the token "
+            "files"
+        )
+    _warn_of_vocabulary(manifest.vocab_size)
+    args.dest.mkdir(parents=True, exist_ok=True)
+    files = write_llmc(args.out, manifest, args.dest, name, args.val_fraction, args.shard_tokens)
+    for file in files:
+        print(f"{file.path}: {file.docs} documents, {file.tokens} tokens")
+    return 0
+
+
+def write_llmc(
+    out: Path, manifest: Manifest, dest: Path, name: str, val_fraction: float, file_tokens: int
+) -> list[TokenFile]:
+    """Write the run's documents to llm.c token files, a record batch at a time: those whose id
+    hashes below `val_threshold` are validation documents, the others training ones."""
+    threshold = 0
+    if val_fraction and (extremes := _hash_extremes(out, manifest)):
+        threshold = val_threshold(val_fraction, *extremes)
+    dtype = token_type(manifest.vocab_size).to_pandas_dtype()
+    with TokenFileWriter(dest, name, dtype, file_tokens) as writer:
+        for path, batch in _batches(out, manifest):
+            values, lengths = _documents(path, batch, manifest)
+            val = _hashes(batch) < np.uint64(threshold)
+            for split, chosen in (("val", val), ("train", ~val)):
+                writer.write(split, values[np.repeat(chosen, lengths)], lengths[chosen])
+        return writer.finish()
+
+
+def val_threshold(fraction: float, lowest: int, highest: int) -> int:
+    """The id hash below which documents are validation ones: `fraction` of the hash range, but
+    above the `lowest` hash and at most the `highest`, so that at least one document of a run
+    goes to each split when it has several."""
+    return min(max(int(fraction * 2**64), lowest + 1), highest)
+
+
+def _check_flags(args: argparse.Namespace) -> str:
+    """Refuse flags out of range; return the files' name prefix."""
+    if args.format not in FORMATS:
+        raise ConfigError(f"--format {args.format}: unknown; give one of {', '.join(FORMATS)}")
+    if not 0 <= args.val_fraction < 1:
+        raise ConfigError(f"--val-fraction {args.val_fraction} must be at least 0 and below 1")
+    if not 1 <= args.shard_tokens <= MAX_FILE_TOKENS:
+        raise ConfigError(
+            f"--shard-tokens {args.shard_tokens} must be from 1 to {MAX_FILE_TOKENS} (the file "
+            "header counts tokens in an int32)"
+        )
+    name = args.out.absolute().name if args.name is None else args.name
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+        flag = "--name" if args.name is not None else f"--name (default: OUT {args.out}'s name)"
+        raise ConfigError(
+            f"{flag} {name!r}: give letters, digits, '_', '.' or '-', which a glob such as "
+            "NAME_train_*.bin matches as written"
+        )
+    return name
+
+
+def _warn_of_vocabulary(vocab_size: int) -> None:
+    """Warn when llm.c's train_gpt2 cannot train on the files as its GPT-2 models are built."""
+    if token_type(vocab_size) == pa.uint32():
+        log.warning(
+            "a vocabulary of %d ids needs uint32 tokens: writing LLaMA-3 token files (magic "
+            "20240801), which llm.c's train_llama3.py reads and train_gpt2 refuses",
+            vocab_size,
+        )
+    elif vocab_size > GPT2_VOCAB_SIZE:
+        log.warning(
+            "a vocabulary of %d ids: llm.c's train_gpt2 models built from a descriptor (-e d12) "
+            "embed GPT-2's %d, so train from a model of this vocabulary",
+            vocab_size,
+            GPT2_VOCAB_SIZE,
+        )
+
+
+def _batches(out: Path, manifest: Manifest) -> Iterator[tuple[Path, pa.RecordBatch]]:
+    """Every record batch of the run's shards in order, each checked, with its shard's path."""
+    schema = shard_schema(pa.from_numpy_dtype(np.dtype(manifest.token_dtype)))
+    for shard in manifest.shards:
+        path = out / shard.name
+        reader = open_shard(path)
+        for index in range(reader.num_record_batches):
+            yield path, _checked_batch(path, reader, index, schema)
+
+
+def _hash_extremes(out: Path, manifest: Manifest) -> tuple[int, int] | None:
+    """The lowest and highest id hash of the run's documents, None if it has none."""
+    extremes = [
+        (int(hashes.min()), int(hashes.max()))
+        for hashes in (_hashes(batch) for _, batch in _batches(out, manifest))
+        if len(hashes)
+    ]
+    if not extremes:
+        return None
+    lows, highs = zip(*extremes, strict=True)
+    return min(lows), max(highs)
+
+
+def _hashes(batch: pa.RecordBatch) -> np.ndarray:
+    """xxh3-64 of each document's id: where it falls decides its split, whatever the shards."""
+    ids = batch.column("id").to_pylist()
+    return np.fromiter(
+        (xxhash.xxh3_64_intdigest(doc_id.encode()) for doc_id in ids), np.uint64, len(ids)
+    )
+
+
+def _documents(path: Path, batch: pa.RecordBatch, manifest: Manifest) -> tuple[np.ndarray, ...]:
+    """A batch's tokens back to back and each document's length, checked to end with the EOS id
+    and hold only ids of the vocabulary (they may be written as uint16)."""
+    column = batch.column("tokens")
+    lengths = np.diff(column.offsets.to_numpy())
+    values = column.flatten().to_numpy()
+    ends = np.cumsum(lengths)
+    closed = lengths > 0
+    closed[closed] = values[ends[closed] - 1] == manifest.eos_id
+    if not closed.all():
+        doc_id = batch.column("id")[int(np.argmin(closed))].as_py()
+        raise FormatError(
+            f"{path}: document {doc_id} does not end with the EOS id {manifest.eos_id}; rerun the "
+            "tokenize stage"
+        )
+    if len(values) and values.max() >= manifest.vocab_size:
+        raise FormatError(
+            f"{path}: token id {int(values.max())} is outside the manifest's vocabulary of "
+            f"{manifest.vocab_size}; rerun the tokenize stage"
+        )
+    return values, lengths
