@@ -62,7 +62,7 @@ from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import RunConfig
 from corpusmill.pipeline.extract import ExtractConfig, html_to_text
-from corpusmill.pipeline.readers import ReadConfig
+from corpusmill.pipeline.readers import ReadConfig, discover_inputs
 
 DATATROVE_INSTALL = "pip install 'datatrove[io,processing]' spacy"
 
@@ -173,7 +173,7 @@ def measure_clean(
     try:
         started = time.perf_counter()
         with dask_client("", workers) as client:
-            stats = run_clean(config, client)
+            stats = run_clean(config, client, discover_inputs(config.inputs, config.read))
             peaks = client.run(_peak_rss_mb)
         wall = time.perf_counter() - started
     finally:

@@ -13,14 +13,8 @@ from corpusmill.cli import inspect, report, run, sample, train, train_tokenizer
 from corpusmill.loader.format import FormatError, MissingRunError
 from corpusmill.pipeline.cluster import LOG_FORMAT
 from corpusmill.pipeline.errors import CorpusmillError
-from corpusmill.pipeline.readers import InputError
 
 log = logging.getLogger("corpusmill")
-
-# Errors of other layers that are not yet CorpusmillErrors, by kind: what was asked, what the
-# data turned out to be (MissingRunError, a FormatError, is the user's: it is checked first).
-_USER_ERRORS = (InputError, MissingRunError)
-_DATA_ERRORS = (FormatError,)
 
 # What to do about a failed file operation, by errno.
 _OS_HINTS = {
@@ -54,9 +48,11 @@ def describe(exc: Exception, verbose: bool = False) -> tuple[str, int]:
     traceback -v shows)."""
     if isinstance(exc, CorpusmillError):
         return str(exc), exc.exit_code
-    if isinstance(exc, _USER_ERRORS):
+    # The shard format's errors are not CorpusmillErrors yet: a run that is missing is the user's
+    # mistake (MissingRunError is a FormatError, so it is checked first), a damaged one is not.
+    if isinstance(exc, MissingRunError):
         return str(exc), 2
-    if isinstance(exc, _DATA_ERRORS):
+    if isinstance(exc, FormatError):
         return str(exc), 1
     if isinstance(exc, OSError):
         paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)

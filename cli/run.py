@@ -9,6 +9,7 @@ from pathlib import Path
 from corpusmill.cli.flags import add_config_flags, config_overrides
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import config_to_toml, load_config
+from corpusmill.pipeline.readers import printable
 from corpusmill.pipeline.run import prepared_run, run_stages
 
 
@@ -54,13 +55,13 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(config_to_toml(config))
         return 0
     with (
-        prepared_run(config, args.force) as config,
+        prepared_run(config, args.force) as prepared,
         dask_client(config.scheduler, config.workers) as client,
     ):
         print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
-        stats = run_stages(config, client)
+        stats = run_stages(prepared, client)
     print(summary_table(stats))
-    print(f"output: {config.out}")
+    print(f"output: {printable(config.out)}")
     return 0
 
 

@@ -35,10 +35,10 @@ from corpusmill.pipeline.langid import identify_languages
 from corpusmill.pipeline.normalize import normalize_text
 from corpusmill.pipeline.pii import mask_pii
 from corpusmill.pipeline.readers import (
+    InputFile,
     ReadBatch,
     ReadConfig,
     Split,
-    discover_inputs,
     plan_splits,
     read_split,
 )
@@ -60,11 +60,11 @@ class CleanTask:
         return f"part-{self.index:05d}"
 
 
-def run_clean(config: RunConfig, client: Client) -> dict[str, Any]:
-    """Clean every input into `OUT/clean/`, skipping finished tasks; return the stage's counts."""
+def run_clean(config: RunConfig, client: Client, files: Sequence[InputFile]) -> dict[str, Any]:
+    """Clean the input `files` (as discovery found `config.inputs`) into `OUT/clean/`, skipping
+    finished tasks; return the stage's counts."""
     started = time.perf_counter()
     out = Path(config.out)
-    files = discover_inputs(config.inputs, config.read)
     tasks = plan_tasks(plan_splits(files, config.read), config.read.split_bytes)
     todo = [task for task in tasks if not _marker(out, task).exists()]
     log.info(

@@ -1,7 +1,8 @@
 """Run configuration: frozen dataclasses with defaults, read from TOML, every key also a CLI flag.
 
 Precedence is defaults < config files (in the order given) < command-line flags. Relative paths
-in a config file are resolved against that file's folder, so a config works from any directory.
+in a config file are resolved against that file's folder, so a config works from any directory;
+those given as flags, and the defaults, against the working folder.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from corpusmill.pipeline.errors import NON_NEGATIVE, Checked, ConfigError, Confi
 from corpusmill.pipeline.filters import FiltersConfig
 from corpusmill.pipeline.langid import LangIdConfig
 from corpusmill.pipeline.pii import PiiConfig
-from corpusmill.pipeline.readers import ReadConfig
+from corpusmill.pipeline.readers import ReadConfig, printable
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 
 
@@ -88,7 +89,8 @@ def load_config(
     files: Sequence[Path] = (), overrides: Mapping[str, Any] | None = None
 ) -> RunConfig:
     """Build the effective config from TOML files, then flag overrides given as dotted keys; a
-    value its key does not allow is a ConfigError naming the key and where it was set."""
+    value its key does not allow is a ConfigError naming the key and where it was set. Every
+    local path comes out absolute."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for path in files:
@@ -97,6 +99,10 @@ def load_config(
     for key, value in (overrides or {}).items():
         values[key] = _coerce(key, value, _keys_by_name()[key], "command line")
         sources[key] = "command line"
+    # A config file's paths are already absolute, resolved against its folder.
+    for spec in config_keys():
+        if spec.is_path:
+            values[spec.key] = _resolve_paths(values.get(spec.key, spec.default), Path.cwd())
     try:
         return _build(RunConfig, values)
     except ConfigValueError as exc:
@@ -105,20 +111,31 @@ def load_config(
         nearby = [where for key, where in sources.items() if key.rpartition(".")[0] == section]
         source = sources.get(exc.key) or (nearby[-1] if nearby else "")
         raise exc.located(source=source, default=exc.key not in sources) from None
-    except ConfigError:
-        raise
-    except ValueError as exc:  # a section's own check of its values
-        raise ConfigError(str(exc)) from None
 
 
 def config_to_toml(config: RunConfig) -> str:
-    """Render a config as TOML that `load_config` reads back to an equal config."""
-    return tomli_w.dumps(_scalars_first(dataclasses.asdict(config)))
+    """Render a config as TOML that `load_config` reads back to an equal config (but a name that
+    is not UTF-8, which TOML cannot hold: it is escaped, see `printable`)."""
+    return tomli_w.dumps(_scalars_first(_as_dict(config)))
 
 
 def flat_config(config: RunConfig) -> dict[str, Any]:
-    """Every key of a config as {dotted key: value}, for comparing two configs."""
-    return dict(_flatten(dataclasses.asdict(config)))
+    """Every key of a config as {dotted key: value} as `config_to_toml` writes it, for comparing
+    two configs."""
+    return dict(_flatten(_as_dict(config)))
+
+
+def _as_dict(config: RunConfig) -> dict[str, Any]:
+    """A config as nested dicts, its strings printable."""
+    return _printable_strings(dataclasses.asdict(config))
+
+
+def _printable_strings(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _printable_strings(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_printable_strings(item) for item in value)
+    return printable(value) if isinstance(value, str) else value
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -186,10 +203,11 @@ def _coerce_scalar(key: str, value: Any, kind: type, source: str) -> Any:
 
 
 def _resolve_paths(value: Any, base: Path) -> Any:
-    """Make relative local paths absolute against `base`; URLs, absolute and empty paths stay."""
+    """Local paths made absolute against `base` (relative ones) and resolved; URLs and empty paths
+    stay."""
     if isinstance(value, tuple):
         return tuple(_resolve_paths(item, base) for item in value)
-    if not value or "://" in value or Path(value).is_absolute():
+    if not value or "://" in value:
         return value
     return str((base / value).resolve())
 

@@ -13,28 +13,20 @@ import contextlib
 import errno
 import json
 import logging
-import os
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-import fsspec
 from distributed import Client
 
 from corpusmill.pipeline.atomic import folder_lock, remove_stale_temporaries, write_json, write_text
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import check_scheduler, dask_client
-from corpusmill.pipeline.config import (
-    RunConfig,
-    config_keys,
-    config_to_toml,
-    flat_config,
-    load_config,
-)
+from corpusmill.pipeline.config import RunConfig, config_to_toml, flat_config, load_config
 from corpusmill.pipeline.dedup.stage import run_dedup
 from corpusmill.pipeline.errors import ConfigError, StageError
-from corpusmill.pipeline.readers import InputError, InputFile, discover_inputs
+from corpusmill.pipeline.readers import InputFile, discover_inputs, printable
 from corpusmill.pipeline.tokenize import encoder_ahead, run_tokenize
 from corpusmill.tokenizer.encode import check_tokenizer_file
 
@@ -43,16 +35,24 @@ log = logging.getLogger(__name__)
 # Keys that never change what a run writes: where it executes, where its output goes, and the
 # spelling of its inputs (the files they resolve to are compared instead, in OUT/inputs.json).
 _UNCOMPARED_KEYS = frozenset({"scheduler", "workers", "out", "inputs"})
-# What a run records of itself, before anything else, and the results of its stages: --force
-# removes exactly these.
+# What a run records of itself, before anything else, and the results of its stages and of the
+# commands that write into its folder by default (`corpusmill report`): --force removes exactly
+# these.
 _RECORDS = ("config.toml", "inputs.json")
 _RESULTS = (
     "clean", "rejected", "dedup", "tokenize", "tokenizer.json", "index.json", "shard-*.arrow",
-    "stats.json",
+    "stats.json", "report",
 )  # fmt: skip
 _LOCK = "run.lock"
 # How many names of added, removed or changed inputs a refusal lists.
 _NAMED_INPUTS = 3
+
+
+class PreparedRun(NamedTuple):
+    """A run whose checks passed: its config and the input files it reads, found once."""
+
+    config: RunConfig
+    files: list[InputFile]
 
 
 def run_pipeline(
@@ -64,43 +64,42 @@ def run_pipeline(
     Runs on `client`, or on the cluster the config names (a local one by default), started only
     once every check that needs no cluster has passed.
     """
-    with prepared_run(config, force) as config:
+    with prepared_run(config, force) as run:
         if client is not None:
-            return run_stages(config, client)
+            return run_stages(run, client)
         with dask_client(config.scheduler, config.workers) as own_client:
-            return run_stages(config, own_client)
+            return run_stages(run, own_client)
 
 
 @contextlib.contextmanager
-def prepared_run(config: RunConfig, force: bool = False) -> Iterator[RunConfig]:
-    """Check everything a run needs but its cluster, then hold the output folder's lock and
-    claim the folder for `config` while the block runs; yield `config` with its local paths
-    absolute, as the run reads them.
+def prepared_run(config: RunConfig, force: bool = False) -> Iterator[PreparedRun]:
+    """Check everything a run needs but its cluster, find its input files, then hold the output
+    folder's lock and claim the folder for `config` and those files while the block runs.
 
     The scheduler's address, the tokenizer and the inputs are checked first, so that a mistake
     is reported in a second, not after the cluster started or hours of cleaning.
     """
     if config.scheduler:
         check_scheduler(config.scheduler)
-    config = _absolute_paths(config)
     if config.tokenizer.path:
         check_tokenizer_file(Path(config.tokenizer.path))
-    inputs = _inputs_record(discover_inputs(config.inputs, config.read))
+    files = discover_inputs(config.inputs, config.read, out=config.out)
     out = Path(config.out)
     with contextlib.ExitStack() as held:
         try:
             out.mkdir(parents=True, exist_ok=True)
             held.enter_context(folder_lock(out / _LOCK))
-            _claim_output(out, config, inputs, force)
+            _claim_output(out, config, _inputs_record(files), force)
         except OSError as exc:
             raise _output_error(out, exc) from None
-        yield config
+        yield PreparedRun(config, files)
 
 
-def run_stages(config: RunConfig, client: Client) -> dict[str, Any]:
+def run_stages(run: PreparedRun, client: Client) -> dict[str, Any]:
     """Run the stages of a prepared run on `client`; return and write the run's stats."""
+    config = run.config
     out = Path(config.out)
-    stats = {"clean": run_clean(config, client)}
+    stats = {"clean": run_clean(config, client, run.files)}
     _check_kept(stats["clean"], out)
     early = encoder_ahead(out, config.tokenizer, config.shards, client)
     if config.dedup.enabled:
@@ -141,32 +140,17 @@ def _check_kept(clean: dict[str, Any], out: Path) -> None:
 
 
 def _inputs_record(files: Sequence[InputFile]) -> list[dict[str, Any]]:
-    """What a run reads, to tell a rerun on other files: each file's source, URL, size and
-    modification time (fsspec's key of its properties for a remote file, such as its ETag)."""
-    record = []
-    for file in files:
-        try:
-            if "://" in file.url:
-                fs, path = fsspec.core.url_to_fs(file.url)
-                modified: Any = fs.ukey(path)
-            else:
-                modified = os.stat(file.url).st_mtime_ns
-        except OSError as exc:
-            raise InputError(f"input {file.url} cannot be read: {exc}") from None
-        record.append(
-            {"source": file.source, "url": file.url, "size": file.size, "modified": modified}
-        )
-    return record
-
-
-def _absolute_paths(config: RunConfig) -> RunConfig:
-    """`config` with its relative local paths made absolute against the working folder, where
-    the run reads them, so that OUT/config.toml means the same from wherever it is read."""
-    values = flat_config(config)
-    for spec in config_keys():
-        if spec.is_path:
-            values[spec.key] = _absolute(values[spec.key])
-    return load_config(overrides=values)
+    """What a run reads, to tell a rerun on other files: each file's source, URL (printable, like
+    its source), size and version (its modification time, or an object store's ETag)."""
+    return [
+        {
+            "source": file.source,
+            "url": printable(file.url),
+            "size": file.size,
+            "modified": file.modified,
+        }
+        for file in files
+    ]
 
 
 def _changed_keys(old: RunConfig, new: RunConfig) -> list[str]:
@@ -252,12 +236,3 @@ def _output_error(out: Path, exc: OSError) -> Exception:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return StageError(f"no space left for --out {out}; free some, or choose another folder")
     return StageError(f"cannot write to --out {out} ({reason}); check its disk")
-
-
-def _absolute(value: Any) -> Any:
-    """A local path made absolute against the working folder; URLs and empty paths stay."""
-    if isinstance(value, tuple):
-        return tuple(_absolute(item) for item in value)
-    if not value or "://" in value:
-        return value
-    return str(Path(value).resolve())

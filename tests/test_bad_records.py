@@ -276,7 +276,7 @@ def test_no_bit_flip_in_a_parquet_footer_crashes_or_loses_a_counted_row(tmp_path
         damaged = bytearray(data)
         damaged[footer + bit // 8] ^= 1 << (bit % 8)
         path.write_bytes(damaged)
-        file = InputFile(str(path), "f.parquet", "parquet", "none", len(damaged))
+        file = InputFile(str(path), "f.parquet", "parquet", "none", len(damaged), modified="")
         batches = [b for split in plan_splits([file], config) for b in read_split(split, config)]
         docs = pa.concat_tables([batch.docs for batch in batches])
         rejected = pa.concat_tables([batch.rejected for batch in batches])

@@ -42,7 +42,7 @@ def test_print_config_of_the_sample_config_is_valid_toml_with_absolute_inputs():
 def test_positional_inputs_replace_config_inputs(capsys):
     assert main(["run", "configs/sample.toml", "a.jsonl", "b.warc.gz", "--print-config"]) == 0
     printed = tomllib.loads(capsys.readouterr().out)
-    assert printed["inputs"] == ["a.jsonl", "b.warc.gz"]
+    assert printed["inputs"] == [str(Path.cwd() / "a.jsonl"), str(Path.cwd() / "b.warc.gz")]
 
 
 def test_bad_config_exits_2_naming_file_and_key(tmp_path: Path, capsys):

@@ -16,8 +16,11 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def test_defaults_without_files_or_flags():
-    assert load_config() == RunConfig()
+def test_defaults_without_files_or_flags_write_into_out_in_the_working_folder(
+    tmp_path: Path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    assert load_config() == RunConfig(out=str(tmp_path / "out"))
 
 
 def test_relative_paths_resolve_against_the_config_file(tmp_path: Path):
@@ -28,6 +31,24 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path):
     config = load_config([conf])
     assert config.inputs == (str(tmp_path / "data" / "*.warc.gz"), "s3://b/x")
     assert config.out == str(tmp_path / "conf" / "o")
+
+
+def test_relative_paths_given_as_flags_resolve_against_the_working_folder(
+    tmp_path: Path, monkeypatch
+):
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    conf = write(tmp_path / "a.toml", '[tokenizer]\npath = "tok.json"\n')
+    flags = {"inputs": ("in", "../d/*.jsonl", "s3://b/x", "memory://m/../y"), "out": "./o"}
+    config = load_config([conf], flags)
+    assert config.inputs == (
+        str(tmp_path / "work" / "in"),
+        str(tmp_path / "d" / "*.jsonl"),
+        "s3://b/x",
+        "memory://m/../y",
+    )
+    assert config.out == str(tmp_path / "work" / "o")
+    assert config.tokenizer.path == str(tmp_path / "tok.json")
 
 
 def test_an_empty_path_stays_empty(tmp_path: Path):
@@ -83,6 +104,10 @@ def test_printed_config_reads_back_to_the_same_config(tmp_path: Path):
     ("toml", "message"),
     [
         ("[dedup]\nbands = 0\n", "bad.toml: dedup.bands = 0: must be from 1 to 60000"),
+        (
+            "[read]\nmax_doc_bytes = -5\n",
+            "bad.toml: read.max_doc_bytes = -5: must be greater than 0",
+        ),
         (
             "[filters.gopher_repetition]\nspaceless_chars_per_word = -1\n",
             "bad.toml: filters.gopher_repetition.spaceless_chars_per_word = -1: must be greater than 0",

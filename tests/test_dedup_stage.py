@@ -16,6 +16,7 @@ from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.dedup.stage import DedupConfig, run_dedup
 from corpusmill.pipeline.errors import StageError
+from corpusmill.pipeline.readers import discover_inputs
 from corpusmill.pipeline.schema import DOCUMENTS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +40,7 @@ def clean(out: Path, client: Client, split_bytes: int) -> Path:
     config = load_config(
         overrides={"inputs": INPUTS, "out": str(out), "read.split_bytes": split_bytes}
     )
-    run_clean(config, client)
+    run_clean(config, client, discover_inputs(config.inputs, config.read))
     return out
 
 

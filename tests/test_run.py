@@ -120,7 +120,7 @@ def test_one_worker_writes_the_same_bytes_as_two(two_workers, tmp_path):
 
 
 def test_clean_tasks_are_as_many_as_the_target_size_fits_and_of_even_size():
-    files = [InputFile(f"f{i}", f"f{i}", "warc", "gzip", 230) for i in range(21)]
+    files = [InputFile(f"f{i}", f"f{i}", "warc", "gzip", 230, modified="") for i in range(21)]
     splits = [Split(file, 0, file.size) for file in files]
     tasks = plan_tasks(splits, target_bytes=610)
     # 4830 bytes in 8 tasks of 2 or 3 files (closing at 610 bytes would give 7 of 3)

@@ -13,15 +13,18 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import psutil
 import pytest
+from test_filters import ENGLISH
 
 from corpusmill.cli.main import main
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import ConfigError, load_config
 from corpusmill.pipeline.errors import StageError
+from corpusmill.pipeline.readers import InputError
 from corpusmill.pipeline.run import prepared_run, run_pipeline
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
@@ -111,6 +114,8 @@ def test_force_after_an_input_change_gives_the_output_of_a_fresh_run(copied, cli
     (copied / "in" / "dump-00000.jsonl.zst").unlink()
     (copied / "out" / ".notes.tmp").write_text("mine")
     (copied / "out" / "notes.txt").write_text("mine")
+    (copied / "out" / "report").mkdir()  # as `corpusmill report` writes it, stale after --force
+    (copied / "out" / "report" / "report.html").write_text("<p>the previous run</p>")
     run_pipeline(config_for(copied / "in", copied / "out"), force=True, client=client)
     run_pipeline(config_for(copied / "in", tmp_path / "fresh"), client=client)
     assert results(copied / "out") == {
@@ -140,14 +145,52 @@ def test_the_same_out_spelled_differently_or_moved_is_the_same_run(finished, tmp
     shutil.copytree(finished / "in", tmp_path / "in")
     monkeypatch.chdir(tmp_path)
     for out in ["o", "./o", str(tmp_path / "o"), "in/../o"]:
-        with prepared_run(config_for("in", out)) as config:
-            assert config.out == str(tmp_path / "o")
+        with prepared_run(config_for("in", out)) as run:
+            assert run.config.out == str(tmp_path / "o")
     (tmp_path / "o").rename(tmp_path / "moved")
     with prepared_run(config_for("./in", "moved")):
         pass
     with pytest.raises(ConfigError, match="changed: read.batch_docs"):
         with prepared_run(config_for("in", "moved", **{"read.batch_docs": 5})):
             pass
+
+
+def test_an_out_inside_an_input_folder_is_not_read_as_input(finished, tmp_path, caplog):
+    shutil.copytree(finished / "in", tmp_path / "in")
+    out = tmp_path / "in" / "out"
+    config = config_for(tmp_path / "in", out)
+    with prepared_run(config):
+        pass
+    shutil.copytree(finished / "out" / "clean", out / "clean")
+    ours = sum(path.is_file() for path in out.rglob("*"))
+    with caplog.at_level(logging.INFO), prepared_run(config) as run:
+        assert [file.source for file in run.files] == sorted(FILES)
+    assert f"input {tmp_path / 'in'}: skipped {ours} files in the output folder {out}" in (
+        caplog.text
+    )
+    (tmp_path / "link").symlink_to(tmp_path / "in")  # the same folder by another name
+    with prepared_run(config_for(tmp_path / "link", out)) as run:
+        assert [file.source for file in run.files] == sorted(FILES)
+    with pytest.raises(InputError, match=f"input {out} matches no file outside the output folder"):
+        with prepared_run(config_for(out, out)):
+            pass
+
+
+@pytest.mark.parametrize("named", ["its folder", "itself"])
+def test_a_file_name_that_is_not_utf8_is_recorded_escaped_and_rerun_as_the_same_run(
+    tmp_path, named
+):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / os.fsdecode(b"bad\xff.jsonl")).write_text(json.dumps({"text": ENGLISH}))
+    spec = tmp_path / "in" / (os.fsdecode(b"bad\xff.jsonl") if named == "itself" else "")
+    argv = ["run", str(spec), "--out", str(tmp_path / "out"), "--workers", "1"]
+    assert main(argv) == 0
+    assert main(argv) == 0
+    escaped = str(tmp_path / "in" / "bad\\xff.jsonl")
+    recorded = json.loads((tmp_path / "out" / "inputs.json").read_text())["files"]
+    assert [(file["source"], file["url"]) for file in recorded] == [("bad\\xff.jsonl", escaped)]
+    config = tomllib.loads((tmp_path / "out" / "config.toml").read_text())
+    assert config["inputs"] == [escaped if named == "itself" else str(tmp_path / "in")]
 
 
 def test_a_run_removes_its_own_temporaries_and_leaves_the_users_files(copied, client):

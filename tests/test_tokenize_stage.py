@@ -22,6 +22,7 @@ from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.errors import StageError
+from corpusmill.pipeline.readers import discover_inputs
 from corpusmill.pipeline.tokenize import encoder_ahead, run_tokenize
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 from corpusmill.tokenizer.encode import TokenizerFileError
@@ -44,7 +45,7 @@ def run(tmp_path_factory, client) -> tuple[Path, dict, list[str]]:
     config = load_config(
         overrides={"inputs": tuple(SAMPLE_INPUTS), "out": str(out), "read.split_bytes": 256 << 10}
     )
-    run_clean(config, client)
+    run_clean(config, client, discover_inputs(config.inputs, config.read))
     clean = pq.read_table(out / "clean", columns=["id", "url"])
     removed = [
         i

@@ -104,6 +104,7 @@ def write(path: Path, text: str) -> Path:
             "tokens plus 2 special tokens, 258",
         ),
         ("[shards]\ntokens_per_shard = 0\n", "shards.tokens_per_shard = 0: must be greater than 0"),
+        ("[read]\nsplit_bytes = 0\n", "read.split_bytes = 0: must be greater than 0"),
         (
             "dedup = false\n",
             "'dedup' is a section, not a value; write [dedup] and its keys under it",
@@ -124,6 +125,8 @@ def test_a_nonsense_config_value_exits_2_naming_file_key_and_value(tmp_path, cap
 def test_a_nonsense_flag_names_the_command_line(capsys):
     err = fails(capsys, ["run", "--workers", "-1", "--print-config"], 2)
     assert err == "corpusmill run: command line: workers = -1: must be at least 0"
+    err = fails(capsys, ["run", "--read-batch-docs", "0", "--print-config"], 2)
+    assert err == "corpusmill run: command line: read.batch_docs = 0: must be greater than 0"
     err = fails(capsys, ["run", "--filters-language-languages", "EN", "--print-config"], 2)
     assert 'unknown language code "EN" (did you mean "en", English?)' in err
 

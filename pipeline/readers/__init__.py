@@ -22,6 +22,7 @@ from corpusmill.pipeline.readers.discover import (
     Split,
     discover_inputs,
     plan_splits,
+    printable,
 )
 from corpusmill.pipeline.readers.jsonl import read_jsonl
 from corpusmill.pipeline.readers.parquet import read_parquet
@@ -37,6 +38,7 @@ __all__ = [
     "Split",
     "discover_inputs",
     "plan_splits",
+    "printable",
     "read_split",
 ]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import os
 import posixpath
 import zlib
 from collections import Counter
@@ -21,7 +22,9 @@ from typing import Any
 import fsspec
 import pyarrow.parquet as pq
 import zstandard
+from fsspec.implementations.local import LocalFileSystem
 
+from corpusmill.pipeline.errors import POSITIVE, Checked, UserError
 from corpusmill.pipeline.extract import ExtractConfig
 from corpusmill.pipeline.readers.parquet import row_group_spans
 from corpusmill.pipeline.readers.streams import GZIP_MAGIC, ZSTD_MAGIC, open_raw
@@ -42,30 +45,43 @@ _COMPRESSIONS = (".gz", ".zst", ".zstd")
 # Enough to decompress the first zstd block (128 KiB of output) and see a JSON file's first line.
 _HEAD_BYTES = 1 << 16
 _HEADS_AT_ONCE = 256
+# Keys of fsspec's listing info that change with a file's content: the local modification time,
+# S3's ETag and LastModified, GCS's generation and update time, Azure's etag and last_modified.
+_VERSION_KEYS = ("mtime", "ETag", "LastModified", "generation", "updated", "etag", "last_modified")
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     """An input that cannot be read; the message names it and says what to do."""
 
 
 @dataclass(frozen=True)
-class ReadConfig:
+class ReadConfig(Checked):
     """How inputs are split, read and bounded, and how HTML is turned into text."""
 
     split_bytes: int = field(
         default=64 << 20,
-        metadata={"help": "stored bytes per split of a large file; splits are read independently"},
+        metadata={
+            "help": "stored bytes per split of a large file; splits are read independently",
+            "checks": (POSITIVE,),
+        },
     )
     batch_docs: int = field(
-        default=10_000, metadata={"help": "most documents a reader hands on at once"}
+        default=10_000,
+        metadata={"help": "most documents a reader hands on at once", "checks": (POSITIVE,)},
     )
     batch_bytes: int = field(
         default=64 << 20,
-        metadata={"help": "about the most text a reader hands on at once, in bytes"},
+        metadata={
+            "help": "about the most text a reader hands on at once, in bytes",
+            "checks": (POSITIVE,),
+        },
     )
     max_doc_bytes: int = field(
         default=8 << 20,
-        metadata={"help": "larger records are rejected as too_large, without being held in memory"},
+        metadata={
+            "help": "larger records are rejected as too_large, without being held in memory",
+            "checks": (POSITIVE,),
+        },
     )
     text_key: str = field(
         default="text",
@@ -91,21 +107,18 @@ class ReadConfig:
         default_factory=ExtractConfig, metadata={"help": "HTML text extraction"}
     )
 
-    def __post_init__(self) -> None:
-        for name in ("split_bytes", "batch_docs", "batch_bytes", "max_doc_bytes"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"read.{name} must be positive, got {getattr(self, name)}")
-
 
 @dataclass(frozen=True)
 class InputFile:
-    """One input file: `url` opens it, `source` is its path relative to the common input root."""
+    """One input file: `url` opens it, `source` is its path relative to the common input root,
+    `modified` its version as its filesystem lists it (to tell a changed file; never read)."""
 
     url: str
     source: str
     format: str  # "warc", "jsonl", "parquet" or "text"
     compression: str  # "none", "gzip" or "zstd"
     size: int
+    modified: str
 
 
 @dataclass(frozen=True)
@@ -122,18 +135,19 @@ class Split:
     end: int
 
 
-def discover_inputs(inputs: Sequence[str], config: ReadConfig) -> list[InputFile]:
-    """Expand inputs into readable files, sorted by URL; unknown formats in folders are skipped.
+def discover_inputs(inputs: Sequence[str], config: ReadConfig, out: str = "") -> list[InputFile]:
+    """Expand inputs into readable files, sorted by URL; unknown formats in folders are skipped,
+    and so is the local folder `out`, where a run writes (its outputs are not its inputs).
 
     `config` is not needed to find files today; it is taken so callers need not change when it is.
     """
     if not inputs:
         raise InputError("no inputs given: pass files, folders, globs or fsspec URLs")
-    found: dict[str, tuple[tuple[str, str], int]] = {}
+    found: dict[str, tuple[tuple[str, str], dict[str, Any]]] = {}
     roots = []
     skipped: Counter[str] = Counter()
     for spec in inputs:
-        fs, root, listing, explicit = _expand(spec)
+        fs, root, listing, explicit = _expand(spec, out)
         roots.append(fs.unstrip_protocol(root))
         kinds = _kinds(fs, listing)
         for path, kind in kinds.items():
@@ -161,12 +175,13 @@ def discover_inputs(inputs: Sequence[str], config: ReadConfig) -> list[InputFile
     return [
         InputFile(
             url=_local_or_url(url),
-            source=_printable(_relative(url, root)),
+            source=printable(_relative(url, root)),
             format=kind[0],
             compression=kind[1],
-            size=size,
+            size=info["size"],
+            modified=_version(info),
         )
-        for url, (kind, size) in sorted(found.items())
+        for url, (kind, info) in sorted(found.items())
     ]
 
 
@@ -175,8 +190,16 @@ def plan_splits(files: Sequence[InputFile], config: ReadConfig) -> list[Split]:
     return [split for file in files for split in _file_splits(file, config.split_bytes)]
 
 
-def _expand(spec: str) -> tuple[Any, str, dict[str, int], bool]:
-    """(filesystem, root, {regular file path: size}, named explicitly) for one input."""
+def printable(name: str) -> str:
+    """A file name as valid UTF-8 for Arrow columns, ids and JSON or TOML records: bytes that are
+    not UTF-8 (which the filesystem hands over as lone surrogates) written as backslash escapes,
+    e.g. bad\\xff.jsonl."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _expand(spec: str, out: str) -> tuple[Any, str, dict[str, dict[str, Any]], bool]:
+    """(filesystem, root, {regular file path: its info}, named explicitly) for one input, without
+    the files in the local folder `out`."""
     try:
         fs, path = fsspec.core.url_to_fs(spec)
     except (ImportError, ValueError) as exc:
@@ -195,13 +218,18 @@ def _expand(spec: str) -> tuple[Any, str, dict[str, int], bool]:
     else:
         raise InputError(f"input {spec} does not exist")
     listing = _regular_files(fs, entries)
+    ours = _in_folder(fs, root, listing, out)
+    if ours:
+        log.info("input %s: skipped %d files in the output folder %s", spec, len(ours), out)
+    listing = {path: info for path, info in listing.items() if path not in ours}
     if not listing:
-        raise InputError(f"input {spec} matches no file")
+        where = f" outside the output folder {out}: choose another --out" if ours else ""
+        raise InputError(f"input {spec} matches no file{where}")
     return fs, root, listing, explicit
 
 
-def _regular_files(fs: Any, entries: dict[str, dict[str, Any]]) -> dict[str, int]:
-    """{path: size} of the regular files among listed entries, symlinks followed. Anything else is
+def _regular_files(fs: Any, entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{path: info} of the regular files among listed entries, symlinks followed. Anything else is
     skipped with a warning: a FIFO or device would block the reader, a broken link cannot be read.
     """
     files = {}
@@ -212,12 +240,36 @@ def _regular_files(fs: Any, entries: dict[str, dict[str, Any]]) -> dict[str, int
             log.warning("skipped input %s: a broken or looping symbolic link (%s)", path, exc)
             continue
         if target["type"] == "file":
-            files[path] = target["size"]
+            files[path] = target
         elif target["type"] != "directory":
             log.warning("skipped input %s: not a regular file (a FIFO, socket or device)", path)
         elif info.get("islink"):  # not followed, so that a link to a parent cannot loop
             log.warning("skipped input %s: a symbolic link to a folder (name the folder)", path)
     return files
+
+
+def _in_folder(fs: Any, root: str, listing: dict[str, Any], folder: str) -> set[str]:
+    """The listed files of an input that lie in the local `folder`, however the input's `root`
+    names them (through a symbolic link, say)."""
+    if not folder or not isinstance(fs, LocalFileSystem):
+        return set()
+    real_root, folder = os.path.realpath(root), os.path.realpath(folder)
+    if _within(real_root, folder):
+        return set(listing)
+    if not _within(folder, real_root):
+        return set()
+    named = posixpath.join(root, posixpath.relpath(folder, real_root))
+    return {path for path in listing if _within(path, named)}
+
+
+def _within(path: str, folder: str) -> bool:
+    """True if `path` is `folder` or below it (both absolute)."""
+    return posixpath.commonpath([path, folder]) == folder
+
+
+def _version(info: dict[str, Any]) -> str:
+    """A file's version from fsspec's listing info: the values of its `_VERSION_KEYS`."""
+    return " ".join(str(info[key]) for key in _VERSION_KEYS if info.get(key) is not None)
 
 
 def _glob_root(pattern: str) -> str:
@@ -231,7 +283,7 @@ def _glob_root(pattern: str) -> str:
     return "/".join(fixed) or "/"
 
 
-def _kinds(fs: Any, listing: dict[str, int]) -> dict[str, tuple[str, str] | None]:
+def _kinds(fs: Any, listing: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str] | None]:
     """(format, compression) of each file, or None when it is of no known format."""
     paths = sorted(listing)
     kinds = {}
@@ -353,12 +405,6 @@ def _relative(url: str, root: str) -> str:
     if not root:
         return url
     return posixpath.relpath(url.partition("://")[2], root.partition("://")[2])
-
-
-def _printable(name: str) -> str:
-    """A file name as valid UTF-8 for Arrow columns and ids: bytes that are not UTF-8 (which the
-    filesystem hands over as lone surrogates) written as backslash escapes, e.g. bad\\xff.jsonl."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _local_or_url(url: str) -> str:
