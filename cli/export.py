@@ -141,7 +141,7 @@ def _warn_of_vocabulary(vocab_size: int) -> None:
     if token_type(vocab_size) == pa.uint32():
         log.warning(
             "a vocabulary of %d ids needs uint32 tokens: writing LLaMA-3 token files (magic "
-            "20240801), which llm.c's train_llama3.py reads and train_gpt2 refuses",
+            "20240801), which llm.c's LLaMA-3 code reads and its train_gpt2 refuses",
             vocab_size,
         )
     elif vocab_size > GPT2_VOCAB_SIZE:

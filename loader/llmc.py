@@ -4,8 +4,9 @@ A file is a header of 256 little-endian int32 (magic, version, token count, then
 tokens after it, as `write_datafile` in llm.c's dev/data/data_common.py writes them. GPT-2's
 format (magic 20240520, version 1) holds uint16 tokens: llm.c's train_gpt2 (C and CUDA, through
 llmc/dataloader.h), its train_gpt2.py and modded-nanogpt read it. LLaMA-3's (magic 20240801,
-version 7) holds uint32 tokens and only train_llama3.py reads it, so a vocabulary above 65,536 ids
-is written in it and cannot train with train_gpt2.
+version 7) holds uint32 tokens: train_llama3.py and the dataloader of llm.c's llama3 branch read
+it, train_gpt2 refuses it, so a vocabulary above 65,536 ids is written in it and trains with
+llm.c's LLaMA-3 code only.
 
 Documents are delimited the way llm.c's own writers do it (dev/data/fineweb.py,
 tinyshakespeare.py): the EOS token comes before each document, so every file starts with one and
