@@ -123,7 +123,7 @@ def test_files_hold_every_document_once_after_its_eos_validation_chosen_by_id_ha
     for name, split in [(names[1], val), (names[0], train)]:
         (magic, version, count), tokens = read_llmc(tmp_path / name)
         assert (magic, version) == GPT2
-        assert count == sum(len(tokens) for _, tokens in split)
+        assert count == sum(len(t) for _, t in split)
         assert tokens.tolist() == eos_first(split)
 
 
