@@ -144,11 +144,12 @@ def read_whole_and_in_splits(path: Path) -> list[tuple[list[tuple], list[tuple]]
     return readings
 
 
-def test_a_content_length_too_large_to_hold_and_past_the_end_swallows_no_record(tmp_path: Path):
+@pytest.mark.parametrize("compression", ["none", "gzip", "zstd"])
+def test_a_content_length_too_large_to_hold_swallows_no_record(tmp_path: Path, compression: str):
     records = list(PAGES)
     records[2] = with_content_length(records[2], 99_999_999_999)
     offsets = [sum(map(len, records[:i])) for i in range(len(records))]
-    (tmp_path / "b.warc").write_bytes(b"".join(records))
+    (tmp_path / "b.warc").write_bytes(compress(b"".join(records), compression))
     expected_docs = [(offsets[i], f"http://l.example/{i}") for i in (0, 1, 3, 4, 5)]
     expected_rejected = [(offsets[2], "bad_length", len(records[2]))]
     for reading in read_whole_and_in_splits(tmp_path / "b.warc"):

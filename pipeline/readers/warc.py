@@ -30,7 +30,7 @@ import codecs
 import math
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
@@ -175,23 +175,14 @@ def _records(split: Split, config: ReadConfig, builder: BatchBuilder) -> Iterato
         reader = decoded_reader(raw_reader(handle, split.start if plain else 0), file.compression)
         if split.start == 0 and reader.at_end() and not reader.problem:
             builder.count("empty_files")
-        end, stream_size = (split.end, file.size) if plain else (math.inf, math.inf)
-        yield from _stream_records(
-            reader, split.start, end, stream_size, config, builder, file.size
-        )
+        end = split.end if plain else math.inf
+        yield from _stream_records(reader, split.start, end, config, builder, file.size)
 
 
 def _stream_records(
-    reader: ByteReader,
-    start: int,
-    end: float,
-    stream_size: float,
-    config: ReadConfig,
-    builder: BatchBuilder,
-    size: int,
+    reader: ByteReader, start: int, end: float, config: ReadConfig, builder: BatchBuilder, size: int
 ) -> Iterator[None]:
-    """Records of a WARC byte stream (of `stream_size` bytes, if known) that start in
-    [start, end), then damage right after them."""
+    """Records of a WARC byte stream that start in [start, end), then damage right after them."""
     record_at = partial(_record_at, max_doc_bytes=config.max_doc_bytes)
     if start > 0 and not _seek(reader, b"WARC/", record_at, limit=end):
         return
@@ -216,25 +207,13 @@ def _stream_records(
             continue
         if at >= end and record_at(reader):
             break
-        header_length, _, length = header
-        if length > config.max_doc_bytes and at + header_length + length > stream_size:
-            # Too long to hold and running past the end of the file, so damaged either way: a
-            # record it swallowed is where a split would resume.
-            reader.skip(header_length)
-            found = _seek(reader, b"WARC/", record_at, limit=None)
-            detail = f"Content-Length {length} runs past the end of the file"
-            reason = "bad_length" if found else "truncated"
-            builder.reject(at, reason, reader.pos - at, detail, url=_target_uri(header[1]))
+        outcome = _next_record(reader, at, header, config.max_doc_bytes, record_at)
+        if isinstance(outcome, int):
+            detail = f"Content-Length {header[2]} runs over the record at byte {outcome}"
+            builder.reject(at, "bad_length", outcome - at, detail, url=_target_uri(header[1]))
             yield
             continue
-        inner = _inner_record(reader, header, config.max_doc_bytes)
-        if inner is not None:
-            detail = f"Content-Length {header[2]} runs over the record at byte {at + inner}"
-            builder.reject(at, "bad_length", inner, detail, url=_target_uri(header[1]))
-            reader.skip(inner)
-            yield
-            continue
-        record, complete = _read_record(reader, at, header, config.max_doc_bytes)
+        record, complete = outcome
         if complete:
             _convert(record, config, builder)
         else:
@@ -245,6 +224,32 @@ def _stream_records(
     if reader.problem and not damage_reported:
         builder.reject_damage(reader, size)
         yield
+
+
+def _next_record(
+    reader: ByteReader,
+    at: int,
+    header: tuple[int, dict[str, str], int],
+    max_doc_bytes: int,
+    record_at: Callable[[ByteReader], bool],
+) -> tuple[_Record, bool] | int:
+    """The record at the reader's position and whether it is complete; or, if its Content-Length
+    runs over another record, where that one starts (the reader is then there)."""
+    header_length, headers, length = header
+    if length <= max_doc_bytes:
+        inner = _inner_record(reader, header, max_doc_bytes)
+        if inner is None:
+            return _read_record(reader, at, header, max_doc_bytes)
+        reader.skip(inner)
+        return at + inner
+    # Not held, so searched as it is read: the first place a split could start inside it is
+    # where a record it swallowed starts (a larger record quoting a whole WARC file is rarer).
+    header_bytes = reader.read(header_length)
+    block_end = reader.pos + length
+    if _seek(reader, b"WARC/", record_at, limit=block_end):
+        return reader.pos
+    reader.skip(block_end - reader.pos)
+    return _Record(at, headers, header_bytes, None, length), reader.pos == block_end
 
 
 def _member_records(
@@ -401,26 +406,20 @@ def _skip_newlines(reader: ByteReader) -> None:
 
 
 def _seek(reader: ByteReader, needle: bytes, starts_here, limit: float | None) -> bool:
-    """Move to the next `needle` at which `starts_here(reader)` holds, before `limit` if given;
-    False if there is none (the reader is then at the end, or somewhere short of `limit`).
+    """Move to the next `needle` at which `starts_here(reader)` holds, starting before `limit` if
+    given; False if there is none (the reader is then at `limit` or at the end of the stream).
     """
-    while True:
-        found = reader.find(needle, RAW_CHUNK)
-        if found < 0:
-            available = len(reader.peek(RAW_CHUNK))
-            if available < RAW_CHUNK:
-                reader.skip(available)
-                return False
-            reader.skip(available - len(needle) + 1)  # the needle may straddle the next chunk
-            if limit is not None and reader.pos >= limit:
-                return False
-            continue
-        if limit is not None and reader.pos + found >= limit:
+    while limit is None or reader.pos < limit:
+        span = RAW_CHUNK if limit is None else min(RAW_CHUNK, limit - reader.pos)
+        found = reader.find(needle, span + len(needle) - 1)
+        if 0 <= found < span:
+            reader.skip(found)
+            if starts_here(reader):
+                return True
+            reader.skip(1)
+        elif reader.skip(span) < span:
             return False
-        reader.skip(found)
-        if starts_here(reader):
-            return True
-        reader.skip(1)
+    return False
 
 
 def _record_at(reader: ByteReader, max_doc_bytes: int) -> bool:
