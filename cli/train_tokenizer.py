@@ -1,4 +1,5 @@
-"""`corpusmill train-tokenizer`: a byte-level BPE `tokenizer.json` from a run or raw inputs."""
+"""`corpusmill train-tokenizer`: a byte-level BPE `tokenizer.json` from a run or raw inputs, and
+beside one so named the files transformers reads with it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.errors import UserError
 from corpusmill.pipeline.readers import ReadConfig
 from corpusmill.tokenizer.config import TokenizerConfig
+from corpusmill.tokenizer.hf_files import TOKENIZER, write_transformers_files
 from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
 
 # Keys of the [tokenizer] section that concern a run, not training.
@@ -36,7 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
         "--out",
         type=Path,
         default=Path("tokenizer.json"),
-        help="file to write; missing folders are created (default: %(default)s)",
+        help="file to write; missing folders are created. A file named tokenizer.json gets "
+        "tokenizer_config.json and special_tokens_map.json beside it, so that transformers' "
+        "AutoTokenizer.from_pretrained(FOLDER) loads it with its special tokens (default: "
+        "%(default)s)",
     )
     add_config_flags(parser, TokenizerConfig, skip=_RUN_ONLY, title="training")
     add_config_flags(parser, ReadConfig, title="reading raw inputs", prefix="read.")
@@ -51,6 +56,10 @@ def train(args: argparse.Namespace) -> int:
     config = config_from_flags(args, TokenizerConfig)
     tokenizer, stats = train_tokenizer(args.inputs, config, read)
     save_tokenizer(tokenizer, args.out)
+    # transformers reads the companion files only beside a tokenizer.json; under another name they
+    # would only overwrite those of another tokenizer in the same folder.
+    if args.out.name == TOKENIZER:
+        write_transformers_files(args.out, config)
     print(
         f"{args.out}: {stats['vocab_size']} tokens, trained on {stats['bytes'] / 1e6:.1f} MB "
         f"({stats['docs']} documents, {stats['sample_fraction']:.1%} of "

@@ -9,10 +9,11 @@
 3. Sharding: shard boundaries are planned from the documents' token counts in corpus order, so the
    shards hold the same documents whatever the parts and workers; a task per shard writes
    `OUT/shard-N.arrow` atomically, then its marker.
-4. `OUT/index.json` (loader/format.py) last; then the encoded parts are deleted.
+4. `OUT/tokenizer_config.json` and `OUT/special_tokens_map.json` (tokenizer/hf_files.py), for
+   transformers, then `OUT/index.json` (loader/format.py) last; then the encoded parts are deleted.
 
-A rerun redoes only the steps whose markers are missing or name another tokenizer, and nothing at
-all when index.json names the same tokenizer and shard size.
+A rerun redoes only the steps whose markers are missing or name another tokenizer; when index.json
+names the same tokenizer and shard size, it only writes the files for transformers again.
 """
 
 from __future__ import annotations
@@ -53,11 +54,11 @@ from corpusmill.pipeline.errors import StageError
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 from corpusmill.tokenizer.corpus import clean_parts, read_kept
 from corpusmill.tokenizer.encode import Encoder, check_tokenizer_file, load_encoder
+from corpusmill.tokenizer.hf_files import TOKENIZER, write_transformers_files
 from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
 
 log = logging.getLogger(__name__)
 
-TOKENIZER = "tokenizer.json"
 # Documents of the corpus the tiktoken conversion is checked on, besides its built-in cases, and
 # the characters of each: enough text to meet the corpus's scripts, little enough to take no time.
 _VERIFY_DOCS = 64
@@ -107,6 +108,7 @@ def run_tokenize(
     done = _finished_manifest(out, digest, shards)
     if done:
         log.info("tokenize: %s is complete for this tokenizer; nothing to do", out / MANIFEST)
+        write_transformers_files(tokenizer, config)
         return _stats(out, parts, done, trained, started)
     encoder = early or _submit_encoder(client, tokenizer, parts[0])
     backend, vocab_size, eos_id = client.submit(_facts, encoder, config.eos, pure=False).result()
@@ -127,6 +129,7 @@ def run_tokenize(
         tokens_per_shard=shards.tokens_per_shard,
         shards=tuple(infos),
     )
+    write_transformers_files(tokenizer, config)
     write_text(out / MANIFEST, manifest.to_json())
     _remove_leftovers(out, encoded, manifest)
     return _stats(out, parts, manifest, trained, started)

@@ -92,6 +92,17 @@ class TokenizerConfig(Checked):
             "checks": (POSITIVE,),
         },
     )
+    # GPT-3's and Llama's context; GPT-2's was 1024. Only transformers reads it: the shards and
+    # the loader's sequences do not depend on it.
+    model_max_length: int = field(
+        default=2048,
+        metadata={
+            "help": "the context length, in tokens, of the models the tokenizer is for, written to "
+            "tokenizer_config.json: transformers warns about longer inputs and truncates to it "
+            "when asked",
+            "checks": (POSITIVE,),
+        },
+    )
 
     @property
     def eos(self) -> str:
