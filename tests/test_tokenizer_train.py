@@ -1,7 +1,8 @@
 """Tokenizer training: the file it writes, determinism, sampling by bytes, what it reads.
 
 The helpers at the top read the sample crawl's documents and write run output folders (clean
-parts, dedup's removed ids); test_tokenizer_encode.py and test_tokenize_stage.py use them too.
+parts, dedup's removed ids); test_tokenizer_encode.py, test_tokenize_stage.py and
+test_hf_tokenizer.py use them too.
 """
 
 from __future__ import annotations
@@ -117,14 +118,6 @@ def test_trained_file_loads_unchanged_with_nfc_gpt4_split_and_special_tokens_fir
     # NFC: a decomposed é encodes as the composed one; bytes round-trip through the decoder.
     assert tokenizer.encode("caf\u00e9").ids == tokenizer.encode("cafe\u0301").ids
     assert tokenizer.decode(tokenizer.encode("Привет 世界 🙂").ids) == "Привет 世界 🙂"
-
-
-def test_transformers_loads_the_file_and_encodes_the_same_ids(jsonl_tokenizer):
-    transformers = pytest.importorskip("transformers")
-    path, _ = jsonl_tokenizer
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_file=str(path))
-    text = "The 2024 report, in 中文 and English."
-    assert fast(text)["input_ids"] == Tokenizer.from_file(str(path)).encode(text).ids
 
 
 def test_same_input_and_options_give_the_same_file_byte_for_byte(jsonl_tokenizer, tmp_path: Path):
