@@ -4,6 +4,7 @@ not in the data (a missing model) fails the task."""
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import json
@@ -17,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from test_filters import ENGLISH
-from test_readers import read, rows
+from test_readers import compress, read, rows
 
 from corpusmill.pipeline import clean, langid, readers
 from corpusmill.pipeline.clean import clean_batch, clean_task, plan_tasks
@@ -69,6 +70,27 @@ def test_lone_surrogates_in_jsonl_url_and_text_are_replaced_counted_and_kept(
     # Other fields reach meta as ASCII JSON, which escapes them.
     metas = docs["meta"].to_pylist()
     assert metas[2] == ('{"title": "\\ud83d", "id": "\\udfff"}' if keep_fields else None)
+
+
+@pytest.mark.parametrize("keep_fields", [True, False])
+def test_bytes_that_are_not_utf8_in_jsonl_are_replaced_and_counted(
+    tmp_path: Path, keep_fields: bool
+):
+    # Arrow's parser, given a schema, lets such bytes into its strings unchecked.
+    lines = [
+        b'{"text": "caf\xe9 au lait", "url": "http://s.example/\xff"}\n',
+        b'{"text": "encoded \xed\xa0\x80 surrogate"}\n',
+        b'{"text": "fine"}\n',
+    ]
+    lines_file(tmp_path / "u.jsonl", lines)
+    docs, rejected, counters = read(tmp_path / "u.jsonl", ReadConfig(keep_fields=keep_fields))
+    docs.validate(full=True)
+    assert rows(docs, "text", "url") == [
+        ("caf\ufffd au lait", "http://s.example/\ufffd"),
+        ("encoded \ufffd\ufffd\ufffd surrogate", None),
+        ("fine", None),
+    ]
+    assert rejected.num_rows == 0 and counters == {"invalid_utf8_docs": 2}
 
 
 def test_deeply_nested_json_line_is_rejected_and_neighbours_kept(tmp_path: Path, caplog):
@@ -183,6 +205,62 @@ def test_invalid_utf8_in_a_text_or_meta_column_is_replaced_and_counted(tmp_path:
     ]
     assert rows(rejected, "offset", "reason") == [(2, "missing_text")]
     assert counters == {"invalid_utf8_docs": 1}
+
+
+def test_no_reader_hands_on_a_lone_surrogate_in_a_text_url_id_or_meta(tmp_path: Path):
+    # Arrow cannot hold a lone surrogate: a reader that made one would lose its batch at once.
+    utf16 = "lone ".encode("utf-16-le") + b"\x00\xd8" + " high".encode("utf-16-le")
+    (tmp_path / "a.txt").write_bytes(codecs.BOM_UTF16_LE + utf16)
+    (tmp_path / "b.txt").write_bytes(b"encoded \xed\xa0\x80 surrogate")
+    (tmp_path / "c.jsonl").write_bytes(
+        b'{"text": "escaped \\ud800", "url": "\\udc00", "doc_id": "\\udfff", "k": ["\\ud83d"]}\n'
+    )
+    surrogate = pa.array([b"\xed\xa0\x80", b"\xff"]).view(pa.string())
+    table = pa.table(
+        {
+            "text": surrogate,
+            "url": surrogate,
+            "doc_id": surrogate,
+            "info": pa.StructArray.from_arrays([surrogate], names=["k"]),
+            "tags": pa.ListArray.from_arrays(pa.array([0, 1, 2], pa.int32()), surrogate),
+            "map": pa.MapArray.from_arrays(pa.array([0, 1, 2], pa.int32()), surrogate, surrogate),
+        }
+    )
+    pq.write_table(table, tmp_path / "d.parquet")
+    docs, rejected, counters = read(tmp_path, ReadConfig(id_key="doc_id"))
+    docs.validate(full=True)
+    assert rows(docs, "id", "text", "url", "meta") == [
+        ("a.txt#0", "lone \ufffd high", None, None),
+        ("b.txt#0", "encoded \ufffd\ufffd\ufffd surrogate", None, None),
+        ("c.jsonl#0", "escaped \ufffd", "\ufffd", json.dumps({"id": "\udfff", "k": ["\ud83d"]})),
+        ("d.parquet#0", "\ufffd" * 3, "\ufffd" * 3, parquet_meta("\ufffd" * 3)),
+        ("d.parquet#1", "\ufffd", "\ufffd", parquet_meta("\ufffd")),
+    ]
+    assert rejected.num_rows == 0
+    assert counters == {"invalid_utf8_docs": 5}
+
+
+def parquet_meta(value: str) -> str:
+    """The meta of a row of the Parquet file above whose every string is `value`."""
+    fields = {"id": value, "info": {"k": value}, "tags": [value], "map": [[value, value]]}
+    return json.dumps(fields)
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+@pytest.mark.parametrize("name", ["doc.txt", "lines.jsonl"])
+def test_garbage_after_complete_compressed_data_costs_only_itself(
+    tmp_path: Path, name: str, compression: str
+):
+    # The last JSON line has no newline: it ends where the compressed data does.
+    content = b"one document" if name == "doc.txt" else json_line("first") + b'{"text": "last"}'
+    data = compress(content, compression)
+    path = tmp_path / f"{name}.{'gz' if compression == 'gzip' else 'zst'}"
+    garbage = b"\x00 not compressed \xff"
+    path.write_bytes(data + garbage)
+    docs, rejected, _ = read(path)
+    expected = ["one document"] if name == "doc.txt" else ["first", "last"]
+    assert docs["text"].to_pylist() == expected
+    assert rows(rejected, "offset", "reason", "bytes") == [(len(content), "corrupt", len(garbage))]
 
 
 def test_an_empty_parquet_file_is_counted_as_empty(tmp_path: Path):

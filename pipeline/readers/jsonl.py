@@ -121,11 +121,12 @@ def _next_block(reader: ByteReader, end: float, config: ReadConfig, builder: Bat
             return False
         cut = newline + 1
     if cut == 0:
-        # The last line has no newline: fine at the end of a file, cut short if the stream broke.
+        # The last line has no newline: fine at the end of a file, or before garbage after the
+        # compressed data; cut short if the stream broke.
         line = reader.read(len(window))
-        if reader.problem:
+        problem = reader.problem
+        if problem and not problem.trailing:
             text, _ = decode_counting(line, "utf-8")
-            problem = reader.problem
             builder.reject(start, problem.reason, len(line), problem.detail, text=text)
             return True
         _parse_lines(line, start, config, builder)
@@ -221,6 +222,11 @@ def _parse_block_arrow(block: bytes, start: int, config: ReadConfig, builder: Ba
         return False
     offsets, lengths = starts[records] + start, (ends - starts)[records]
     texts, urls = _path_column(table, config.text_key), _path_column(table, config.url_key)
+    try:
+        texts.validate(full=True)
+        urls.validate(full=True)
+    except pa.ArrowInvalid:  # Arrow's parser lets some bytes that are not UTF-8 through
+        return False
     missing = texts.is_null().to_numpy(zero_copy_only=False)
     if missing.any():
         builder.reject_rows(

@@ -24,6 +24,13 @@ from corpusmill.pipeline.readers.streams import BatchBuilder, ReadBatch, open_ra
 if TYPE_CHECKING:
     from corpusmill.pipeline.readers.discover import ReadConfig, Split
 
+# The string types, each with the binary type of its layout, which reads the same bytes unchecked.
+_STRING_BYTES = {
+    pa.string(): pa.binary(),
+    pa.large_string(): pa.large_binary(),
+    pa.string_view(): pa.binary_view(),
+}
+
 
 def read_parquet(split: Split, config: ReadConfig) -> Iterator[ReadBatch]:
     """Documents and rejected rows of the row groups that start in the split."""
@@ -176,17 +183,48 @@ def _as_text(column: pa.Array | None, num_rows: int, kind: pa.DataType) -> tuple
 
 
 def _records(table: pa.Table) -> list[dict[str, Any]]:
-    """A table's rows as dicts, string columns that are not UTF-8 with their bad bytes replaced."""
+    """A table's rows as dicts, strings that are not UTF-8, at any depth (in a struct, list or
+    map column), with their bad bytes replaced."""
     try:
         return table.to_pylist()
-    except UnicodeDecodeError:  # rare, so only then are the string columns checked
-        columns = [
-            _as_text(column.combine_chunks(), table.num_rows, pa.large_string())[0]
-            if _is_string(column.type)
-            else column
-            for column in table.columns
-        ]
-        return pa.table(columns, names=table.column_names).to_pylist()
+    except UnicodeDecodeError:  # rare, so only then are the strings read as bytes and decoded
+        kind = pa.struct(list(table.schema))
+        rows = table.cast(pa.schema(list(_as_bytes(kind)))).to_pylist()
+        return [_decoded(row, kind) for row in rows]
+
+
+def _as_bytes(kind: pa.DataType) -> Any:
+    """`kind` with its string types, at any depth, made the binary types of the same layout."""
+    if _is_string(kind):
+        return _STRING_BYTES[kind]
+    if pa.types.is_struct(kind):
+        return pa.struct([field.with_type(_as_bytes(field.type)) for field in kind])
+    if pa.types.is_map(kind):
+        return pa.map_(_as_bytes(kind.key_type), _as_bytes(kind.item_type))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        make = pa.list_ if pa.types.is_list(kind) else pa.large_list
+        return make(kind.value_field.with_type(_as_bytes(kind.value_type)))
+    if pa.types.is_dictionary(kind):
+        return pa.dictionary(kind.index_type, _as_bytes(kind.value_type))
+    return kind
+
+
+def _decoded(value: Any, kind: pa.DataType) -> Any:
+    """A value read as `_as_bytes(kind)`, its bytes that were strings decoded (bad bytes
+    replaced)."""
+    if value is None:
+        return None
+    if _is_string(kind):
+        return decode_counting(value, "utf-8")[0]
+    if pa.types.is_struct(kind):
+        return {field.name: _decoded(value[field.name], field.type) for field in kind}
+    if pa.types.is_map(kind):
+        return [(_decoded(k, kind.key_type), _decoded(v, kind.item_type)) for k, v in value]
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return [_decoded(item, kind.value_type) for item in value]
+    if pa.types.is_dictionary(kind):
+        return _decoded(value, kind.value_type)
+    return value
 
 
 def _is_text(kind: pa.DataType) -> bool:
@@ -198,10 +236,7 @@ def _is_text(kind: pa.DataType) -> bool:
 
 
 def _is_string(kind: pa.DataType) -> bool:
-    return any(
-        check(kind)
-        for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
-    )
+    return kind in _STRING_BYTES
 
 
 def _column(table: pa.Table, key: str) -> pa.Array | None:

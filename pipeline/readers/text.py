@@ -59,13 +59,15 @@ def _read_document(
         builder.reject(0, "too_large", size, f"{size} bytes > max_doc_bytes")
         return
     text, invalid = decode_counting(data, _charset(head))
-    if reader.problem:
-        problem = reader.problem
+    problem = reader.problem
+    if problem and not problem.trailing:
         builder.reject(0, problem.reason, len(data), problem.detail, text=text)
         return
     builder.add_doc(0, text)
     if invalid:
         builder.count("invalid_utf8_docs")
+    if problem:  # garbage after the whole compressed document, which was read and checked
+        builder.reject_damage(reader, file.size)
 
 
 def _charset(head: bytes) -> str:
