@@ -9,7 +9,7 @@ import logging
 import sys
 from importlib.metadata import version
 
-from corpusmill.cli import inspect, report, run, sample, train, train_tokenizer
+from corpusmill.cli import export, inspect, report, run, sample, train, train_tokenizer
 from corpusmill.loader.format import FormatError, MissingRunError
 from corpusmill.pipeline.cluster import LOG_FORMAT
 from corpusmill.pipeline.errors import CorpusmillError
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(subparsers, parents=[verbosity])
     sample.add_parser(subparsers, parents=[verbosity])
     report.add_parser(subparsers, parents=[verbosity])
+    export.add_parser(subparsers, parents=[verbosity])
     return parser
 
 

@@ -23,7 +23,7 @@ def corpusmill(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 def test_help_lists_every_subcommand():
     result = corpusmill("--help")
     assert result.returncode == 0
-    for name in ["run", "train-tokenizer", "inspect", "train", "sample", "report"]:
+    for name in ["run", "train-tokenizer", "inspect", "train", "sample", "report", "export"]:
         assert f"\n    {name}" in result.stdout
 
 
@@ -58,7 +58,9 @@ def test_verbosity_flags_work_before_and_after_the_subcommand(capsys):
     assert "out = " in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["run", "train-tokenizer", "inspect", "train", "sample", "report"])
+@pytest.mark.parametrize(
+    "name", ["run", "train-tokenizer", "inspect", "train", "sample", "report", "export"]
+)
 def test_every_subcommand_help_renders(name, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([name, "--help"])
