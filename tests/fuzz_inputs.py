@@ -31,6 +31,8 @@ COMPRESSIONS = {
 }
 _NAMES = {"warc": "crawl.warc", "wet": "crawl.warc.wet", "jsonl": "dump.jsonl", "text": "doc.txt"}
 _SUFFIXES = {"none": "", "gzip": ".gz", "members": ".gz", "zstd": ".zst"}
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 _NOUNS = (
     "river city garden letter morning teacher market window village bridge story harbour farmer "
@@ -435,10 +437,12 @@ def delete_bytes(sample: Sample, rng: random.Random) -> Corrupted:
 
 
 def append_garbage(sample: Sample, rng: random.Random) -> Corrupted:
-    """Random bytes after the end of the file."""
+    """Random bytes after the end of the file. Those that start like another gzip member or zstd
+    frame are a damaged continuation of the stream, so they damage a text file's one text."""
     end = len(sample.data)
     junk = junk_bytes(rng, rng.randint(1, 300))
-    return Corrupted(sample.data + junk, sample.intact(end, end, len(junk)))
+    continued = sample.layout == "whole" and junk.startswith((_GZIP_MAGIC, _ZSTD_MAGIC))
+    return Corrupted(sample.data + junk, [] if continued else sample.intact(end, end, len(junk)))
 
 
 def empty(sample: Sample, rng: random.Random) -> Corrupted:
@@ -509,7 +513,15 @@ def zstd_block_headers(data: bytes) -> list[int]:
 
 def junk_bytes(rng: random.Random, n: int) -> bytes:
     """Random bytes mixed with pieces of framing the readers look for."""
-    tokens = [b"WARC/1.0\r\n", b"\r\n\r\n", b"\n", b'{"text": "', b"\x1f\x8b\x08", b"\x00", b"PAR1"]
+    tokens = [
+        b"WARC/1.0\r\n",
+        b"\r\n\r\n",
+        b"\n",
+        b'{"text": "',
+        _GZIP_MAGIC + b"\x08",
+        b"\x00",
+        b"PAR1",
+    ]
     out = b""
     while len(out) < n:
         out += rng.choice(tokens) if rng.random() < 0.3 else rng.randbytes(rng.randint(1, 8))
