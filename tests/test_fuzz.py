@@ -2,11 +2,12 @@
 compression (cut, bits flipped, bytes inserted or removed, a length field broken, text re-encoded,
 garbage appended, emptied, oddly named, or an odd kind of file beside it), reading it never raises
 or hangs, reads the same in one split or many, rejects or keeps each record once, loses nothing
-without a rejected row, and keeps every record the damage left intact with its id and text.
+without a rejected row, and keeps every record the damage left intact with its id and text; a run
+over good and damaged files exits 0 with read = kept + rejected and the good documents kept.
 
 The cases are seeded (tests/fuzz_inputs.py), so each run tries the same inputs and a failing test's
-id is its reproducer: `make_sample(fmt, compression, seed)`, then
-`CORRUPTIONS[corruption](sample, random.Random(f"{corruption}-{seed}"))`.
+id is its reproducer: the damaged file of `[fmt-compression-corruption-seed]` is
+`CORRUPTIONS[corruption](make_sample(fmt, compression, seed), random.Random(f"{corruption}-{seed}"))`.
 """
 
 from __future__ import annotations
