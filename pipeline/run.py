@@ -29,6 +29,7 @@ from corpusmill.pipeline.errors import ConfigError, StageError
 from corpusmill.pipeline.readers import InputFile, discover_inputs, printable
 from corpusmill.pipeline.tokenize import encoder_ahead, run_tokenize
 from corpusmill.tokenizer.encode import check_tokenizer_file
+from corpusmill.tokenizer.hf_files import SPECIAL_TOKENS_MAP, TOKENIZER, TOKENIZER_CONFIG
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,8 @@ _UNCOMPARED_KEYS = frozenset({"scheduler", "workers", "out", "inputs"})
 # these.
 _RECORDS = ("config.toml", "inputs.json")
 _RESULTS = (
-    "clean", "rejected", "dedup", "tokenize", "tokenizer.json", "index.json", "shard-*.arrow",
-    "stats.json", "report",
+    "clean", "rejected", "dedup", "tokenize", TOKENIZER, TOKENIZER_CONFIG, SPECIAL_TOKENS_MAP,
+    "index.json", "shard-*.arrow", "stats.json", "report",
 )  # fmt: skip
 _LOCK = "run.lock"
 # How many names of added, removed or changed inputs a refusal lists.

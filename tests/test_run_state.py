@@ -114,8 +114,11 @@ def test_force_after_an_input_change_gives_the_output_of_a_fresh_run(copied, cli
     (copied / "in" / "dump-00000.jsonl.zst").unlink()
     (copied / "out" / ".notes.tmp").write_text("mine")
     (copied / "out" / "notes.txt").write_text("mine")
-    (copied / "out" / "report").mkdir()  # as `corpusmill report` writes it, stale after --force
+    # What `corpusmill report` and a run that tokenized wrote, stale after --force.
+    (copied / "out" / "report").mkdir()
     (copied / "out" / "report" / "report.html").write_text("<p>the previous run</p>")
+    (copied / "out" / "tokenizer_config.json").write_text("{}")
+    (copied / "out" / "special_tokens_map.json").write_text("{}")
     run_pipeline(config_for(copied / "in", copied / "out"), force=True, client=client)
     run_pipeline(config_for(copied / "in", tmp_path / "fresh"), client=client)
     assert results(copied / "out") == {
