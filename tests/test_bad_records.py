@@ -207,6 +207,18 @@ def test_invalid_utf8_in_a_text_or_meta_column_is_replaced_and_counted(tmp_path:
     assert counters == {"invalid_utf8_docs": 1}
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_text_file_without_a_bom_is_read_as_its_text(tmp_path: Path, codec: str):
+    # Every other byte is NUL, which the binary sniffing alone would reject.
+    text = "Plain words in UTF-16, with no byte-order mark: é, ü and 中文.\n" * 3
+    (tmp_path / "a.txt").write_bytes(text.encode(codec))
+    (tmp_path / "b.txt").write_bytes(b"\x00\x01\x02\x03binary\x00\x00\xff" * 20)
+    docs, rejected, counters = read(tmp_path)
+    assert rows(docs, "id", "text") == [("a.txt#0", text)]
+    assert rows(rejected, "id", "reason") == [("b.txt#0", "binary_content")]
+    assert counters == {}
+
+
 def test_no_reader_hands_on_a_lone_surrogate_in_a_text_url_id_or_meta(tmp_path: Path):
     # Arrow cannot hold a lone surrogate: a reader that made one would lose its batch at once.
     utf16 = "lone ".encode("utf-16-le") + b"\x00\xd8" + " high".encode("utf-16-le")

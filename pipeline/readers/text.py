@@ -1,4 +1,5 @@
-"""Plain text files to documents: each file is one document, decoded as UTF-8.
+"""Plain text files to documents: each file is one document, decoded as UTF-8 (or UTF-16, with
+a byte-order mark or recognised by its NUL bytes).
 
 Invalid UTF-8 bytes are replaced and counted; a file that starts like binary data, or that is
 larger than `max_doc_bytes`, is rejected without being held in memory.
@@ -10,7 +11,7 @@ import codecs
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from corpusmill.pipeline.extract import decode_counting
+from corpusmill.pipeline.extract import decode_counting, utf16_without_bom
 from corpusmill.pipeline.readers.streams import (
     SNIFF_BYTES,
     BatchBuilder,
@@ -50,7 +51,8 @@ def _read_document(
         else:
             builder.count("empty_files")
         return
-    if looks_binary(head):
+    charset = _charset(head)
+    if looks_binary(head) and not charset.startswith("utf-16"):
         builder.reject(0, "binary_content", reader.drain(), "binary data, not text")
         return
     data = reader.read(config.max_doc_bytes + 1)
@@ -58,7 +60,7 @@ def _read_document(
         size = len(data) + reader.drain()
         builder.reject(0, "too_large", size, f"{size} bytes > max_doc_bytes")
         return
-    text, invalid = decode_counting(data, _charset(head))
+    text, invalid = decode_counting(data, charset)
     problem = reader.problem
     if problem and not problem.trailing:
         builder.reject(0, problem.reason, len(data), problem.detail, text=text)
@@ -71,7 +73,8 @@ def _read_document(
 
 
 def _charset(head: bytes) -> str:
-    """UTF-16 if the file says so with a byte-order mark, else UTF-8 (minus any BOM)."""
+    """UTF-16 if the file says so with a byte-order mark or looks like it (NUL high bytes of
+    ASCII), else UTF-8 (minus any BOM)."""
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    return "utf-8-sig"
+    return utf16_without_bom(head) or "utf-8-sig"
