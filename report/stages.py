@@ -25,7 +25,7 @@ def stage_compression(out: Path, compare_bytes: int) -> dict[str, Any]:
     """Documents, bytes and compressed sizes of the raw, clean and deduplicated text of the run's
     first input files (sorted, up to `compare_bytes` stored bytes, at least one file)."""
     config = load_config([Path(out) / "config.toml"])
-    files = discover_inputs(config.inputs, config.read)
+    files = discover_inputs(config.inputs, config.read, out=config.out)
     chosen, stored = [], 0
     for file in files:
         if chosen and stored + file.size > compare_bytes:
