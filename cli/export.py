@@ -12,10 +12,10 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
-from corpusmill.cli.inspect import _checked_batch
 from corpusmill.loader.format import (
     FormatError,
     Manifest,
+    checked_batch,
     open_shard,
     read_manifest,
     shard_schema,
@@ -160,7 +160,7 @@ def _batches(out: Path, manifest: Manifest) -> Iterator[tuple[Path, pa.RecordBat
         path = out / shard.name
         reader = open_shard(path)
         for index in range(reader.num_record_batches):
-            yield path, _checked_batch(path, reader, index, schema)
+            yield path, checked_batch(path, reader, index, schema)
 
 
 def _hash_extremes(out: Path, manifest: Manifest) -> tuple[int, int] | None:

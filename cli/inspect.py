@@ -10,8 +10,8 @@ import pyarrow as pa
 from tokenizers import Tokenizer
 
 from corpusmill.loader.format import (
-    FormatError,
     Manifest,
+    checked_batch,
     open_shard,
     read_manifest,
     run_tokenizer,
@@ -107,7 +107,7 @@ def show(out: Path, manifest: Manifest, count: int) -> str:
     for shard in manifest.shards:
         reader = open_shard(out / shard.name)
         for index in range(reader.num_record_batches):
-            batch = _checked_batch(out / shard.name, reader, index, schema)
+            batch = checked_batch(out / shard.name, reader, index, schema)
             for doc_id, tokens, num_bytes in zip(
                 batch["id"].to_pylist(),
                 batch["tokens"],
@@ -120,24 +120,6 @@ def show(out: Path, manifest: Manifest, count: int) -> str:
                 if len(blocks) == count:
                     return "\n".join(blocks)
     return "\n".join(blocks)
-
-
-def _checked_batch(
-    path: Path, reader: pa.ipc.RecordBatchFileReader, index: int, schema: pa.Schema
-) -> pa.RecordBatch:
-    """Record batch `index` of shard `path`, checked for its columns and fully validated: a
-    flipped bit in a list offset would otherwise abort the process reading its documents."""
-    try:
-        batch = reader.get_batch(index)
-        if not batch.schema.equals(schema):
-            raise pa.ArrowInvalid(f"its columns are {batch.schema}, not {schema}")
-        batch.validate(full=True)
-    except (OSError, pa.ArrowException) as exc:
-        message = str(exc).replace("\n", "; ")
-        raise FormatError(
-            f"{path}: record batch {index} is damaged ({message}); rerun the tokenize stage"
-        ) from None
-    return batch
 
 
 def _problems(out: Path, manifest: Manifest) -> list[str]:

@@ -189,6 +189,24 @@ def open_shard(path: Path) -> pa.ipc.RecordBatchFileReader:
         ) from None
 
 
+def checked_batch(
+    path: Path, reader: pa.ipc.RecordBatchFileReader, index: int, schema: pa.Schema
+) -> pa.RecordBatch:
+    """Record batch `index` of shard `path`, checked for its columns and fully validated: a
+    flipped bit in a list offset would otherwise abort the process reading its documents."""
+    try:
+        batch = reader.get_batch(index)
+        if not batch.schema.equals(schema):
+            raise pa.ArrowInvalid(f"its columns are {batch.schema}, not {schema}")
+        batch.validate(full=True)
+    except (OSError, pa.ArrowException) as exc:
+        message = str(exc).replace("\n", "; ")
+        raise FormatError(
+            f"{path}: record batch {index} is damaged ({message}); rerun the tokenize stage"
+        ) from None
+    return batch
+
+
 def file_checksum(path: Path) -> str:
     """xxh3-64 of a file's bytes, as 16 hex digits."""
     digest = xxhash.xxh3_64()
