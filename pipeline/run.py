@@ -166,10 +166,13 @@ def _changed_keys(old: RunConfig, new: RunConfig) -> list[str]:
 
 def _differences(out: Path, config: RunConfig, inputs: list[dict[str, Any]]) -> list[str]:
     """How the run recorded in `out` differs from this one: its changed config keys and inputs
-    added, removed or changed. Nothing for a folder that holds no run's results."""
+    added, removed or changed. Nothing for a folder that holds no run's results, such as one
+    claimed by a run that stopped before its cluster started."""
+    results = [path.name for path in _outputs(out, _RESULTS)]
+    if not results:
+        return []
     if not (out / "config.toml").exists():
-        results = [path.name for path in _outputs(out, _RESULTS)]
-        return [f"{_some(results)}, and no config.toml of theirs"] if results else []
+        return [f"{_some(results)}, and no config.toml of theirs"]
     try:
         previous = load_config([out / "config.toml"])
     except ConfigError as exc:

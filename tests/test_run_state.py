@@ -146,6 +146,7 @@ def test_results_without_their_config_are_refused(copied, capsys):
 
 def test_the_same_out_spelled_differently_or_moved_is_the_same_run(finished, tmp_path, monkeypatch):
     shutil.copytree(finished / "in", tmp_path / "in")
+    shutil.copytree(finished / "out", tmp_path / "o")  # results, so another config is refused
     monkeypatch.chdir(tmp_path)
     for out in ["o", "./o", str(tmp_path / "o"), "in/../o"]:
         with prepared_run(config_for("in", out)) as run:
@@ -256,6 +257,18 @@ def test_a_wrong_scheduler_fails_fast_in_one_line(finished, tmp_path, capsys, ad
     )
     assert time.monotonic() - started < 15
     assert address in err and "--scheduler" in err
+
+
+def test_a_folder_claimed_by_a_run_that_never_started_takes_another_config(
+    finished, tmp_path, capsys
+):
+    out = tmp_path / "o"
+    argv = [str(finished / "in"), "--out", str(out)]
+    refusal([*argv, "--scheduler", "tcp://127.0.0.1:1"], capsys)
+    assert (out / "config.toml").exists()  # claimed, but nothing ran
+    with prepared_run(config_for(finished / "in", out, **{"dedup.enabled": False})) as run:
+        assert not run.config.dedup.enabled
+    assert "enabled = false" in (out / "config.toml").read_text()
 
 
 def test_the_local_cluster_listens_on_localhost_only(client):
