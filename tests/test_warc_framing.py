@@ -167,28 +167,25 @@ def test_a_record_cut_inside_its_block_is_bad_length_and_the_next_is_read(tmp_pa
         assert reading == (expected_docs, expected_rejected)
 
 
-def test_a_record_cut_inside_its_block_with_the_next_header_over_its_end_is_bad_length(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("cut", "reason"),
+    [
+        # The declared end falls inside the next record's "WARC/1.0".
+        (lambda page: page[: len(page) - 7], "bad_length"),
+        # A header cut short runs into the next record's header.
+        (lambda page: page[: page.index(b"WARC-Record-ID") + 30], "corrupt"),
+    ],
+    ids=["block_cut_before_the_next_header", "header_cut_into_the_next_one"],
+)
+def test_a_record_cut_short_is_rejected_alone_in_one_split_or_many(
+    tmp_path: Path, cut, reason: str
 ):
-    # Cut so that the declared end falls inside the next record's "WARC/1.0".
-    cut = PAGES[1][: len(PAGES[1]) - 7]
-    records = [PAGES[0], cut, PAGES[2], PAGES[3]]
+    records = [PAGES[0], cut(PAGES[1]), PAGES[2], PAGES[3]]
     offsets = [sum(map(len, records[:i])) for i in range(len(records))]
     (tmp_path / "c.warc").write_bytes(b"".join(records))
     expected_docs = [(offsets[i], f"http://l.example/{i}") for i in (0, 2, 3)]
-    expected_rejected = [(offsets[1], "bad_length", len(cut))]
+    expected_rejected = [(offsets[1], reason, len(records[1]))]
     for reading in read_whole_and_in_splits(tmp_path / "c.warc"):
-        assert reading == (expected_docs, expected_rejected)
-
-
-def test_a_header_cut_short_and_run_into_the_next_one_is_corrupt(tmp_path: Path):
-    cut = PAGES[1][: PAGES[1].index(b"WARC-Record-ID") + 30]
-    records = [PAGES[0], cut, PAGES[2], PAGES[3]]
-    offsets = [sum(map(len, records[:i])) for i in range(len(records))]
-    (tmp_path / "h.warc").write_bytes(b"".join(records))
-    expected_docs = [(offsets[i], f"http://l.example/{i}") for i in (0, 2, 3)]
-    expected_rejected = [(offsets[1], "corrupt", len(cut))]
-    for reading in read_whole_and_in_splits(tmp_path / "h.warc"):
         assert reading == (expected_docs, expected_rejected)
 
 
