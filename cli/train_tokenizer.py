@@ -4,10 +4,10 @@ beside one so named the files transformers reads with it."""
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from corpusmill.cli.flags import add_config_flags, config_from_flags, config_overrides
+from corpusmill.pipeline.atomic import unwritable_file
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.errors import UserError
 from corpusmill.pipeline.readers import ReadConfig
@@ -69,14 +69,10 @@ def train(args: argparse.Namespace) -> int:
 
 
 def _check_out(path: Path) -> None:
-    """Raise UserError unless `path` can be written as a file (its missing folders created), so
-    that a wrong --out fails before training does, not after."""
+    """Raise UserError unless `path` can be written as a file (its missing folders created)."""
     if path.is_dir():
         raise UserError(
             f"--out {path} is a folder; give the file to write, e.g. {path / 'tokenizer.json'}"
         )
-    folder = next(folder for folder in path.absolute().parents if folder.exists())
-    if not folder.is_dir():
-        raise UserError(f"--out {path}: {folder} is a file, not a folder; choose another path")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"--out {path}: {folder} is not writable; choose another path")
+    if problem := unwritable_file(path):
+        raise UserError(f"--out {path}: {problem}; choose another path")

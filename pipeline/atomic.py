@@ -143,6 +143,19 @@ def _held_message(path: Path, holder: dict[str, Any] | None) -> str:
     )
 
 
+def unwritable_file(path: Path) -> str | None:
+    """Why `path` cannot be written as a file, its missing folders created, or None: checked
+    before long work, so that a wrong path fails first, not last."""
+    if path.is_dir():
+        return f"{path} is a folder"
+    folder = next(parent for parent in path.absolute().parents if parent.exists())
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is not writable"
+    return None
+
+
 def write_text(path: Path, text: str) -> None:
     """Write a UTF-8 text file atomically."""
     with atomic_path(path) as tmp:

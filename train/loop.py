@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from tqdm import tqdm
 from corpusmill.loader.dataset import TokenDataset
 from corpusmill.loader.format import FormatError, read_manifest
 from corpusmill.loader.stream import TokenStream
+from corpusmill.pipeline.atomic import unwritable_file
 from corpusmill.pipeline.config import ConfigError
 from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.readers import InputError
@@ -251,11 +251,8 @@ def _check_writable(ckpt: Path) -> None:
         raise CheckpointError(
             f"{ckpt} is a folder: name the checkpoint file, such as {ckpt / 'model.npz'}"
         )
-    folder = next(parent for parent in ckpt.absolute().parents if parent.exists())
-    if not folder.is_dir():
-        raise CheckpointError(f"{ckpt} cannot be written: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK):
-        raise CheckpointError(f"{ckpt} cannot be written: {folder} is not writable")
+    if problem := unwritable_file(ckpt):
+        raise CheckpointError(f"{ckpt} cannot be written: {problem}")
 
 
 def _check_finite(loss: float, what: str, config: TrainConfig) -> None:
