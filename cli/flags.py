@@ -22,12 +22,16 @@ def add_config_flags(
     prefix: str = "",
     aliases: Mapping[str, tuple[str, ...]] | None = None,
 ) -> None:
-    """Add one `--section-name` flag per key of a config dataclass (top-level keys as `--name`);
-    `config_overrides` collects the ones given, as dotted keys (under `prefix`)."""
-    group = parser.add_argument_group(title)
+    """Add one `--section-name` flag per key of a config dataclass (top-level keys as `--name`),
+    but the lists of tables, which only config files set; `config_overrides` collects the ones
+    given, as dotted keys (under `prefix`)."""
+    specs = list(config_keys(config, prefix))
+    tables = [f"[[{spec.key}]]" for spec in specs if spec.table_list]
+    only_files = f"{', '.join(tables)} tables are set in config files only, not by flags"
+    group = parser.add_argument_group(title, only_files if tables else None)
     aliases = aliases or {}
-    for spec in config_keys(config, prefix):
-        if spec.key in skip:
+    for spec in specs:
+        if spec.key in skip or spec.table_list:
             continue
         group.add_argument(
             flag_name(spec.key),

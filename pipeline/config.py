@@ -2,13 +2,15 @@
 
 Precedence is defaults < config files (in the order given) < command-line flags. Relative paths
 in a config file are resolved against that file's folder, so a config works from any directory;
-those given as flags, and the defaults, against the working folder.
+those given as flags, and the defaults, against the working folder. A key may hold a list of
+tables ([[filters.custom]]), which only config files set.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import tomllib
 import typing
 from collections.abc import Iterator, Mapping, Sequence
@@ -66,6 +68,14 @@ class ConfigKey:
     help: str
     is_path: bool
 
+    @property
+    def table_list(self) -> type | None:
+        """The config dataclass of each item if the key holds a list of TOML tables
+        ([[filters.custom]]), else None."""
+        items = typing.get_args(self.type)
+        is_tuple = typing.get_origin(self.type) is tuple
+        return items[0] if is_tuple and dataclasses.is_dataclass(items[0]) else None
+
 
 def config_keys(cls: type = RunConfig, prefix: str = "") -> Iterator[ConfigKey]:
     """Yield every leaf key of a config dataclass, depth first, in declaration order."""
@@ -106,11 +116,13 @@ def load_config(
     try:
         return _build(RunConfig, values)
     except ConfigValueError as exc:
+        # An item of a list of tables is set where its list is.
+        key = exc.key.partition("[")[0]
         # A default can fail by a key of its section the user set: a minimum above their maximum.
-        section = exc.key.rpartition(".")[0]
-        nearby = [where for key, where in sources.items() if key.rpartition(".")[0] == section]
-        source = sources.get(exc.key) or (nearby[-1] if nearby else "")
-        raise exc.located(source=source, default=exc.key not in sources) from None
+        section = key.rpartition(".")[0]
+        nearby = [where for name, where in sources.items() if name.rpartition(".")[0] == section]
+        source = sources.get(key) or (nearby[-1] if nearby else "")
+        raise exc.located(source=source, default=key not in sources) from None
 
 
 def config_to_toml(config: RunConfig) -> str:
@@ -126,8 +138,15 @@ def flat_config(config: RunConfig) -> dict[str, Any]:
 
 
 def _as_dict(config: RunConfig) -> dict[str, Any]:
-    """A config as nested dicts, its strings printable."""
-    return _printable_strings(dataclasses.asdict(config))
+    """A config as nested dicts, its strings printable; an empty list of tables is left out, as
+    TOML writes no [[table]] for it (and a config without one keeps the bytes it had)."""
+    data = _printable_strings(dataclasses.asdict(config))
+    for spec in config_keys():
+        *sections, name = spec.key.split(".")
+        section = functools.reduce(dict.__getitem__, sections, data)
+        if spec.table_list and not section[name]:
+            del section[name]
+    return data
 
 
 def _printable_strings(value: Any) -> Any:
@@ -163,9 +182,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
                 "and its keys under it"
             )
         if dotted not in keys:
-            hint = difflib.get_close_matches(dotted, keys, n=1)
-            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-            raise ConfigError(f"config file {path}: unknown key '{dotted}'{suggestion}")
+            raise ConfigError(f"config file {path}: {_unknown_key(dotted, keys)}")
         spec = keys[dotted]
         value = _coerce(dotted, value, spec, f"config file {path}")
         if spec.is_path:
@@ -183,9 +200,20 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, A
             yield prefix + name, value
 
 
+def _unknown_key(dotted: str, keys: Mapping[str, ConfigKey]) -> str:
+    """Why `dotted` is not a key, and the key meant."""
+    for key, spec in keys.items():
+        if spec.table_list and dotted.startswith(key + "."):
+            return f"'{key}' is a list of tables: write [[{key}]], in double brackets, above each"
+    hint = difflib.get_close_matches(dotted, keys, n=1)
+    return f"unknown key '{dotted}'" + (f"; did you mean '{hint[0]}'?" if hint else "")
+
+
 def _coerce(key: str, value: Any, spec: ConfigKey, source: str) -> Any:
     """Check a value against the key's type, converting lists to tuples and ints to floats."""
     kind = spec.type
+    if spec.table_list:
+        return _coerce_tables(key, value, spec.table_list, source)
     if typing.get_origin(kind) is tuple:
         items = value if isinstance(value, (list, tuple)) else [value]
         item_type = typing.get_args(kind)[0]
@@ -193,13 +221,50 @@ def _coerce(key: str, value: Any, spec: ConfigKey, source: str) -> Any:
     return _coerce_scalar(key, value, kind, source)
 
 
-def _coerce_scalar(key: str, value: Any, kind: type, source: str) -> Any:
-    """Accept a value of exactly the declared scalar type (an int also serves as a float)."""
+def _coerce_tables(key: str, value: Any, item: type, source: str) -> tuple[Any, ...]:
+    """A list of TOML tables ([[key]]) as a tuple of `item` config dataclasses, each table's keys
+    checked as a section's are; an error names the table as `key[index]`."""
+    if not isinstance(value, list | tuple) or not all(isinstance(t, Mapping) for t in value):
+        raise ConfigError(f"{source}: '{key}' is a list of tables: write [[{key}]] above each")
+    fields = {f.name: f for f in dataclasses.fields(item)}
+    hints = typing.get_type_hints(item)
+    items = []
+    for index, table in enumerate(value):
+        where = f"{key}[{index}]"
+        if unknown := sorted(table.keys() - fields.keys()):
+            raise ConfigError(
+                f"{source}: unknown key '{where}.{unknown[0]}'; its keys are {', '.join(fields)}"
+            )
+        required = [name for name, f in fields.items() if _is_required(f) and name not in table]
+        if required:
+            raise ConfigError(f"{source}: {where} has no '{required[0]}', which it needs")
+        kwargs = {
+            name: _coerce_scalar(f"{where}.{name}", v, hints[name], source)
+            for name, v in table.items()
+        }
+        try:
+            items.append(item(**kwargs))
+        except ConfigValueError as exc:
+            raise exc.located(f"{where}.", source) from None
+    return tuple(items)
+
+
+def _is_required(spec: dataclasses.Field) -> bool:
+    """Whether a config dataclass field has no default."""
+    missing = dataclasses.MISSING
+    return spec.default is missing and spec.default_factory is missing
+
+
+def _coerce_scalar(key: str, value: Any, kind: Any, source: str) -> Any:
+    """Accept a value of exactly the declared scalar type (an int also serves as a float, a
+    TOML table as a Mapping)."""
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+    accepted = typing.get_origin(kind) or kind
+    if isinstance(value, accepted) and not (kind is int and isinstance(value, bool)):
         return value
-    raise ConfigError(f"{source}: key '{key}' must be of type {kind.__name__}, got {value!r}")
+    name = "table" if accepted is Mapping else kind.__name__
+    raise ConfigError(f"{source}: key '{key}' must be of type {name}, got {value!r}")
 
 
 def _resolve_paths(value: Any, base: Path) -> Any:

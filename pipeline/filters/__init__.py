@@ -1,11 +1,14 @@
-"""Quality filters of the clean stage, one module per paper, and the config that selects them."""
+"""Quality filters of the clean stage, one module per paper, the user's own (custom), and the
+config that selects them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from corpusmill.pipeline.errors import Checked, ConfigValueError
 from corpusmill.pipeline.filters.base import Filter, FilterResult, apply_filters
 from corpusmill.pipeline.filters.c4 import C4, C4Config
+from corpusmill.pipeline.filters.custom import Custom, CustomFilterConfig
 from corpusmill.pipeline.filters.fineweb import FineWeb, FineWebConfig
 from corpusmill.pipeline.filters.gopher_quality import GopherQuality, GopherQualityConfig
 from corpusmill.pipeline.filters.gopher_repetition import GopherRepetition, GopherRepetitionConfig
@@ -14,6 +17,8 @@ from corpusmill.pipeline.filters.language import Language, LanguageConfig
 __all__ = [
     "C4",
     "C4Config",
+    "Custom",
+    "CustomFilterConfig",
     "Filter",
     "FilterResult",
     "FiltersConfig",
@@ -30,9 +35,17 @@ __all__ = [
 ]
 
 
+# The built-in families in FineWeb's order: language first (cheap, and it decides which rules
+# apply), then repetition, Gopher quality, C4 (which edits texts) and FineWeb's rules. Each is
+# configured by the section of FiltersConfig named as the filter.
+FAMILIES = (Language, GopherRepetition, GopherQuality, C4, FineWeb)
+# The clean stage's other steps, whose names prefix rejections as the filters' do.
+_STEPS = ("read", "extract", "normalize", "langid", "pii", "filters")
+
+
 @dataclass(frozen=True)
-class FiltersConfig:
-    """One section per filter family."""
+class FiltersConfig(Checked):
+    """One section per filter family, and the user's own filters."""
 
     language: LanguageConfig = field(
         default_factory=LanguageConfig, metadata={"help": "language allow-list and score"}
@@ -47,16 +60,31 @@ class FiltersConfig:
     fineweb: FineWebConfig = field(
         default_factory=FineWebConfig, metadata={"help": "FineWeb's rules"}
     )
+    custom: tuple[CustomFilterConfig, ...] = field(
+        default=(),
+        metadata={
+            "help": "filters of your own, one [[filters.custom]] table each, run after the "
+            "built-in ones in the order listed"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        """Check each field, then that each custom filter's name is its own."""
+        super().__post_init__()
+        taken = dict.fromkeys([family.name for family in FAMILIES], "a built-in filter")
+        taken |= dict.fromkeys(_STEPS, "a step of the clean stage")
+        for index, custom in enumerate(self.custom):
+            if custom.name in taken:
+                raise ConfigValueError(
+                    f"custom[{index}].name",
+                    custom.name,
+                    f"is the name of {taken[custom.name]}; set another name",
+                )
+            taken[custom.name] = f"filters.custom[{index}]"
 
 
 def build_filters(config: FiltersConfig) -> list[Filter]:
-    """The enabled filters, in FineWeb's order: language first (cheap, and it decides which rules
-    apply), then repetition, Gopher quality, C4 (which edits texts) and FineWeb's rules."""
-    families = [
-        (Language, config.language),
-        (GopherRepetition, config.gopher_repetition),
-        (GopherQuality, config.gopher_quality),
-        (C4, config.c4),
-        (FineWeb, config.fineweb),
-    ]
-    return [family(cfg) for family, cfg in families if cfg.enabled]
+    """The enabled built-in filters in FAMILIES' order, then the custom ones in the config's."""
+    sections = [(family, getattr(config, family.name)) for family in FAMILIES]
+    built_in = [family(section) for family, section in sections if section.enabled]
+    return built_in + [Custom(custom) for custom in config.custom]
