@@ -41,7 +41,8 @@ import numpy as np
 import pyarrow as pa
 
 from corpusmill.loader import TokenStream
-from corpusmill.loader.format import Manifest, shard_name, tokens_array, write_shard
+from corpusmill.loader.format import Manifest, tokens_array, write_shard
+from corpusmill.loader.layout import shard_name
 
 BATCH, SEQ_LEN = 32, 1024
 SEED = 20240317

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from corpusmill.cli.flags import add_config_flags, config_from_flags
+from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.config import ConfigError
 from corpusmill.report.build import build_report, report_tokenizer
 from corpusmill.report.config import ReportConfig
@@ -45,7 +46,7 @@ def report(args: argparse.Namespace) -> int:
     config = config_from_flags(args, ReportConfig)
     # Everything that can be refused is, before the minutes of work.
     run_parts(args.out)
-    dest = args.dest or args.out / "report"
+    dest = args.dest or RunLayout(args.out).report
     if dest.exists() and not dest.is_dir():
         raise ConfigError(f"--dest {dest} is a file: name a folder for the report files")
     tokenizer, _ = report_tokenizer(args.out, args.tokenizer)

@@ -7,12 +7,13 @@ import argparse
 from pathlib import Path
 
 from corpusmill.cli.flags import add_config_flags, config_from_flags, config_overrides
+from corpusmill.loader.layout import TOKENIZER
 from corpusmill.pipeline.atomic import unwritable_file
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.errors import UserError
 from corpusmill.pipeline.readers import ReadConfig
 from corpusmill.tokenizer.config import TokenizerConfig
-from corpusmill.tokenizer.hf_files import TOKENIZER, write_transformers_files
+from corpusmill.tokenizer.hf_files import write_transformers_files
 from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
 
 # Keys of the [tokenizer] section that concern a run, not training.
@@ -72,7 +73,7 @@ def _check_out(path: Path) -> None:
     """Raise UserError unless `path` can be written as a file (its missing folders created)."""
     if path.is_dir():
         raise UserError(
-            f"--out {path} is a folder; give the file to write, e.g. {path / 'tokenizer.json'}"
+            f"--out {path} is a folder; give the file to write, e.g. {path / TOKENIZER}"
         )
     if problem := unwritable_file(path):
         raise UserError(f"--out {path}: {problem}; choose another path")

@@ -24,13 +24,13 @@ import numpy as np
 import pyarrow as pa
 
 from corpusmill.loader.format import (
-    MANIFEST,
     FormatError,
     Manifest,
     open_shard,
     read_manifest,
     verify_shards,
 )
+from corpusmill.loader.layout import MANIFEST, RunLayout
 from corpusmill.loader.plan import distinct
 
 # A mapped shard: the first and past-the-end stream positions and the token view of each of its
@@ -54,7 +54,7 @@ class TokenDataset:
         problems = list(verify_shards(self.folder, self.manifest) if verify else self._sizes())
         if problems:
             raise FormatError(
-                f"{self.folder / MANIFEST} lists shards that cannot be read: "
+                f"{RunLayout(self.folder).manifest} lists shards that cannot be read: "
                 + "; ".join(problems)
                 + ". Rerun the tokenize stage for this output"
             )

@@ -12,7 +12,8 @@ A run's tokens live in `OUT/shard-NNNNN.arrow`, described by `OUT/index.json`:
   the format version, the tokenizer file and its xxh3, the vocabulary size, token type and EOS id,
   and per shard its documents, tokens, source bytes, file size and xxh3-64 checksum, with totals.
 
-Only numpy, pyarrow, xxhash and the standard library are imported here.
+Only numpy, pyarrow, xxhash, the standard library and the run layout (loader/layout.py) are
+imported here.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from corpusmill.loader.layout import RunLayout
+
 FORMAT_VERSION = 1
-MANIFEST = "index.json"
 # About a million tokens per record batch: a loader's unit of reading, and far below the 2**31
 # values a list column's int32 offsets can address.
 BATCH_TOKENS = 1 << 20
@@ -100,11 +102,6 @@ class Manifest:
             "totals": self.totals(),
         }
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
-
-
-def shard_name(index: int) -> str:
-    """The file name of shard `index`."""
-    return f"shard-{index:05d}.arrow"
 
 
 def token_type(vocab_size: int) -> pa.DataType:
@@ -219,7 +216,7 @@ def file_checksum(path: Path) -> str:
 def read_manifest(folder: Path) -> Manifest:
     """The manifest of the tokenized run in `folder`, checked for version, completeness and
     types, its files named as plain file names inside `folder`."""
-    path = Path(folder) / MANIFEST
+    path = RunLayout(Path(folder)).manifest
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, NotADirectoryError):

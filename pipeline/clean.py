@@ -2,10 +2,10 @@
 
 Work is one Dask task per group of input splits. Task N writes `OUT/clean/part-N.parquet` (the
 documents kept), `OUT/rejected/part-N.parquet` (every record that was not kept, with its step and
-reason) and, last, its done marker `OUT/clean/_done/part-N.json` holding its counts (the leading
-underscore keeps Arrow and Parquet readers of `OUT/clean/` from taking it for data). A rerun skips
-the tasks whose marker exists, so a crashed run resumes where it stopped. Every record read is
-either kept or rejected: the counts check `kept + rejected == read`.
+reason) and, last, its done marker `OUT/clean/_done/part-N.json` holding its counts (the run
+layout, loader/layout.py, names them). A rerun skips the tasks whose marker exists, so a crashed
+run resumes where it stopped. Every record read is either kept or rejected: the counts check
+`kept + rejected == read`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from distributed import Client
 
+from corpusmill.loader.layout import RunLayout, part_name
 from corpusmill.pipeline.atomic import atomic_path, write_json
 from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.pipeline.config import RunConfig
@@ -57,16 +58,16 @@ class CleanTask:
 
     @property
     def name(self) -> str:
-        return f"part-{self.index:05d}"
+        return part_name(self.index)
 
 
 def run_clean(config: RunConfig, client: Client, files: Sequence[InputFile]) -> dict[str, Any]:
     """Clean the input `files` (as discovery found `config.inputs`) into `OUT/clean/`, skipping
     finished tasks; return the stage's counts."""
     started = time.perf_counter()
-    out = Path(config.out)
+    layout = RunLayout(Path(config.out))
     tasks = plan_tasks(plan_splits(files, config.read), config.read.split_bytes)
-    todo = [task for task in tasks if not _marker(out, task).exists()]
+    todo = [task for task in tasks if not layout.clean_marker(task.index).exists()]
     log.info(
         "clean: %d files, %d tasks, %d already done", len(files), len(tasks), len(tasks) - len(todo)
     )
@@ -79,7 +80,7 @@ def run_clean(config: RunConfig, client: Client, files: Sequence[InputFile]) -> 
         done=len(tasks) - len(todo),
         config=config,
     )
-    stats = summarize([json.loads(_marker(out, task).read_text()) for task in tasks])
+    stats = summarize([json.loads(layout.clean_marker(task.index).read_text()) for task in tasks])
     stats.update(
         files=len(files), tasks=len(tasks), seconds=round(time.perf_counter() - started, 3)
     )
@@ -91,7 +92,7 @@ def run_clean(config: RunConfig, client: Client, files: Sequence[InputFile]) -> 
     if stats["read"]["docs"] == unreadable:
         raise StageError(
             f"clean: no document could be read from {len(files)} input files "
-            f"({unreadable} unreadable records); see the reasons in {out / 'rejected'} "
+            f"({unreadable} unreadable records); see the reasons in {layout.rejected} "
             "and check the input formats and the read.text_key setting"
         )
     return stats
@@ -122,14 +123,14 @@ def plan_tasks(splits: Sequence[Split], target_bytes: int) -> list[CleanTask]:
 
 def clean_task(task: CleanTask, config: RunConfig) -> dict[str, Any]:
     """Clean one task's splits into its part files, then write its done marker; return counts."""
-    out = Path(config.out)
+    layout = RunLayout(Path(config.out))
     filters = build_filters(config.filters)
     kept = Counter(docs=0, bytes=0)
     counters: Counter[str] = Counter()
     reasons = []
     with (
-        _parquet_sink(out / "clean" / f"{task.name}.parquet", DOCUMENTS) as kept_sink,
-        _parquet_sink(out / "rejected" / f"{task.name}.parquet", REJECTED) as rejected_sink,
+        _parquet_sink(layout.clean_part(task.index), DOCUMENTS) as kept_sink,
+        _parquet_sink(layout.rejected_part(task.index), REJECTED) as rejected_sink,
     ):
         for batch in task_batches(task, config.read):
             docs, rejected, batch_counters = clean_batch(batch.docs, config, filters)
@@ -146,7 +147,7 @@ def clean_task(task: CleanTask, config: RunConfig) -> dict[str, Any]:
         "rejected": add_counts(reasons),
         "counters": dict(sorted(counters.items())),
     }
-    write_json(_marker(out, task), counts)
+    write_json(layout.clean_marker(task.index), counts)
     return counts
 
 
@@ -343,11 +344,6 @@ def _parquet_sink(path: Path, schema: pa.Schema) -> Iterator:
                 writer.write_table(table.cast(schema))
 
         yield write
-
-
-def _marker(out: Path, task: CleanTask) -> Path:
-    """The done marker of a task: its counts, written after both of its part files."""
-    return out / "clean" / "_done" / f"{task.name}.json"
 
 
 def _split_bytes(split: Split) -> int:

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from distributed import Client
 
+from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.atomic import folder_lock, remove_stale_temporaries, write_json, write_text
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import check_scheduler, dask_client
@@ -29,22 +30,12 @@ from corpusmill.pipeline.errors import ConfigError, StageError
 from corpusmill.pipeline.readers import InputFile, discover_inputs, printable
 from corpusmill.pipeline.tokenize import encoder_ahead, run_tokenize
 from corpusmill.tokenizer.encode import check_tokenizer_file
-from corpusmill.tokenizer.hf_files import SPECIAL_TOKENS_MAP, TOKENIZER, TOKENIZER_CONFIG
 
 log = logging.getLogger(__name__)
 
 # Keys that never change what a run writes: where it executes, where its output goes, and the
 # spelling of its inputs (the files they resolve to are compared instead, in OUT/inputs.json).
 _UNCOMPARED_KEYS = frozenset({"scheduler", "workers", "out", "inputs"})
-# What a run records of itself, before anything else, and the results of its stages and of the
-# commands that write into its folder by default (`corpusmill report`): --force removes exactly
-# these.
-_RECORDS = ("config.toml", "inputs.json")
-_RESULTS = (
-    "clean", "rejected", "dedup", "tokenize", TOKENIZER, TOKENIZER_CONFIG, SPECIAL_TOKENS_MAP,
-    "index.json", "shard-*.arrow", "stats.json", "report",
-)  # fmt: skip
-_LOCK = "run.lock"
 # How many names of added, removed or changed inputs a refusal lists.
 _NAMED_INPUTS = 3
 
@@ -89,7 +80,7 @@ def prepared_run(config: RunConfig, force: bool = False) -> Iterator[PreparedRun
     with contextlib.ExitStack() as held:
         try:
             out.mkdir(parents=True, exist_ok=True)
-            held.enter_context(folder_lock(out / _LOCK))
+            held.enter_context(folder_lock(RunLayout(out).lock))
             _claim_output(out, config, _inputs_record(files), force)
         except OSError as exc:
             raise _output_error(out, exc) from None
@@ -106,25 +97,26 @@ def run_stages(run: PreparedRun, client: Client) -> dict[str, Any]:
     if config.dedup.enabled:
         stats["dedup"] = run_dedup(out, config.dedup, client)
     stats["tokenize"] = run_tokenize(out, config.tokenizer, config.shards, client, early)
-    write_json(out / "stats.json", stats)
+    write_json(RunLayout(out).stats, stats)
     return stats
 
 
 def _claim_output(out: Path, config: RunConfig, inputs: list[dict[str, Any]], force: bool) -> None:
     """Record `config` and `inputs` as the output folder's run, refusing to mix them with another
     run's output unless `force`, which deletes every output of a previous run first."""
+    layout = RunLayout(out)
     if force:
-        if removed := _remove_outputs(out):
+        if removed := _remove_outputs(layout):
             log.warning("--force: removed %d outputs of the previous run in %s", removed, out)
     elif differences := _differences(out, config, inputs):
         raise ConfigError(
             f"{out} holds the output of another run ({'; '.join(differences)}); choose another "
             "--out, or pass --force to delete that output and start again"
         )
-    if removed := _remove_temporaries(out):
+    if removed := _remove_temporaries(layout):
         log.info("removed %d temporary files left by an interrupted run in %s", removed, out)
-    write_json(out / "inputs.json", {"files": inputs})
-    write_text(out / "config.toml", config_to_toml(config))
+    write_json(layout.inputs, {"files": inputs})
+    write_text(layout.config, config_to_toml(config))
 
 
 def _check_kept(clean: dict[str, Any], out: Path) -> None:
@@ -135,8 +127,8 @@ def _check_kept(clean: dict[str, Any], out: Path) -> None:
     named = ", ".join(f"{reason}: {counts['docs']}" for reason, counts in reasons[:3])
     raise StageError(
         f"clean: none of the {clean['read']['docs']} documents read was kept (most rejected as "
-        f"{named}); see the documents and their reasons in {out / 'rejected'}, and loosen the "
-        "settings that rejected them"
+        f"{named}); see the documents and their reasons in {RunLayout(out).rejected}, and "
+        "loosen the settings that rejected them"
     )
 
 
@@ -168,23 +160,24 @@ def _differences(out: Path, config: RunConfig, inputs: list[dict[str, Any]]) -> 
     """How the run recorded in `out` differs from this one: its changed config keys and inputs
     added, removed or changed. Nothing for a folder that holds no run's results, such as one
     claimed by a run that stopped before its cluster started."""
-    results = [path.name for path in _outputs(out, _RESULTS)]
+    layout = RunLayout(out)
+    results = [path.name for path in layout.results()]
     if not results:
         return []
-    if not (out / "config.toml").exists():
-        return [f"{_some(results)}, and no config.toml of theirs"]
+    if not layout.config.exists():
+        return [f"{_some(results)}, and no {layout.config.name} of theirs"]
     try:
-        previous = load_config([out / "config.toml"])
+        previous = load_config([layout.config])
     except ConfigError as exc:
         return [f"its config cannot be read: {exc}"]
     differences = []
     if changed := _changed_keys(previous, config):
         differences.append(f"changed: {', '.join(changed)}")
     try:
-        before = json.loads((out / "inputs.json").read_text(encoding="utf-8"))["files"]
+        before = json.loads(layout.inputs.read_text(encoding="utf-8"))["files"]
         old = {file["source"]: (file["size"], file["modified"]) for file in before}
     except (OSError, ValueError, KeyError, TypeError):
-        return [*differences, f"no readable record of its inputs in {out / 'inputs.json'}"]
+        return [*differences, f"no readable record of its inputs in {layout.inputs}"]
     new = {file["source"]: (file["size"], file["modified"]) for file in inputs}
     changed_inputs = {source for source in old.keys() & new.keys() if old[source] != new[source]}
     for what, sources in (
@@ -204,14 +197,9 @@ def _some(names: Sequence[str]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
-def _outputs(out: Path, patterns: Sequence[str] = _RECORDS + _RESULTS) -> list[Path]:
-    """The files and folders in `out` that a run writes, of the given patterns."""
-    return [path for pattern in patterns for path in sorted(out.glob(pattern))]
-
-
-def _remove_outputs(out: Path) -> int:
-    """Delete everything a run writes into `out` (and nothing else); return how many paths."""
-    paths = _outputs(out)
+def _remove_outputs(layout: RunLayout) -> int:
+    """Delete everything a run writes into its folder (and nothing else); return how many paths."""
+    paths = layout.outputs()
     for path in paths:
         if path.is_dir():
             shutil.rmtree(path)
@@ -220,11 +208,11 @@ def _remove_outputs(out: Path) -> int:
     return len(paths)
 
 
-def _remove_temporaries(out: Path) -> int:
+def _remove_temporaries(layout: RunLayout) -> int:
     """Delete the temporaries a killed run left among its outputs: in its folders, and beside
-    its files at the top of `out`."""
-    folders = [path for path in _outputs(out) if path.is_dir()]
-    return remove_stale_temporaries(out, recursive=False) + sum(
+    its files at the top of its folder."""
+    folders = [path for path in layout.outputs() if path.is_dir()]
+    return remove_stale_temporaries(layout.root, recursive=False) + sum(
         remove_stale_temporaries(folder) for folder in folders
     )
 

@@ -36,25 +36,24 @@ import pyarrow.parquet as pq
 from distributed import Client, Future
 
 from corpusmill.loader.format import (
-    MANIFEST,
     FormatError,
     Manifest,
     ShardInfo,
     file_checksum,
     open_shard,
     read_manifest,
-    shard_name,
     token_type,
     tokens_array,
     write_shard,
 )
+from corpusmill.loader.layout import RunLayout, shard_name
 from corpusmill.pipeline.atomic import atomic_path, write_json, write_text
 from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.pipeline.errors import StageError
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
-from corpusmill.tokenizer.corpus import clean_parts, read_kept
+from corpusmill.tokenizer.corpus import read_kept
 from corpusmill.tokenizer.encode import Encoder, check_tokenizer_file, load_encoder
-from corpusmill.tokenizer.hf_files import TOKENIZER, write_transformers_files
+from corpusmill.tokenizer.hf_files import write_transformers_files
 from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
 
 log = logging.getLogger(__name__)
@@ -71,11 +70,18 @@ _TRAIN_KEYS = ("vocab_size", "min_frequency", "special_tokens", "max_doc_chars",
 
 @dataclass(frozen=True)
 class EncodeTask:
-    """Encoding one clean part into `encoded`, then writing `marker`."""
+    """Encoding clean part `part` of the run in `layout`, then writing its marker."""
 
-    part: Path
-    encoded: Path
-    marker: Path
+    layout: RunLayout
+    part: int
+
+    @property
+    def encoded(self) -> Path:
+        return self.layout.encoded_part(self.part)
+
+    @property
+    def marker(self) -> Path:
+        return self.layout.encoded_marker(self.part)
 
 
 @dataclass(frozen=True)
@@ -96,21 +102,21 @@ def run_tokenize(
     """Tokenize a run's deduplicated documents into `OUT/shard-*.arrow` and `OUT/index.json`,
     with the encoder `encoder_ahead` began loading, if given."""
     started = time.perf_counter()
-    out = Path(out)
+    layout = RunLayout(Path(out))
     if not config.path and not config.train:
         log.info("tokenize: skipped; set tokenizer.path, or tokenizer.train = true")
         return {"skipped": True}
-    parts = clean_parts(out)
+    parts = layout.clean_parts()
     if not parts:
-        raise StageError(f"tokenize: {out / 'clean'} holds no part; run the clean stage first")
-    tokenizer, trained = _tokenizer_file(out, config)
+        raise StageError(f"tokenize: {layout.clean} holds no part; run the clean stage first")
+    tokenizer, trained = _tokenizer_file(layout, config)
     digest = file_checksum(tokenizer)
-    done = _finished_manifest(out, digest, shards)
+    done = _finished_manifest(layout, digest, shards)
     if done:
-        log.info("tokenize: %s is complete for this tokenizer; nothing to do", out / MANIFEST)
+        log.info("tokenize: %s is complete for this tokenizer; nothing to do", layout.manifest)
         write_transformers_files(tokenizer, config)
-        return _stats(out, parts, done, trained, started)
-    encoder = early or _submit_encoder(client, tokenizer, parts[0])
+        return _stats(layout, parts, done, trained, started)
+    encoder = early or _submit_encoder(client, tokenizer, layout.clean_part(parts[0]))
     backend, vocab_size, eos_id = client.submit(_facts, encoder, config.eos, pure=False).result()
     if eos_id is None:
         raise StageError(
@@ -118,10 +124,10 @@ def run_tokenize(
             "tokenizer.special_tokens so that its first entry is the tokenizer's end-of-text token"
         )
     tokens = token_type(vocab_size)
-    encoded = _encode_parts(out, parts, encoder, backend, eos_id, tokens, digest, client)
-    infos = _write_shards(out, encoded, shards.tokens_per_shard, tokens, digest, client)
+    encoded = _encode_parts(layout, parts, encoder, backend, eos_id, tokens, digest, client)
+    infos = _write_shards(layout, encoded, shards.tokens_per_shard, tokens, digest, client)
     manifest = Manifest(
-        tokenizer=TOKENIZER,
+        tokenizer=layout.tokenizer.name,
         tokenizer_xxh3=digest,
         vocab_size=vocab_size,
         token_dtype=str(tokens),
@@ -130,9 +136,9 @@ def run_tokenize(
         shards=tuple(infos),
     )
     write_transformers_files(tokenizer, config)
-    write_text(out / MANIFEST, manifest.to_json())
-    _remove_leftovers(out, encoded, manifest)
-    return _stats(out, parts, manifest, trained, started)
+    write_text(layout.manifest, manifest.to_json())
+    _remove_leftovers(layout, encoded, manifest)
+    return _stats(layout, parts, manifest, trained, started)
 
 
 def encoder_ahead(
@@ -143,13 +149,14 @@ def encoder_ahead(
     rather than with every worker waiting for it at the start of the tokenize stage. None when
     there is nothing to load ahead: no tokenizer.path (a tokenizer trained on dedup's output),
     no clean part, or a finished manifest for this tokenizer."""
-    parts = clean_parts(out)
+    layout = RunLayout(Path(out))
+    parts = layout.clean_parts()
     if not (config.path and Path(config.path).is_file() and parts):
         return None
-    tokenizer, _ = _tokenizer_file(out, config)
-    if _finished_manifest(out, file_checksum(tokenizer), shards):
+    tokenizer, _ = _tokenizer_file(layout, config)
+    if _finished_manifest(layout, file_checksum(tokenizer), shards):
         return None
-    return _submit_encoder(client, tokenizer, parts[0])
+    return _submit_encoder(client, tokenizer, layout.clean_part(parts[0]))
 
 
 def encode_part(
@@ -160,7 +167,7 @@ def encode_part(
     digest: str,
 ) -> dict[str, Any]:
     """Encode the kept documents of one clean part, EOS after each; write its file, then marker."""
-    table = read_kept(task.part)
+    table = read_kept(task.layout, task.part)
 
     def batches() -> Iterator[pa.Table]:
         for start in range(0, table.num_rows, _ENCODE_DOCS):
@@ -182,7 +189,7 @@ def encode_part(
         "docs": info.docs,
         "tokens": info.tokens,
         "num_bytes": info.num_bytes,
-        "removed": pq.read_metadata(task.part).num_rows - table.num_rows,
+        "removed": pq.read_metadata(task.layout.clean_part(task.part)).num_rows - table.num_rows,
     }
     write_json(task.marker, counts)
     return counts
@@ -211,7 +218,7 @@ def plan_shards(lengths: Sequence[np.ndarray], tokens_per_shard: int) -> list[Sh
 
 
 def write_shard_task(
-    task: ShardTask, encoded: Sequence[Path], out: Path, tokens: pa.DataType, digest: str
+    task: ShardTask, encoded: Sequence[Path], layout: RunLayout, tokens: pa.DataType, digest: str
 ) -> dict[str, Any]:
     """Write one shard from slices of the encoded parts (memory-mapped), then its marker."""
 
@@ -219,23 +226,23 @@ def write_shard_task(
         for part, start, stop in task.slices:
             yield open_shard(encoded[part]).read_all().slice(start, stop - start)
 
-    path = out / shard_name(task.index)
+    path = layout.shard(task.index)
     with atomic_path(path) as tmp:
         info = write_shard(tmp, tables(), tokens, name=path.name)
     record = _shard_record(task, digest, info)
-    write_json(_shard_marker(out, task.index), record)
+    write_json(layout.shard_marker(task.index), record)
     return record
 
 
 def _stats(
-    out: Path,
-    parts: Sequence[Path],
+    layout: RunLayout,
+    parts: Sequence[int],
     manifest: Manifest,
     trained: dict[str, Any] | None,
     started: float,
 ) -> dict[str, Any]:
     """The stage's counts: the manifest's totals, and what the part markers and training say."""
-    markers = [json.loads(_part_marker(out, part).read_text()) for part in parts]
+    markers = [json.loads(layout.encoded_marker(part).read_text()) for part in parts]
     return {
         **manifest.totals(),
         "removed_by_dedup": sum(marker["removed"] for marker in markers),
@@ -247,10 +254,12 @@ def _stats(
     }
 
 
-def _tokenizer_file(out: Path, config: TokenizerConfig) -> tuple[Path, dict[str, Any] | None]:
+def _tokenizer_file(
+    layout: RunLayout, config: TokenizerConfig
+) -> tuple[Path, dict[str, Any] | None]:
     """`OUT/tokenizer.json`, copied from tokenizer.path or trained (unless a rerun can reuse it),
     and the training counts when it was trained."""
-    path = out / TOKENIZER
+    path = layout.tokenizer
     if config.path:
         source = Path(config.path)
         if not source.is_file():
@@ -261,24 +270,24 @@ def _tokenizer_file(out: Path, config: TokenizerConfig) -> tuple[Path, dict[str,
                 shutil.copyfile(source, tmp)
         return path, None
     options = {key: _json_value(getattr(config, key)) for key in _TRAIN_KEYS}
-    marker = out / "tokenize" / "_done" / "train.json"
+    marker = layout.train_marker
     if marker.exists() and path.exists():
         record = json.loads(marker.read_text())
         if record["options"] == options and record["xxh3"] == file_checksum(path):
             log.info("tokenize: reusing the tokenizer trained by an earlier run, %s", path)
             return path, record["stats"]
-    tokenizer, stats = train_tokenizer([str(out)], config)
+    tokenizer, stats = train_tokenizer([str(layout.root)], config)
     save_tokenizer(tokenizer, path)
     write_json(marker, {"options": options, "xxh3": file_checksum(path), "stats": stats})
     return path, stats
 
 
-def _finished_manifest(out: Path, digest: str, shards: ShardsConfig) -> Manifest | None:
+def _finished_manifest(layout: RunLayout, digest: str, shards: ShardsConfig) -> Manifest | None:
     """The existing manifest if it was written for this tokenizer and shard size."""
-    if not (out / MANIFEST).exists():
+    if not layout.manifest.exists():
         return None
     try:
-        manifest = read_manifest(out)
+        manifest = read_manifest(layout.root)
     except FormatError as exc:
         log.warning("tokenize: rewriting the manifest: %s", exc)
         return None
@@ -311,8 +320,8 @@ def _verified_encoder(tokenizer: Path, first_part: Path) -> Encoder:
 
 
 def _encode_parts(
-    out: Path,
-    parts: Sequence[Path],
+    layout: RunLayout,
+    parts: Sequence[int],
     encoder: Future,
     backend: str,
     eos_id: int,
@@ -322,10 +331,7 @@ def _encode_parts(
 ) -> list[Path]:
     """Encode every part not yet encoded with this tokenizer (the encoder a task left on the
     cluster, of `backend`); return the encoded files in order."""
-    tasks = [
-        EncodeTask(part, out / "tokenize" / f"{part.stem}.arrow", _part_marker(out, part))
-        for part in parts
-    ]
+    tasks = [EncodeTask(layout, part) for part in parts]
     todo = [task for task in tasks if not _encoded(task, digest)]
     log.info(
         "tokenize: %d parts with %s, %d already encoded",
@@ -338,7 +344,7 @@ def _encode_parts(
             client,
             encode_part,
             todo,
-            describe=lambda task: str(task.part),
+            describe=lambda task: str(task.layout.clean_part(task.part)),
             desc="tokenize: encode",
             encoder=encoder,
             eos_id=eos_id,
@@ -349,7 +355,7 @@ def _encode_parts(
 
 
 def _write_shards(
-    out: Path,
+    layout: RunLayout,
     encoded: Sequence[Path],
     tokens_per_shard: int,
     tokens: pa.DataType,
@@ -361,7 +367,7 @@ def _write_shards(
         pc.list_value_length(open_shard(path).read_all()["tokens"]).to_numpy() for path in encoded
     ]
     tasks = plan_shards(lengths, tokens_per_shard)
-    todo = [task for task in tasks if _shard_done(out, task, digest) is None]
+    todo = [task for task in tasks if _shard_done(layout, task, digest) is None]
     log.info("tokenize: %d shards, %d already written", len(tasks), len(tasks) - len(todo))
     if todo:
         run_tasks(
@@ -371,13 +377,13 @@ def _write_shards(
             describe=lambda task: shard_name(task.index),
             desc="tokenize: shards",
             encoded=list(encoded),
-            out=out,
+            layout=layout,
             tokens=tokens,
             digest=digest,
         )
-    infos = [_shard_done(out, task, digest) for task in tasks]
+    infos = [_shard_done(layout, task, digest) for task in tasks]
     if None in infos:
-        raise StageError(f"tokenize: shards of {out} vanished while being written; rerun")
+        raise StageError(f"tokenize: shards of {layout.root} vanished while being written; rerun")
     return infos
 
 
@@ -388,14 +394,14 @@ def _encoded(task: EncodeTask, digest: str) -> bool:
     return json.loads(task.marker.read_text())["tokenizer_xxh3"] == digest
 
 
-def _shard_done(out: Path, task: ShardTask, digest: str) -> ShardInfo | None:
+def _shard_done(layout: RunLayout, task: ShardTask, digest: str) -> ShardInfo | None:
     """The shard's info if it was written for this plan and tokenizer and is still there."""
-    marker = _shard_marker(out, task.index)
+    marker = layout.shard_marker(task.index)
     if not marker.exists():
         return None
     record = json.loads(marker.read_text())
     info = ShardInfo(**record["shard"])
-    path = out / info.name
+    path = layout.root / info.name
     if record != _shard_record(task, digest, info) or not path.exists():
         return None
     return info if path.stat().st_size == info.size else None
@@ -410,22 +416,14 @@ def _shard_record(task: ShardTask, digest: str, info: ShardInfo) -> dict[str, An
     }
 
 
-def _remove_leftovers(out: Path, encoded: Sequence[Path], manifest: Manifest) -> None:
+def _remove_leftovers(layout: RunLayout, encoded: Sequence[Path], manifest: Manifest) -> None:
     """Delete the encoded parts (the shards hold their tokens) and shards of an earlier plan."""
     for path in encoded:
         path.unlink(missing_ok=True)
     listed = {shard.name for shard in manifest.shards}
-    for path in out.glob("shard-*.arrow"):
+    for path in layout.shards():
         if path.name not in listed:
             path.unlink()
-
-
-def _part_marker(out: Path, part: Path) -> Path:
-    return out / "tokenize" / "_done" / f"{part.stem}.json"
-
-
-def _shard_marker(out: Path, index: int) -> Path:
-    return out / "tokenize" / "_done" / f"{Path(shard_name(index)).stem}.json"
 
 
 def _json_value(value: Any) -> Any:

@@ -14,31 +14,35 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.readers import InputError
-from corpusmill.tokenizer.corpus import clean_parts, read_kept
+from corpusmill.tokenizer.corpus import read_kept
 
 
 def held_out_split(out: Path, held_out_bytes: int, train_bytes: int) -> tuple[pa.Table, pa.Table]:
     """(held-out, training) tables of `id` and `text` of a run's deduplicated documents, each in
     corpus order."""
+    layout = RunLayout(Path(out))
     parts = run_parts(out)
     hashes, sizes = [], []
     for part in parts:
-        table = read_kept(part)
+        table = read_kept(layout, part)
         hashes.append(_id_hashes(table["id"]))
         sizes.append(_sizes(table["text"]))
     held, train = select(np.concatenate(hashes), np.concatenate(sizes), held_out_bytes, train_bytes)
-    return _take(parts, held), _take(parts, train)
+    return _take(layout, parts, held), _take(layout, parts, train)
 
 
-def run_parts(out: Path) -> list[Path]:
-    """The clean parts of the run in folder `out`, in input order; an InputError without any."""
+def run_parts(out: Path) -> list[int]:
+    """The clean part numbers of the run in folder `out`, in input order; an InputError without
+    any."""
     if not Path(out).is_dir():
         raise InputError(f"{out} is not a folder: name a run's output folder")
-    parts = clean_parts(out)
+    layout = RunLayout(Path(out))
+    parts = layout.clean_parts()
     if not parts:
         raise InputError(
-            f"{out} holds no run: {Path(out) / 'clean'} has no part; run `corpusmill run` first"
+            f"{out} holds no run: {layout.clean} has no part; run `corpusmill run` first"
         )
     return parts
 
@@ -69,11 +73,11 @@ def _sizes(texts: pa.ChunkedArray) -> np.ndarray:
     return pc.binary_length(texts).to_numpy().astype(np.int64)
 
 
-def _take(parts: list[Path], rows: np.ndarray) -> pa.Table:
+def _take(layout: RunLayout, parts: list[int], rows: np.ndarray) -> pa.Table:
     """The kept documents at the given corpus-order row numbers, read part by part."""
     tables, first = [], 0
     for part in parts:
-        table = read_kept(part)
+        table = read_kept(layout, part)
         local = rows[(rows >= first) & (rows < first + table.num_rows)] - first
         if len(local):
             tables.append(table.take(pa.array(local)))

@@ -13,10 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.readers import discover_inputs, plan_splits, read_split
 from corpusmill.report.compressors import stream_sizes
-from corpusmill.tokenizer.corpus import clean_parts, kept_mask
+from corpusmill.tokenizer.corpus import kept_mask
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 def stage_compression(out: Path, compare_bytes: int) -> dict[str, Any]:
     """Documents, bytes and compressed sizes of the raw, clean and deduplicated text of the run's
     first input files (sorted, up to `compare_bytes` stored bytes, at least one file)."""
-    config = load_config([Path(out) / "config.toml"])
+    layout = RunLayout(Path(out))
+    config = load_config([layout.config])
     files = discover_inputs(config.inputs, config.read, out=config.out)
     chosen, stored = [], 0
     for file in files:
@@ -39,13 +41,13 @@ def stage_compression(out: Path, compare_bytes: int) -> dict[str, Any]:
         for batch in read_split(split, config.read)
     ]
     clean, dedup = [], []
-    for part in clean_parts(out):
-        table = pq.read_table(part, columns=["id", "text"])
+    for part in layout.clean_parts():
+        table = pq.read_table(layout.clean_part(part), columns=["id", "text"])
         compared = pc.is_in(_sources(table["id"]), value_set=sources).to_numpy(zero_copy_only=False)
         clean.append(table["text"].filter(compared))
-        dedup.append(table["text"].filter(compared & kept_mask(part, table.num_rows)))
+        dedup.append(table["text"].filter(compared & kept_mask(layout, part, table.num_rows)))
     stages = {"raw": raw, "clean": clean}
-    if (Path(out) / "dedup" / "_done.json").exists():
+    if layout.dedup_marker.exists():
         stages["deduplicated"] = dedup
     log.info("report: comparing stages on %d of %d input files", len(chosen), len(files))
     return {

@@ -22,7 +22,8 @@ from test_train_loop import documents, write_tokenized_run
 
 from corpusmill.cli.main import main
 from corpusmill.loader import FormatError, TokenDataset, TokenStream
-from corpusmill.loader.format import MANIFEST, read_manifest, shard_name
+from corpusmill.loader.format import read_manifest
+from corpusmill.loader.layout import MANIFEST, shard_name
 from corpusmill.train.checkpoint import CheckpointError, load_checkpoint
 from corpusmill.train.loop import TrainConfig, train
 

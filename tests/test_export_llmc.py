@@ -17,15 +17,8 @@ from test_train_loop import write_tokenized_run
 from corpusmill.cli import export as export_command
 from corpusmill.cli.main import describe, main
 from corpusmill.loader import format as shard_format
-from corpusmill.loader.format import (
-    MANIFEST,
-    FormatError,
-    Manifest,
-    file_checksum,
-    shard_name,
-    token_type,
-    write_shard,
-)
+from corpusmill.loader.format import FormatError, Manifest, file_checksum, token_type, write_shard
+from corpusmill.loader.layout import MANIFEST, shard_name
 from corpusmill.loader.llmc import read_token_file
 
 GPT2 = (20240520, 1)

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from corpusmill.loader import FormatError, TokenDataset, TokenStream
 from corpusmill.loader import stream as stream_module
-from corpusmill.loader.format import Manifest, shard_name, tokens_array, write_shard
+from corpusmill.loader.format import Manifest, tokens_array, write_shard
+from corpusmill.loader.layout import shard_name
 from corpusmill.loader.plan import _apportion, mix_key, permutation
 
 

@@ -18,12 +18,12 @@ from corpusmill.loader.format import (
     file_checksum,
     open_shard,
     read_manifest,
-    shard_name,
     token_type,
     tokens_array,
     verify_shards,
     write_shard,
 )
+from corpusmill.loader.layout import shard_name
 
 
 def documents(lengths: list[int], first_token: int = 1) -> pa.Table:

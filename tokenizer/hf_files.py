@@ -17,13 +17,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from corpusmill.loader.layout import SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG
 from corpusmill.pipeline.atomic import write_json
 from corpusmill.tokenizer.config import TokenizerConfig
 
-# The name transformers loads a tokenizer by, and the two files it reads beside it.
-TOKENIZER = "tokenizer.json"
-TOKENIZER_CONFIG = "tokenizer_config.json"
-SPECIAL_TOKENS_MAP = "special_tokens_map.json"
 # The options of an added token that transformers keeps in `added_tokens_decoder`.
 _TOKEN_OPTIONS = ("content", "lstrip", "normalized", "rstrip", "single_word", "special")
 

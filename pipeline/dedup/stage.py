@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import shutil
 import time
 from collections import Counter
@@ -48,6 +47,7 @@ import pyarrow.parquet as pq
 from distributed import Client
 
 from corpusmill.loader.format import file_checksum
+from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.atomic import atomic_path, write_json
 from corpusmill.pipeline.dedup.components import distributed_components, local_components
 from corpusmill.pipeline.dedup.config import DedupConfig
@@ -85,8 +85,8 @@ _BANDS = pa.schema(
     ]
 )
 _SETS = pa.large_list(pa.uint32())
-# Folders rewritten by every run; signatures/ and sizes/ are kept and reused per part.
-_RERUN_FOLDERS = (
+# Steps whose folders every run rewrites; signatures/ and sizes/ are kept and reused per part.
+_RERUN_STEPS = (
     "pairs",
     "keys",
     "shingles",
@@ -102,41 +102,37 @@ _RERUN_FOLDERS = (
 class _Layout:
     """Where each step of one run reads and writes, and the run's partition counts."""
 
-    out: Path
+    run: RunLayout
     parts: tuple[int, ...]
     buckets: int
 
-    @property
-    def folder(self) -> Path:
-        return self.out / "dedup"
-
     def clean(self, part: int) -> Path:
-        return self.out / "clean" / f"part-{part:05d}.parquet"
+        return self.run.clean_part(part)
 
-    def part_files(self, name: str) -> list[Path]:
-        return [self.file(name, part) for part in self.parts]
+    def part_files(self, step: str) -> list[Path]:
+        return [self.file(step, part) for part in self.parts]
 
-    def bucket_files(self, name: str, prefix: str = "bucket") -> list[Path]:
-        return [self.file(name, j, prefix) for j in range(self.buckets)]
+    def bucket_files(self, step: str) -> list[Path]:
+        return [self.file(step, j) for j in range(self.buckets)]
 
-    def file(self, name: str, index: int, prefix: str = "part") -> Path:
-        return self.folder / name / f"{prefix}-{index:05d}.arrow"
+    def file(self, step: str, index: int) -> Path:
+        return self.run.dedup_file(step, index)
 
 
 def run_dedup(out: Path, config: DedupConfig, client: Client) -> dict[str, Any]:
     """Find exact and near duplicates among the documents in OUT/clean/; write OUT/dedup/ and return
     the stage's stats. Skipped (its stats returned) when OUT/dedup/_done.json exists."""
     started = time.perf_counter()
-    out = Path(out)
-    done = out / "dedup" / "_done.json"
+    run = RunLayout(Path(out))
+    done = run.dedup_marker
     if done.exists():
         log.info("dedup: %s exists, skipping the stage", done)
         return json.loads(done.read_text())
-    parts, docs = _clean_parts(out)
+    parts, docs = _clean_parts(run)
     rows_per_doc = 1 + config.exact_url + (config.bands if config.near else 0)
-    layout = _Layout(out, tuple(parts), max(1, math.ceil(docs * rows_per_doc / config.bucket_rows)))
-    for name in _RERUN_FOLDERS:
-        shutil.rmtree(layout.folder / name, ignore_errors=True)
+    layout = _Layout(run, tuple(parts), max(1, math.ceil(docs * rows_per_doc / config.bucket_rows)))
+    for step in _RERUN_STEPS:
+        shutil.rmtree(run.dedup / step, ignore_errors=True)
     verify = config.near and config.verify_threshold > 0
     log.info("dedup: %d documents in %d parts, %d buckets", docs, len(parts), layout.buckets)
 
@@ -293,7 +289,7 @@ def _candidates_task(j: int, layout: _Layout, config: DedupConfig, after: Sequen
     )
     order = np.argsort(destination, kind="stable")
     write_sorted(
-        layout.file("pairs", j, "bucket"),
+        layout.file("pairs", j),
         pa.table(
             {
                 "partition": destination[order],
@@ -303,7 +299,7 @@ def _candidates_task(j: int, layout: _Layout, config: DedupConfig, after: Sequen
             }
         ),
     )
-    write_sorted(layout.file("keys", j, "bucket"), _touched_keys(pairs))
+    write_sorted(layout.file("keys", j), _touched_keys(pairs))
 
 
 def _touched_keys(pairs: Pairs) -> pa.Table:
@@ -384,7 +380,7 @@ def _verify_task(j: int, layout: _Layout, threshold: float, after: Sequence) -> 
     else:
         keep = np.ones(len(pairs.a), bool)
     write_sorted(
-        layout.file("edges", j, "partition"),
+        layout.file("edges", j),
         pa.table(
             {
                 "a": pairs.a[keep],
@@ -438,7 +434,7 @@ def _components(
 ) -> tuple[dict[str, int], dict[str, Any]]:
     """Label every document of an edge with its component's smallest key, on one worker when the
     edges fit `local_max_edges`, else distributed; return the cluster-size histogram and how."""
-    paths = layout.bucket_files("edges", "partition")
+    paths = layout.bucket_files("edges")
     if edges <= config.local_max_edges:
         written = client.submit(_local_components_task, layout, paths, pure=False)
         (histogram,) = _gather(client, "finding connected components", [[written]])[0]
@@ -446,9 +442,7 @@ def _components(
     loaded = [client.submit(_read_edges, path, pure=False) for path in paths]
     labelled, rounds = distributed_components(client, loaded, layout.buckets)
     written = [
-        client.submit(
-            _write_components, labels, layout.file("components", j, "partition"), pure=False
-        )
+        client.submit(_write_components, labels, layout.file("components", j), pure=False)
         for j, labels in enumerate(labelled)
     ]
     (histograms,) = _gather(client, "finding connected components", [written])
@@ -458,7 +452,7 @@ def _components(
 def _local_components_task(layout: _Layout, paths: Sequence[Path]) -> dict[str, int]:
     edges = _read_edges_of(paths)
     labelled = local_components(edges[:, 0], edges[:, 1])
-    return _write_components(labelled, layout.file("components", 0, "partition"))
+    return _write_components(labelled, layout.file("components", 0))
 
 
 def _read_edges(path: Path) -> np.ndarray:
@@ -499,9 +493,7 @@ def _clusters_task(part: int, layout: _Layout) -> dict[str, dict[str, int]]:
     """Write the part's removed documents (key, id, kind, cluster) and its clusters' kept documents
     (key, id); return the removed documents and bytes per kind. Memory: the part's ids."""
     low, high = part << ROW_BITS, (part + 1) << ROW_BITS
-    labelled = read_range(
-        sorted((layout.folder / "components").glob("partition-*.arrow")), low, high
-    )
+    labelled = read_range(layout.run.dedup_files("components"), low, high)
     order = pc.sort_indices(labelled, [("key", "ascending")])
     key = labelled.column("key").to_numpy()[order.to_numpy()]
     cluster = labelled.column("cluster").to_numpy()[order.to_numpy()]
@@ -557,7 +549,7 @@ def _kept_ids_task(part: int, layout: _Layout, after: Sequence) -> None:
 
 def _write_removed(layout: _Layout, after: Sequence) -> None:
     """Concatenate the parts' removed rows, in input order, into OUT/dedup/removed.parquet."""
-    path = layout.folder / "removed.parquet"
+    path = layout.run.removed
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, REMOVED, compression="zstd") as writer:
         for part in layout.parts:
             rows = read_table(layout.file("removed", part))
@@ -579,17 +571,13 @@ def _rows_of(known: np.ndarray, wanted: np.ndarray, path: Path) -> np.ndarray:
 # --- the run's bookkeeping ---------------------------------------------------------------------
 
 
-def _clean_parts(out: Path) -> tuple[list[int], int]:
+def _clean_parts(run: RunLayout) -> tuple[list[int], int]:
     """The clean stage's part numbers, in order, and their documents; all parts must be done."""
-    folder = out / "clean"
-    parts = sorted(
-        int(match.group(1))
-        for path in folder.glob("part-*.parquet")
-        if (match := re.fullmatch(r"part-(\d+)\.parquet", path.name))
-    )
+    folder = run.clean
+    parts = run.clean_parts()
     if not parts:
         raise StageError(f"dedup: no documents in {folder}; run the clean stage first")
-    unfinished = [p for p in parts if not (folder / "_done" / f"part-{p:05d}.json").exists()]
+    unfinished = [p for p in parts if not run.clean_marker(p).exists()]
     if unfinished:
         raise StageError(
             f"dedup: clean parts {unfinished} in {folder} have no done marker; "
@@ -597,7 +585,7 @@ def _clean_parts(out: Path) -> tuple[list[int], int]:
         )
     if parts[-1] >= 1 << 31:
         raise StageError(f"dedup: part number {parts[-1]} in {folder} is too large for a key")
-    docs = sum(pq.ParquetFile(folder / f"part-{p:05d}.parquet").metadata.num_rows for p in parts)
+    docs = sum(pq.ParquetFile(run.clean_part(p)).metadata.num_rows for p in parts)
     return parts, docs
 
 

@@ -1,0 +1,202 @@
+"""The layout of a run's output folder: every file and marker a run writes is named here, for the
+stages that write them, the readers, the loader, the report and `--force`.
+
+Numbered files are `<unit>-NNNNN<suffix>` (`clean/part-00003.parquet`, `shard-00000.arrow`). A
+stage's done markers live in its folder's `_done/` (the leading underscore keeps Arrow and Parquet
+readers of the folder from taking them for data). Only the standard library is imported here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# The file transformers loads a tokenizer from, and the two it reads beside it.
+TOKENIZER = "tokenizer.json"
+TOKENIZER_CONFIG = "tokenizer_config.json"
+SPECIAL_TOKENS_MAP = "special_tokens_map.json"
+# The shards' manifest (loader/format.py).
+MANIFEST = "index.json"
+# The dedup stage's intermediate folders under OUT/dedup/, each with the unit its files are
+# numbered by: a clean part, a shuffle bucket, or a partition of pairs.
+DEDUP_STEPS = {
+    "signatures": "part",
+    "sizes": "part",
+    "pairs": "bucket",
+    "keys": "bucket",
+    "shingles": "part",
+    "edges": "partition",
+    "components": "partition",
+    "clusters": "part",
+    "roots": "part",
+    "removed": "part",
+}
+_DONE = "_done"
+_PART = "part"
+_SHARD = "shard"
+_CLEAN_PART = re.compile(rf"{_PART}-(\d+)\.parquet")
+
+
+def part_name(index: int) -> str:
+    """The stem every file of clean part `index` is named by: `part-00003`."""
+    return _numbered(_PART, index)
+
+
+def shard_name(index: int) -> str:
+    """The file name of shard `index`, as the manifest lists it."""
+    return f"{_numbered(_SHARD, index)}.arrow"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Every path of the run folder `root`."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        """The run's effective config, written before anything else."""
+        return self.root / "config.toml"
+
+    @property
+    def inputs(self) -> Path:
+        """The record of the files the run read."""
+        return self.root / "inputs.json"
+
+    @property
+    def lock(self) -> Path:
+        """Present while a run writes the folder."""
+        return self.root / "run.lock"
+
+    @property
+    def stats(self) -> Path:
+        return self.root / "stats.json"
+
+    @property
+    def clean(self) -> Path:
+        return self.root / "clean"
+
+    @property
+    def rejected(self) -> Path:
+        return self.root / "rejected"
+
+    def clean_part(self, index: int) -> Path:
+        """The documents clean task `index` kept."""
+        return self.clean / f"{part_name(index)}.parquet"
+
+    def rejected_part(self, index: int) -> Path:
+        """The records clean task `index` did not keep."""
+        return self.rejected / f"{part_name(index)}.parquet"
+
+    def clean_marker(self, index: int) -> Path:
+        """Clean task `index`'s counts, written after both of its parts."""
+        return self.clean / _DONE / f"{part_name(index)}.json"
+
+    def clean_parts(self) -> list[int]:
+        """The numbers of the clean parts in the folder, in input order."""
+        return sorted(
+            int(match.group(1))
+            for path in self.clean.glob(f"{_PART}-*.parquet")
+            if (match := _CLEAN_PART.fullmatch(path.name))
+        )
+
+    @property
+    def dedup(self) -> Path:
+        return self.root / "dedup"
+
+    @property
+    def dedup_marker(self) -> Path:
+        """The dedup stage's stats, written when it finished."""
+        return self.dedup / f"{_DONE}.json"
+
+    @property
+    def removed(self) -> Path:
+        """Every duplicate the dedup stage removed."""
+        return self.dedup / "removed.parquet"
+
+    def removed_part(self, index: int) -> Path:
+        """The rows of clean part `index` that the dedup stage removed."""
+        return self.dedup_file("removed", index)
+
+    def dedup_file(self, step: str, index: int) -> Path:
+        """File `index` of a dedup step's folder (DEDUP_STEPS names them and their units)."""
+        return self.dedup / step / f"{_numbered(DEDUP_STEPS[step], index)}.arrow"
+
+    def dedup_files(self, step: str) -> list[Path]:
+        """The files of a dedup step's folder that exist, in order."""
+        return sorted((self.dedup / step).glob(f"{DEDUP_STEPS[step]}-*.arrow"))
+
+    @property
+    def tokenize(self) -> Path:
+        return self.root / "tokenize"
+
+    def encoded_part(self, index: int) -> Path:
+        """Clean part `index`'s kept documents encoded, until the shards hold them."""
+        return self.tokenize / f"{part_name(index)}.arrow"
+
+    def encoded_marker(self, index: int) -> Path:
+        return self.tokenize / _DONE / f"{part_name(index)}.json"
+
+    def shard_marker(self, index: int) -> Path:
+        return self.tokenize / _DONE / f"{_numbered(_SHARD, index)}.json"
+
+    @property
+    def train_marker(self) -> Path:
+        """The options and counts of a tokenizer trained in the run."""
+        return self.tokenize / _DONE / "train.json"
+
+    @property
+    def tokenizer(self) -> Path:
+        return self.root / TOKENIZER
+
+    @property
+    def tokenizer_config(self) -> Path:
+        return self.root / TOKENIZER_CONFIG
+
+    @property
+    def special_tokens_map(self) -> Path:
+        return self.root / SPECIAL_TOKENS_MAP
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST
+
+    def shard(self, index: int) -> Path:
+        return self.root / shard_name(index)
+
+    def shards(self) -> list[Path]:
+        """The shard files in the folder, in order, whether the manifest lists them or not."""
+        return sorted(self.root.glob(f"{_SHARD}-*.arrow"))
+
+    @property
+    def report(self) -> Path:
+        """The folder `corpusmill report` writes by default."""
+        return self.root / "report"
+
+    def results(self) -> list[Path]:
+        """The files and folders in the folder that the run's stages and the commands writing
+        into it by default (`corpusmill report`) wrote, in the order they come."""
+        named = [
+            self.clean,
+            self.rejected,
+            self.dedup,
+            self.tokenize,
+            self.tokenizer,
+            self.tokenizer_config,
+            self.special_tokens_map,
+            self.manifest,
+            *self.shards(),
+            self.stats,
+            self.report,
+        ]
+        return [path for path in named if path.exists()]
+
+    def outputs(self) -> list[Path]:
+        """Everything in the folder a run wrote but its lock: its records, then its results;
+        what `--force` removes (the user's own files stay)."""
+        return [path for path in (self.config, self.inputs) if path.exists()] + self.results()
+
+
+def _numbered(unit: str, index: int) -> str:
+    return f"{unit}-{index:05d}"
