@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Protocol
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +21,8 @@ import pyarrow.compute as pc
 from corpusmill.pipeline.words import Words, split_line_words, split_words
 
 log = logging.getLogger(__name__)
+
+ConfigT = TypeVar("ConfigT")
 
 # Marks that end a sentence: C4's set (. ! ? " ') with closing quotes, and the full stops and
 # question marks of scripts that do not use the Latin ones (CJK, Arabic, Devanagari, Ethiopic,
@@ -95,13 +97,30 @@ def apply_filters(docs: pa.Table, filters: Sequence[Filter]) -> tuple[pa.Table, 
     return docs, pa.concat_tables(removed)
 
 
-def texts_and_splits(
-    docs: pa.Table, words: pa.LargeListArray | None, splits: Splits | None
-) -> tuple[pa.Array, Splits]:
-    """A filter's texts (one chunk) and their lines and words: the Splits apply_filters gave,
-    else split here, taking `words` (split_words, row for row) if the caller gave them."""
-    texts = docs.column("text").combine_chunks()
-    return texts, Splits.of(texts, words) if splits is None else splits
+class RuleFamily(Generic[ConfigT]):
+    """A built-in filter: a family of rules with its config, whose `judge` decides on a batch's
+    texts and their lines and words (a family that needs no words overrides __call__ instead)."""
+
+    name: ClassVar[str]
+    needs_words: ClassVar[bool] = True
+
+    def __init__(self, config: ConfigT):
+        self.config = config
+
+    def __call__(
+        self,
+        docs: pa.Table,
+        words: pa.LargeListArray | None = None,
+        splits: Splits | None = None,
+    ) -> FilterResult:
+        """Judge `docs` on their texts (one chunk) and the Splits apply_filters gave, else split
+        here, taking `words` (split_words, row for row) if the caller gave them."""
+        texts = docs.column("text").combine_chunks()
+        return self.judge(docs, texts, Splits.of(texts, words) if splits is None else splits)
+
+    def judge(self, docs: pa.Table, texts: pa.Array, splits: Splits) -> FilterResult:
+        """Each document's verdict."""
+        raise NotImplementedError
 
 
 def first_failures(

@@ -28,12 +28,12 @@ import pyarrow.compute as pc
 from corpusmill.pipeline.errors import NON_NEGATIVE, POSITIVE, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
+    RuleFamily,
     Splits,
     ends_with_ellipsis,
     ends_with_terminal_punctuation,
     first_failures,
     matches,
-    texts_and_splits,
     to_bool,
 )
 
@@ -91,23 +91,13 @@ class C4Config(Checked):
     )
 
 
-class C4:
+class C4(RuleFamily[C4Config]):
     """Drops boilerplate lines and returns the edited texts; removes placeholder and short pages."""
 
     name = "c4"
-    needs_words = True
 
-    def __init__(self, config: C4Config):
-        self.config = config
-
-    def __call__(
-        self,
-        docs: pa.Table,
-        words: pa.LargeListArray | None = None,
-        splits: Splits | None = None,
-    ) -> FilterResult:
+    def judge(self, docs: pa.Table, texts: pa.Array, splits: Splits) -> FilterResult:
         cfg = self.config
-        texts, splits = texts_and_splits(docs, words, splits)
         num_rows = len(texts)
         if cfg.remove_citations:
             texts = pc.replace_substring_regex(

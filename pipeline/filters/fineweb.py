@@ -25,13 +25,13 @@ import pyarrow.compute as pc
 from corpusmill.pipeline.errors import FRACTION, NON_NEGATIVE, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
+    RuleFamily,
     Splits,
     ends_with_terminal_punctuation,
     first_failures,
     later_duplicates,
     per_row,
     ratio,
-    texts_and_splits,
 )
 
 
@@ -77,23 +77,13 @@ class FineWebConfig(Checked):
     )
 
 
-class FineWeb:
+class FineWeb(RuleFamily[FineWebConfig]):
     """Removes pages made of unpunctuated, short or repeated lines, and list-like pages."""
 
     name = "fineweb"
-    needs_words = True
 
-    def __init__(self, config: FineWebConfig):
-        self.config = config
-
-    def __call__(
-        self,
-        docs: pa.Table,
-        words: pa.LargeListArray | None = None,
-        splits: Splits | None = None,
-    ) -> FilterResult:
+    def judge(self, docs: pa.Table, texts: pa.Array, splits: Splits) -> FilterResult:
         cfg = self.config
-        texts, splits = texts_and_splits(docs, words, splits)
         num_rows = len(texts)
 
         lines, parents = splits.nonempty_lines

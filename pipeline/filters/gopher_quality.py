@@ -18,13 +18,13 @@ import pyarrow.compute as pc
 from corpusmill.pipeline.errors import FRACTION, NON_NEGATIVE, Checked, not_above
 from corpusmill.pipeline.filters.base import (
     FilterResult,
+    RuleFamily,
     Splits,
     ends_with_ellipsis,
     first_failures,
     is_in,
     per_row,
     ratio,
-    texts_and_splits,
     to_bool,
 )
 from corpusmill.pipeline.words import Words
@@ -115,23 +115,13 @@ class GopherQualityConfig(Checked):
     )
 
 
-class GopherQuality:
+class GopherQuality(RuleFamily[GopherQualityConfig]):
     """Removes documents that are too short or long, symbol-heavy, list-like, or not prose."""
 
     name = "gopher_quality"
-    needs_words = True
 
-    def __init__(self, config: GopherQualityConfig):
-        self.config = config
-
-    def __call__(
-        self,
-        docs: pa.Table,
-        words: pa.LargeListArray | None = None,
-        splits: Splits | None = None,
-    ) -> FilterResult:
+    def judge(self, docs: pa.Table, texts: pa.Array, splits: Splits) -> FilterResult:
         cfg = self.config
-        texts, splits = texts_and_splits(docs, words, splits)
         langs = docs.column("lang").combine_chunks()
         num_rows = len(texts)
 

@@ -32,13 +32,13 @@ import pyarrow.compute as pc
 from corpusmill.pipeline.errors import FRACTION, POSITIVE, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
+    RuleFamily,
     Splits,
     first_failures,
     later_duplicates,
     per_row,
     ratio,
     split_nonempty,
-    texts_and_splits,
 )
 from corpusmill.pipeline.words import Words
 
@@ -106,23 +106,13 @@ class GopherRepetitionConfig(Checked):
     )
 
 
-class GopherRepetition:
+class GopherRepetition(RuleFamily[GopherRepetitionConfig]):
     """Removes documents that repeat lines, paragraphs or word sequences too much."""
 
     name = "gopher_repetition"
-    needs_words = True
 
-    def __init__(self, config: GopherRepetitionConfig):
-        self.config = config
-
-    def __call__(
-        self,
-        docs: pa.Table,
-        words: pa.LargeListArray | None = None,
-        splits: Splits | None = None,
-    ) -> FilterResult:
+    def judge(self, docs: pa.Table, texts: pa.Array, splits: Splits) -> FilterResult:
         cfg = self.config
-        texts, splits = texts_and_splits(docs, words, splits)
         num_rows = len(texts)
         text_chars = pc.utf8_length(texts).to_numpy()
 

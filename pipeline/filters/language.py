@@ -13,7 +13,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusmill.pipeline.errors import FRACTION, Checked
-from corpusmill.pipeline.filters.base import FilterResult, Splits, first_failures, is_in
+from corpusmill.pipeline.filters.base import (
+    FilterResult,
+    RuleFamily,
+    Splits,
+    first_failures,
+    is_in,
+)
 from corpusmill.pipeline.langid import LANGUAGES, language_code
 
 
@@ -56,14 +62,11 @@ class LanguageConfig(Checked):
     )
 
 
-class Language:
+class Language(RuleFamily[LanguageConfig]):
     """Removes documents in other languages, or whose language id is unsure (or missing)."""
 
     name = "language"
     needs_words = False
-
-    def __init__(self, config: LanguageConfig):
-        self.config = config
 
     def __call__(
         self,
