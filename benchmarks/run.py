@@ -43,6 +43,7 @@ from crawl import DEFAULT_ROOT, Crawl, build_crawl
 
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import RunConfig
+from corpusmill.pipeline.corpus import Corpus
 from corpusmill.pipeline.readers import ReadConfig
 from corpusmill.pipeline.run import run_pipeline
 from corpusmill.tokenizer.config import TokenizerConfig
@@ -149,7 +150,7 @@ def bench_tokenizer(
     log.info("training the benchmark tokenizer on the deduplicated documents of %s", crawl.folder)
     run_pipeline(RunConfig(inputs=crawl.warcs, out=str(out), workers=workers, read=read))
     started = time.perf_counter()
-    tokenizer, _ = train_tokenizer([str(out)], config)
+    tokenizer, _ = train_tokenizer(Corpus([str(out)]), config)
     seconds = time.perf_counter() - started
     save_tokenizer(tokenizer, path)
     record.write_text(json.dumps({"seconds": round(seconds, 3)}) + "\n")

@@ -35,6 +35,7 @@ import sentencepiece as spm
 from tokenizers import Tokenizer, pre_tokenizers, trainers
 
 from corpusmill.pipeline.cluster import dask_client
+from corpusmill.pipeline.corpus import Corpus
 from corpusmill.pipeline.schema import DOCUMENTS, document_id
 from corpusmill.pipeline.tokenize import run_tokenize
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
@@ -128,7 +129,7 @@ def ensure_tokenizer(work: Path, run: Path, vocab_size: int) -> Path:
     """A tokenizer trained with corpusmill on the encoding text (reused once written)."""
     path = work / f"tokenizer-{vocab_size}.json"
     if not path.exists():
-        tokenizer, _ = train_tokenizer([str(run)], TokenizerConfig(vocab_size=vocab_size))
+        tokenizer, _ = train_tokenizer(Corpus([str(run)]), TokenizerConfig(vocab_size=vocab_size))
         save_tokenizer(tokenizer, path)
     return path
 
@@ -210,7 +211,9 @@ def child_train(kind: str, run: str, vocab_size: str) -> dict:
     """Train one way on the run's documents; seconds and this process's peak RSS."""
     started = time.perf_counter()
     if kind == "ours":
-        train_tokenizer([run], TokenizerConfig(vocab_size=int(vocab_size), sample_bytes=1 << 40))
+        train_tokenizer(
+            Corpus([run]), TokenizerConfig(vocab_size=int(vocab_size), sample_bytes=1 << 40)
+        )
     elif kind == "raw":
         tokenizer = new_tokenizer()
         trainer = trainers.BpeTrainer(

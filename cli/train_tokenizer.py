@@ -10,6 +10,7 @@ from corpusmill.cli.flags import add_config_flags, config_from_flags, config_ove
 from corpusmill.loader.layout import TOKENIZER
 from corpusmill.pipeline.atomic import unwritable_file
 from corpusmill.pipeline.config import load_config
+from corpusmill.pipeline.corpus import Corpus
 from corpusmill.pipeline.errors import UserError
 from corpusmill.pipeline.readers import ReadConfig
 from corpusmill.tokenizer.config import TokenizerConfig
@@ -55,7 +56,7 @@ def train(args: argparse.Namespace) -> int:
     overrides = config_overrides(args)
     read = load_config(overrides={k: v for k, v in overrides.items() if k.startswith("read.")}).read
     config = config_from_flags(args, TokenizerConfig)
-    tokenizer, stats = train_tokenizer(args.inputs, config, read)
+    tokenizer, stats = train_tokenizer(Corpus(args.inputs, read), config)
     save_tokenizer(tokenizer, args.out)
     # transformers reads the companion files only beside a tokenizer.json; under another name they
     # would only overwrite those of another tokenizer in the same folder.

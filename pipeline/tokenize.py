@@ -49,9 +49,9 @@ from corpusmill.loader.format import (
 from corpusmill.loader.layout import RunLayout, shard_name
 from corpusmill.pipeline.atomic import atomic_path, write_json, write_text
 from corpusmill.pipeline.cluster import run_tasks
+from corpusmill.pipeline.corpus import Corpus, read_kept
 from corpusmill.pipeline.errors import StageError
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
-from corpusmill.tokenizer.corpus import read_kept
 from corpusmill.tokenizer.encode import Encoder, check_tokenizer_file, load_encoder
 from corpusmill.tokenizer.hf_files import write_transformers_files
 from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
@@ -276,7 +276,7 @@ def _tokenizer_file(
         if record["options"] == options and record["xxh3"] == file_checksum(path):
             log.info("tokenize: reusing the tokenizer trained by an earlier run, %s", path)
             return path, record["stats"]
-    tokenizer, stats = train_tokenizer([str(layout.root)], config)
+    tokenizer, stats = train_tokenizer(Corpus([str(layout.root)]), config)
     save_tokenizer(tokenizer, path)
     write_json(marker, {"options": options, "xxh3": file_checksum(path), "stats": stats})
     return path, stats

@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 import xxhash
 
 from corpusmill.loader.layout import RunLayout
+from corpusmill.pipeline.corpus import read_kept
 from corpusmill.pipeline.readers import InputError
-from corpusmill.tokenizer.corpus import read_kept
 
 
 def held_out_split(out: Path, held_out_bytes: int, train_bytes: int) -> tuple[pa.Table, pa.Table]:

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.config import load_config
+from corpusmill.pipeline.corpus import kept_mask
 from corpusmill.pipeline.readers import discover_inputs, plan_splits, read_split
 from corpusmill.report.compressors import stream_sizes
-from corpusmill.tokenizer.corpus import kept_mask
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ import pytest
 
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
+from corpusmill.pipeline.corpus import Corpus
 from corpusmill.pipeline.run import run_pipeline
 from corpusmill.report.build import build_report
 from corpusmill.report.config import ReportConfig
@@ -83,7 +84,7 @@ def sample_run(tmp_path_factory) -> tuple[Path, Path]:
     )
     with dask_client("", 2) as client:
         run_pipeline(config, client=client)
-    tokenizer, _ = train_tokenizer([str(out)], TokenizerConfig(vocab_size=1024))
+    tokenizer, _ = train_tokenizer(Corpus([str(out)]), TokenizerConfig(vocab_size=1024))
     save_tokenizer(tokenizer, out.parent / "tokenizer.json")
     return out, out.parent / "tokenizer.json"
 

@@ -21,6 +21,7 @@ from corpusmill.loader.format import file_checksum, open_shard, read_manifest, v
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
+from corpusmill.pipeline.corpus import Corpus
 from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.readers import discover_inputs
 from corpusmill.pipeline.tokenize import encoder_ahead, run_tokenize
@@ -104,7 +105,7 @@ def test_manifest_describes_the_tokenizer_and_every_shard(run):
 
 def test_trained_tokenizer_is_the_one_train_tokenizer_makes_from_the_run(run, tmp_path: Path):
     out, _, _ = run
-    tokenizer, _ = train_tokenizer([str(out)], TRAIN)
+    tokenizer, _ = train_tokenizer(Corpus([str(out)]), TRAIN)
     save_tokenizer(tokenizer, tmp_path / "tokenizer.json")
     assert (tmp_path / "tokenizer.json").read_bytes() == (out / "tokenizer.json").read_bytes()
 
@@ -216,7 +217,7 @@ def test_a_tokenizer_without_the_end_of_text_token_is_a_stage_error(client, tmp_
     docs = pa.table({"id": [f"a#{i}" for i in range(20)], "text": ["some words here"] * 20})
     other = write_run(tmp_path / "run", [docs])
     tokenizer, _ = train_tokenizer(
-        [str(other)], TokenizerConfig(vocab_size=300, special_tokens=("<eos>",))
+        Corpus([str(other)]), TokenizerConfig(vocab_size=300, special_tokens=("<eos>",))
     )
     save_tokenizer(tokenizer, tmp_path / "eos.json")
     with pytest.raises(

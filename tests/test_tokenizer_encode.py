@@ -12,6 +12,7 @@ import pytest
 from test_tokenizer_train import SAMPLE_INPUTS, sample_documents
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 
+from corpusmill.pipeline.corpus import Corpus
 from corpusmill.tokenizer import nfc
 from corpusmill.tokenizer.config import TokenizerConfig
 from corpusmill.tokenizer.convert import NotConvertible, to_tiktoken
@@ -34,7 +35,7 @@ def texts() -> list[str]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    tokenizer, _ = train_tokenizer(SAMPLE_INPUTS, TokenizerConfig(vocab_size=3000))
+    tokenizer, _ = train_tokenizer(Corpus(SAMPLE_INPUTS), TokenizerConfig(vocab_size=3000))
     path = tmp_path_factory.mktemp("tok") / "tokenizer.json"
     save_tokenizer(tokenizer, path)
     return path

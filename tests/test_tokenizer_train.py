@@ -21,8 +21,10 @@ import pytest
 from tokenizers import Tokenizer
 
 from corpusmill.cli import train_tokenizer as train_command
+from corpusmill.pipeline.corpus import Corpus
 from corpusmill.pipeline.dedup.keys import ROW_BITS
 from corpusmill.pipeline.dedup.shuffle import write_sorted
+from corpusmill.pipeline.errors import UserError
 from corpusmill.pipeline.readers import (
     InputError,
     ReadConfig,
@@ -33,7 +35,6 @@ from corpusmill.pipeline.readers import (
 from corpusmill.pipeline.schema import DOCUMENTS
 from corpusmill.tokenizer.config import TokenizerConfig
 from corpusmill.tokenizer.convert import byte_level_alphabet
-from corpusmill.tokenizer.corpus import Corpus
 from corpusmill.tokenizer.train import SPLIT_PATTERN, save_tokenizer, train_tokenizer
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
@@ -93,7 +94,7 @@ def write_dedup_removals(out: Path, removed: Sequence[str]) -> None:
 @pytest.fixture(scope="module")
 def jsonl_tokenizer(tmp_path_factory) -> tuple[Path, dict]:
     config = TokenizerConfig(vocab_size=1500, special_tokens=("<|endoftext|>", "<|pad|>"))
-    tokenizer, stats = train_tokenizer([str(JSONL)], config)
+    tokenizer, stats = train_tokenizer(Corpus([str(JSONL)]), config)
     path = tmp_path_factory.mktemp("tok") / "tokenizer.json"
     save_tokenizer(tokenizer, path)
     return path, stats
@@ -123,7 +124,7 @@ def test_trained_file_loads_unchanged_with_nfc_gpt4_split_and_special_tokens_fir
 def test_same_input_and_options_give_the_same_file_byte_for_byte(jsonl_tokenizer, tmp_path: Path):
     path, _ = jsonl_tokenizer
     config = TokenizerConfig(vocab_size=1500, special_tokens=("<|endoftext|>", "<|pad|>"))
-    again, _ = train_tokenizer([str(JSONL)], config)
+    again, _ = train_tokenizer(Corpus([str(JSONL)]), config)
     save_tokenizer(again, tmp_path / "again.json")
     assert (tmp_path / "again.json").read_bytes() == path.read_bytes()
 
@@ -136,13 +137,13 @@ def test_sample_is_spread_over_the_corpus_by_id_hash_not_taken_from_its_start(tm
     run = write_run(tmp_path / "run", [english, russian])
     total = sum(len(t.encode()) for t in english["text"].to_pylist() + russian["text"].to_pylist())
     config = TokenizerConfig(vocab_size=600, sample_bytes=total // 3)
-    tokenizer, stats = train_tokenizer([str(run)], config)
+    tokenizer, stats = train_tokenizer(Corpus([str(run)]), config)
     assert stats["corpus_bytes"] == total
     assert stats["sample_fraction"] == pytest.approx(1 / 3, abs=1e-5)
     assert 0.2 * total < stats["bytes"] <= total // 3
     cyrillic = [t for t in tokenizer.get_vocab() if re.search("[\u0400-\u04ff]", _text(t))]
     assert len(cyrillic) > 20  # the Russian second part was sampled as well as the English first
-    again, _ = train_tokenizer([str(run)], config)
+    again, _ = train_tokenizer(Corpus([str(run)]), config)
     assert again.to_str() == tokenizer.to_str()
 
 
@@ -152,7 +153,7 @@ def test_trainer_sees_at_most_max_doc_chars_of_each_document(tmp_path: Path):
     docs = pa.table({"id": [f"f#{i}" for i in range(30)], "text": [head + tail] * 30})
     run = write_run(tmp_path / "run", [docs])
     tokenizer, stats = train_tokenizer(
-        [str(run)], TokenizerConfig(vocab_size=400, max_doc_chars=460)
+        Corpus([str(run)]), TokenizerConfig(vocab_size=400, max_doc_chars=460)
     )
     assert stats["bytes"] == 30 * 460
     assert tokenizer.token_to_id("Ġalpha") is not None
@@ -163,7 +164,7 @@ def test_a_run_output_is_read_as_its_clean_parts_minus_what_dedup_removed(tmp_pa
     part0 = pa.table({"id": ["a#0", "a#10", "a#20"], "text": ["one", "two", "three"]})
     part1 = pa.table({"id": ["b#0", "b#5"], "text": ["four", "five"]})
     run = write_run(tmp_path / "run", [part0, part1], removed=["a#10", "b#5"])
-    tables = list(Corpus([str(run)], ReadConfig()).tables())
+    tables = list(Corpus([str(run)], ReadConfig()))
     assert [t.to_pydict() for t in tables] == [
         {"id": ["a#0", "a#20"], "text": ["one", "three"]},
         {"id": ["b#0"], "text": ["four"]},
@@ -174,7 +175,7 @@ def test_an_unfinished_dedup_stage_is_an_error_saying_how_to_finish_it(tmp_path:
     run = write_run(tmp_path / "run", [pa.table({"id": ["a#0"], "text": ["x"]})], removed=[])
     (run / "dedup" / "_done.json").unlink()
     with pytest.raises(InputError, match="dedup stage did not finish: rerun `corpusmill run`"):
-        list(Corpus([str(run)], ReadConfig()).tables())
+        list(Corpus([str(run)], ReadConfig()))
 
 
 def test_dedup_removals_filed_under_the_wrong_part_are_refused(tmp_path: Path):
@@ -183,13 +184,20 @@ def test_dedup_removals_filed_under_the_wrong_part_are_refused(tmp_path: Path):
     removals = run / "dedup" / "removed"
     (removals / "part-00001.arrow").replace(removals / "part-00000.arrow")
     with pytest.raises(InputError, match=r"part-00000.arrow lists documents of another part"):
-        list(Corpus([str(run)], ReadConfig()).tables())
+        list(Corpus([str(run)], ReadConfig()))
 
 
-def test_inputs_without_text_are_an_input_error(tmp_path: Path):
+def test_inputs_without_text_are_a_user_error(tmp_path: Path):
     (tmp_path / "empty.jsonl").write_text('{"text": ""}\n')
-    with pytest.raises(InputError, match="no text to train a tokenizer on"):
-        train_tokenizer([str(tmp_path / "empty.jsonl")], TokenizerConfig(vocab_size=300))
+    empty = str(tmp_path / "empty.jsonl")
+    with pytest.raises(UserError, match=f"no text to train a tokenizer on in {re.escape(empty)}$"):
+        train_tokenizer(Corpus([empty]), TokenizerConfig(vocab_size=300))
+
+
+def test_a_corpus_given_as_an_iterator_is_refused_as_it_would_be_read_once():
+    tables = iter([pa.table({"id": ["a#0"], "text": ["some text"]})])
+    with pytest.raises(TypeError, match="reads its corpus twice"):
+        train_tokenizer(tables, TokenizerConfig(vocab_size=300))
 
 
 def test_train_tokenizer_command_trains_on_raw_inputs_with_its_flags(tmp_path: Path, capsys):

@@ -14,7 +14,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,8 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 from tqdm import tqdm
 
 from corpusmill.pipeline.atomic import write_text
-from corpusmill.pipeline.readers import InputError, ReadConfig
+from corpusmill.pipeline.errors import UserError
 from corpusmill.tokenizer.config import TokenizerConfig
-from corpusmill.tokenizer.corpus import Corpus
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +40,16 @@ SPLIT_PATTERN = (
 
 
 def train_tokenizer(
-    inputs: Sequence[str], config: TokenizerConfig, read_config: ReadConfig | None = None
+    corpus: Iterable[pa.Table], config: TokenizerConfig
 ) -> tuple[Tokenizer, dict[str, Any]]:
-    """Train on run output folders or raw inputs (see corpus.py); return the tokenizer and counts.
-
-    `read_config` says how raw inputs are read (the defaults when None).
-    """
+    """Train on the `id` and `text` tables of `corpus`, which is read twice (an iterable such as
+    pipeline's Corpus, not an iterator); return the tokenizer and counts."""
+    if iter(corpus) is corpus:
+        raise TypeError("train_tokenizer reads its corpus twice: pass an iterable, not an iterator")
     started = time.perf_counter()
-    corpus = Corpus(inputs, read_config or ReadConfig())
-    total = _measure(corpus.tables(), config)
+    total = _measure(corpus, config)
     if total == 0:
-        raise InputError(f"no text to train a tokenizer on in {', '.join(inputs)}")
+        raise UserError(f"no text to train a tokenizer on in {corpus}")
     fraction = min(1.0, config.sample_bytes / total)
     counts: Counter[str] = Counter()
     tokenizer = new_tokenizer()
@@ -71,7 +69,7 @@ def train_tokenizer(
     ) as bar:
         # One text per item: tokenizers reads 256 items ahead, so items that were whole batches
         # would hold 256 batches of text at once.
-        texts = _sample(corpus.tables(), config, fraction, counts, bar)
+        texts = _sample(corpus, config, fraction, counts, bar)
         tokenizer.train_from_iterator(texts, trainer)
     if tokenizer.get_vocab_size() < config.vocab_size:
         log.warning(

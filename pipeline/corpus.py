@@ -28,23 +28,30 @@ from corpusmill.pipeline.readers import (
 
 
 class Corpus:
-    """The documents of run output folders and raw inputs: found once, read as often as needed."""
+    """The documents of run output folders and raw inputs: found once, and read (as tables of
+    `id` and `text`) each time the corpus is iterated."""
 
-    def __init__(self, inputs: Sequence[str], read_config: ReadConfig) -> None:
+    def __init__(self, inputs: Sequence[str], read_config: ReadConfig | None = None) -> None:
+        self.inputs = list(inputs)
         self.runs = [RunLayout(Path(spec)) for spec in inputs if is_run_output(spec)]
         raw = [spec for spec in inputs if not is_run_output(spec)]
-        self.read_config = read_config
-        self.splits = plan_splits(discover_inputs(raw, read_config), read_config) if raw else []
+        self.read_config = read_config or ReadConfig()
+        self.splits = (
+            plan_splits(discover_inputs(raw, self.read_config), self.read_config) if raw else []
+        )
 
-    def tables(self) -> Iterator[pa.Table]:
-        """Tables of `id` and `text`: the run folders' documents in the order the folders were
-        given, then the other inputs' in the readers' order (sorted files, byte offsets)."""
+    def __iter__(self) -> Iterator[pa.Table]:
+        """The run folders' documents in the order the folders were given, then the other
+        inputs' in the readers' order (sorted files, byte offsets)."""
         for layout in self.runs:
             for part in layout.clean_parts():
                 yield read_kept(layout, part)
         for split in self.splits:
             for batch in read_split(split, self.read_config):
                 yield batch.docs.select(["id", "text"])
+
+    def __str__(self) -> str:
+        return ", ".join(self.inputs)
 
 
 def is_run_output(spec: str) -> bool:
