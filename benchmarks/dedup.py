@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.dedup.hashing import shingle_hashes
 from corpusmill.pipeline.dedup.minhash import Permutations, band_keys, signatures
@@ -115,6 +116,7 @@ def write_clean_parts(out: Path, texts: Sequence[str]) -> list[str]:
     """Write the texts as the clean stage would, with done markers; return their ids."""
     offsets = np.concatenate([[0], np.cumsum([len(t.encode()) + 1 for t in texts])[:-1]])
     ids = [f"bench.jsonl#{offset}" for offset in offsets]
+    layout = RunLayout(out)
     for part, start in enumerate(range(0, len(texts), _DOCS_PER_PART)):
         rows = slice(start, start + _DOCS_PER_PART)
         n = len(texts[rows])
@@ -132,11 +134,9 @@ def write_clean_parts(out: Path, texts: Sequence[str]) -> list[str]:
             },
             schema=DOCUMENTS,
         )
-        (out / "clean" / "_done").mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, out / "clean" / f"part-{part:05d}.parquet", compression="zstd")
-        (out / "clean" / "_done" / f"part-{part:05d}.json").write_text(
-            json.dumps({"kept": {"docs": n}})
-        )
+        layout.clean_marker(part).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, layout.clean_part(part), compression="zstd")
+        layout.clean_marker(part).write_text(json.dumps({"kept": {"docs": n}}))
     return ids
 
 
@@ -154,9 +154,9 @@ def print_quality(
     print(f"{'setting':<36} {'cand.':>7} {header} {'prec.':>6} {'s/MB':>6}  (recall per edit rate)")
     family_of = dict(zip(ids, family, strict=True))
     for name, config in SETTINGS.items():
-        shutil.rmtree(out / "dedup", ignore_errors=True)
+        shutil.rmtree(RunLayout(out).dedup, ignore_errors=True)
         stats = run_dedup(out, config, client)
-        removed = pq.read_table(out / "dedup" / "removed.parquet").to_pydict()
+        removed = pq.read_table(RunLayout(out).removed).to_pydict()
         cluster = dict(zip(removed["id"], removed["kept_id"], strict=True))
         right = sum(family_of[i] == family_of[k] for i, k in cluster.items())
         precision = right / len(cluster) if cluster else 1.0

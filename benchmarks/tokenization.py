@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 import sentencepiece as spm
 from tokenizers import Tokenizer, pre_tokenizers, trainers
 
+from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.corpus import Corpus
 from corpusmill.pipeline.schema import DOCUMENTS, document_id
@@ -117,9 +118,10 @@ def ensure_text(folder: Path, total: int) -> list[Path]:
 def run_folder(work: Path, parts: list[Path], size: int) -> Path:
     """A run output folder whose clean parts are the first parts holding `size` bytes."""
     run = work / f"run-{size >> 20}mb"
-    (run / "clean").mkdir(parents=True, exist_ok=True)
-    for part in parts[: -(-size // PART_BYTES)]:
-        link = run / "clean" / part.name
+    layout = RunLayout(run)
+    layout.clean.mkdir(parents=True, exist_ok=True)
+    for index, part in enumerate(parts[: -(-size // PART_BYTES)]):
+        link = layout.clean_part(index)
         if not link.exists():
             link.symlink_to(part)
     return run
@@ -158,9 +160,10 @@ def print_encoding(run: Path, tokenizer: Path, threads: list[int]) -> None:
 
 def encode_stage(run: Path, tokenizer: Path, workers: int) -> float:
     """Seconds of `run_tokenize` on a cluster of `workers` (cluster start-up not counted)."""
-    for leftover in [run / "index.json", *run.glob("shard-*.arrow")]:
+    layout = RunLayout(run)
+    for leftover in [layout.manifest, *layout.shards()]:
         leftover.unlink(missing_ok=True)
-    shutil.rmtree(run / "tokenize", ignore_errors=True)
+    shutil.rmtree(layout.tokenize, ignore_errors=True)
     with dask_client("", workers) as client:
         client.run(lambda: None)
         started = time.perf_counter()
@@ -262,7 +265,7 @@ def _child(args: list[str], env: dict[str, str]) -> dict:
 
 
 def _texts(run: Path) -> list[str]:
-    return pq.read_table(run / "clean", columns=["text"])["text"].to_pylist()
+    return pq.read_table(RunLayout(run).clean, columns=["text"])["text"].to_pylist()
 
 
 def _batches(run: Path) -> Iterator[list[str]]:
@@ -272,8 +275,11 @@ def _batches(run: Path) -> Iterator[list[str]]:
 
 
 def _text_arrays(run: Path) -> Iterator[pa.Array]:
-    for part in sorted((run / "clean").glob("part-*.parquet")):
-        for batch in pq.ParquetFile(part).iter_batches(batch_size=1000, columns=["text"]):
+    layout = RunLayout(run)
+    for part in layout.clean_parts():
+        for batch in pq.ParquetFile(layout.clean_part(part)).iter_batches(
+            batch_size=1000, columns=["text"]
+        ):
             yield batch.column(0)
 
 
