@@ -297,22 +297,49 @@ def test_a_run_that_keeps_no_document_fails_naming_the_reasons(finished, client,
     assert not (tmp_path / "out" / "stats.json").exists()
 
 
+# A filter of the user's that holds the run inside its clean stage until the test opens a gate,
+# so that the run is surely running (its lock held, its work unfinished) when it is interrupted.
+GATE_MODULE = """
+import time
+from pathlib import Path
+
+
+def hold(docs):
+    if docs.num_rows:
+        Path({entered!r}).touch()
+        while not Path({gate!r}).exists():
+            time.sleep(0.01)
+    return [True] * docs.num_rows
+"""
+
+
 def test_a_running_run_refuses_a_second_and_ctrl_c_ends_it_quietly_for_a_rerun(
     client, tmp_path, capsys
 ):
     (tmp_path / "in").mkdir()
     shutil.copy2(SAMPLE / "wet-00000.warc.wet.gz", tmp_path / "in")
-    split = {"read.split_bytes": 1 << 14}  # many small tasks, so that Ctrl-C lands among them
-    run_pipeline(config_for(tmp_path / "in", tmp_path / "reference", **split), client=client)
+    run_pipeline(config_for(tmp_path / "in", tmp_path / "reference"), client=client)
+    entered, gate = tmp_path / "entered", tmp_path / "gate"
+    module = GATE_MODULE.format(entered=str(entered), gate=str(gate))
+    (tmp_path / "corpusmill_test_gate.py").write_text(module)
+    (tmp_path / "held.toml").write_text(
+        '[[filters.custom]]\ncallable = "corpusmill_test_gate:hold"\n'
+    )
     out = tmp_path / "out"
     corpusmill = Path(sys.executable).with_name("corpusmill")
-    argv = [corpusmill, "run", tmp_path / "in", "--out", out, "--workers", "1"]
-    argv += ["--read-split-bytes", str(1 << 14)]
+    argv = [corpusmill, "run", tmp_path / "held.toml", tmp_path / "in", "--out", out]
+    argv += ["--workers", "1"]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     process = subprocess.Popen(
-        argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        argv,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list(out.glob("clean/_done/*.json")):
+    while time.monotonic() < deadline and not entered.exists():
         time.sleep(0.01)
     second = refusal([str(tmp_path / "in"), "--out", str(out)], capsys)
     assert f"in use by another run (pid {process.pid} on {socket.gethostname()}" in second
@@ -321,5 +348,6 @@ def test_a_running_run_refuses_a_second_and_ctrl_c_ends_it_quietly_for_a_rerun(
     assert process.returncode == 130
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("corpusmill run: ")
     assert not (out / "stats.json").exists() and not (out / "run.lock").exists()
-    assert subprocess.run(argv, capture_output=True).returncode == 0
+    gate.touch()
+    assert subprocess.run(argv, capture_output=True, env=env).returncode == 0
     assert results(out) == results(tmp_path / "reference")
