@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path("tokenizer.json"),
+        default=Path(TOKENIZER),
         help="file to write; missing folders are created. A file named tokenizer.json gets "
         "tokenizer_config.json and special_tokens_map.json beside it, so that transformers' "
         "AutoTokenizer.from_pretrained(FOLDER) loads it with its special tokens (default: "
