@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
+from corpusmill.core.errors import ConfigError, UserError
 from corpusmill.loader.format import (
     FormatError,
     Manifest,
@@ -22,7 +23,6 @@ from corpusmill.loader.format import (
     token_type,
 )
 from corpusmill.loader.llmc import GPT2_VOCAB_SIZE, MAX_FILE_TOKENS, TokenFile, TokenFileWriter
-from corpusmill.pipeline.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from corpusmill.core.checks import ConfigValueError
+from corpusmill.core.errors import ConfigError
 from corpusmill.pipeline.config import ConfigKey, RunConfig, config_keys
-from corpusmill.pipeline.errors import ConfigError, ConfigValueError
 
 T = TypeVar("T")
 

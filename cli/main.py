@@ -10,9 +10,9 @@ import sys
 from importlib.metadata import version
 
 from corpusmill.cli import export, inspect, report, run, sample, train, train_tokenizer
+from corpusmill.core.errors import CorpusmillError
 from corpusmill.loader.format import FormatError, MissingRunError
 from corpusmill.pipeline.cluster import LOG_FORMAT
-from corpusmill.pipeline.errors import CorpusmillError
 
 log = logging.getLogger("corpusmill")
 

@@ -7,11 +7,11 @@ import argparse
 from pathlib import Path
 
 from corpusmill.cli.flags import add_config_flags, config_from_flags, config_overrides
+from corpusmill.core.errors import UserError
 from corpusmill.loader.layout import TOKENIZER
 from corpusmill.pipeline.atomic import unwritable_file
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.corpus import Corpus
-from corpusmill.pipeline.errors import UserError
 from corpusmill.pipeline.readers import ReadConfig
 from corpusmill.tokenizer.config import TokenizerConfig
 from corpusmill.tokenizer.hf_files import write_transformers_files

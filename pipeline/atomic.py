@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from corpusmill.pipeline.errors import UserError
+from corpusmill.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

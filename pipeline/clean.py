@@ -26,11 +26,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from distributed import Client
 
+from corpusmill.core.errors import StageError
 from corpusmill.loader.layout import RunLayout, part_name
 from corpusmill.pipeline.atomic import atomic_path, write_json
 from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.pipeline.config import RunConfig
-from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.filters import Filter, FilterResult, apply_filters, build_filters
 from corpusmill.pipeline.langid import identify_languages
 from corpusmill.pipeline.normalize import normalize_text

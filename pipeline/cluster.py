@@ -18,7 +18,7 @@ from distributed.comm.addressing import parse_host_port
 from distributed.comm.registry import backends
 from tqdm import tqdm
 
-from corpusmill.pipeline.errors import ConfigError, StageError
+from corpusmill.core.errors import ConfigError, StageError
 
 log = logging.getLogger(__name__)
 

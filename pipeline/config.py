@@ -20,8 +20,9 @@ from typing import Any
 
 import tomli_w
 
+from corpusmill.core.checks import NON_NEGATIVE, Checked, ConfigValueError
+from corpusmill.core.errors import ConfigError
 from corpusmill.pipeline.dedup import DedupConfig
-from corpusmill.pipeline.errors import NON_NEGATIVE, Checked, ConfigError, ConfigValueError
 from corpusmill.pipeline.filters import FiltersConfig
 from corpusmill.pipeline.langid import LangIdConfig
 from corpusmill.pipeline.pii import PiiConfig

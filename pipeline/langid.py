@@ -17,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpusmill.pipeline.errors import Checked, InstallError, above
+from corpusmill.core.checks import Checked, above
+from corpusmill.core.errors import InstallError
 
 # The 176 labels of lid.176 (a test checks them against the model), with English names, so that a
 # language allow-list is checked when the config loads and a name can be turned into its code.

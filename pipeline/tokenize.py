@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from distributed import Client, Future
 
+from corpusmill.core.errors import StageError
 from corpusmill.loader.format import (
     FormatError,
     Manifest,
@@ -50,7 +51,6 @@ from corpusmill.loader.layout import RunLayout, shard_name
 from corpusmill.pipeline.atomic import atomic_path, write_json, write_text
 from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.pipeline.corpus import Corpus, read_kept
-from corpusmill.pipeline.errors import StageError
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 from corpusmill.tokenizer.encode import Encoder, check_tokenizer_file, load_encoder
 from corpusmill.tokenizer.hf_files import write_transformers_files

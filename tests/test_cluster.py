@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from distributed import Client
 
+from corpusmill.core.errors import StageError
 from corpusmill.pipeline.cluster import dask_client, run_tasks
-from corpusmill.pipeline.errors import StageError
 
 
 def square_into(task: int, folder: Path) -> None:

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from distributed import Client, LocalCluster
 
+from corpusmill.core.errors import StageError
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.dedup.stage import DedupConfig, run_dedup
-from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.readers import discover_inputs
 from corpusmill.pipeline.schema import DOCUMENTS
 

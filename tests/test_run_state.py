@@ -21,9 +21,9 @@ import pytest
 from test_filters import ENGLISH
 
 from corpusmill.cli.main import main
+from corpusmill.core.errors import StageError
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import ConfigError, load_config
-from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.readers import InputError
 from corpusmill.pipeline.run import prepared_run, run_pipeline
 

@@ -17,12 +17,12 @@ from tokenizers import Tokenizer
 
 from corpusmill.cli import inspect as inspect_command
 from corpusmill.cli.main import main
+from corpusmill.core.errors import StageError
 from corpusmill.loader.format import file_checksum, open_shard, read_manifest, verify_shards
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.corpus import Corpus
-from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.readers import discover_inputs
 from corpusmill.pipeline.tokenize import encoder_ahead, run_tokenize
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig

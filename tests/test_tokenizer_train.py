@@ -21,10 +21,10 @@ import pytest
 from tokenizers import Tokenizer
 
 from corpusmill.cli import train_tokenizer as train_command
+from corpusmill.core.errors import UserError
 from corpusmill.pipeline.corpus import Corpus
 from corpusmill.pipeline.dedup.keys import ROW_BITS
 from corpusmill.pipeline.dedup.shuffle import write_sorted
-from corpusmill.pipeline.errors import UserError
 from corpusmill.pipeline.readers import (
     InputError,
     ReadConfig,

@@ -16,9 +16,10 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 import corpusmill.cli.train_tokenizer as train_tokenizer_cli
 from corpusmill.cli.main import main
+from corpusmill.core.checks import ConfigValueError
+from corpusmill.core.errors import InstallError
 from corpusmill.pipeline import langid
 from corpusmill.pipeline.config import load_config
-from corpusmill.pipeline.errors import ConfigValueError, InstallError
 from corpusmill.pipeline.filters import GopherQualityConfig
 from corpusmill.tokenizer.encode import TokenizerFileError, check_tokenizer_file, load_encoder
 from corpusmill.tokenizer.train import new_tokenizer, save_tokenizer

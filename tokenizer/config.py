@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from corpusmill.pipeline.errors import NON_NEGATIVE, POSITIVE, Checked, distinct_nonempty
+from corpusmill.core.checks import NON_NEGATIVE, POSITIVE, Checked, distinct_nonempty
 
 # Token ids up to 2^24 (16.8M, 64x the largest vocabularies in use): a larger id in a tokenizer is
 # a damaged file, and a model's embedding of that many rows would not fit in memory.

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 from tokenizers import Tokenizer
 
-from corpusmill.pipeline.errors import UserError
+from corpusmill.core.errors import UserError
 from corpusmill.tokenizer.config import MAX_VOCAB_SIZE
 from corpusmill.tokenizer.convert import Conversion, NotConvertible, to_tiktoken
 from corpusmill.tokenizer.nfc import adopt_class, normalize_nfc, version_dependent_class

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from corpusmill.core.errors import StageError
 from corpusmill.loader.dataset import TokenDataset
 from corpusmill.loader.format import FormatError, read_manifest
 from corpusmill.loader.stream import TokenStream
 from corpusmill.pipeline.atomic import unwritable_file
 from corpusmill.pipeline.config import ConfigError
-from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.readers import InputError
 from corpusmill.train.checkpoint import CheckpointError, save_checkpoint
 from corpusmill.train.model import GPT, ModelConfig

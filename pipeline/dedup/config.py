@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from corpusmill.pipeline.errors import FRACTION, NON_NEGATIVE, POSITIVE, Checked, between
+from corpusmill.core.checks import FRACTION, NON_NEGATIVE, POSITIVE, Checked, between
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from distributed import Client
 
+from corpusmill.core.errors import StageError
 from corpusmill.loader.format import file_checksum
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.atomic import atomic_path, write_json
@@ -63,7 +64,6 @@ from corpusmill.pipeline.dedup.shuffle import (
     write_sorted,
 )
 from corpusmill.pipeline.dedup.verify import jaccard
-from corpusmill.pipeline.errors import StageError
 from corpusmill.pipeline.schema import REMOVED
 
 log = logging.getLogger(__name__)

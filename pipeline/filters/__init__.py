@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from corpusmill.pipeline.errors import Checked, ConfigValueError
+from corpusmill.core.checks import Checked, ConfigValueError
 from corpusmill.pipeline.filters.base import Filter, FilterResult, apply_filters
 from corpusmill.pipeline.filters.c4 import C4, C4Config
 from corpusmill.pipeline.filters.custom import Custom, CustomFilterConfig

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpusmill.pipeline.errors import NON_NEGATIVE, POSITIVE, Checked
+from corpusmill.core.checks import NON_NEGATIVE, POSITIVE, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
     RuleFamily,

@@ -20,7 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpusmill.pipeline.errors import Checked, ConfigError, show_value
+from corpusmill.core.checks import Checked, show_value
+from corpusmill.core.errors import ConfigError
 from corpusmill.pipeline.filters.base import FilterResult, Splits
 from corpusmill.pipeline.schema import DOCUMENTS
 

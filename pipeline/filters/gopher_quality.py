@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpusmill.pipeline.errors import FRACTION, NON_NEGATIVE, Checked, not_above
+from corpusmill.core.checks import FRACTION, NON_NEGATIVE, Checked, not_above
 from corpusmill.pipeline.filters.base import (
     FilterResult,
     RuleFamily,

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpusmill.pipeline.errors import FRACTION, POSITIVE, Checked
+from corpusmill.core.checks import FRACTION, POSITIVE, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
     RuleFamily,

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpusmill.pipeline.errors import FRACTION, Checked
+from corpusmill.core.checks import FRACTION, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
     RuleFamily,

@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 import zstandard
 from fsspec.implementations.local import LocalFileSystem
 
-from corpusmill.pipeline.errors import POSITIVE, Checked, UserError
+from corpusmill.core.checks import POSITIVE, Checked
+from corpusmill.core.errors import UserError
 from corpusmill.pipeline.extract import ExtractConfig
 from corpusmill.pipeline.readers.parquet import row_group_spans
 from corpusmill.pipeline.readers.streams import GZIP_MAGIC, ZSTD_MAGIC, open_raw
