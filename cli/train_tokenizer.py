@@ -7,9 +7,9 @@ import argparse
 from pathlib import Path
 
 from corpusmill.cli.flags import add_config_flags, config_from_flags, config_overrides
+from corpusmill.core.atomic import unwritable_file
 from corpusmill.core.errors import UserError
 from corpusmill.loader.layout import TOKENIZER
-from corpusmill.pipeline.atomic import unwritable_file
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.corpus import Corpus
 from corpusmill.pipeline.readers import ReadConfig

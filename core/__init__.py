@@ -1,1 +1,2 @@
-"""What every package shares: the errors a command reports and the checks of config values."""
+"""What every package shares: the errors a command reports, the checks of config values and
+atomic writes."""

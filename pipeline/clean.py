@@ -26,9 +26,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from distributed import Client
 
+from corpusmill.core.atomic import atomic_path, write_json
 from corpusmill.core.errors import StageError
 from corpusmill.loader.layout import RunLayout, part_name
-from corpusmill.pipeline.atomic import atomic_path, write_json
 from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.pipeline.config import RunConfig
 from corpusmill.pipeline.filters import Filter, FilterResult, apply_filters, build_filters

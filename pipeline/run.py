@@ -20,9 +20,9 @@ from typing import Any, NamedTuple
 
 from distributed import Client
 
+from corpusmill.core.atomic import folder_lock, remove_stale_temporaries, write_json, write_text
 from corpusmill.core.errors import ConfigError, StageError
 from corpusmill.loader.layout import RunLayout
-from corpusmill.pipeline.atomic import folder_lock, remove_stale_temporaries, write_json, write_text
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import check_scheduler, dask_client
 from corpusmill.pipeline.config import RunConfig, config_to_toml, flat_config, load_config

@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from distributed import Client, Future
 
+from corpusmill.core.atomic import atomic_path, write_json, write_text
 from corpusmill.core.errors import StageError
 from corpusmill.loader.format import (
     FormatError,
@@ -48,7 +49,6 @@ from corpusmill.loader.format import (
     write_shard,
 )
 from corpusmill.loader.layout import RunLayout, shard_name
-from corpusmill.pipeline.atomic import atomic_path, write_json, write_text
 from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.pipeline.corpus import Corpus, read_kept
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from corpusmill.pipeline.atomic import atomic_path, write_text
+from corpusmill.core.atomic import atomic_path, write_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

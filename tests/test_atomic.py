@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from corpusmill.pipeline.atomic import (
+from corpusmill.core.atomic import (
     LockedError,
     atomic_path,
     folder_lock,

@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from corpusmill.core.atomic import write_json
 from corpusmill.loader.layout import SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG
-from corpusmill.pipeline.atomic import write_json
 from corpusmill.tokenizer.config import TokenizerConfig
 
 # The options of an added token that transformers keeps in `added_tokens_decoder`.

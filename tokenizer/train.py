@@ -25,8 +25,8 @@ import xxhash
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from tqdm import tqdm
 
+from corpusmill.core.atomic import write_text
 from corpusmill.core.errors import UserError
-from corpusmill.pipeline.atomic import write_text
 from corpusmill.tokenizer.config import TokenizerConfig
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from corpusmill.core.atomic import atomic_path
 from corpusmill.core.errors import UserError
 from corpusmill.loader.format import file_checksum
-from corpusmill.pipeline.atomic import atomic_path
 from corpusmill.train.model import GPT, ModelConfig, param_shapes
 
 FORMAT_VERSION = 1

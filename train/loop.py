@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from corpusmill.core.atomic import unwritable_file
 from corpusmill.core.errors import StageError
 from corpusmill.loader.dataset import TokenDataset
 from corpusmill.loader.format import FormatError, read_manifest
 from corpusmill.loader.stream import TokenStream
-from corpusmill.pipeline.atomic import unwritable_file
 from corpusmill.pipeline.config import ConfigError
 from corpusmill.pipeline.readers import InputError
 from corpusmill.train.checkpoint import CheckpointError, save_checkpoint

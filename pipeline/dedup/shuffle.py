@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from corpusmill.pipeline.atomic import atomic_path
+from corpusmill.core.atomic import atomic_path
 from corpusmill.pipeline.dedup.hashing import fmix64
 
 _METADATA_KEY = b"corpusmill"

@@ -46,10 +46,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from distributed import Client
 
+from corpusmill.core.atomic import atomic_path, write_json
 from corpusmill.core.errors import StageError
 from corpusmill.loader.format import file_checksum
 from corpusmill.loader.layout import RunLayout
-from corpusmill.pipeline.atomic import atomic_path, write_json
 from corpusmill.pipeline.dedup.components import distributed_components, local_components
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.hashing import shingle_hashes, shingle_sets, text_hashes, url_hashes
