@@ -12,8 +12,8 @@ A run's tokens live in `OUT/shard-NNNNN.arrow`, described by `OUT/index.json`:
   the format version, the tokenizer file and its xxh3, the vocabulary size, token type and EOS id,
   and per shard its documents, tokens, source bytes, file size and xxh3-64 checksum, with totals.
 
-Only numpy, pyarrow, xxhash, the standard library and the run layout (loader/layout.py) are
-imported here.
+Only numpy, pyarrow, the standard library, corpusmill.core (checksums) and the run layout
+(loader/layout.py) are imported here.
 """
 
 from __future__ import annotations
@@ -30,15 +30,14 @@ from typing import Any, NoReturn
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import xxhash
 
+from corpusmill.core.checksums import file_checksum
 from corpusmill.loader.layout import RunLayout
 
 FORMAT_VERSION = 1
 # About a million tokens per record batch: a loader's unit of reading, and far below the 2**31
 # values a list column's int32 offsets can address.
 BATCH_TOKENS = 1 << 20
-_READ_CHUNK = 1 << 24
 # The token types a manifest may name, and how many ids each holds.
 _TOKEN_DTYPES = {"uint16": 1 << 16, "uint32": 1 << 32}
 # The largest vocabulary a manifest may name, as the tokenizer's own bound (tokenizer/config.py,
@@ -202,15 +201,6 @@ def checked_batch(
             f"{path}: record batch {index} is damaged ({message}); rerun the tokenize stage"
         ) from None
     return batch
-
-
-def file_checksum(path: Path) -> str:
-    """xxh3-64 of a file's bytes, as 16 hex digits."""
-    digest = xxhash.xxh3_64()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_READ_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_manifest(folder: Path) -> Manifest:

@@ -36,12 +36,12 @@ import pyarrow.parquet as pq
 from distributed import Client, Future
 
 from corpusmill.core.atomic import atomic_path, write_json, write_text
+from corpusmill.core.checksums import file_checksum
 from corpusmill.core.errors import StageError
 from corpusmill.loader.format import (
     FormatError,
     Manifest,
     ShardInfo,
-    file_checksum,
     open_shard,
     read_manifest,
     token_type,

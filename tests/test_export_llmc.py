@@ -16,8 +16,9 @@ from test_train_loop import write_tokenized_run
 
 from corpusmill.cli import export as export_command
 from corpusmill.cli.main import describe, main
+from corpusmill.core.checksums import file_checksum
 from corpusmill.loader import format as shard_format
-from corpusmill.loader.format import FormatError, Manifest, file_checksum, token_type, write_shard
+from corpusmill.loader.format import FormatError, Manifest, token_type, write_shard
 from corpusmill.loader.layout import MANIFEST, shard_name
 from corpusmill.loader.llmc import read_token_file
 

@@ -9,13 +9,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from corpusmill.core.checksums import file_checksum
 from corpusmill.loader.format import (
     BATCH_TOKENS,
     FORMAT_VERSION,
     FormatError,
     Manifest,
     ShardInfo,
-    file_checksum,
     open_shard,
     read_manifest,
     token_type,

@@ -17,8 +17,9 @@ from tokenizers import Tokenizer
 
 from corpusmill.cli import inspect as inspect_command
 from corpusmill.cli.main import main
+from corpusmill.core.checksums import file_checksum
 from corpusmill.core.errors import StageError
-from corpusmill.loader.format import file_checksum, open_shard, read_manifest, verify_shards
+from corpusmill.loader.format import open_shard, read_manifest, verify_shards
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config

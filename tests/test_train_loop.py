@@ -15,7 +15,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from corpusmill.cli import sample as sample_command
 from corpusmill.cli import train as train_command
 from corpusmill.cli.main import main
-from corpusmill.loader.format import Manifest, file_checksum, token_type, tokens_array, write_shard
+from corpusmill.core.checksums import file_checksum
+from corpusmill.loader.format import Manifest, token_type, tokens_array, write_shard
 from corpusmill.loader.layout import MANIFEST, shard_name
 from corpusmill.train.checkpoint import (
     CheckpointError,

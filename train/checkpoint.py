@@ -16,8 +16,8 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from corpusmill.core.atomic import atomic_path
+from corpusmill.core.checksums import file_checksum
 from corpusmill.core.errors import UserError
-from corpusmill.loader.format import file_checksum
 from corpusmill.train.model import GPT, ModelConfig, param_shapes
 
 FORMAT_VERSION = 1

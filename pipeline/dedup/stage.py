@@ -47,8 +47,8 @@ import pyarrow.parquet as pq
 from distributed import Client
 
 from corpusmill.core.atomic import atomic_path, write_json
+from corpusmill.core.checksums import file_checksum
 from corpusmill.core.errors import StageError
-from corpusmill.loader.format import file_checksum
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.dedup.components import distributed_components, local_components
 from corpusmill.pipeline.dedup.config import DedupConfig
