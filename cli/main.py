@@ -11,8 +11,8 @@ from importlib.metadata import version
 
 from corpusmill.cli import export, inspect, report, run, sample, train, train_tokenizer
 from corpusmill.core.errors import CorpusmillError
+from corpusmill.core.logs import LOG_FORMAT
 from corpusmill.loader.format import FormatError, MissingRunError
-from corpusmill.pipeline.cluster import LOG_FORMAT
 
 log = logging.getLogger("corpusmill")
 

@@ -1,2 +1,2 @@
 """What every package shares: the errors a command reports, the checks of config values, atomic
-writes and checksums."""
+writes, checksums and the log format."""

@@ -19,10 +19,10 @@ from distributed.comm.registry import backends
 from tqdm import tqdm
 
 from corpusmill.core.errors import ConfigError, StageError
+from corpusmill.core.logs import LOG_FORMAT
 
 log = logging.getLogger(__name__)
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Seconds to wait for an existing scheduler: long enough for a remote one, short enough that a
 # wrong --scheduler is reported before the user wonders (Dask's default is 30 s).
 CONNECT_TIMEOUT = 5
