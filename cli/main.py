@@ -12,7 +12,6 @@ from importlib.metadata import version
 from corpusmill.cli import export, inspect, report, run, sample, train, train_tokenizer
 from corpusmill.core.errors import CorpusmillError
 from corpusmill.core.logs import LOG_FORMAT
-from corpusmill.loader.format import FormatError, MissingRunError
 
 log = logging.getLogger("corpusmill")
 
@@ -48,12 +47,6 @@ def describe(exc: Exception, verbose: bool = False) -> tuple[str, int]:
     traceback -v shows)."""
     if isinstance(exc, CorpusmillError):
         return str(exc), exc.exit_code
-    # The shard format's errors are not CorpusmillErrors yet: a run that is missing is the user's
-    # mistake (MissingRunError is a FormatError, so it is checked first), a damaged one is not.
-    if isinstance(exc, MissingRunError):
-        return str(exc), 2
-    if isinstance(exc, FormatError):
-        return str(exc), 1
     if isinstance(exc, OSError):
         paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
         reason = "; ".join(filter(None, [exc.strerror or str(exc), _OS_HINTS.get(exc.errno)]))

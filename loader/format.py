@@ -12,7 +12,7 @@ A run's tokens live in `OUT/shard-NNNNN.arrow`, described by `OUT/index.json`:
   the format version, the tokenizer file and its xxh3, the vocabulary size, token type and EOS id,
   and per shard its documents, tokens, source bytes, file size and xxh3-64 checksum, with totals.
 
-Only numpy, pyarrow, the standard library, corpusmill.core (checksums) and the run layout
+Only numpy, pyarrow, the standard library, corpusmill.core (errors, checksums) and the run layout
 (loader/layout.py) are imported here.
 """
 
@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusmill.core.checksums import file_checksum
+from corpusmill.core.errors import CorpusmillError, UserError
 from corpusmill.loader.layout import RunLayout
 
 FORMAT_VERSION = 1
@@ -45,11 +46,11 @@ _TOKEN_DTYPES = {"uint16": 1 << 16, "uint32": 1 << 32}
 _MAX_VOCAB_SIZE = 1 << 24
 
 
-class FormatError(ValueError):
+class FormatError(CorpusmillError, ValueError):
     """A manifest or shard that does not follow this format; the message names the file."""
 
 
-class MissingRunError(FormatError):
+class MissingRunError(UserError, FormatError):
     """A folder without a manifest: not a tokenized run's output, so the wrong one was named."""
 
 

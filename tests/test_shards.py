@@ -146,13 +146,16 @@ def test_reading_a_manifest_of_another_format_version_says_what_to_do(tmp_path: 
     data = json.loads(manifest(()).to_json())
     data["format_version"] = FORMAT_VERSION + 1
     (tmp_path / "index.json").write_text(json.dumps(data))
-    with pytest.raises(FormatError, match="format version 2, this corpusmill reads version 1"):
+    message = "format version 2, this corpusmill reads version 1"
+    with pytest.raises(FormatError, match=message) as err:
         read_manifest(tmp_path)
+    assert err.value.exit_code == 1
 
 
-def test_reading_a_folder_without_manifest_names_the_file(tmp_path: Path):
-    with pytest.raises(FormatError, match=f"{tmp_path / 'index.json'} does not exist"):
+def test_reading_a_folder_without_manifest_names_the_file_as_the_users_mistake(tmp_path: Path):
+    with pytest.raises(FormatError, match=f"{tmp_path / 'index.json'} does not exist") as err:
         read_manifest(tmp_path)
+    assert err.value.exit_code == 2
 
 
 def test_verify_reports_a_changed_byte_a_truncation_and_a_missing_shard(tmp_path: Path):
