@@ -62,16 +62,16 @@ def read_jsonl(split: Split, config: ReadConfig) -> Iterator[ReadBatch]:
 def split_record(record: dict[str, Any], config: ReadConfig) -> tuple[Any, Any, str | None]:
     """(text, url, meta) of a parsed record: text and URL taken out, the rest as meta JSON.
 
-    The field named by `id_key` is stored in meta as "id"; without `keep_fields`, meta is None.
+    The field named by `id_key` is stored in meta as "id", its first key (where the dataset stage
+    takes it from); without `keep_fields`, meta is None.
     """
     text = _pop_path(record, config.text_key)
     url = _pop_path(record, config.url_key)
     if not config.keep_fields:
         return text, url, None
-    if config.id_key != "id":
-        own_id = _pop_path(record, config.id_key)
-        if own_id is not None:
-            record = {"id": own_id, **record}
+    own_id = _pop_path(record, config.id_key)
+    if own_id is not None:
+        record = {"id": own_id, **record}
     return text, url, to_meta(record)
 
 
