@@ -79,6 +79,12 @@ def summary_table(stats: dict) -> str:
         rows += [(f"  removed {kind}", counts) for kind, counts in dedup["removed"].items()]
         rows.append(("  kept", dedup["kept"]))
         notes.append(f"dedup: {dedup['clusters']} duplicate clusters, {dedup['seconds']:.1f} s")
+    if dataset := stats.get("dataset"):
+        rows += [
+            ("dataset", None),
+            ("  documents", {"docs": dataset["docs"], "bytes": dataset["bytes"]}),
+        ]
+        notes.append(f"dataset: {dataset['parts']} parts, {dataset['seconds']:.1f} s")
     if (tokenize := stats.get("tokenize")) and not tokenize.get("skipped"):
         rows += [
             ("tokenize", None),

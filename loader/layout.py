@@ -3,7 +3,8 @@ stages that write them, the readers, the loader, the report and `--force`.
 
 Numbered files are `<unit>-NNNNN<suffix>` (`clean/part-00003.parquet`, `shard-00000.arrow`). A
 stage's done markers live in its folder's `_done/` (the leading underscore keeps Arrow and Parquet
-readers of the folder from taking them for data). Only the standard library is imported here.
+readers of the folder from taking them for data; the dataset's, in `.done/`, are hidden from HF
+`datasets` too). Only the standard library is imported here.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ DEDUP_STEPS = {
     "removed": "part",
 }
 _DONE = "_done"
+_HIDDEN_DONE = ".done"
 _PART = "part"
 _SHARD = "shard"
 _CLEAN_PART = re.compile(rf"{_PART}-(\d+)\.parquet")
@@ -128,6 +130,20 @@ class RunLayout:
         return sorted((self.dedup / step).glob(f"{DEDUP_STEPS[step]}-*.arrow"))
 
     @property
+    def dataset(self) -> Path:
+        """The deduplicated corpus, a Parquet dataset holding nothing else."""
+        return self.root / "dataset"
+
+    def dataset_part(self, index: int) -> Path:
+        """Clean part `index`'s documents that dedup kept, with their columns for users."""
+        return self.dataset / f"{part_name(index)}.parquet"
+
+    def dataset_marker(self, index: int) -> Path:
+        """Dataset part `index`'s counts. Hidden, not `_done/`: `datasets.load_dataset("parquet",
+        data_dir=...)` reads every file of the folder but hidden ones."""
+        return self.dataset / _HIDDEN_DONE / f"{part_name(index)}.json"
+
+    @property
     def tokenize(self) -> Path:
         return self.root / "tokenize"
 
@@ -181,6 +197,7 @@ class RunLayout:
             self.clean,
             self.rejected,
             self.dedup,
+            self.dataset,
             self.tokenize,
             self.tokenizer,
             self.tokenizer_config,

@@ -129,15 +129,15 @@ def clean_task(task: CleanTask, config: RunConfig) -> dict[str, Any]:
     counters: Counter[str] = Counter()
     reasons = []
     with (
-        _parquet_sink(layout.clean_part(task.index), DOCUMENTS) as kept_sink,
-        _parquet_sink(layout.rejected_part(task.index), REJECTED) as rejected_sink,
+        parquet_sink(layout.clean_part(task.index), DOCUMENTS) as kept_sink,
+        parquet_sink(layout.rejected_part(task.index), REJECTED) as rejected_sink,
     ):
         for batch in task_batches(task, config.read):
             docs, rejected, batch_counters = clean_batch(batch.docs, config, filters)
             rejected = pa.concat_tables([batch.rejected, rejected])
             kept_sink(docs)
             rejected_sink(rejected)
-            kept.update(docs=docs.num_rows, bytes=_text_bytes(docs))
+            kept.update(docs=docs.num_rows, bytes=text_bytes(docs))
             counters.update(batch.counters)
             counters.update(batch_counters)
             reasons.append(count_by_reason(rejected))
@@ -160,7 +160,7 @@ def task_batches(task: CleanTask, config: ReadConfig) -> Iterator[ReadBatch]:
     docs = size = 0
     for split in task.splits:
         for batch in read_split(split, config):
-            rows, text = batch.docs.num_rows, _text_bytes(batch.docs)
+            rows, text = batch.docs.num_rows, text_bytes(batch.docs)
             if pending and (docs + rows > config.batch_docs or size + text > config.batch_bytes):
                 yield _merged(pending)
                 pending, docs, size = [], 0, 0
@@ -335,7 +335,7 @@ def _describe(task: CleanTask) -> str:
 
 
 @contextlib.contextmanager
-def _parquet_sink(path: Path, schema: pa.Schema) -> Iterator:
+def parquet_sink(path: Path, schema: pa.Schema) -> Iterator:
     """A function that appends tables to a zstd Parquet file written atomically at the end."""
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
 
@@ -363,6 +363,6 @@ def _merged(batches: Sequence[ReadBatch]) -> ReadBatch:
     )
 
 
-def _text_bytes(docs: pa.Table) -> int:
+def text_bytes(docs: pa.Table) -> int:
     """UTF-8 bytes of a table's texts."""
     return int(pc.sum(pc.binary_length(docs["text"])).as_py() or 0)

@@ -59,9 +59,13 @@ def is_run_output(spec: str) -> bool:
     return RunLayout(Path(spec)).clean.is_dir()
 
 
-def read_kept(layout: RunLayout, part: int) -> pa.Table:
-    """The `id` and `text` of clean part `part`'s documents that dedup kept, in order."""
-    table = pq.read_table(layout.clean_part(part), columns=["id", "text"])
+def read_kept(
+    layout: RunLayout, part: int, columns: Sequence[str] | None = ("id", "text")
+) -> pa.Table:
+    """The `columns` (all with None) of clean part `part`'s documents that dedup kept, in order."""
+    table = pq.read_table(
+        layout.clean_part(part), columns=None if columns is None else list(columns)
+    )
     keep = kept_mask(layout, part, table.num_rows)
     return table if keep.all() else table.filter(keep)
 

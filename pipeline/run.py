@@ -26,6 +26,7 @@ from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import check_scheduler, dask_client
 from corpusmill.pipeline.config import RunConfig, config_to_toml, flat_config, load_config
+from corpusmill.pipeline.dataset import run_dataset
 from corpusmill.pipeline.dedup.stage import run_dedup
 from corpusmill.pipeline.readers import InputFile, discover_inputs, printable
 from corpusmill.pipeline.tokenize import encoder_ahead, run_tokenize
@@ -96,6 +97,7 @@ def run_stages(run: PreparedRun, client: Client) -> dict[str, Any]:
     early = encoder_ahead(out, config.tokenizer, config.shards, client)
     if config.dedup.enabled:
         stats["dedup"] = run_dedup(out, config.dedup, client)
+    stats["dataset"] = run_dataset(out, client)
     stats["tokenize"] = run_tokenize(out, config.tokenizer, config.shards, client, early)
     write_json(RunLayout(out).stats, stats)
     return stats

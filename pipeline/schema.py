@@ -25,6 +25,22 @@ DOCUMENTS = pa.schema(
     ]
 )
 
+# The deduplicated corpus, OUT/dataset/part-N.parquet: the documents dedup kept, for users of the
+# data; `source_id` is the input record's own id (JSONL, Parquet), which `meta` then leaves out.
+DATASET = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.large_string(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("lang", pa.string()),
+        pa.field("lang_score", pa.float32()),
+        pa.field("source_id", pa.string()),
+        pa.field("meta", pa.string()),
+    ]
+)
+
 # A record that never became a document (unreadable, binary, broken JSON) or a document a filter
 # removed. `text` holds what could be read, for inspection; it is null for binaries.
 REJECTED = pa.schema(

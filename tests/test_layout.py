@@ -61,6 +61,8 @@ def named_files(layout: RunLayout) -> set[Path]:
         *(layout.rejected_part(n) for n in parts),
         *(layout.clean_marker(n) for n in parts),
         *(layout.encoded_marker(n) for n in parts),
+        *(layout.dataset_part(n) for n in parts),
+        *(layout.dataset_marker(n) for n in parts),
         *(layout.dedup_file(step, n) for step, unit in DEDUP_STEPS.items() for n in counts[unit]),
         *(layout.shard(n) for n in range(shards)),
         *(layout.shard_marker(n) for n in range(shards)),

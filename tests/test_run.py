@@ -54,7 +54,8 @@ def sample_run(out: Path, **overrides) -> dict:
 
 def outputs(out: Path) -> dict[str, bytes]:
     """Every result file of a run and the clean stage's markers, by path relative to the output."""
-    paths = [p for folder in ("clean", "clean/_done", "rejected") for p in (out / folder).iterdir()]
+    folders = ("clean", "clean/_done", "rejected", "dataset")
+    paths = [p for folder in folders for p in (out / folder).iterdir()]
     paths += [out / "dedup" / "removed.parquet", out / "tokenizer.json", out / "index.json"]
     paths += list(out.glob("shard-*.arrow"))
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(paths) if p.is_file()}
