@@ -31,7 +31,7 @@ demo: $(VENV)/.installed
 	$(BIN)/corpusmill train $(DEMO) --ckpt $(DEMO)/model.npz --steps 300
 	$(BIN)/corpusmill sample $(DEMO)/model.npz --prompt "The" --tokens 60 --temperature 0.8
 	$(BIN)/corpusmill report $(DEMO) --model $(DEMO)/model.npz
-	@echo "output: $(DEMO) (documents in clean/, shards and index.json)"
+	@echo "output: $(DEMO) (deduplicated documents in dataset/, shards and index.json)"
 	@echo "report: $(DEMO)/report/report.html (and report.md, report.json)"
 	@echo "model:  $(DEMO)/model.npz"
 
