@@ -362,27 +362,31 @@ def _inner_record(
     in a page rarely frames a record that ends at a boundary. Records larger than max_doc_bytes
     are not held, so they cannot be searched: they are read as declared.
     """
+    if _framed(reader, 0, header, max_doc_bytes):
+        return None
     header_length, _, length = header
     end = header_length + length
-    if length > max_doc_bytes or _ends_at_boundary(reader, 0, end):
-        return None
     # A header that starts in the block may run past its end.
     record = reader.peek(end + len(_INNER_HEADER) - 1)
     start = record.find(_INNER_HEADER, header_length)
     while 0 <= start < end:
         inner = _parse_header(reader.peek(_MAX_HEADER, start))
-        if inner is not None and (
-            inner[2] > max_doc_bytes or _ends_at_boundary(reader, start, inner[0] + inner[2])
-        ):
+        if inner is not None and _framed(reader, start, inner, max_doc_bytes):
             return start
         start = record.find(_INNER_HEADER, start + 1)
     return None
 
 
-def _ends_at_boundary(reader: ByteReader, start: int, length: int) -> bool:
-    """True if the `length` bytes from `start` bytes ahead are followed by a record boundary."""
-    end = start + length
-    if not reader.peek(1, end - 1):  # the stream ends before them
+def _framed(
+    reader: ByteReader, start: int, header: tuple[int, dict[str, str], int], max_doc_bytes: int
+) -> bool:
+    """True if the record whose parsed `header` is `start` bytes ahead ends at a record boundary,
+    or is larger than max_doc_bytes (not held, so taken as declared)."""
+    header_length, _, length = header
+    if length > max_doc_bytes:
+        return True
+    end = start + header_length + length
+    if not reader.peek(1, end - 1):  # the stream ends inside the record
         return False
     tail = reader.peek(_BOUNDARY_PEEK, end)
     return _is_boundary(tail, more=len(tail) == _BOUNDARY_PEEK)
@@ -429,10 +433,7 @@ def _record_at(reader: ByteReader, max_doc_bytes: int) -> bool:
     record does not, and is read by the split before, which reads past its end up to such a start.
     """
     header = _parse_header(reader.peek(_MAX_HEADER))
-    if header is None:
-        return False
-    header_length, _, length = header
-    return length > max_doc_bytes or _ends_at_boundary(reader, 0, header_length + length)
+    return header is not None and _framed(reader, 0, header, max_doc_bytes)
 
 
 def _header_at(reader: ByteReader) -> bool:
