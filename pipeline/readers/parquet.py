@@ -229,10 +229,7 @@ def _decoded(value: Any, kind: pa.DataType) -> Any:
 
 def _is_text(kind: pa.DataType) -> bool:
     """True for the Arrow types a text column may have: strings or bytes, plain or views."""
-    return _is_string(kind) or any(
-        check(kind)
-        for check in (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_binary_view)
-    )
+    return _is_string(kind) or kind in _STRING_BYTES.values()
 
 
 def _is_string(kind: pa.DataType) -> bool:
