@@ -125,6 +125,14 @@ def page_charset(body: bytes, http_charset: str | None) -> str:
     return declared or detect_encoding(body, from_html_meta=True) or "utf-8"
 
 
+def utf16_codec(data: bytes) -> str | None:
+    """The codec of UTF-16 text: "utf-16" if `data` starts with a UTF-16 byte-order mark, else
+    `utf16_without_bom`'s answer (None if it does not look like UTF-16)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return utf16_without_bom(data)
+
+
 def utf16_without_bom(data: bytes) -> str | None:
     """The codec ("utf-16-le" or "utf-16-be") of UTF-16 text without a byte-order mark, if `data`
     starts like it (most of its first code units ASCII), else None."""

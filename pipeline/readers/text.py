@@ -7,11 +7,10 @@ larger than `max_doc_bytes`, is rejected without being held in memory.
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from corpusmill.pipeline.extract import decode_counting, utf16_without_bom
+from corpusmill.pipeline.extract import decode_counting, utf16_codec
 from corpusmill.pipeline.readers.streams import (
     SNIFF_BYTES,
     BatchBuilder,
@@ -75,6 +74,4 @@ def _read_document(
 def _charset(head: bytes) -> str:
     """UTF-16 if the file says so with a byte-order mark or looks like it (NUL high bytes of
     ASCII), else UTF-8 (minus any BOM)."""
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    return utf16_without_bom(head) or "utf-8-sig"
+    return utf16_codec(head) or "utf-8-sig"

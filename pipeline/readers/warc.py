@@ -26,7 +26,6 @@ followed by junk, too long a Content-Length) between, so nothing is reported twi
 
 from __future__ import annotations
 
-import codecs
 import math
 import re
 import zlib
@@ -41,6 +40,7 @@ from corpusmill.pipeline.extract import (
     decode_counting,
     html_to_text,
     page_charset,
+    utf16_codec,
     utf16_without_bom,
 )
 from corpusmill.pipeline.readers.streams import (
@@ -644,8 +644,6 @@ def _payload_kind(mime: str, body: bytes) -> str:
 
 def _starts_like_html(head: bytes) -> bool:
     """True if a payload starts with an HTML document's first tag, in UTF-8 or UTF-16."""
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        head = head[:2048].decode("utf-16", "ignore").encode()
-    elif utf16 := utf16_without_bom(head):
+    if utf16 := utf16_codec(head):
         head = head[:2048].decode(utf16, "ignore").encode()
     return _HTML_START.match(head[:1024]) is not None
