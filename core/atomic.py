@@ -1,10 +1,12 @@
-"""Atomic file writes and the lock of an output folder.
+"""Atomic file writes and the lock of an output folder, local or on an object store.
 
-A write goes to a temporary name in the same folder, then is renamed into place: a reader (or a
-rerun after a crash) sees either no file or the complete file, never a torn one. Temporaries carry
-a name only this module makes, so sweeping a killed run's leftovers never touches a user's files.
-The lock (created exclusively, naming its pid, host and start time) keeps two runs out of one
-folder.
+A local write goes to a temporary name in the same folder, then is renamed into place: a reader
+(or a rerun after a crash) sees either no file or the complete file, never a torn one. Temporaries
+carry a name only this module makes, so sweeping a killed run's leftovers never touches a user's
+files. An object (core/storage.py ObjectPath) is written once, complete, under its final name: a
+single PUT of the whole data, or an upload of a finished local temporary file whose multipart
+upload is aborted if it fails, so no partial object is ever visible. The lock (created
+exclusively, naming its pid, host and start time) keeps two runs out of one folder.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import logging
 import os
 import re
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from corpusmill.core.errors import UserError
+from corpusmill.core.storage import ObjectPath
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +38,23 @@ class LockedError(UserError):
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it is renamed to `path`, on error removed."""
+def atomic_path(path: Path | ObjectPath) -> Iterator[Path]:
+    """Yield a local temporary path to write (any writer: pyarrow's, open(), ...); on success it
+    becomes `path`, on error it is removed and `path` stays as it was.
+
+    A local temporary sits beside `path` and is renamed to it; one for an object sits in the
+    local temporary folder and is uploaded to `path` (core/storage.py) when the block ends.
+    """
+    if isinstance(path, ObjectPath):
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMPORARY_SUFFIX)
+        os.close(handle)
+        tmp = Path(name)
+        try:
+            yield tmp
+            path.fs.put_file(str(tmp), path.path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{_TEMPORARY_SUFFIX}")
     try:
@@ -45,13 +64,33 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def remove_stale_temporaries(folder: Path, recursive: bool = True) -> int:
+def write_bytes(path: Path | ObjectPath, data: bytes) -> None:
+    """Write a file atomically; an object with one PUT of all of `data`."""
+    if isinstance(path, ObjectPath):
+        path.fs.pipe_file(path.path, data)
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: Path | ObjectPath, text: str) -> None:
+    """Write a UTF-8 text file atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path | ObjectPath, data: Any) -> None:
+    """Write `data` as stable, human-readable JSON, atomically."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def remove_stale_temporaries(folder: Path | ObjectPath, recursive: bool = True) -> int:
     """Delete the temporaries `atomic_path` left in `folder` (and below it, if `recursive`) when
-    its writer was killed; return how many there were. Other files, hidden or not, stay.
+    its writer was killed; return how many there were. Other files, hidden or not, stay. An
+    object store holds none: its objects are written under their final names only.
 
     Call it only while holding the folder's lock, so that no other writer's temporary goes.
     """
-    if not folder.is_dir():
+    if isinstance(folder, ObjectPath) or not folder.is_dir():
         return 0
     candidates = folder.rglob(f"*{_TEMPORARY_SUFFIX}") if recursive else folder.glob("*")
     stale = [path for path in candidates if _TEMPORARY.fullmatch(path.name) and path.is_file()]
@@ -61,10 +100,16 @@ def remove_stale_temporaries(folder: Path, recursive: bool = True) -> int:
 
 
 @contextlib.contextmanager
-def folder_lock(path: Path) -> Iterator[None]:
+def folder_lock(path: Path | ObjectPath) -> Iterator[None]:
     """Hold the lock file `path` while the block runs: created exclusively, it names this pid,
     host and start time. A lock whose pid no longer runs on this host is taken over; one held by
-    a live process (or a process on another host) raises LockedError."""
+    a live process (or a process on another host) raises LockedError.
+
+    On an object store the lock is an object created by a conditional PUT (If-None-Match: *),
+    which S3, MinIO and moto refuse when it exists. A store that ignores the condition makes the
+    lock advisory: the lock is read back after the PUT, which stops the earlier of two runs that
+    start together, but not two runs whose PUTs and reads interleave.
+    """
     mine = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
@@ -78,11 +123,11 @@ def folder_lock(path: Path) -> Iterator[None]:
             path.unlink(missing_ok=True)
 
 
-def _create_lock(path: Path, mine: dict[str, Any]) -> None:
+def _create_lock(path: Path | ObjectPath, mine: dict[str, Any]) -> None:
     """Create the lock file holding `mine`, taking over a stale one once."""
     for attempt in range(2):
         try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            _create_exclusive(path, json.dumps(mine))
         except FileExistsError:
             holder = _read_lock(path)
             if attempt or not _is_stale(holder):
@@ -95,16 +140,26 @@ def _create_lock(path: Path, mine: dict[str, Any]) -> None:
             )
             path.unlink(missing_ok=True)
             continue
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(mine, handle)
-        except BaseException:  # a full disk, say: leave no empty lock behind
-            path.unlink(missing_ok=True)
-            raise
         return
 
 
-def _read_lock(path: Path) -> dict[str, Any] | None:
+def _create_exclusive(path: Path | ObjectPath, text: str) -> None:
+    """Create the file `path` holding `text`; FileExistsError if it exists."""
+    if isinstance(path, ObjectPath):
+        path.fs.pipe_file(path.path, text.encode("utf-8"), mode="create")
+        if path.read_text() != text:
+            raise FileExistsError(str(path))
+        return
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except BaseException:  # a full disk, say: leave no empty lock behind
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _read_lock(path: Path | ObjectPath) -> dict[str, Any] | None:
     """The holder a lock file names, or None if it is gone, being written or damaged."""
     try:
         holder = json.loads(path.read_text(encoding="utf-8"))
@@ -131,7 +186,7 @@ def _is_stale(holder: dict[str, Any] | None) -> bool:
     return False
 
 
-def _held_message(path: Path, holder: dict[str, Any] | None) -> str:
+def _held_message(path: Path | ObjectPath, holder: dict[str, Any] | None) -> str:
     """Why the lock cannot be taken, and what to do."""
     if holder is None:
         who = "a run that is starting, or one whose lock file is damaged"
@@ -143,9 +198,12 @@ def _held_message(path: Path, holder: dict[str, Any] | None) -> str:
     )
 
 
-def unwritable_file(path: Path) -> str | None:
+def unwritable_file(path: Path | ObjectPath) -> str | None:
     """Why `path` cannot be written as a file, its missing folders created, or None: checked
-    before long work, so that a wrong path fails first, not last."""
+    before long work, so that a wrong path fails first, not last. An object's bucket is checked
+    by core/storage.py `check_storage`."""
+    if isinstance(path, ObjectPath):
+        return f"{path} is a folder" if path.is_dir() else None
     if path.is_dir():
         return f"{path} is a folder"
     folder = next(parent for parent in path.absolute().parents if parent.exists())
@@ -154,14 +212,3 @@ def unwritable_file(path: Path) -> str | None:
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"{folder} is not writable"
     return None
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write a UTF-8 text file atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write `data` as stable, human-readable JSON, atomically."""
-    write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

@@ -1,0 +1,196 @@
+"""Object storage: storage options from the config and the environment, locations by URL, whole
+writes under final names, the lock, and one-line errors for an unreachable bucket; against an S3
+server on 127.0.0.1 (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import socket
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from corpusmill.core.atomic import (
+    LockedError,
+    atomic_path,
+    folder_lock,
+    remove_stale_temporaries,
+    write_bytes,
+    write_json,
+    write_text,
+)
+from corpusmill.core.errors import UserError
+from corpusmill.core.storage import (
+    ObjectPath,
+    StorageConfig,
+    check_storage,
+    file_sizes,
+    location,
+    remove,
+    storage_options,
+)
+
+
+def test_config_keys_win_over_the_environment_and_credentials_come_only_from_it():
+    environ = {
+        "AWS_ENDPOINT_URL": "http://env:9000",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "AKID",
+        "AWS_SECRET_ACCESS_KEY": "SECRET",
+    }
+    assert storage_options(StorageConfig(), environ) == {
+        "use_listings_cache": False,
+        "endpoint_url": "http://env:9000",
+        "client_kwargs": {"region_name": "eu-west-1"},
+        "key": "AKID",
+        "secret": "SECRET",
+    }
+    config = StorageConfig(endpoint_url="http://config:9000", region="us-west-2")
+    options = storage_options(config, {**environ, "AWS_ENDPOINT_URL_S3": "http://s3-only:1"})
+    assert options["endpoint_url"] == "http://config:9000"
+    assert options["client_kwargs"] == {"region_name": "us-west-2"}
+    assert (
+        storage_options(StorageConfig(endpoint_url=""), {"AWS_ENDPOINT_URL_S3": "http://a:1"})[
+            "endpoint_url"
+        ]
+        == "http://a:1"
+    )
+
+
+def test_anonymous_access_sends_no_credentials():
+    options = storage_options(StorageConfig(anon=True), {"AWS_ACCESS_KEY_ID": "AKID"})
+    assert options == {"use_listings_cache": False, "anon": True}
+
+
+def test_local_paths_and_file_urls_are_paths_other_urls_object_paths(tmp_path: Path):
+    assert location(str(tmp_path)) == tmp_path
+    assert location(f"file://{tmp_path}") == tmp_path
+    remote = location("s3://outb/run1/", {"key": "k"})
+    assert isinstance(remote, ObjectPath) and str(remote) == "s3://outb/run1"
+    assert str(remote / "clean" / "part-00000.parquet") == "s3://outb/run1/clean/part-00000.parquet"
+    shard = remote / "shard-00003.arrow"
+    assert (shard.name, shard.stem, shard.suffix) == ("shard-00003.arrow", "shard-00003", ".arrow")
+    assert shard.parent == remote and shard.with_suffix(".json").name == "shard-00003.json"
+
+
+def test_an_object_path_pickles_with_its_options_and_no_connection(s3_bucket: ObjectPath):
+    path = s3_bucket / "a" / "b.txt"
+    write_text(path, "hello")
+    copy = pickle.loads(pickle.dumps(path))
+    assert copy == path and copy.options == s3_bucket.options
+    assert copy.read_text() == "hello"
+
+
+def test_writes_read_list_and_remove_on_an_object_store(s3_bucket: ObjectPath):
+    run = s3_bucket / "run1"
+    write_json(run / "stats.json", {"b": 1, "a": [1, 2]})
+    write_bytes(run / "clean" / "_done" / "part-00000.json", b"{}")
+    with atomic_path(run / "clean" / "part-00000.parquet") as tmp:
+        pq.write_table(pa.table({"text": ["one", "two"]}), tmp)
+    assert (run / "stats.json").read_text() == '{\n  "a": [\n    1,\n    2\n  ],\n  "b": 1\n}\n'
+    assert pq.read_table((run / "clean" / "part-00000.parquet").open("rb"))["text"].to_pylist() == [
+        "one",
+        "two",
+    ]
+    assert [p.name for p in (run / "clean").glob("part-*.parquet")] == ["part-00000.parquet"]
+    assert (run / "clean").is_dir() and (run / "clean" / "_done" / "part-00000.json").is_file()
+    assert [p.name for p in run.iterdir()] == ["clean", "stats.json"]
+    assert file_sizes(run) == {"stats.json": len((run / "stats.json").read_bytes())}
+    assert (run / "stats.json").stat().st_size == file_sizes(run)["stats.json"]
+    remove(run / "clean")
+    assert not (run / "clean").exists() and (run / "stats.json").exists()
+    remove(run / "clean")  # gone already: nothing to do
+
+
+def test_a_failed_write_leaves_no_object_and_no_local_temporary(s3_bucket: ObjectPath, tmp_path):
+    target = s3_bucket / "run" / "part-00000.parquet"
+    write_bytes(target, b"the old part")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half of a new part")
+        temporary = tmp
+        raise RuntimeError("writer died")
+    assert target.read_bytes() == b"the old part"
+    assert not temporary.exists()
+    with pytest.raises(RuntimeError), atomic_path(s3_bucket / "run" / "new.parquet") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("writer died")
+    assert [p.name for p in (s3_bucket / "run").iterdir()] == ["part-00000.parquet"]
+    assert remove_stale_temporaries(s3_bucket / "run") == 0
+
+
+def test_reading_an_object_that_does_not_exist_is_file_not_found(s3_bucket: ObjectPath):
+    with pytest.raises(FileNotFoundError):
+        (s3_bucket / "index.json").read_text()
+    assert not (s3_bucket / "index.json").exists()
+    assert file_sizes(s3_bucket / "nothing") == {}
+    with pytest.raises(ValueError, match="reading only"):
+        (s3_bucket / "x").open("wb")
+
+
+def test_an_object_store_lock_admits_one_holder(s3_bucket: ObjectPath):
+    lock = s3_bucket / "run1" / "run.lock"
+    with folder_lock(lock):
+        holder = json.loads(lock.read_text())
+        assert holder["host"] == socket.gethostname()
+        with pytest.raises(LockedError, match="s3://.*/run1 is in use by another run"):
+            with folder_lock(lock):
+                pass
+    assert not lock.exists()
+
+
+def test_an_object_store_lock_of_a_dead_process_is_taken_over(s3_bucket: ObjectPath):
+    lock = s3_bucket / "run.lock"
+    dead = {"pid": 2**22 + 12345, "host": socket.gethostname(), "started": "2020-01-01T00:00:00"}
+    write_json(lock, dead)
+    with folder_lock(lock):
+        assert json.loads(lock.read_text())["pid"] != dead["pid"]
+    elsewhere = {**dead, "host": "another-machine"}
+    write_json(lock, elsewhere)
+    with pytest.raises(LockedError, match="another-machine"):
+        with folder_lock(lock):
+            pass
+
+
+def test_a_reachable_bucket_passes_the_check(s3_server, s3_bucket: ObjectPath):
+    check_storage([f"{s3_bucket}/run1", "/local/path", "gs://other/x"], s3_server.options)
+
+
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("s3:///run1", "names no bucket"),
+        ("s3://no-such-bucket/run1", "bucket no-such-bucket does not exist"),
+    ],
+)
+def test_a_bad_bucket_is_one_line_naming_it(s3_server, url, problem):
+    with pytest.raises(UserError, match=problem) as raised:
+        check_storage([url], s3_server.options)
+    assert "\n" not in str(raised.value)
+
+
+def test_an_unreachable_endpoint_is_one_line_naming_the_setting(s3_server):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    options = {**s3_server.options, "endpoint_url": f"http://127.0.0.1:{port}"}
+    with pytest.raises(UserError, match="cannot reach http://127.0.0.1:.*storage.endpoint_url"):
+        check_storage(["s3://outb/run1"], options)
+
+
+def test_missing_credentials_are_one_line_naming_the_variables(s3_server, monkeypatch, tmp_path):
+    for variable in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    options = storage_options(StorageConfig(endpoint_url=s3_server.endpoint), {})
+    with pytest.raises(UserError, match="no credentials .*AWS_ACCESS_KEY_ID"):
+        check_storage(["s3://outb/run1"], options)
