@@ -66,10 +66,7 @@ def _checkpoint(path: Path, tokenizer: Path) -> tuple[CheckpointModel, list]:
 
     model, meta = load_checkpoint(path)
     checkpoint_tokenizer(path, meta, tokenizer)
-    settings = meta["model"]
-    wrapped = CheckpointModel(
-        model, settings["vocab_size"], meta["tokenizer"]["eos_id"], settings["seq_len"]
-    )
+    wrapped = CheckpointModel(model, meta["tokenizer"]["eos_id"])
     try:
         curve = [
             (int(entry["step"]), float(entry["eval_bpb"])) for entry in meta.get("history", [])

@@ -178,7 +178,7 @@ def _models_section(
     for name, candidate in models.items():
         limit = config.model_verify_tokens if name == "trained model" else 0
         started = time.perf_counter()
-        coded = code_documents(candidate, held, eos_id, texts, encoder.decode, limit)
+        coded = code_documents(candidate, held, eos_id, texts, encoder.decode, limit, name)
         section[name] = {
             "cross_entropy": _figure(coded.pop("cross_entropy_bits"), num_bytes),
             "coded": _figure(coded["coded_bytes"] * 8, num_bytes),

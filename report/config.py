@@ -42,10 +42,10 @@ class ReportConfig:
         },
     )
     model_verify_tokens: int = field(
-        default=2048,
+        default=0,
         metadata={
-            "help": "tokens the trained model's coded stream is decoded back to check it (each "
-            "decoded token costs a forward pass); 0 decodes all"
+            "help": "tokens the trained model's coded stream is decoded back to check it; 0 "
+            "decodes all"
         },
     )
     top_tokens: int = field(

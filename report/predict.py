@@ -9,8 +9,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
+from tqdm import tqdm
 
 from corpusmill.report.coder import Decoder, encode, intervals, quantize
+from corpusmill.train.model import GPT, Past, log_softmax
 
 
 class NextTokenModel(Protocol):
@@ -31,30 +33,35 @@ def code_documents(
     texts: Sequence[str],
     detokenize: Callable[[np.ndarray], str],
     verify_tokens: int = 0,
+    name: str = "model",
 ) -> dict[str, Any]:
     """Code each document's tokens then EOS; return the cross-entropy bits, the coded bytes, and
-    how many documents (of the first `verify_tokens` tokens; 0 = all) decode to identical text."""
+    how many documents (of the first `verify_tokens` tokens; 0 = all) decode to identical text.
+    `name` labels the progress bars of encoding and decoding."""
     sequences = [np.append(np.asarray(doc, dtype=np.int64), eos_id) for doc in docs]
     bits = 0.0
     lows, freqs, totals = [], [], []
-    for sequence in sequences:
-        first = 0
-        for probs in model.document_probs(sequence):
-            targets = sequence[first : first + len(probs)]
-            bits -= float(np.log2(probs[np.arange(len(targets)), targets]).sum())
-            low, freq, total = intervals(quantize(probs), targets)
-            lows.append(low)
-            freqs.append(freq)
-            totals.append(total)
-            first += len(probs)
+    with _progress(sum(map(len, sequences)), f"{name}: encode") as bar:
+        for sequence in sequences:
+            first = 0
+            for probs in model.document_probs(sequence):
+                targets = sequence[first : first + len(probs)]
+                bits -= float(np.log2(probs[np.arange(len(targets)), targets]).sum())
+                low, freq, total = intervals(quantize(probs), targets)
+                lows.append(low)
+                freqs.append(freq)
+                totals.append(total)
+                first += len(probs)
+                bar.update(len(probs))
     data = encode(np.concatenate(lows), np.concatenate(freqs), np.concatenate(totals))
-    decoded = _decode(model, data, [len(s) for s in sequences], eos_id, verify_tokens)
+    lengths = [len(s) for s in sequences]
+    decoded = _decode(model, data, lengths, eos_id, verify_tokens, f"{name}: decode")
     verified = texts[: len(decoded)]  # the first documents, as many as were decoded
     identical = sum(
         detokenize(np.array(ids)) == text for ids, text in zip(decoded, verified, strict=True)
     )
     return {
-        "tokens": int(sum(len(s) for s in sequences)),
+        "tokens": int(sum(lengths)),
         "cross_entropy_bits": bits,
         "coded_bytes": len(data),
         "coded_over_cross_entropy": len(data) * 8 / bits if bits else float("nan"),
@@ -66,61 +73,86 @@ def code_documents(
 
 
 def _decode(
-    model: NextTokenModel, data: bytes, lengths: Sequence[int], eos_id: int, limit: int
+    model: NextTokenModel,
+    data: bytes,
+    lengths: Sequence[int],
+    eos_id: int,
+    limit: int,
+    desc: str,
 ) -> list[list[int]]:
     """The token ids of the documents decoded from `data`, whole documents until `limit` tokens
     (0: all); a document whose EOS does not come by its coded length is cut there."""
     decoder = Decoder(data)
     documents: list[list[int]] = []
     tokens = 0
-    for length in lengths:
-        if limit and documents and tokens + length > limit:
-            break
-        ids: list[int] = []
-        while len(ids) < length:
-            symbol = decoder.decode(np.cumsum(quantize(model.step_probs(ids))))
-            if symbol == eos_id:
+    wanted = sum(lengths) if not limit else min(limit, sum(lengths))
+    with _progress(wanted, desc) as bar:
+        for length in lengths:
+            if limit and documents and tokens + length > limit:
                 break
-            ids.append(symbol)
-        documents.append(ids)
-        tokens += length
+            ids: list[int] = []
+            while len(ids) < length:
+                symbol = decoder.decode(np.cumsum(quantize(model.step_probs(ids))))
+                bar.update()
+                if symbol == eos_id:
+                    break
+                ids.append(symbol)
+            documents.append(ids)
+            tokens += length
     return documents
 
 
+def _progress(total: int, desc: str) -> tqdm:
+    """A progress bar of tokens, shown on a terminal only."""
+    return tqdm(total=total, desc=desc, unit="token", disable=None, leave=False)
+
+
 class CheckpointModel:
-    """A trained model with `log_probs((B, T) tokens) -> (B, T, V)` seen as a NextTokenModel.
+    """A trained GPT seen as a NextTokenModel, fed one token per call through its key/value cache.
 
     A document is scored in consecutive windows of `seq_len` tokens, each token given the tokens
-    before it in its window. Every call gives the model one full window, the positions not known
-    yet filled with EOS: the model is causal, so they do not change the rows that are read, and
-    with the same shapes the encoder's and the decoder's floating-point results are identical,
-    which an arithmetic decoder needs to find the same tokens again.
+    before it in its window. The encoder and the decoder both feed one token per forward call, the
+    window's earlier keys and values cached, so a token costs one position's work and both sides'
+    floating-point results are identical, which an arithmetic decoder needs to find the same
+    tokens again.
     """
 
-    def __init__(self, model: Any, vocab_size: int, eos_id: int, seq_len: int) -> None:
+    def __init__(self, model: GPT, eos_id: int) -> None:
         self.model = model
-        self.vocab_size = vocab_size
+        self.vocab_size = model.config.vocab_size
         self.eos_id = eos_id
-        self.seq_len = seq_len
+        self.seq_len = model.config.seq_len
+        self._fed: list[int] = []  # the current window's tokens the cache holds
+        self._past: Past | None = None
 
     def document_probs(self, tokens: np.ndarray) -> list[np.ndarray]:
-        """Distributions of `tokens` (a document then EOS), its first given EOS alone."""
-        inputs = np.concatenate([[self.eos_id], tokens[:-1]]).astype(np.int64)
+        """Distributions of `tokens` (a document then EOS), its first given EOS alone, a window
+        of rows at a time."""
+        inputs = [self.eos_id, *np.asarray(tokens[:-1]).tolist()]
         chunks = []
         for start in range(0, len(inputs), self.seq_len):
             window = inputs[start : start + self.seq_len]
-            chunks.append(self._window_probs(window)[: len(window)])
+            chunks.append(np.stack([self._window_step(window[: i + 1]) for i in range(len(window))]))
         return chunks
 
     def step_probs(self, tokens: Sequence[int]) -> np.ndarray:
         """The distribution after a document's first `tokens`, within the same window."""
         inputs = [self.eos_id, *tokens]
         start = (len(inputs) - 1) // self.seq_len * self.seq_len
-        window = np.array(inputs[start:], dtype=np.int64)
-        return self._window_probs(window)[len(window) - 1]
+        return self._window_step(inputs[start:])
 
-    def _window_probs(self, window: np.ndarray) -> np.ndarray:
-        """Next-token probabilities at each position of `window`, run as a full-length window."""
-        full = np.full(self.seq_len, self.eos_id, dtype=np.int64)
-        full[: len(window)] = window
-        return np.exp(self.model.log_probs(full[None, :])[0].astype(np.float64))
+    def _window_step(self, window: list[int]) -> np.ndarray:
+        """Next-token probabilities after the tokens of one window, the cache reused when it holds
+        all of them but the last (as when a document is coded or decoded in order)."""
+        if self._fed != window[:-1]:
+            self._fed, self._past = [], None
+            for token in window[:-1]:
+                self._feed(token)
+        return self._feed(window[-1])
+
+    def _feed(self, token: int) -> np.ndarray:
+        """Run the model on one more token of the window; its next-token probabilities."""
+        logits, cache = self.model.forward(np.array([[token]]), self._past)
+        self._past = self.model.keys_values(cache)
+        self._fed.append(token)
+        return np.exp(log_softmax(logits[0, -1]).astype(np.float64))

@@ -18,8 +18,11 @@ from corpusmill.report.entropy import bits_per_byte, entropy_bits
 from corpusmill.report.ngram import KneserNey
 from corpusmill.report.predict import CheckpointModel
 from corpusmill.report.render import write_report
+from corpusmill.report.sample import held_out_split
 from corpusmill.tokenizer.config import TokenizerConfig
+from corpusmill.tokenizer.encode import load_encoder
 from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
+from corpusmill.train.model import GPT, ModelConfig
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -58,17 +61,6 @@ def test_kneser_ney_gives_the_same_bits_one_step_at_a_time():
     batched = np.concatenate(model.document_probs(tokens))
     stepwise = np.stack([model.step_probs(tokens[:i].tolist()) for i in range(len(tokens))])
     assert np.array_equal(batched, stepwise)
-
-
-class _BigramAsCheckpoint:
-    """A stand-in for a trained model: log_probs from a bigram model's next-token distributions."""
-
-    def __init__(self, bigram: KneserNey) -> None:
-        self.bigram = bigram
-
-    def log_probs(self, tokens: np.ndarray) -> np.ndarray:
-        batch, length = tokens.shape
-        return np.log(self.bigram.next_probs(tokens.reshape(-1, 1))).reshape(batch, length, -1)
 
 
 @pytest.fixture(scope="module")
@@ -126,25 +118,38 @@ def test_deduplication_raises_zstd_bits_per_byte(report):
     assert stages["raw"]["docs"] > stages["clean"]["docs"] > stages["deduplicated"]["docs"]
 
 
-def test_a_trained_model_is_coded_and_drawn_with_its_curve(sample_run, tmp_path):
+def test_a_trained_model_codes_the_whole_held_out_set_and_is_drawn_with_its_curve(
+    sample_run, tmp_path
+):
     out, tokenizer = sample_run
-    config = ReportConfig(held_out_bytes=20_000, ngram_order=2, model_verify_tokens=0)
-    first = build_report(out, config, tokenizer, stages=False)
-    vocab = first["tokenizer"]["vocab_size"]
-    from corpusmill.report.sample import held_out_split
-    from corpusmill.tokenizer.encode import load_encoder
-
+    config = ReportConfig(held_out_bytes=40_000, ngram_order=1)
     encoder = load_encoder(tokenizer)
-    _, train = held_out_split(out, config.held_out_bytes, config.train_bytes)
-    bigram = KneserNey(encoder.encode(train["text"]), vocab, 0, order=2)
-    model = CheckpointModel(_BigramAsCheckpoint(bigram), vocab, eos_id=0, seq_len=64)
+    eos_id = encoder.token_id("<|endoftext|>")
+    settings = ModelConfig(vocab_size=encoder.vocab_size, seq_len=16, n_layer=1, n_embd=16)
+    gpt = GPT.init(settings, seed=3, dtype=np.float64)
+    model = CheckpointModel(gpt, eos_id)
     result = build_report(
         out, config, tokenizer, model=model, curve=[(0, 6.0), (10, 3.0)], stages=False
     )
     trained = result["models"]["trained model"]
+    held, _ = held_out_split(out, config.held_out_bytes, config.train_bytes)
+    texts = held["text"].to_pylist()
     assert trained["round_trip"]
-    # The stand-in is the bigram model, so its bits match the bigram's.
-    assert trained["cross_entropy"] == result["models"]["bigram Kneser-Ney"]["cross_entropy"]
+    assert trained["decoded_documents"] == trained["identical_documents"] == len(texts) > 1
+    # The same bits from the full forward of each window, without the cache, over the documents'
+    # own UTF-8 bytes.
+    bits = 0.0
+    for doc in encoder.encode(texts):
+        sequence = np.concatenate([[eos_id], doc, [eos_id]]).astype(np.int64)
+        for start in range(0, len(sequence) - 1, settings.seq_len):
+            window = sequence[start : start + settings.seq_len + 1]
+            logp = gpt.log_probs(window[None, :-1])[0]
+            bits -= logp[np.arange(len(window) - 1), window[1:]].sum() / np.log(2)
+    num_bytes = sum(len(text.encode()) for text in texts)
+    assert trained["cross_entropy"]["bits_per_byte"] == pytest.approx(bits / num_bytes, abs=1e-4)
+    assert trained["coded"]["bits_per_byte"] == pytest.approx(
+        trained["coded_bytes"] * 8 / num_bytes, abs=1e-4
+    )
     paths = write_report(result, tmp_path)
     assert {p.name for p in paths} >= {
         "report.json",

@@ -65,6 +65,27 @@ def test_changing_a_future_token_leaves_earlier_predictions_unchanged():
     assert not np.allclose(before[:, 4:], after[:, 4:])
 
 
+@pytest.mark.parametrize("chunk", [1, 2])
+def test_cached_keys_and_values_give_the_full_forwards_logits_at_every_position(chunk):
+    model = perturbed_tiny_model()
+    tokens = np.random.default_rng(3).integers(0, TINY.vocab_size, (3, TINY.seq_len))
+    full, _ = model.forward(tokens)
+    past, rows = None, []
+    for start in range(0, TINY.seq_len, chunk):
+        logits, cache = model.forward(tokens[:, start : start + chunk], past)
+        past = model.keys_values(cache)
+        rows.append(logits)
+    assert np.abs(np.concatenate(rows, axis=1) - full).max() < 1e-9
+    assert past[0][0].shape == (3, TINY.n_head, TINY.seq_len, TINY.n_embd // TINY.n_head)
+
+
+def test_a_cache_full_to_the_context_refuses_another_token():
+    model = GPT.init(TINY, seed=0)
+    _, cache = model.forward(np.zeros((1, TINY.seq_len), dtype=np.int64))
+    with pytest.raises(ValueError, match="exceed the model's context"):
+        model.forward(np.zeros((1, 1), dtype=np.int64), model.keys_values(cache))
+
+
 def test_log_probs_are_normalized_per_position():
     model = perturbed_tiny_model()
     logp = model.log_probs(np.array([[1, 2, 3], [4, 5, 6]]))

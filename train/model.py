@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 Params = dict[str, np.ndarray]
+# Per layer, the attention keys and values (B, H, T, D) of the positions already seen.
+Past = list[tuple[np.ndarray, np.ndarray]]
 
 _LN_EPS = 1e-5
 _GELU_C = math.sqrt(2.0 / math.pi)
@@ -69,20 +71,32 @@ class GPT:
         """Number of weights (the tied output layer counted once)."""
         return sum(p.size for p in self.params.values())
 
-    def forward(self, tokens: np.ndarray) -> tuple[np.ndarray, list]:
-        """Logits (B, T, V) of the next token at every position of `tokens` (B, T), and caches."""
+    def forward(self, tokens: np.ndarray, past: Past | None = None) -> tuple[np.ndarray, list]:
+        """Logits (B, T, V) of the next token at every position of `tokens` (B, T), and caches.
+
+        `past` (`keys_values` of an earlier call's caches) holds the keys and values of the tokens
+        before these: they are attended to, not computed again, so a sequence fed a token at a time
+        costs one position per call instead of the whole prefix.
+        """
         p, cfg = self.params, self.config
+        start = past[0][0].shape[2] if past else 0
         t = tokens.shape[1]
-        if t > cfg.seq_len:
-            raise ValueError(f"{t} tokens exceed the model's context of {cfg.seq_len}")
-        x = p["wte"][tokens] + p["wpe"][:t]
+        if start + t > cfg.seq_len:
+            raise ValueError(f"{start + t} tokens exceed the model's context of {cfg.seq_len}")
+        x = p["wte"][tokens] + p["wpe"][start : start + t]
         caches = []
         for i in range(cfg.n_layer):
-            x, cache = block_forward(x, p, f"h{i}.", cfg.n_head)
+            x, cache = block_forward(x, p, f"h{i}.", cfg.n_head, past[i] if past else None)
             caches.append(cache)
         x, ln_cache = layer_norm_forward(x, p["ln_f.g"], p["ln_f.b"])
         logits = (x.reshape(-1, cfg.n_embd) @ p["wte"].T).reshape(*tokens.shape, cfg.vocab_size)
         return logits, [tokens, caches, ln_cache, x]
+
+    @staticmethod
+    def keys_values(cache: list) -> Past:
+        """Per layer, the attention keys and values (B, H, T, D) of every position a forward has
+        seen: the `past` of the next call."""
+        return [(attn[2], attn[3]) for _, attn, _, _ in cache[1]]
 
     def backward(self, dlogits: np.ndarray, cache: list) -> Params:
         """Gradients of every parameter, given the gradient of the logits."""
@@ -147,10 +161,16 @@ def _param_specs(config: ModelConfig) -> dict[str, tuple[tuple[int, ...], float 
     return shapes | {"ln_f.g": ((c,), None), "ln_f.b": ((c,), 0.0)}
 
 
-def block_forward(x: np.ndarray, p: Params, name: str, n_head: int) -> tuple[np.ndarray, tuple]:
+def block_forward(
+    x: np.ndarray,
+    p: Params,
+    name: str,
+    n_head: int,
+    past: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, tuple]:
     """One pre-norm block: x + attn(ln1(x)), then + mlp(ln2(x))."""
     h, ln1 = layer_norm_forward(x, p[name + "ln1.g"], p[name + "ln1.b"])
-    h, attn = attention_forward(h, p, name + "attn.", n_head)
+    h, attn = attention_forward(h, p, name + "attn.", n_head, past)
     x = x + h
     h, ln2 = layer_norm_forward(x, p[name + "ln2.g"], p[name + "ln2.b"])
     h, mlp = mlp_forward(h, p, name + "mlp.")
@@ -204,15 +224,25 @@ def linear_backward(
     return (dy2 @ w.T).reshape(x.shape), x2.T @ dy2, dy2.sum(axis=0)
 
 
-def attention_forward(x: np.ndarray, p: Params, name: str, n_head: int) -> tuple[np.ndarray, tuple]:
-    """Causal multi-head self-attention: every position attends to itself and earlier ones."""
+def attention_forward(
+    x: np.ndarray,
+    p: Params,
+    name: str,
+    n_head: int,
+    past: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, tuple]:
+    """Causal multi-head self-attention: every position attends to itself and earlier ones,
+    those of `past` (keys and values of earlier positions) included."""
     bsz, t, c = x.shape
     qkv, x_in = linear_forward(x, p[name + "w_qkv"], p[name + "b_qkv"])
     # (B, T, 3C) -> three (B, H, T, D)
     q, k, v = qkv.reshape(bsz, t, 3, n_head, c // n_head).transpose(2, 0, 3, 1, 4)
+    if past is not None:
+        k = np.concatenate([past[0], k], axis=2)
+        v = np.concatenate([past[1], v], axis=2)
     scale = 1.0 / math.sqrt(c // n_head)
     scores = (q @ k.transpose(0, 1, 3, 2)) * scale
-    scores = np.where(_causal_mask(t), scores, -np.inf)
+    scores = np.where(_causal_mask(t, k.shape[2] - t), scores, -np.inf)
     att = softmax(scores)
     y = (att @ v).transpose(0, 2, 1, 3).reshape(bsz, t, c)
     out, y_in = linear_forward(y, p[name + "w_proj"], p[name + "b_proj"])
@@ -300,6 +330,7 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def _causal_mask(t: int) -> np.ndarray:
-    """(T, T) booleans: True where a query position may attend to a key position."""
-    return np.tril(np.ones((t, t), dtype=bool))
+def _causal_mask(t: int, past: int = 0) -> np.ndarray:
+    """(T, past + T) booleans: True where a query position may attend to a key position, the
+    queries being the last T of the keys' positions."""
+    return np.tril(np.ones((t, past + t), dtype=bool), k=past)
