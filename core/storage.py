@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from corpusmill.core.checks import Checked
 from corpusmill.core.errors import UserError
 
 # The protocols the storage options are meant for; other fsspec backends read their own settings.
@@ -37,7 +38,7 @@ _CHECK_CONFIG = {"connect_timeout": 5, "read_timeout": 10, "retries": {"max_atte
 
 
 @dataclass(frozen=True)
-class StorageConfig:
+class StorageConfig(Checked):
     """How to reach s3:// inputs and outputs. Credentials are never config keys: they come from
     AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (or botocore's own files), so
     the copy of the config a run writes holds no secret."""

@@ -22,6 +22,7 @@ import tomli_w
 
 from corpusmill.core.checks import NON_NEGATIVE, Checked, ConfigValueError
 from corpusmill.core.errors import ConfigError
+from corpusmill.core.storage import ObjectPath, StorageConfig, location
 from corpusmill.pipeline.dedup import DedupConfig
 from corpusmill.pipeline.filters import FiltersConfig
 from corpusmill.pipeline.langid import LangIdConfig
@@ -50,6 +51,7 @@ class RunConfig(Checked):
             "checks": (NON_NEGATIVE,),
         },
     )
+    storage: StorageConfig = field(default_factory=StorageConfig)
     read: ReadConfig = field(default_factory=ReadConfig)
     langid: LangIdConfig = field(default_factory=LangIdConfig)
     pii: PiiConfig = field(default_factory=PiiConfig)
@@ -97,15 +99,15 @@ def config_keys(cls: type = RunConfig, prefix: str = "") -> Iterator[ConfigKey]:
 
 
 def load_config(
-    files: Sequence[Path] = (), overrides: Mapping[str, Any] | None = None
+    files: Sequence[str | Path | ObjectPath] = (), overrides: Mapping[str, Any] | None = None
 ) -> RunConfig:
-    """Build the effective config from TOML files, then flag overrides given as dotted keys; a
-    value its key does not allow is a ConfigError naming the key and where it was set. Every
-    local path comes out absolute."""
+    """Build the effective config from TOML files (local paths, or a run's config.toml on an
+    object store), then flag overrides given as dotted keys; a value its key does not allow is a
+    ConfigError naming the key and where it was set. Every local path comes out absolute."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for path in files:
-        for key, value in _read_toml(Path(path)).items():
+        for key, value in _read_toml(location(path)).items():
             values[key], sources[key] = value, f"config file {path}"
     for key, value in (overrides or {}).items():
         values[key] = _coerce(key, value, _keys_by_name()[key], "command line")
@@ -158,7 +160,7 @@ def _printable_strings(value: Any) -> Any:
     return printable(value) if isinstance(value, str) else value
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path | ObjectPath) -> dict[str, Any]:
     """Read one config file into dotted keys, checking names and types and resolving paths."""
     try:
         with path.open("rb") as handle:
@@ -268,13 +270,15 @@ def _coerce_scalar(key: str, value: Any, kind: Any, source: str) -> Any:
     raise ConfigError(f"{source}: key '{key}' must be of type {name}, got {value!r}")
 
 
-def _resolve_paths(value: Any, base: Path) -> Any:
-    """Local paths made absolute against `base` (relative ones) and resolved; URLs and empty paths
-    stay."""
+def _resolve_paths(value: Any, base: Path | ObjectPath) -> Any:
+    """Local paths made absolute against `base` (relative ones) and resolved, or made URLs below
+    a `base` URL; URLs and empty paths stay."""
     if isinstance(value, tuple):
         return tuple(_resolve_paths(item, base) for item in value)
     if not value or "://" in value:
         return value
+    if isinstance(base, ObjectPath):
+        return value if value.startswith("/") else str(base / value)
     return str((base / value).resolve())
 
 

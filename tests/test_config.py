@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from corpusmill.core.atomic import write_text
+from corpusmill.core.storage import storage_options
 from corpusmill.pipeline.config import ConfigError, RunConfig, config_to_toml, load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,3 +126,40 @@ def test_a_section_rejecting_its_values_is_a_config_error(tmp_path: Path, toml, 
 def test_every_example_config_loads(name):
     config = load_config([REPO / "configs" / name])
     assert config.inputs and all(Path(i).is_absolute() for i in config.inputs)
+
+
+def test_the_storage_table_sets_the_options_and_its_copy_holds_no_credentials(
+    tmp_path: Path, monkeypatch
+):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI")
+    conf = write(
+        tmp_path / "s3.toml",
+        'out = "s3://outb/run1"\n[storage]\nendpoint_url = "http://127.0.0.1:9000"\nanon = false\n',
+    )
+    config = load_config([conf], {"storage.region": "eu-west-1"})
+    assert config.out == "s3://outb/run1"
+    assert storage_options(config.storage) == {
+        "use_listings_cache": False,
+        "endpoint_url": "http://127.0.0.1:9000",
+        "client_kwargs": {"region_name": "eu-west-1"},
+        "key": "AKIDEXAMPLE",
+        "secret": "wJalrXUtnFEMI",
+    }
+    text = config_to_toml(config)
+    assert '[storage]\nendpoint_url = "http://127.0.0.1:9000"\nregion = "eu-west-1"\n' in text
+    assert "AKIDEXAMPLE" not in text and "wJalrXUtnFEMI" not in text
+
+
+def test_a_runs_config_copy_on_an_object_store_reads_back_equal(
+    tmp_path: Path, s3_server, s3_bucket, monkeypatch
+):
+    config = load_config([write(tmp_path / "a.toml", 'inputs = ["s3://inb/x"]\n')])
+    copy = s3_bucket / "run1" / "config.toml"
+    write_text(copy, config_to_toml(config))
+    assert load_config([copy]) == config
+    # Named by its URL, it is reached with the options of the environment.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    assert load_config([str(copy)]) == config
