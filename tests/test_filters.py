@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -718,3 +719,44 @@ def test_fineweb_after_c4_judges_the_texts_c4_edited():
     kept, removed = apply_filters(docs(page), [C4_DEFAULT, FINEWEB])
     assert kept.column("text").to_pylist() == ["\n".join(three)]
     assert removed.num_rows == 0
+
+
+def test_a_view_cannot_be_changed_once_made():
+    view = Splits.of(pa.array(["one two\nthree"], pa.large_string()))
+    with pytest.raises(AttributeError, match="immutable"):
+        view.line_word_counts = [0, 0]
+    with pytest.raises(AttributeError, match="immutable"):
+        del view.texts
+    assert view.line_word_counts.tolist() == [2, 1]
+
+
+@pytest.mark.parametrize("computed", [(), ("words",), ("line_word_counts", "nonempty_lines")])
+def test_a_narrowed_view_equals_a_fresh_view_of_the_kept_texts(computed):
+    texts = pa.array([ENGLISH, "", TECHNICAL, "a b\n\nc", CHINESE], pa.large_string())
+    keep = np.array([True, False, True, False, True])
+    view = Splits.of(texts)
+    for name in computed:
+        getattr(view, name)
+    narrowed, fresh = view.filter(keep), Splits.of(texts.filter(pa.array(keep)))
+    assert narrowed.texts.equals(fresh.texts)
+    assert narrowed.lines.equals(fresh.lines)
+    assert narrowed.line_rows.tolist() == fresh.line_rows.tolist()
+    assert narrowed.line_word_counts.tolist() == fresh.line_word_counts.tolist()
+    assert narrowed.word_counts.tolist() == fresh.word_counts.tolist()
+    assert lowered_words(narrowed) == lowered_words(fresh)
+
+
+def lowered_words(view: Splits) -> list[tuple[int, str]]:
+    ids, distinct = view.words.lowered
+    return list(
+        zip(view.words.rows.tolist(), distinct.take(pa.array(ids)).to_pylist(), strict=True)
+    )
+
+
+def test_a_rewritten_view_counts_the_words_of_the_edited_lines():
+    view = Splits.of(pa.array(["Read [1] [2] on.\nNow [edit] read this."], pa.large_string()))
+    edited = pa.array(["Read   on.\nNow  read this."], pa.large_string())
+    rewritten = view.rewritten(edited)
+    assert rewritten.texts.equals(edited)
+    assert rewritten.line_word_counts.tolist() == Splits.of(edited).line_word_counts.tolist()
+    assert rewritten.word_counts.tolist() == [5]

@@ -1,5 +1,5 @@
-"""What a quality filter returns, how filters run in sequence, and what they share: the lines
-and words of the texts (Splits), split once per batch, and the line helpers.
+"""What a quality filter returns, how filters run in sequence, and what they share: an immutable
+view of the texts' lines and words (Splits), split once per batch, and the line helpers.
 
 A filter looks at a whole table of documents at once and answers, per row, keep or not and, if
 not, the first rule the document failed, so counts per reason add up to the rows removed.
@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -35,27 +35,29 @@ _ENDS_WITH_TERMINAL = f"[{re.escape(TERMINAL_PUNCTUATION)}]$"
 class FilterResult:
     """Per row of the input: keep or not, and why not ("<filter>:<rule>", null where kept).
 
-    `text`, when set, replaces the text column of the kept rows: a filter that removes lines
-    (C4) returns the edited texts, one per input row, alongside its verdict, and their `splits`
-    when it knows them.
+    `edited`, when set, is the view of new texts, one per input row, that replace the kept rows'
+    texts: a filter that removes lines (C4) returns them alongside its verdict.
     """
 
     keep: np.ndarray
     reason: pa.Array
-    text: pa.Array | None = None
-    splits: Splits | None = None
+    edited: Splits | None = None
+
+    @property
+    def text(self) -> pa.Array | None:
+        """The edited texts, if the filter edits texts."""
+        return None if self.edited is None else self.edited.texts
 
 
 class Filter(Protocol):
     """A quality filter: a name (the prefix of its reasons) and a verdict on a table of docs.
 
-    A filter that `needs_words` is given the lines and words of the texts (Splits), which
-    `apply_filters` splits once for all such filters; a caller may give the words alone
-    (split_words, row for row); called with neither, a filter splits the texts itself.
+    `splits` is the view of the table's texts that apply_filters shares between the filters of
+    a batch; a caller may give the words alone (split_words, row for row); given neither, a
+    filter makes its own view.
     """
 
     name: str
-    needs_words: bool
 
     def __call__(
         self,
@@ -73,12 +75,10 @@ def apply_filters(docs: pa.Table, filters: Sequence[Filter]) -> tuple[pa.Table, 
     """
     removed_schema = docs.schema.append(pa.field("reason", pa.string(), nullable=False))
     removed = [removed_schema.empty_table()]
-    splits = None
+    splits = Splits.of(docs.column("text"))
     for filt in filters:
         if docs.num_rows == 0:
             break
-        if filt.needs_words and splits is None:
-            splits = Splits.of(docs.column("text"))
         result = filt(docs, splits=splits)
         keep = pa.array(result.keep, pa.bool_())
         drop = pc.invert(keep)
@@ -88,21 +88,20 @@ def apply_filters(docs: pa.Table, filters: Sequence[Filter]) -> tuple[pa.Table, 
         removed.append(rejected)
         log.debug("%s removed %d of %d documents", filt.name, rejected.num_rows, docs.num_rows)
         docs = docs.filter(keep)
-        if result.text is not None:
+        if result.edited is not None:
             text_index = docs.schema.get_field_index("text")
-            edited = result.text.filter(keep).cast(docs.schema.field("text").type)
+            edited = result.edited.texts.filter(keep).cast(docs.schema.field("text").type)
             docs = docs.set_column(text_index, docs.schema.field("text"), edited)
-            splits = result.splits
-        splits = None if splits is None else splits.filter(result.keep)
+            splits = result.edited
+        splits = splits.filter(result.keep)
     return docs, pa.concat_tables(removed)
 
 
 class RuleFamily(Generic[ConfigT]):
-    """A built-in filter: a family of rules with its config, whose `judge` decides on a batch's
-    texts and their lines and words (a family that needs no words overrides __call__ instead)."""
+    """A built-in filter: a family of rules with its config, whose `judge` decides on a batch
+    from its documents and the view of their texts."""
 
     name: ClassVar[str]
-    needs_words: ClassVar[bool] = True
 
     def __init__(self, config: ConfigT):
         self.config = config
@@ -113,12 +112,11 @@ class RuleFamily(Generic[ConfigT]):
         words: pa.LargeListArray | None = None,
         splits: Splits | None = None,
     ) -> FilterResult:
-        """Judge `docs` on their texts (one chunk) and the Splits apply_filters gave, else split
+        """Judge `docs` with the view apply_filters gave, else with a view of their texts made
         here, taking `words` (split_words, row for row) if the caller gave them."""
-        texts = docs.column("text").combine_chunks()
-        return self.judge(docs, texts, Splits.of(texts, words) if splits is None else splits)
+        return self.judge(docs, Splits.of(docs.column("text"), words) if splits is None else splits)
 
-    def judge(self, docs: pa.Table, texts: pa.Array, splits: Splits) -> FilterResult:
+    def judge(self, docs: pa.Table, splits: Splits) -> FilterResult:
         """Each document's verdict."""
         raise NotImplementedError
 
@@ -135,32 +133,50 @@ def first_failures(
 
 
 class Splits:
-    """The lines and words of a batch's texts, split once and shared by the filters.
+    """An immutable view of a batch's texts, their lines and their words, shared by the filters.
 
-    Lines are the texts split at "\\n", empty lines included. A text's words are its lines'
-    words (split_words), in order, since no word runs across a line break; they are split when
-    first needed. apply_filters keeps one Splits per batch, narrowed to the rows each filter
-    keeps, and takes the one a filter that edits texts returns with them.
+    Every value it holds is a function of `texts` alone, computed when first asked for, so none
+    can go stale: a filter that edits texts makes a new view of the new texts. Lines are the
+    texts split at "\\n", empty lines included; a text's words are its lines' words
+    (split_words), in order, since no word runs across a line break. Narrowed to the rows a
+    filter keeps (`filter`), a view carries over what it has computed.
     """
 
-    def __init__(self, texts: pa.Array, lines: pa.Array, line_rows: np.ndarray):
-        self.texts = texts
-        self.lines = lines
-        self.line_rows = line_rows
-        self.num_rows = len(texts)
+    def __init__(self, texts: pa.Array, known: dict[str, Any] | None = None):
+        """A view of `texts`; `known` holds values derived from exactly these texts (by the
+        methods below), which are taken instead of computed."""
+        object.__setattr__(self, "texts", texts)
+        self.__dict__.update(known or {})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a Splits view is immutable; make a new one rather than set {name}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Splits view is immutable; {name} cannot be deleted")
 
     @classmethod
     def of(
         cls, texts: pa.Array | pa.ChunkedArray, words: pa.LargeListArray | None = None
     ) -> Splits:
-        """Split `texts` into lines, taking their words (split_words) if known."""
+        """The view of `texts`, with their words (split_words, row for row) if known."""
         if isinstance(texts, pa.ChunkedArray):
             texts = texts.combine_chunks()
-        parts = pc.split_pattern(texts, "\n")
-        splits = cls(texts, pc.list_flatten(parts), pc.list_parent_indices(parts).to_numpy())
-        if words is not None:
-            splits.words = Words.of(words)
-        return splits
+        return cls(texts, None if words is None else {"words": Words.of(words)})
+
+    @property
+    def num_rows(self) -> int:
+        """The number of texts."""
+        return len(self.texts)
+
+    @property
+    def lines(self) -> pa.Array:
+        """Every line of every text, in order, empty ones included."""
+        return self._lines[0]
+
+    @property
+    def line_rows(self) -> np.ndarray:
+        """The row each line came from."""
+        return self._lines[1]
 
     @cached_property
     def words(self) -> Words:
@@ -176,12 +192,12 @@ class Splits:
 
     @cached_property
     def word_counts(self) -> np.ndarray:
-        """The number of words of each text: from the words, unless only the lines' counts are
-        known (as after a filter that edits texts)."""
-        if "line_word_counts" not in vars(self):
-            return self.words.counts
-        counts = np.bincount(self.line_rows, self.line_word_counts, minlength=self.num_rows)
-        return counts.astype(np.int64)
+        """The number of words of each text: from the lines' counts when those are known without
+        the words (as after a filter that edits texts), else from the words."""
+        if "line_word_counts" in vars(self) and "words" not in vars(self):
+            counts = np.bincount(self.line_rows, self.line_word_counts, minlength=self.num_rows)
+            return counts.astype(np.int64)
+        return self.words.counts
 
     @cached_property
     def nonempty_lines(self) -> tuple[pa.Array, np.ndarray]:
@@ -190,39 +206,58 @@ class Splits:
         return self.lines.filter(pa.array(nonempty)), self.line_rows[nonempty]
 
     @cached_property
-    def _line_words(self) -> pa.LargeListArray:
-        """The words of each line, split once for `words` and `line_word_counts`."""
-        return split_line_words(self.texts)
+    def paragraphs(self) -> tuple[pa.Array, np.ndarray]:
+        """The non-empty paragraphs (parts between blank lines), with the row each came from."""
+        return split_nonempty(self.texts, r"\n\n+")
+
+    @cached_property
+    def chars(self) -> np.ndarray:
+        """The length of each text in characters."""
+        return pc.utf8_length(self.texts).to_numpy()
 
     def filter(self, keep: np.ndarray) -> Splits:
-        """The splits of the rows where `keep` is true, with what was counted and split so far."""
-        line_keep = keep[self.line_rows]
-        new_rows = np.cumsum(keep) - 1
-        kept = Splits(
-            self.texts.filter(pa.array(keep)),
-            self.lines.filter(pa.array(line_keep)),
-            new_rows[self.line_rows[line_keep]],
-        )
+        """The view of the rows where `keep` is true, with what was computed of them so far."""
         computed = vars(self)
+        known: dict[str, Any] = {}
+        if "_lines" in computed:
+            line_keep = keep[self.line_rows]
+            new_rows = np.cumsum(keep) - 1
+            lines = self.lines.filter(pa.array(line_keep))
+            known["_lines"] = (lines, new_rows[self.line_rows[line_keep]])
+            if "line_word_counts" in computed or "_line_words" in computed:
+                known["line_word_counts"] = self.line_word_counts[line_keep]
         if "words" in computed:
-            kept.words = self.words.filter(keep)
-        if "line_word_counts" in computed or "_line_words" in computed:
-            kept.line_word_counts = self.line_word_counts[line_keep]
+            known["words"] = self.words.filter(keep)
         if "word_counts" in computed:
-            kept.word_counts = self.word_counts[keep]
-        return kept
+            known["word_counts"] = self.word_counts[keep]
+        return Splits(self.texts.filter(pa.array(keep)), known)
 
     def rewritten(self, texts: pa.Array) -> Splits:
-        """The splits of `texts`, these rows' texts edited without adding or removing line
-        breaks, with their lines' word counts: only the lines that changed are split again."""
-        new = Splits.of(texts)
+        """The view of `texts`, these rows' texts edited without adding or removing line breaks,
+        with their lines' word counts: only the lines that changed are split again."""
+        new = Splits(texts)
         changed = np.flatnonzero(~to_bool(pc.equal(new.lines, self.lines)))
         counts = self.line_word_counts.copy()
         if len(changed):
             fresh = split_words(new.lines.take(pa.array(changed)))
             counts[changed] = pc.list_value_length(fresh).to_numpy(zero_copy_only=False)
-        new.line_word_counts = counts
-        return new
+        return new.knowing_line_word_counts(counts)
+
+    def knowing_line_word_counts(self, counts: np.ndarray) -> Splits:
+        """This view, given its lines' word counts, which an editing filter knows from the lines
+        it kept, so they need not be split again."""
+        return Splits(self.texts, vars(self) | {"line_word_counts": counts})
+
+    @cached_property
+    def _lines(self) -> tuple[pa.Array, np.ndarray]:
+        """The lines of the texts and the row of each."""
+        parts = pc.split_pattern(self.texts, "\n")
+        return pc.list_flatten(parts), pc.list_parent_indices(parts).to_numpy()
+
+    @cached_property
+    def _line_words(self) -> pa.LargeListArray:
+        """The words of each line, split once for `words` and `line_word_counts`."""
+        return split_line_words(self.texts)
 
 
 def split_nonempty(texts: pa.Array, separator: str) -> tuple[pa.Array, np.ndarray]:

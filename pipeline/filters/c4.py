@@ -96,9 +96,9 @@ class C4(RuleFamily[C4Config]):
 
     name = "c4"
 
-    def judge(self, docs: pa.Table, texts: pa.Array, splits: Splits) -> FilterResult:
+    def judge(self, docs: pa.Table, splits: Splits) -> FilterResult:
         cfg = self.config
-        num_rows = len(texts)
+        texts, num_rows = splits.texts, splits.num_rows
         if cfg.remove_citations:
             texts = pc.replace_substring_regex(
                 pc.replace_substring_regex(texts, _CITATION, ""), " {2,}", " "
@@ -125,7 +125,7 @@ class C4(RuleFamily[C4Config]):
             ],
         )
         edited_splits = _edited_splits(edited, splits.line_word_counts[keep_line])
-        return dataclasses.replace(verdict, text=edited, splits=edited_splits)
+        return dataclasses.replace(verdict, edited=edited_splits)
 
     def _line_passes(self, lines: pa.Array, splits: Splits, texts: pa.Array) -> np.ndarray:
         """Whether each line (of `splits`, trimmed) survives the line rules."""
@@ -173,10 +173,9 @@ def _join_lines(lines: pa.Array, parents: np.ndarray, num_rows: int) -> pa.Array
 
 
 def _edited_splits(edited: pa.Array, kept_line_word_counts: np.ndarray) -> Splits:
-    """The splits of the edited texts, whose non-empty lines are the kept lines, in order, so
+    """The view of the edited texts, whose non-empty lines are the kept lines, in order, so
     their word counts are known."""
     splits = Splits.of(edited)
     counts = np.zeros(len(splits.lines), np.int64)
     counts[to_bool(pc.greater(pc.binary_length(splits.lines), 0))] = kept_line_word_counts
-    splits.line_word_counts = counts
-    return splits
+    return splits.knowing_line_word_counts(counts)

@@ -127,8 +127,6 @@ class CustomFilterConfig(Checked):
 class Custom:
     """A user's filter, run as the built-in ones are: on the rows the filters before it kept."""
 
-    needs_words = False
-
     def __init__(self, config: CustomFilterConfig):
         self.name = config.name
         try:

@@ -82,9 +82,9 @@ class FineWeb(RuleFamily[FineWebConfig]):
 
     name = "fineweb"
 
-    def judge(self, docs: pa.Table, texts: pa.Array, splits: Splits) -> FilterResult:
+    def judge(self, docs: pa.Table, splits: Splits) -> FilterResult:
         cfg = self.config
-        num_rows = len(texts)
+        num_rows = splits.num_rows
 
         lines, parents = splits.nonempty_lines
         n_lines = np.bincount(parents, minlength=num_rows)

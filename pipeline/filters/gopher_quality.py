@@ -120,10 +120,10 @@ class GopherQuality(RuleFamily[GopherQualityConfig]):
 
     name = "gopher_quality"
 
-    def judge(self, docs: pa.Table, texts: pa.Array, splits: Splits) -> FilterResult:
+    def judge(self, docs: pa.Table, splits: Splits) -> FilterResult:
         cfg = self.config
         langs = docs.column("lang").combine_chunks()
-        num_rows = len(texts)
+        texts, num_rows = splits.texts, splits.num_rows
 
         text_words = splits.words
         n_words = text_words.counts

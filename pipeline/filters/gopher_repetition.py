@@ -38,7 +38,6 @@ from corpusmill.pipeline.filters.base import (
     later_duplicates,
     per_row,
     ratio,
-    split_nonempty,
 )
 from corpusmill.pipeline.words import Words
 
@@ -111,19 +110,18 @@ class GopherRepetition(RuleFamily[GopherRepetitionConfig]):
 
     name = "gopher_repetition"
 
-    def judge(self, docs: pa.Table, texts: pa.Array, splits: Splits) -> FilterResult:
+    def judge(self, docs: pa.Table, splits: Splits) -> FilterResult:
         cfg = self.config
-        num_rows = len(texts)
-        text_chars = pc.utf8_length(texts).to_numpy()
+        num_rows = splits.num_rows
 
         rules = []
-        units = (("para", split_nonempty(texts, r"\n\n+")), ("line", splits.nonempty_lines))
+        units = (("para", splits.paragraphs), ("line", splits.nonempty_lines))
         for unit, (values, parents) in units:
             duplicate = later_duplicates(values, parents)
             dup_chars = duplicate * pc.utf8_length(values).to_numpy()
             count = np.bincount(parents, minlength=num_rows)
             frac = ratio(per_row(duplicate, parents, num_rows), count)
-            char_frac = ratio(per_row(dup_chars, parents, num_rows), text_chars)
+            char_frac = ratio(per_row(dup_chars, parents, num_rows), splits.chars)
             rules.append((f"dup_{unit}_frac", frac > getattr(cfg, f"dup_{unit}_frac")))
             char_threshold = getattr(cfg, f"dup_{unit}_char_frac")
             rules.append((f"dup_{unit}_char_frac", char_frac > char_threshold))

@@ -66,14 +66,8 @@ class Language(RuleFamily[LanguageConfig]):
     """Removes documents in other languages, or whose language id is unsure (or missing)."""
 
     name = "language"
-    needs_words = False
 
-    def __call__(
-        self,
-        docs: pa.Table,
-        words: pa.LargeListArray | None = None,
-        splits: Splits | None = None,
-    ) -> FilterResult:
+    def judge(self, docs: pa.Table, splits: Splits) -> FilterResult:
         cfg = self.config
         langs = docs.column("lang").combine_chunks()
         scores = pc.fill_null(docs.column("lang_score").combine_chunks(), 0.0).to_numpy()
