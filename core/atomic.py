@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from corpusmill.core.errors import UserError
-from corpusmill.core.storage import ObjectPath
+from corpusmill.core.storage import Location, ObjectPath
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class LockedError(UserError):
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path | ObjectPath) -> Iterator[Path]:
+def atomic_path(path: Location) -> Iterator[Path]:
     """Yield a local temporary path to write (any writer: pyarrow's, open(), ...); on success it
     becomes `path`, on error it is removed and `path` stays as it was.
 
@@ -64,7 +64,7 @@ def atomic_path(path: Path | ObjectPath) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_bytes(path: Path | ObjectPath, data: bytes) -> None:
+def write_bytes(path: Location, data: bytes) -> None:
     """Write a file atomically; an object with one PUT of all of `data`."""
     if isinstance(path, ObjectPath):
         path.fs.pipe_file(path.path, data)
@@ -73,17 +73,17 @@ def write_bytes(path: Path | ObjectPath, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def write_text(path: Path | ObjectPath, text: str) -> None:
+def write_text(path: Location, text: str) -> None:
     """Write a UTF-8 text file atomically."""
     write_bytes(path, text.encode("utf-8"))
 
 
-def write_json(path: Path | ObjectPath, data: Any) -> None:
+def write_json(path: Location, data: Any) -> None:
     """Write `data` as stable, human-readable JSON, atomically."""
     write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-def remove_stale_temporaries(folder: Path | ObjectPath, recursive: bool = True) -> int:
+def remove_stale_temporaries(folder: Location, recursive: bool = True) -> int:
     """Delete the temporaries `atomic_path` left in `folder` (and below it, if `recursive`) when
     its writer was killed; return how many there were. Other files, hidden or not, stay. An
     object store holds none: its objects are written under their final names only.
@@ -100,7 +100,7 @@ def remove_stale_temporaries(folder: Path | ObjectPath, recursive: bool = True) 
 
 
 @contextlib.contextmanager
-def folder_lock(path: Path | ObjectPath) -> Iterator[None]:
+def folder_lock(path: Location) -> Iterator[None]:
     """Hold the lock file `path` while the block runs: created exclusively, it names this pid,
     host and start time. A lock whose pid no longer runs on this host is taken over; one held by
     a live process (or a process on another host) raises LockedError.
@@ -123,7 +123,7 @@ def folder_lock(path: Path | ObjectPath) -> Iterator[None]:
             path.unlink(missing_ok=True)
 
 
-def _create_lock(path: Path | ObjectPath, mine: dict[str, Any]) -> None:
+def _create_lock(path: Location, mine: dict[str, Any]) -> None:
     """Create the lock file holding `mine`, taking over a stale one once."""
     for attempt in range(2):
         try:
@@ -143,7 +143,7 @@ def _create_lock(path: Path | ObjectPath, mine: dict[str, Any]) -> None:
         return
 
 
-def _create_exclusive(path: Path | ObjectPath, text: str) -> None:
+def _create_exclusive(path: Location, text: str) -> None:
     """Create the file `path` holding `text`; FileExistsError if it exists."""
     if isinstance(path, ObjectPath):
         path.fs.pipe_file(path.path, text.encode("utf-8"), mode="create")
@@ -159,7 +159,7 @@ def _create_exclusive(path: Path | ObjectPath, text: str) -> None:
         raise
 
 
-def _read_lock(path: Path | ObjectPath) -> dict[str, Any] | None:
+def _read_lock(path: Location) -> dict[str, Any] | None:
     """The holder a lock file names, or None if it is gone, being written or damaged."""
     try:
         holder = json.loads(path.read_text(encoding="utf-8"))
@@ -186,7 +186,7 @@ def _is_stale(holder: dict[str, Any] | None) -> bool:
     return False
 
 
-def _held_message(path: Path | ObjectPath, holder: dict[str, Any] | None) -> str:
+def _held_message(path: Location, holder: dict[str, Any] | None) -> str:
     """Why the lock cannot be taken, and what to do."""
     if holder is None:
         who = "a run that is starting, or one whose lock file is damaged"
@@ -198,7 +198,7 @@ def _held_message(path: Path | ObjectPath, holder: dict[str, Any] | None) -> str
     )
 
 
-def unwritable_file(path: Path | ObjectPath) -> str | None:
+def unwritable_file(path: Location) -> str | None:
     """Why `path` cannot be written as a file, its missing folders created, or None: checked
     before long work, so that a wrong path fails first, not last. An object's bucket is checked
     by core/storage.py `check_storage`."""

@@ -94,7 +94,7 @@ def is_url(spec: str | os.PathLike[str]) -> bool:
 
 def location(
     spec: str | os.PathLike[str] | ObjectPath, options: Mapping[str, Any] | None = None
-) -> Path | ObjectPath:
+) -> Location:
     """A local path or `file://` URL as a Path, any other URL as an ObjectPath reached with
     `options` (default: `storage_options()` of the environment)."""
     if isinstance(spec, ObjectPath):
@@ -126,7 +126,7 @@ def check_storage(urls: Iterable[str], options: Mapping[str, Any]) -> None:
         _check_bucket(bucket, url, options)
 
 
-def remove(path: Path | ObjectPath) -> None:
+def remove(path: Location) -> None:
     """Delete a file or a folder with everything in it; nothing if it does not exist."""
     if isinstance(path, ObjectPath):
         if path.exists():
@@ -138,7 +138,7 @@ def remove(path: Path | ObjectPath) -> None:
         path.unlink(missing_ok=True)
 
 
-def file_sizes(folder: Path | ObjectPath) -> dict[str, int]:
+def file_sizes(folder: Location) -> dict[str, int]:
     """{name: size in bytes} of the files directly in `folder` (empty if it does not exist), from
     one listing: one request on an object store instead of one per file."""
     if isinstance(folder, ObjectPath):
@@ -281,6 +281,10 @@ class ObjectPath:
         if self.protocol in S3_PROTOCOLS:
             return self.options
         return {"use_listings_cache": False} if "use_listings_cache" in self.options else {}
+
+
+# A file or folder of a run: local, or on an object store.
+Location = Path | ObjectPath
 
 
 def _first(environ: Mapping[str, str], names: Iterable[str]) -> str:

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 
 from corpusmill.core.checksums import file_checksum
 from corpusmill.core.errors import CorpusmillError, UserError
+from corpusmill.core.storage import Location, location
 from corpusmill.loader.layout import RunLayout
 
 FORMAT_VERSION = 1
@@ -204,10 +205,11 @@ def checked_batch(
     return batch
 
 
-def read_manifest(folder: Path) -> Manifest:
-    """The manifest of the tokenized run in `folder`, checked for version, completeness and
-    types, its files named as plain file names inside `folder`."""
-    path = RunLayout(Path(folder)).manifest
+def read_manifest(folder: str | Location) -> Manifest:
+    """The manifest of the tokenized run in `folder` (a local folder or an object store's URL),
+    checked for version, completeness and types, its files named as plain file names inside
+    `folder`."""
+    path = RunLayout(location(folder)).manifest
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, NotADirectoryError):
@@ -246,16 +248,16 @@ def read_manifest(folder: Path) -> Manifest:
     )
 
 
-def run_tokenizer(folder: Path, manifest: Manifest) -> Path:
+def run_tokenizer(folder: str | Location, manifest: Manifest) -> Location:
     """The run's tokenizer file, which must be the one the manifest names, byte for byte."""
     if problem := tokenizer_problem(folder, manifest):
         raise FormatError(f"{problem}; rerun the tokenize stage")
-    return Path(folder) / manifest.tokenizer
+    return location(folder) / manifest.tokenizer
 
 
-def tokenizer_problem(folder: Path, manifest: Manifest) -> str | None:
+def tokenizer_problem(folder: str | Location, manifest: Manifest) -> str | None:
     """What is wrong with the run's tokenizer file against the manifest, or None."""
-    path = Path(folder) / manifest.tokenizer
+    path = location(folder) / manifest.tokenizer
     if not path.is_file():
         return f"{path}: missing"
     if (digest := file_checksum(path)) != manifest.tokenizer_xxh3:
@@ -263,10 +265,10 @@ def tokenizer_problem(folder: Path, manifest: Manifest) -> str | None:
     return None
 
 
-def verify_shards(folder: Path, manifest: Manifest) -> Iterator[str]:
+def verify_shards(folder: str | Location, manifest: Manifest) -> Iterator[str]:
     """Check every shard's presence, size and checksum against the manifest; yield each problem."""
     for shard in manifest.shards:
-        path = Path(folder) / shard.name
+        path = location(folder) / shard.name
         if not path.is_file():
             yield f"{path}: missing"
         elif path.stat().st_size != shard.size:

@@ -4,14 +4,17 @@ stages that write them, the readers, the loader, the report and `--force`.
 Numbered files are `<unit>-NNNNN<suffix>` (`clean/part-00003.parquet`, `shard-00000.arrow`). A
 stage's done markers live in its folder's `_done/` (the leading underscore keeps Arrow and Parquet
 readers of the folder from taking them for data; the dataset's, in `.done/`, are hidden from HF
-`datasets` too). Only the standard library is imported here.
+`datasets` too). The folder is a local Path or, for a run on an object store, a
+core/storage.py ObjectPath: both join with `/` and list with `glob`, so every name here means
+the same under either. Only the standard library and that path type are imported here.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+
+from corpusmill.core.storage import Location
 
 # The file transformers loads a tokenizer from, and the two it reads beside it.
 TOKENIZER = "tokenizer.json"
@@ -52,46 +55,47 @@ def shard_name(index: int) -> str:
 
 @dataclass(frozen=True)
 class RunLayout:
-    """Every path of the run folder `root`."""
+    """Every path of the run folder `root`, a local folder or an object store's URL; each path
+    is of the root's type."""
 
-    root: Path
+    root: Location
 
     @property
-    def config(self) -> Path:
+    def config(self) -> Location:
         """The run's effective config, written before anything else."""
         return self.root / "config.toml"
 
     @property
-    def inputs(self) -> Path:
+    def inputs(self) -> Location:
         """The record of the files the run read."""
         return self.root / "inputs.json"
 
     @property
-    def lock(self) -> Path:
+    def lock(self) -> Location:
         """Present while a run writes the folder."""
         return self.root / "run.lock"
 
     @property
-    def stats(self) -> Path:
+    def stats(self) -> Location:
         return self.root / "stats.json"
 
     @property
-    def clean(self) -> Path:
+    def clean(self) -> Location:
         return self.root / "clean"
 
     @property
-    def rejected(self) -> Path:
+    def rejected(self) -> Location:
         return self.root / "rejected"
 
-    def clean_part(self, index: int) -> Path:
+    def clean_part(self, index: int) -> Location:
         """The documents clean task `index` kept."""
         return self.clean / f"{part_name(index)}.parquet"
 
-    def rejected_part(self, index: int) -> Path:
+    def rejected_part(self, index: int) -> Location:
         """The records clean task `index` did not keep."""
         return self.rejected / f"{part_name(index)}.parquet"
 
-    def clean_marker(self, index: int) -> Path:
+    def clean_marker(self, index: int) -> Location:
         """Clean task `index`'s counts, written after both of its parts."""
         return self.clean / _DONE / f"{part_name(index)}.json"
 
@@ -104,93 +108,93 @@ class RunLayout:
         )
 
     @property
-    def dedup(self) -> Path:
+    def dedup(self) -> Location:
         return self.root / "dedup"
 
     @property
-    def dedup_marker(self) -> Path:
+    def dedup_marker(self) -> Location:
         """The dedup stage's stats, written when it finished."""
         return self.dedup / f"{_DONE}.json"
 
     @property
-    def removed(self) -> Path:
+    def removed(self) -> Location:
         """Every duplicate the dedup stage removed."""
         return self.dedup / "removed.parquet"
 
-    def removed_part(self, index: int) -> Path:
+    def removed_part(self, index: int) -> Location:
         """The rows of clean part `index` that the dedup stage removed."""
         return self.dedup_file("removed", index)
 
-    def dedup_file(self, step: str, index: int) -> Path:
+    def dedup_file(self, step: str, index: int) -> Location:
         """File `index` of a dedup step's folder (DEDUP_STEPS names them and their units)."""
         return self.dedup / step / f"{_numbered(DEDUP_STEPS[step], index)}.arrow"
 
-    def dedup_files(self, step: str) -> list[Path]:
+    def dedup_files(self, step: str) -> list[Location]:
         """The files of a dedup step's folder that exist, in order."""
         return sorted((self.dedup / step).glob(f"{DEDUP_STEPS[step]}-*.arrow"))
 
     @property
-    def dataset(self) -> Path:
+    def dataset(self) -> Location:
         """The deduplicated corpus, a Parquet dataset holding nothing else."""
         return self.root / "dataset"
 
-    def dataset_part(self, index: int) -> Path:
+    def dataset_part(self, index: int) -> Location:
         """Clean part `index`'s documents that dedup kept, with their columns for users."""
         return self.dataset / f"{part_name(index)}.parquet"
 
-    def dataset_marker(self, index: int) -> Path:
+    def dataset_marker(self, index: int) -> Location:
         """Dataset part `index`'s counts. Hidden, not `_done/`: `datasets.load_dataset("parquet",
         data_dir=...)` reads every file of the folder but hidden ones."""
         return self.dataset / _HIDDEN_DONE / f"{part_name(index)}.json"
 
     @property
-    def tokenize(self) -> Path:
+    def tokenize(self) -> Location:
         return self.root / "tokenize"
 
-    def encoded_part(self, index: int) -> Path:
+    def encoded_part(self, index: int) -> Location:
         """Clean part `index`'s kept documents encoded, until the shards hold them."""
         return self.tokenize / f"{part_name(index)}.arrow"
 
-    def encoded_marker(self, index: int) -> Path:
+    def encoded_marker(self, index: int) -> Location:
         return self.tokenize / _DONE / f"{part_name(index)}.json"
 
-    def shard_marker(self, index: int) -> Path:
+    def shard_marker(self, index: int) -> Location:
         return self.tokenize / _DONE / f"{_numbered(_SHARD, index)}.json"
 
     @property
-    def train_marker(self) -> Path:
+    def train_marker(self) -> Location:
         """The options and counts of a tokenizer trained in the run."""
         return self.tokenize / _DONE / "train.json"
 
     @property
-    def tokenizer(self) -> Path:
+    def tokenizer(self) -> Location:
         return self.root / TOKENIZER
 
     @property
-    def tokenizer_config(self) -> Path:
+    def tokenizer_config(self) -> Location:
         return self.root / TOKENIZER_CONFIG
 
     @property
-    def special_tokens_map(self) -> Path:
+    def special_tokens_map(self) -> Location:
         return self.root / SPECIAL_TOKENS_MAP
 
     @property
-    def manifest(self) -> Path:
+    def manifest(self) -> Location:
         return self.root / MANIFEST
 
-    def shard(self, index: int) -> Path:
+    def shard(self, index: int) -> Location:
         return self.root / shard_name(index)
 
-    def shards(self) -> list[Path]:
+    def shards(self) -> list[Location]:
         """The shard files in the folder, in order, whether the manifest lists them or not."""
         return sorted(self.root.glob(f"{_SHARD}-*.arrow"))
 
     @property
-    def report(self) -> Path:
+    def report(self) -> Location:
         """The folder `corpusmill report` writes by default."""
         return self.root / "report"
 
-    def results(self) -> list[Path]:
+    def results(self) -> list[Location]:
         """The files and folders in the folder that the run's stages and the commands writing
         into it by default (`corpusmill report`) wrote, in the order they come."""
         named = [
@@ -209,7 +213,7 @@ class RunLayout:
         ]
         return [path for path in named if path.exists()]
 
-    def outputs(self) -> list[Path]:
+    def outputs(self) -> list[Location]:
         """Everything in the folder a run wrote but its lock: its records, then its results;
         what `--force` removes (the user's own files stay)."""
         return [path for path in (self.config, self.inputs) if path.exists()] + self.results()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from corpusmill.core.storage import ObjectPath
 from corpusmill.loader.format import read_manifest
 from corpusmill.loader.layout import DEDUP_STEPS, RunLayout
 from corpusmill.pipeline.cluster import dask_client
@@ -123,3 +124,27 @@ def test_the_names_are_those_the_readme_documents(tmp_path):
     assert {name: path.relative_to(tmp_path).as_posix() for name, path in names.items()} == {
         name: name for name in names
     }
+
+
+def test_a_run_on_an_object_store_has_the_same_names_and_listings(finished, s3_bucket):
+    s3_bucket.fs.put(str(finished), f"{s3_bucket.path}/run", recursive=True)
+    local, remote = RunLayout(finished), RunLayout(s3_bucket / "run")
+
+    def relative(paths) -> list[str]:
+        return [
+            str(path).removeprefix(f"{remote.root}/")
+            if isinstance(path, ObjectPath)
+            else path.relative_to(finished).as_posix()
+            for path in paths
+        ]
+
+    assert remote.clean_parts() == local.clean_parts()
+    assert relative(remote.shards()) == relative(local.shards())
+    assert relative(remote.dedup_files("edges")) == relative(local.dedup_files("edges"))
+    assert relative(remote.outputs()) == relative(local.outputs())
+    assert relative([remote.clean_marker(2), remote.dataset_marker(2), remote.lock]) == [
+        "clean/_done/part-00002.json",
+        "dataset/.done/part-00002.json",
+        "run.lock",
+    ]
+    assert read_manifest(remote.root) == read_manifest(local.root)
