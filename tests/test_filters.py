@@ -4,6 +4,7 @@ and the bookkeeping of apply_filters (one reason per removed row, counts adding 
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -437,6 +438,57 @@ def test_c4_five_sentences_pass_and_four_fail():
 def test_c4_counts_every_sentence_of_a_line_including_cjk_full_stops():
     three_and_two = f"{' '.join(SENTENCES[:3])}\n今天下雨了。我们在家里看书。"
     assert reasons(C4_DEFAULT, three_and_two) == [None]
+
+
+# Five short sentences of everyday prose per script, each ended by its script's full stop.
+PROSE = {
+    "hindi": "आज मौसम बहुत अच्छा है। हम पार्क में घूमने गए। बच्चे खेल रहे थे। मैंने चाय पी। शाम को हम घर लौट आए।",
+    "urdu": "آج موسم بہت اچھا ہے۔ ہم پارک میں گئے۔ بچے کھیل رہے تھے۔ میں نے چائے پی۔ شام کو ہم گھر واپس آئے۔",
+    "armenian": (
+        "Այսօր եղանակը շատ լավ է։ Մենք գնացինք այգի։ Երեխաները խաղում էին։ Ես թեյ խմեցի։ "
+        "Երեկոյան մենք վերադարձանք տուն։"
+    ),
+    "amharic": "ዛሬ አየሩ በጣም ጥሩ ነው። ወደ መናፈሻ ሄድን። ልጆቹ እየተጫወቱ ነበር። ቡና ጠጣሁ። ማታ ወደ ቤት ተመለስን።",
+    "burmese": (
+        "ဒီနေ့ ရာသီဥတု အရမ်းကောင်းတယ်။ ကျွန်တော်တို့ ပန်းခြံကို သွားခဲ့တယ်။ ကလေးတွေ ကစားနေကြတယ်။ "
+        "ကျွန်တော် လက်ဖက်ရည် သောက်ခဲ့တယ်။ ညနေ အိမ်ပြန်ခဲ့ကြတယ်။"
+    ),
+    "khmer": "ថ្ងៃនេះអាកាសធាតុល្អណាស់។ យើងបានទៅសួនច្បារ។ ក្មេងៗកំពុងលេង។ ខ្ញុំបានផឹកតែ។ ពេលល្ងាចយើងត្រឡប់មកផ្ទះវិញ។",
+    "arabic": "هل تحب القهوة؟ نعم، أحبها كثيرا. نشربها كل صباح. أمي تصنعها بالهيل. الجو بارد اليوم.",
+    "chinese": "今天下雨了。我们在家里看书。妈妈做了饺子！你想吃吗？明天会晴天。",
+    "japanese": "今日は雨です。私たちは家で本を読みました。母は料理を作りました。おいしかった！明日は晴れるでしょうか？",
+    "english": " ".join(SENTENCES),
+}
+
+
+@pytest.mark.parametrize("script", PROSE)
+def test_sentences_are_counted_by_the_full_stops_of_every_script(script):
+    assert base.sentence_counts(pa.array([PROSE[script]], pa.large_string())).tolist() == [5]
+
+
+@pytest.mark.parametrize("script", PROSE)
+def test_c4_keeps_five_sentences_of_prose_in_any_script_and_removes_four(script):
+    sentences = re.findall(rf".+?[{base.SENTENCE_STOPS}.!?]\s*", PROSE[script])
+    assert len(sentences) == 5
+    four = "".join(sentences[:4])
+    assert reasons(C4_DEFAULT, PROSE[script], four) == [None, "c4:too_few_sentences"]
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("Chapter 54. System Views", 0),
+        ("54. System Views\n3.2. Installing the package\nStep 4. Open the file", 0),
+        ("The value rose from 3.14 to 2.72 in 2024, a fall of 13.4 percent.", 1),
+        ("It opened in 1954. It closed in 2001.", 2),
+        ("Dr. Smith met Mr. Brown, e.g. at noon, and cf. the notes by J. R. R. Tolkien.", 1),
+        ('She asked "Why?" and left. He stayed (as always.) Then it rained!', 4),
+        ("Wait... is that all?! Yes.", 3),
+        ("See logging.html and www.python.org for details", 0),
+    ],
+)
+def test_sentence_ends_skip_section_numbers_decimals_and_abbreviations(text, count):
+    assert base.sentence_counts(pa.array([text], pa.large_string())).tolist() == [count]
 
 
 def test_c4_lines_without_a_sentence_end_are_kept_but_are_no_sentence():

@@ -24,11 +24,31 @@ log = logging.getLogger(__name__)
 
 ConfigT = TypeVar("ConfigT")
 
-# Marks that end a sentence: C4's set (. ! ? " ') with closing quotes, and the full stops and
-# question marks of scripts that do not use the Latin ones (CJK, Arabic, Devanagari, Ethiopic,
-# Armenian, Myanmar, Khmer), so prose in those scripts is not taken for lines without punctuation.
-TERMINAL_PUNCTUATION = ".!?\"'”’»。！？｡」』؟۔।॥።։။។"
+# The marks that end a sentence in every script: the Latin . ! ?, and the full stops and question
+# and exclamation marks of scripts that do not use them (CJK full and half width, Arabic and Urdu,
+# Devanagari, Ethiopic, Armenian, Myanmar, Khmer). The Latin marks also end abbreviations and
+# numbers, so they end a sentence only where a space or the end of the text follows (see
+# sentence_counts); the others end one wherever they stand.
+LATIN_SENTENCE_STOPS = ".!?"
+SENTENCE_STOPS = "。！？｡؟۔।॥።፧։။។"
+# Closing quotes and brackets that may follow a sentence's last mark.
+_CLOSERS = "\"'”’»」』)]"
+# Marks a line ends with when it ends a sentence: C4's set (. ! ? " ') with closing quotes, and
+# every script's stops, so prose in other scripts is not taken for lines without punctuation.
+TERMINAL_PUNCTUATION = LATIN_SENTENCE_STOPS + SENTENCE_STOPS + "\"'”’»」』"
 _ENDS_WITH_TERMINAL = f"[{re.escape(TERMINAL_PUNCTUATION)}]$"
+_SENTENCE_END = (
+    f"[{re.escape(LATIN_SENTENCE_STOPS)}]+[{re.escape(_CLOSERS)}]*(?:\\s|$)"
+    f"|[{re.escape(SENTENCE_STOPS)}]+"
+)
+# Periods that end no sentence, removed before counting: the period after a section number that
+# begins a line, alone or after one word ("54. Views", "Chapter 54. System Views", "3.2. Setup"),
+# and the period of an initial ("J. R. R. Tolkien") or of a title or Latin abbreviation ("Dr.",
+# "e.g."). A number ending a sentence of more words ("It opened in 1954.") still counts.
+_NOT_A_SENTENCE_END = (
+    r"(?m)(^(?:\p{L}+[ \t]+)?\d+(?:\.\d+)*"
+    r"|(?:^|[\s(\"'“‘«])(?:Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|vs|cf|e\.g|i\.e|\p{L}))\."
+)
 
 
 @dataclass(frozen=True)
@@ -268,6 +288,14 @@ def split_nonempty(texts: pa.Array, separator: str) -> tuple[pa.Array, np.ndarra
     parents = pc.list_parent_indices(parts).to_numpy()
     nonempty = pc.greater(pc.binary_length(flat), 0)
     return flat.filter(nonempty), parents[to_bool(nonempty)]
+
+
+def sentence_counts(texts: pa.Array) -> np.ndarray:
+    """The number of sentences of each text: the runs of sentence-ending marks of any script that
+    end a sentence (SENTENCE_STOPS, and LATIN_SENTENCE_STOPS before a space or the text's end,
+    not after a section number, an initial or an abbreviation)."""
+    bare = pc.replace_substring_regex(texts, _NOT_A_SENTENCE_END, r"\1")
+    return pc.count_substring_regex(bare, _SENTENCE_END).to_numpy(zero_copy_only=False)
 
 
 def ends_with_terminal_punctuation(lines: pa.Array) -> np.ndarray:

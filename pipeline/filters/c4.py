@@ -34,6 +34,7 @@ from corpusmill.pipeline.filters.base import (
     ends_with_terminal_punctuation,
     first_failures,
     matches,
+    sentence_counts,
     to_bool,
 )
 
@@ -41,9 +42,6 @@ from corpusmill.pipeline.filters.base import (
 _CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
 # Cookie and policy notices (tfds c4_utils _POLICY_SUBSTRINGS).
 _POLICY = "terms of use|privacy policy|cookie policy|uses cookies|use of cookies|use cookies"
-# A sentence ends at . ! ? followed by space or the end of the line (closing quotes allowed),
-# or at a CJK full stop, question or exclamation mark, which need no space after them.
-_SENTENCE_END = r"[.!?]+[\"'”’»)\]]*(\s|$)|[。！？｡]+"
 
 
 @dataclass(frozen=True)
@@ -113,7 +111,7 @@ class C4(RuleFamily[C4Config]):
         stays = keep_line | empty
         edited = _join_lines(lines.filter(pa.array(stays)), parents[stays], num_rows)
         # The sentences of the kept lines: none runs across the line breaks joining them.
-        n_sentences = pc.count_substring_regex(edited, _SENTENCE_END).to_numpy()
+        n_sentences = sentence_counts(edited)
 
         verdict = first_failures(
             self.name,
