@@ -10,6 +10,7 @@ import gzip
 import io
 import json
 import logging
+import math
 import re
 from pathlib import Path
 
@@ -19,12 +20,15 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
+from corpusmill.pipeline.clean import CleanTask, plan_tasks
 from corpusmill.pipeline.readers import (
     InputError,
+    InputFile,
     ReadConfig,
     discover_inputs,
     plan_splits,
     read_split,
+    split_size,
 )
 from corpusmill.pipeline.readers.streams import (
     ByteReader,
@@ -437,6 +441,55 @@ def test_single_stream_files_are_one_split(tmp_path: Path):
         (s.file.source, 0, s.file.size) for s in splits
     ]
     assert len(splits) == 2
+
+
+def planned_tasks(files: list[InputFile], config: ReadConfig = DEFAULT_READ) -> list[CleanTask]:
+    """The clean stage's tasks of some files: their splits grouped up to the planned split size."""
+    return plan_tasks(plan_splits(files, config), split_size(files, config))
+
+
+def sized(path: Path, size: int, fmt: str, compression: str) -> InputFile:
+    """An input file planned as if it held `size` stored bytes (planning reads only its start)."""
+    return InputFile(str(path), path.name, fmt, compression, size, modified="")
+
+
+def test_a_few_compressed_crawl_files_make_dozens_of_tasks(tmp_path: Path):
+    # The crawl of 8 WARC.gz files of 5 MB (about 24 MB of HTML each), one member per record.
+    (tmp_path / "c.warc.gz").write_bytes(gzip_members(many_pages(30))[0])
+    files = [sized(tmp_path / "c.warc.gz", 5_000_000, "warc", "gzip")] * 8
+    tasks = planned_tasks(files)
+    # 200 MB of content in splits of 8 MiB of it: 1.68 MB of each 5 MB file.
+    assert len(tasks) == math.ceil(40_000_000 / (8 << 20) * 5) == 24
+    sizes = {split.end - split.start for task in tasks for split in task.splits}
+    assert max(sizes) == split_size(files, DEFAULT_READ) == math.ceil((8 << 20) / 5)
+
+
+def test_one_huge_file_makes_as_many_tasks_as_configured_splits(tmp_path: Path):
+    huge = [sized(tmp_path / "huge.jsonl", 1 << 30, "jsonl", "none")]
+    assert len(planned_tasks(huge)) == DEFAULT_READ.splits == 64
+    assert len(planned_tasks(huge, ReadConfig(splits=100))) == 100
+    # Not below 8 MiB a split: 1 GiB makes at most 128.
+    assert len(planned_tasks(huge, ReadConfig(splits=1000))) == 128
+    # Splits stop at split_bytes: a larger file makes more of them.
+    larger = [sized(tmp_path / "huge.jsonl", 16 << 30, "jsonl", "none")]
+    assert len(planned_tasks(larger)) == 256
+
+
+def test_small_crawls_are_not_cut_below_eight_mib_of_content(tmp_path: Path):
+    few = [sized(tmp_path / f"f{i}.warc", 3 << 20, "warc", "none") for i in range(4)]
+    assert split_size(few, DEFAULT_READ) == 8 << 20
+    assert len(planned_tasks(few)) == 2
+    # Many small files are grouped into tasks of about that size.
+    many = [sized(tmp_path / f"s{i}.warc", 20_000, "warc", "none") for i in range(2000)]
+    assert len(planned_tasks(many)) == math.ceil(2000 * 20_000 / (8 << 20)) == 5
+
+
+def test_an_explicit_split_size_below_the_planned_one_is_kept(tmp_path: Path):
+    huge = [sized(tmp_path / "huge.warc", 1 << 30, "warc", "none")]
+    config = ReadConfig(split_bytes=1_000_000)
+    splits = plan_splits(huge, config)
+    assert len(splits) == math.ceil((1 << 30) / 1_000_000)
+    assert {split.end - split.start for split in splits[:-1]} == {1_000_000}
 
 
 def test_parquet_splits_hold_whole_row_groups_and_offsets_are_row_numbers(tmp_path: Path):

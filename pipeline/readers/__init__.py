@@ -2,6 +2,7 @@
 
     files = discover_inputs(config.inputs, config.read)   # once, on the client
     splits = plan_splits(files, config.read)              # once, on the client
+    size = split_size(files, config.read)                 # what a task of splits groups up to
     for batch in read_split(split, config.read): ...      # in a Dask task per (group of) split(s)
 
 Every record read comes out either as a document (`batch.docs`, schema DOCUMENTS) or as a rejected
@@ -23,6 +24,7 @@ from corpusmill.pipeline.readers.discover import (
     discover_inputs,
     plan_splits,
     printable,
+    split_size,
 )
 from corpusmill.pipeline.readers.jsonl import read_jsonl
 from corpusmill.pipeline.readers.parquet import read_parquet
@@ -40,6 +42,7 @@ __all__ = [
     "plan_splits",
     "printable",
     "read_split",
+    "split_size",
 ]
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import math
 import os
 import posixpath
 import zlib
@@ -46,6 +47,13 @@ _COMPRESSIONS = (".gz", ".zst", ".zstd")
 # Enough to decompress the first zstd block (128 KiB of output) and see a JSON file's first line.
 _HEAD_BYTES = 1 << 16
 _HEADS_AT_ONCE = 256
+# Content bytes per stored byte, for planning only: 5 MB of a crawl's WARC.gz hold about 24 MB of
+# HTML, and zstd packs web text about as tightly; Parquet's own compression about 3 to 1.
+_EXPANSION = {"gzip": 5, "zstd": 5}
+_PARQUET_EXPANSION = 3
+# The least content a split is cut to: below this a task's fixed costs (filters built, part files
+# written, its marker) outweigh what finer splits gain in balance.
+_MIN_SPLIT_CONTENT = 8 << 20
 # Keys of fsspec's listing info that change with a file's content: the local modification time,
 # S3's ETag and LastModified, GCS's generation and update time, Azure's etag and last_modified.
 _VERSION_KEYS = ("mtime", "ETag", "LastModified", "generation", "updated", "etag", "last_modified")
@@ -62,7 +70,17 @@ class ReadConfig(Checked):
     split_bytes: int = field(
         default=64 << 20,
         metadata={
-            "help": "stored bytes per split of a large file; splits are read independently",
+            "help": "most stored bytes per split of a file; splits are read independently, and "
+            "inputs too small to make `splits` splits of this size are cut finer",
+            "checks": (POSITIVE,),
+        },
+    )
+    splits: int = field(
+        default=64,
+        metadata={
+            "help": "splits the inputs are cut into, so that every worker gets work: fewer when "
+            "that makes splits of less than 8 MiB of content, more when it makes them larger "
+            "than split_bytes",
             "checks": (POSITIVE,),
         },
     )
@@ -187,8 +205,26 @@ def discover_inputs(inputs: Sequence[str], config: ReadConfig, out: str = "") ->
 
 
 def plan_splits(files: Sequence[InputFile], config: ReadConfig) -> list[Split]:
-    """Cut files into splits of about `config.split_bytes`, in file order."""
-    return [split for file in files for split in _file_splits(file, config.split_bytes)]
+    """Cut files into splits of about `split_size(files, config)` stored bytes, in file order."""
+    size = split_size(files, config)
+    return [split for file in files for split in _file_splits(file, size)]
+
+
+def split_size(files: Sequence[InputFile], config: ReadConfig) -> int:
+    """Stored bytes per split: the inputs' total cut into `config.splits` splits of equal content,
+    each of at least `_MIN_SPLIT_CONTENT` and at most `config.split_bytes` stored bytes.
+
+    Content is estimated from the stored sizes, compressed files weighted by a typical expansion
+    (`_EXPANSION`), so a crawl of compressed WARC files is cut as finely as the same crawl stored
+    plain. It depends on the inputs' sizes and the config only, never on the cluster, so any
+    number of workers reads the same splits into the same parts.
+    """
+    stored = sum(file.size for file in files)
+    content = sum(file.size * _expansion(file) for file in files)
+    if not content:
+        return config.split_bytes
+    per_split = max(content / config.splits, _MIN_SPLIT_CONTENT) * stored / content
+    return max(1, min(config.split_bytes, math.ceil(per_split)))
 
 
 def printable(name: str) -> str:
@@ -349,6 +385,13 @@ def _is_json_lines(content: bytes) -> bool:
         return isinstance(json.loads(line), dict)
     except ValueError:
         return False
+
+
+def _expansion(file: InputFile) -> float:
+    """Typical content bytes per stored byte of a file."""
+    if file.format == "parquet":
+        return _PARQUET_EXPANSION
+    return _EXPANSION.get(file.compression, 1)
 
 
 def _file_splits(file: InputFile, split_bytes: int) -> list[Split]:
