@@ -84,8 +84,8 @@ MOMENTS = {
     "clean, first task running": ("clean_task", "executing", 1),
     "clean, 3 tasks done": ("clean_task", "memory", 3),
     "clean, 12 tasks done": ("clean_task", "memory", 12),
-    "dedup, signatures done": ("_signatures_task", "memory", 2),
-    "dedup, candidates running": ("_candidates_task", "executing", 1),
+    "dedup, signatures done": ("signatures_task", "memory", 2),
+    "dedup, candidates running": ("candidates_task", "executing", 1),
     "tokenize, first part encoded": ("encode_part", "memory", 1),
     "tokenize, shard being written": ("write_shard_task", "executing", 1),
 }

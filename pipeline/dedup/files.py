@@ -1,0 +1,39 @@
+"""Where the dedup steps of one run read and write: the clean parts, the bucket count, and each
+step's numbered files under OUT/dedup/ (the run layout names them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from corpusmill.core.errors import StageError
+from corpusmill.loader.layout import RunLayout
+
+
+@dataclass(frozen=True)
+class DedupFiles:
+    """The clean parts one dedup run reads, its number of shuffle buckets (also the number of
+    partitions of pairs), and the file each step writes per part, bucket or partition."""
+
+    run: RunLayout
+    parts: tuple[int, ...]
+    buckets: int
+
+    def clean(self, part: int) -> Path:
+        return self.run.clean_part(part)
+
+    def file(self, step: str, index: int) -> Path:
+        return self.run.dedup_file(step, index)
+
+
+def rows_of(known: np.ndarray, wanted: np.ndarray, path: Path) -> np.ndarray:
+    """The rows of sorted `wanted` keys among the sorted keys of file `path`, all of which it
+    must hold (a file left by another run would not)."""
+    rows = np.searchsorted(known, wanted)
+    if len(wanted) and (
+        not len(known) or not np.array_equal(known[np.minimum(rows, len(known) - 1)], wanted)
+    ):
+        raise StageError(f"dedup: {path} lacks documents it should hold; delete it and rerun")
+    return rows

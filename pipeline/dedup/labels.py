@@ -1,0 +1,80 @@
+"""Dedup step 5: the connected components of the duplicate graph, every document of an edge
+labelled with its component's smallest key -> components/partition-N.arrow (key, cluster); on
+one worker when the edges fit `local_max_edges`, else distributed (`components.py`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+from distributed import Client, Future
+
+from corpusmill.pipeline.dedup.components import distributed_components, local_components
+from corpusmill.pipeline.dedup.config import DedupConfig
+from corpusmill.pipeline.dedup.edges import Edges
+from corpusmill.pipeline.dedup.files import DedupFiles
+from corpusmill.pipeline.dedup.shuffle import read_table, write_sorted
+
+
+class Labelled(NamedTuple):
+    """A components file and the histogram of its clusters' sizes."""
+
+    path: Path
+    histogram: dict[str, int]
+
+
+def submit_labels(
+    client: Client, files: DedupFiles, config: DedupConfig, edges: Sequence[Edges]
+) -> tuple[list[Future], dict[str, Any]]:
+    """Futures of the Labelled components files of every partition's `edges`, and how they are
+    found: locally when the edges are at most `local_max_edges`, else in distributed rounds."""
+    total = sum(found.counts["edges"] for found in edges)
+    paths = [found.path for found in edges]
+    if total <= config.local_max_edges:
+        destination = files.file("components", 0)
+        written = client.submit(_local_components_task, paths, destination, pure=False)
+        return [written], {"method": "local", "edges": total}
+    loaded = [client.submit(_read_edges, [path], pure=False) for path in paths]
+    labelled, rounds = distributed_components(client, loaded, files.buckets)
+    written = [
+        client.submit(_write_components, labels, files.file("components", j), pure=False)
+        for j, labels in enumerate(labelled)
+    ]
+    return written, {"method": "distributed", "edges": total, "rounds": rounds}
+
+
+def _local_components_task(paths: Sequence[Path], destination: Path) -> Labelled:
+    edges = _read_edges(paths)
+    return _write_components(local_components(edges[:, 0], edges[:, 1]), destination)
+
+
+def _read_edges(paths: Sequence[Path]) -> np.ndarray:
+    """The (a, b) edges of edge files, as an (n, 2) int64 array."""
+    tables = [read_table(path) for path in paths]
+    return np.column_stack(
+        [
+            np.concatenate([t.column(name).to_numpy() for t in tables] or [np.array([], np.int64)])
+            for name in ("a", "b")
+        ]
+    ).astype(np.int64)
+
+
+def _write_components(labelled: tuple[np.ndarray, np.ndarray], path: Path) -> Labelled:
+    """Write (key, cluster) rows sorted by key; return them with the histogram of the clusters'
+    sizes."""
+    nodes, labels = labelled
+    write_sorted(path, pa.table({"key": nodes, "cluster": labels}))
+    _, sizes = np.unique(labels, return_counts=True)
+    return Labelled(path, _size_histogram(sizes))
+
+
+def _size_histogram(sizes: np.ndarray) -> dict[str, int]:
+    """Counts of cluster sizes in power-of-two bins: "2", "3-4", "5-8", ..."""
+    bins = Counter(np.ceil(np.log2(sizes)).astype(int).tolist())
+    return {
+        (f"{2 ** (b - 1) + 1}-{2**b}" if b > 1 else "2"): count for b, count in sorted(bins.items())
+    }

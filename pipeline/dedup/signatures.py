@@ -1,0 +1,125 @@
+"""Dedup step 1, a task per clean part: each document's text hash (xxh3-128), optional URL hash
+and MinHash band keys, as shuffle rows (bucket, band, high, low, key) sorted by bucket ->
+signatures/part-N.arrow, and its text bytes -> sizes/part-N.arrow. A part whose files were
+written for its content and these settings is not redone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from distributed import Client, Future
+
+from corpusmill.core.checksums import file_checksum
+from corpusmill.core.errors import StageError
+from corpusmill.pipeline.dedup.config import DedupConfig
+from corpusmill.pipeline.dedup.files import DedupFiles
+from corpusmill.pipeline.dedup.hashing import shingle_hashes, text_hashes, url_hashes
+from corpusmill.pipeline.dedup.keys import ROW_BITS
+from corpusmill.pipeline.dedup.minhash import Permutations, band_keys, signatures
+from corpusmill.pipeline.dedup.shuffle import partition_of, read_metadata, write_sorted
+
+# Documents per batch: about 40 bytes per word in flight, so 1,024 pages of a few thousand words
+# stay around 100 MB.
+_BATCH_DOCS = 1024
+# The shuffle rows; band numbers `bands` and `bands + 1` are the text and URL hashes.
+_BANDS = pa.schema(
+    [
+        pa.field("bucket", pa.uint32()),
+        pa.field("band", pa.uint16()),
+        pa.field("high", pa.uint64()),
+        pa.field("low", pa.uint64()),
+        pa.field("key", pa.int64()),
+    ]
+)
+
+
+class Signed(NamedTuple):
+    """A clean part's signature and size files, and its documents and text bytes."""
+
+    signatures: Path
+    sizes: Path
+    counts: dict[str, int]
+
+
+def submit_signatures(client: Client, files: DedupFiles, config: DedupConfig) -> list[Future]:
+    """A future of each clean part's Signed, in part order."""
+    return [client.submit(signatures_task, part, files, config, pure=False) for part in files.parts]
+
+
+def signatures_task(part: int, files: DedupFiles, config: DedupConfig) -> Signed:
+    """Hash one clean part's documents into band-key rows sorted by bucket, unless its files are
+    up to date; return them and its counts."""
+    signed = Signed(files.file("signatures", part), files.file("sizes", part), {})
+    params = _signature_metadata(files, config, part)
+    current = read_metadata(signed.signatures)
+    if current is not None and current["params"] == params and signed.sizes.exists():
+        return signed._replace(counts=current["counts"])
+    source = files.clean(part)
+    permutations = Permutations.from_seed(config.bands * config.rows, config.seed)
+    columns = ["text", "url"] if config.exact_url else ["text"]
+    tables, sizes, offset = [], [], 0
+    try:
+        for batch in pq.ParquetFile(source).iter_batches(batch_size=_BATCH_DOCS, columns=columns):
+            keys = (np.int64(part) << ROW_BITS) + offset + np.arange(batch.num_rows)
+            tables.append(_band_rows(batch, keys, config, permutations, files.buckets))
+            sizes.append(pc.binary_length(batch.column("text")).cast(pa.int64()))
+            offset += batch.num_rows
+    except (OSError, pa.ArrowException) as exc:
+        raise StageError(f"dedup: cannot read {source} ({exc}); rerun the clean stage") from exc
+    size_column = pa.chunked_array(sizes, pa.int64())
+    counts = {"docs": offset, "bytes": int(pc.sum(size_column).as_py() or 0)}
+    keys = pa.array((np.int64(part) << ROW_BITS) + np.arange(offset))
+    write_sorted(signed.sizes, pa.table({"key": keys, "bytes": size_column}))
+    rows = pa.concat_tables(tables) if tables else _BANDS.empty_table()
+    order = pc.sort_indices(rows, [(name, "ascending") for name in rows.column_names])
+    write_sorted(signed.signatures, rows.take(order), {"params": params, "counts": counts})
+    return signed._replace(counts=counts)
+
+
+def _band_rows(
+    batch: pa.RecordBatch,
+    keys: np.ndarray,
+    config: DedupConfig,
+    permutations: Permutations,
+    buckets: int,
+) -> pa.Table:
+    """The shuffle rows of a batch: one per band key, text hash and (optionally) URL hash."""
+    texts = batch.column("text")
+    high, low = text_hashes(texts)
+    band = [np.full(len(keys), config.bands, np.uint16)]
+    highs, lows, owners = [high], [low], [keys]
+    if config.exact_url:
+        high, low, valid = url_hashes(batch.column("url"))
+        band.append(np.full(int(valid.sum()), config.bands + 1, np.uint16))
+        highs.append(high[valid])
+        lows.append(low[valid])
+        owners.append(keys[valid])
+    if config.near:
+        shingles = shingle_hashes(texts, config.shingle_size)
+        signed = shingles.counts > 0
+        high, low = band_keys(signatures(shingles, permutations)[signed], config.bands, config.rows)
+        band.append(np.tile(np.arange(config.bands, dtype=np.uint16), int(signed.sum())))
+        highs.append(high.ravel())
+        lows.append(low.ravel())
+        owners.append(np.repeat(keys[signed], config.bands))
+    low = np.concatenate(lows)
+    columns = (partition_of(low, buckets), np.concatenate(band), np.concatenate(highs), low)
+    return pa.table([*columns, np.concatenate(owners)], schema=_BANDS)
+
+
+def _signature_metadata(files: DedupFiles, config: DedupConfig, part: int) -> dict[str, Any]:
+    """What a part's signature file depends on: settings, bucket count and its clean part."""
+    source = files.clean(part)
+    settings = ("near", "exact_url", "shingle_size", "bands", "rows", "seed")
+    return {
+        **{name: getattr(config, name) for name in settings},
+        "buckets": files.buckets,
+        # The part's content, not its mtime: a rewritten but identical part keeps its signatures,
+        # and the signature file's bytes never depend on when the part was written.
+        "source": {"bytes": source.stat().st_size, "xxh3": file_checksum(source)},
+    }
