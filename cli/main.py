@@ -10,6 +10,7 @@ import sys
 from importlib.metadata import version
 
 from corpusmill.cli import export, inspect, report, run, sample, train, train_tokenizer
+from corpusmill.core import progress
 from corpusmill.core.errors import CorpusmillError
 from corpusmill.core.logs import LOG_FORMAT
 
@@ -76,13 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(level: int) -> None:
-    """Log to stderr: warnings by default, info with -v, debug with -vv, errors only with -q."""
+    """Log to stderr: warnings and progress lines by default, info with -v, debug with -vv,
+    errors only with -q."""
     levels = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}
     logging.basicConfig(
         level=levels.get(max(-1, level), logging.DEBUG),
         format=LOG_FORMAT,
         stream=sys.stderr,
     )
+    progress.log.setLevel(logging.INFO if level >= 0 else logging.ERROR)
 
 
 def _verbosity_parser(default: object) -> argparse.ArgumentParser:

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from corpusmill.cli.flags import add_config_flags, config_overrides
-from corpusmill.pipeline.cluster import dask_client
+from corpusmill.core.progress import interval as progress_interval
+from corpusmill.pipeline.cluster import dashboard_link, dask_client
 from corpusmill.pipeline.config import config_to_toml, load_config
 from corpusmill.pipeline.readers import printable
 from corpusmill.pipeline.run import prepared_run, run_stages
@@ -44,13 +45,14 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the effective config, check it, its inputs and the output folder, then start
-    the cluster and run the stages."""
+    the cluster, print its dashboard's address if it serves one, and run the stages."""
     config_files = [Path(s) for s in args.sources if s.endswith(".toml")]
     overrides = config_overrides(args)
     inputs = tuple(s for s in args.sources if not s.endswith(".toml"))
     if inputs:
         overrides["inputs"] = inputs
     config = load_config(config_files, overrides)
+    progress_interval()  # a wrong CORPUSMILL_PROGRESS_SECONDS is told before a cluster starts
     if args.print_config:
         sys.stdout.write(config_to_toml(config))
         return 0
@@ -58,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         prepared_run(config, args.force) as prepared,
         dask_client(config.scheduler, config.workers) as client,
     ):
-        print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+        if link := dashboard_link(client):
+            print(f"Dask dashboard: {link}", file=sys.stderr)
         stats = run_stages(prepared, client)
     print(summary_table(stats))
     print(f"output: {printable(config.out)}")

@@ -8,18 +8,20 @@ import os
 import signal
 import sys
 import threading
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+from urllib.parse import urljoin
 
 import dask
 import pyarrow as pa
 from distributed import Client, LocalCluster, as_completed
 from distributed.comm.addressing import parse_host_port
 from distributed.comm.registry import backends
-from tqdm import tqdm
 
 from corpusmill.core.errors import ConfigError, StageError
 from corpusmill.core.logs import LOG_FORMAT
+from corpusmill.core.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 5
 # Everything a local cluster opens listens on this address only.
 LOCAL_HOST = "127.0.0.1"
+# bokeh's script, relative to the dashboard's status page: served only where the dashboard is.
+BOKEH_SCRIPT = "static/js/bokeh.min.js"
 
 
 @contextlib.contextmanager
@@ -37,24 +41,43 @@ def dask_client(scheduler: str = "", workers: int = 0) -> Iterator[Client]:
     Processes, not threads: extraction and filtering hold the GIL for much of their time.
     Local workers keep glibc's adaptive malloc thresholds: Dask's default MALLOC_TRIM_THRESHOLD_
     fixes them, which sends every allocation over 128 KiB to mmap and made the clean stage 15 %
-    slower. Every worker allocates Arrow memory with malloc too (`_configure_worker`). Workers of
-    an existing cluster must have corpusmill installed and see the same input paths.
+    slower. Every worker allocates Arrow memory with malloc too, and what corpusmill logs on a
+    worker reaches this process's log (`_configure_workers`). Workers of an existing cluster
+    must have corpusmill installed and see the same input paths.
     """
-    level = logging.getLogger("corpusmill").getEffectiveLevel()
     if scheduler:
         check_scheduler(scheduler)
         with _connect(scheduler) as client:
-            log.info(
-                "connected to Dask scheduler %s, dashboard %s", scheduler, client.dashboard_link
-            )
-            client.run(_configure_worker, level)
+            log.info("connected to Dask scheduler %s", scheduler)
+            _configure_workers(client, local=False)
             yield client
         return
     n_workers = workers or os.cpu_count() or 1
     with _local_cluster(n_workers) as cluster, Client(cluster) as client:
-        log.info("local Dask cluster of %d workers, dashboard %s", n_workers, client.dashboard_link)
-        client.run(_configure_worker, level, quiet_failures=True)
+        log.info("local Dask cluster of %d workers", n_workers)
+        _configure_workers(client, local=True)
         yield client
+
+
+def dashboard_link(client: Client) -> str:
+    """The address of the cluster's dashboard if it serves there, else "": a scheduler without
+    bokeh answers at that address only with a page asking to install it.
+
+    Asks for bokeh's script beside the status page rather than the page itself, whose every
+    request has the scheduler build (and keep for a while) a document of a dozen live plots."""
+    link = client.dashboard_link
+    try:
+        request = urllib.request.Request(urljoin(link, BOKEH_SCRIPT), method="HEAD")
+        with urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT):
+            return link
+    except (OSError, ValueError) as exc:
+        log.info(
+            "the Dask dashboard at %s does not serve (%s); install bokeh where the scheduler "
+            "runs to have one",
+            link,
+            exc,
+        )
+        return ""
 
 
 def check_scheduler(address: str) -> None:
@@ -111,25 +134,34 @@ def _local_cluster(n_workers: int) -> LocalCluster:
             signal.signal(signal.SIGINT, previous)
 
 
-def _configure_worker(level: int, quiet_failures: bool = False) -> None:
+def _configure_workers(client: Client, local: bool) -> None:
+    """Have corpusmill's log records on every worker, at this process's level, handled by this
+    process's loggers (each once: a local cluster's workers, which share the user's terminal,
+    print none themselves); set each worker up for corpusmill's tasks."""
+    level = logging.getLogger("corpusmill").getEffectiveLevel()
+    client.forward_logging("corpusmill")
+    client.run(_configure_worker, level, local)
+
+
+def _configure_worker(level: int, local: bool) -> None:
     """Set a worker up for corpusmill's tasks; idempotent, as a cluster outlives a run.
 
     Arrow allocates with the system's malloc rather than its bundled mimalloc, with which the
     quality filters took a fifth longer and workers peaked higher. corpusmill's log lines (a
-    damaged file and its offset) go to the worker's stderr at the client's level and in its
-    format. With `quiet_failures` (a local cluster, whose workers share the user's terminal),
+    damaged file and its offset) are logged at the client's level; a worker of a cluster started
+    apart also prints them to its own stderr, in the client's format. On a `local` cluster,
     Dask's own report of a failed task, traceback and all, shows only from -v on."""
     pa.set_memory_pool(pa.system_memory_pool())
     logger = logging.getLogger("corpusmill")
-    if not any(getattr(handler, "corpusmill", False) for handler in logger.handlers):
+    logger.propagate = False
+    if not local and not any(getattr(handler, "corpusmill", False) for handler in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         handler.corpusmill = True
         logger.addHandler(handler)
-        logger.propagate = False
     logger.setLevel(level)
     dask_worker = logging.getLogger("distributed.worker")
-    if quiet_failures and not any(isinstance(f, _TaskFailureFilter) for f in dask_worker.filters):
+    if local and not any(isinstance(f, _TaskFailureFilter) for f in dask_worker.filters):
         dask_worker.addFilter(_TaskFailureFilter())
 
 
@@ -149,20 +181,22 @@ def run_tasks(
     describe: Callable[[Any], str],
     desc: str,
     done: int = 0,
+    task_bytes: Callable[[Any], int] | None = None,
     **kwargs: Any,
 ) -> None:
-    """Run `function` over tasks on the cluster with a progress bar (starting at `done` tasks
-    finished earlier); raise a StageError naming every failed task once all have ended."""
-    futures = client.map(function, tasks, pure=False, **kwargs)
-    by_key = {future.key: task for future, task in zip(futures, tasks, strict=True)}
+    """Run `function` over tasks on the cluster, showing their progress (starting at `done` tasks
+    finished earlier; in MB/s too when `task_bytes` tells a task's bytes of input); raise a
+    StageError naming every failed task once all have ended."""
     failures = []
-    total = done + len(tasks)
-    with tqdm(total=total, initial=done, desc=desc, unit="task", disable=None) as bar:
+    with progress(desc, done + len(tasks), initial=done) as counts:
+        futures = client.map(function, tasks, pure=False, **kwargs)
+        by_key = {future.key: task for future, task in zip(futures, tasks, strict=True)}
         for future in as_completed(futures):
+            task = by_key[future.key]
             if future.status == "error":
-                failures.append(f"{describe(by_key[future.key])}: {_one_line(future.exception())}")
+                failures.append(f"{describe(task)}: {_one_line(future.exception())}")
                 log.error("%s: %s", desc, failures[-1])
-            bar.update()
+            counts.update(nbytes=task_bytes(task) if task_bytes else 0)
     if failures:
         raise StageError(
             f"{desc}: these tasks failed (finished ones are kept; rerun the same command to "

@@ -1,16 +1,21 @@
-"""Running a stage's tasks on Dask: how local workers are set up, every task ends, and the
-failed ones are named together."""
+"""Running a stage's tasks on Dask: how local workers are set up, every task ends, the failed ones
+are named together, progress is told, and the dashboard address given serves."""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
-from distributed import Client
+from distributed import Client, LocalCluster
 
 from corpusmill.core.errors import StageError
-from corpusmill.pipeline.cluster import dask_client, run_tasks
+from corpusmill.pipeline.cluster import LOCAL_HOST, dashboard_link, dask_client, run_tasks
 
 
 def square_into(task: int, folder: Path) -> None:
@@ -66,3 +71,53 @@ def test_workers_allocate_arrow_memory_with_the_system_allocator():
 
     with dask_client("", 2) as client:
         assert list(client.run(arrow_pool).values()) == ["system", "system"]
+
+
+def test_task_progress_off_a_terminal_tells_tasks_and_megabytes_per_second(
+    caplog: pytest.LogCaptureFixture,
+):
+    with (
+        Client(
+            processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0"
+        ) as client,
+        caplog.at_level(logging.INFO, logger="corpusmill.core.progress"),
+    ):
+        run_tasks(
+            client,
+            time.sleep,
+            [0.1, 0.1, 0.1],
+            describe=str,
+            desc="demo",
+            done=1,
+            task_bytes=lambda seconds: int(seconds * 10e6),
+        )
+    last = [r.getMessage() for r in caplog.records if r.name == "corpusmill.core.progress"][-1]
+    assert re.fullmatch(r"demo: 4/4 tasks \(100%\), \d+\.\d MB/s, done in 00:0\d", last), last
+
+
+def test_the_dashboard_address_serves_the_status_page():
+    with dask_client("", 1) as client:
+        link = dashboard_link(client)
+        assert link.startswith(f"http://{LOCAL_HOST}:") and link.endswith("/status")
+        with urllib.request.urlopen(link, timeout=10) as response:
+            status, page = response.status, response.read().decode()
+    assert status == 200
+    assert (
+        "<title>Dask Diagnostic UI</title>" in page
+        and "bokeh" in page
+        and "needs bokeh" not in page
+    )
+
+
+def test_no_dashboard_address_when_the_scheduler_cannot_serve_one(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # As if bokeh were not installed: the scheduler answers there with a page asking for it.
+    monkeypatch.setitem(sys.modules, "distributed.dashboard.scheduler", None)
+    with (
+        LocalCluster(n_workers=0, host=LOCAL_HOST, dashboard_address=f"{LOCAL_HOST}:0") as cluster,
+        Client(cluster) as client,
+    ):
+        with urllib.request.urlopen(client.dashboard_link, timeout=10) as response:
+            assert "Dask needs bokeh" in response.read().decode()
+        assert dashboard_link(client) == ""
