@@ -93,10 +93,15 @@ def remove_stale_temporaries(folder: Location, recursive: bool = True) -> int:
     if isinstance(folder, ObjectPath) or not folder.is_dir():
         return 0
     candidates = folder.rglob(f"*{_TEMPORARY_SUFFIX}") if recursive else folder.glob("*")
-    stale = [path for path in candidates if _TEMPORARY.fullmatch(path.name) and path.is_file()]
+    stale = [path for path in candidates if is_temporary(path) and path.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether `path` is named as `atomic_path` names its local temporaries."""
+    return _TEMPORARY.fullmatch(path.name) is not None
 
 
 @contextlib.contextmanager

@@ -10,6 +10,12 @@ each of which can straddle two shards) and the next one touch; with fewer, small
 again and again, which halved the shuffled rate in benchmarks/loader.py. The byte bound takes over
 for large shards (the tokenize stage's default holds 100M tokens, 200 MB): 64 of them could keep
 12 GB of pages resident, while mapping a shard again costs little next to reading 200 MB of it.
+
+A run on an object store (an fsspec URL such as s3://bucket/run) is opened the same way, its
+manifest read and its shards listed once; a shard is downloaded into a local cache (loader/cache.py,
+bounded in bytes, each download checked against the manifest's xxh3) before it is mapped, and
+`prefetch` starts downloads of the shards a stream will need next. Its batches are those of a local
+copy of the run, bit for bit.
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ import mmap
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from corpusmill.core.storage import ObjectPath, file_sizes, location
+from corpusmill.loader.cache import DEFAULT_CACHE_BYTES, ShardCache
 from corpusmill.loader.format import (
     FormatError,
     Manifest,
@@ -39,19 +48,34 @@ _Segments = tuple[np.ndarray, np.ndarray, list[np.ndarray]]
 
 
 class TokenDataset:
-    """The token stream of one run (its shards in manifest order), read by windows."""
+    """The token stream of one run (its shards in manifest order), read by windows.
+
+    `path` is a run's folder or its `index.json`, local or an fsspec URL reached with
+    `storage_options` (default: those of the environment, core/storage.py). A remote run's shards
+    are cached in `cache_dir` (default: loader/cache.py `default_cache_dir()`), which holds about
+    `cache_bytes` at most; `verify` checks a local run's checksums on opening, while a remote
+    shard's is checked whenever it is downloaded.
+    """
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | ObjectPath,
         verify: bool = False,
         max_open_shards: int = 64,
         max_open_bytes: int = 2 << 30,
+        storage_options: dict[str, Any] | None = None,
+        cache_dir: str | Path | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
-        path = Path(path)
+        path = location(path, storage_options)
         self.folder = path.parent if path.name == MANIFEST else path
         self.manifest: Manifest = read_manifest(self.folder)
-        problems = list(verify_shards(self.folder, self.manifest) if verify else self._sizes())
+        remote = isinstance(self.folder, ObjectPath)
+        self._cache = (
+            ShardCache(self.folder, self.manifest, cache_dir, cache_bytes) if remote else None
+        )
+        checksums = verify and not remote
+        problems = list(verify_shards(self.folder, self.manifest) if checksums else self._sizes())
         if problems:
             raise FormatError(
                 f"{RunLayout(self.folder).manifest} lists shards that cannot be read: "
@@ -74,6 +98,28 @@ class TokenDataset:
         for shard in self.manifest.shards:
             digest.update(f"\n{shard.name}\t{shard.tokens}\t{shard.xxh3}".encode())
         return digest.hexdigest()[:32]
+
+    @property
+    def remote(self) -> bool:
+        """Whether the run is on an object store, its shards read through a local cache."""
+        return self._cache is not None
+
+    def shards_of(self, starts: np.ndarray, length: int) -> list[int]:
+        """The shards that the windows [start, start + length) touch, ascending."""
+        count = len(self.manifest.shards)
+        firsts = np.searchsorted(self.shard_starts, starts, side="right") - 1
+        lasts = np.searchsorted(self.shard_starts, starts + length - 1, side="right") - 1
+        # +1 where a window's span of shards begins, -1 past its end: the running sum is the
+        # number of windows on each shard.
+        ends = np.zeros(count + 1, dtype=np.int64)
+        np.add.at(ends, np.clip(firsts, 0, count - 1), 1)
+        np.add.at(ends, np.clip(lasts, 0, count - 1) + 1, -1)
+        return np.flatnonzero(np.cumsum(ends[:-1]) > 0).tolist()
+
+    def prefetch(self, shards: list[int]) -> None:
+        """Start downloading those of `shards` (of a remote run) that are not mapped yet."""
+        if self._cache is not None:
+            self._cache.prefetch(shard for shard in shards if shard not in self._open)
 
     def ids_out_of_range(self) -> Iterator[str]:
         """Yield a problem for each shard holding a token id outside the manifest's vocabulary (a
@@ -170,7 +216,7 @@ class TokenDataset:
     def _map(self, shard: int) -> _Segments:
         """Map a shard and check its token type and count against the manifest."""
         info = self.manifest.shards[shard]
-        path = self.folder / info.name
+        path = self._cache.path(shard) if self._cache else self.folder / info.name
         reader = open_shard(path)
         expected = self._tokens_type
         arrays = []
@@ -202,15 +248,16 @@ class TokenDataset:
         return bounds[:-1], bounds[1:], arrays
 
     def _sizes(self) -> list[str]:
-        """A problem for each shard that is missing or not of its recorded size."""
+        """A problem for each shard that is missing or not of its recorded size, from one listing
+        of the folder."""
+        sizes = file_sizes(self.folder)
         problems = []
         for shard in self.manifest.shards:
             path = self.folder / shard.name
-            try:
-                size = path.stat().st_size
-            except FileNotFoundError:
+            if shard.name not in sizes:
                 problems.append(f"{path}: missing")
-                continue
-            if size != shard.size:
-                problems.append(f"{path}: {size} bytes, the manifest says {shard.size}")
+            elif sizes[shard.name] != shard.size:
+                problems.append(
+                    f"{path}: {sizes[shard.name]} bytes, the manifest says {shard.size}"
+                )
         return problems

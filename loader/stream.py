@@ -18,6 +18,9 @@ Semantics (loader/plan.py has the details):
 - Resume: `state_dict()` after a batch names the next one; `load_state_dict` on a new stream of the
   same runs, seq_len, seed, shuffle settings and global batch continues exactly there, with any
   world_size.
+- Object stores: a run named by an fsspec URL (s3://bucket/run) yields the batches of a local copy;
+  while a group of batches is assembled, the shards of the next group are downloaded into a local
+  cache (loader/cache.py).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from corpusmill.core.storage import ObjectPath
+from corpusmill.loader.cache import DEFAULT_CACHE_BYTES
 from corpusmill.loader.dataset import TokenDataset
 from corpusmill.loader.format import runs
 from corpusmill.loader.plan import Interleave, SequenceOrder, distinct, mix_key
@@ -55,11 +60,13 @@ class TokenStream:
     it (and yield one batch fewer). `block_tokens` and `window_blocks` bound the shuffle: blocks of
     about `block_tokens` tokens are permuted, and sequences are shuffled within `window_blocks`
     consecutive permuted blocks. `prefetch` > 0 assembles that many batches ahead in a thread.
+    Runs named by URL are reached with `storage_options` and cached in `cache_dir`, bounded by
+    `cache_bytes` (TokenDataset).
     """
 
     def __init__(
         self,
-        paths: str | Path | Sequence[str | Path],
+        paths: str | Path | ObjectPath | Sequence[str | Path | ObjectPath],
         seq_len: int,
         batch_size: int,
         seed: int = 0,
@@ -74,8 +81,11 @@ class TokenStream:
         prefetch: int = 0,
         block_tokens: int = 1 << 20,
         window_blocks: int = 8,
+        storage_options: dict[str, Any] | None = None,
+        cache_dir: str | Path | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
-        if isinstance(paths, str | Path):
+        if isinstance(paths, str | Path | ObjectPath):
             paths = [paths]
         _check(
             seq_len >= 1 and batch_size >= 1,
@@ -90,7 +100,16 @@ class TokenStream:
             block_tokens >= 1 and window_blocks >= 1,
             f"block_tokens ({block_tokens}) and window_blocks ({window_blocks}) must be at least 1",
         )
-        self.datasets = [TokenDataset(path, verify=verify) for path in paths]
+        self.datasets = [
+            TokenDataset(
+                path,
+                verify=verify,
+                storage_options=storage_options,
+                cache_dir=cache_dir,
+                cache_bytes=cache_bytes,
+            )
+            for path in paths
+        ]
         _same_tokenizer(self.datasets)
         self.dtype = self.datasets[0].dtype
         self.seq_len, self.batch_size = seq_len, batch_size
@@ -195,8 +214,12 @@ class TokenStream:
         firsts = np.arange(position, end if not self.drop_last else end - size + 1, size)
         firsts = firsts[self.worker_id :: self.num_workers]
         step = max(1, _PLAN_TOKENS // (self.batch_size * self.seq_len))
-        for chunk in range(0, len(firsts), step):
-            planned = firsts[chunk : chunk + step]
+        chunks = [firsts[chunk : chunk + step] for chunk in range(0, len(firsts), step)]
+        remote = any(dataset.remote for dataset in self.datasets)
+        for number, planned in enumerate(chunks):
+            if remote:  # this group's shards (the first time) and the next group's
+                for ahead in chunks[number if number == 0 else number + 1 : number + 2]:
+                    self._download(epoch, ahead, end)
             counts, view, where = self._plan(epoch, planned, end)
             done = 0
             for first, count in zip(planned.tolist(), counts, strict=True):
@@ -217,20 +240,12 @@ class TokenStream:
     ) -> tuple[list[int], np.ndarray, np.ndarray]:
         """This rank's row count in each global batch starting at `firsts`, and its rows (a view of
         rows and the element of it that is each: `_row_view`), for all the batches at once."""
-        ranks = firsts[:, None] + self.rank * self.batch_size + np.arange(self.batch_size)
-        ranks = np.where(ranks < np.minimum(firsts[:, None] + self.global_batch, end), ranks, -1)
+        ranks = self._ranks(firsts, end)
         positions = ranks[ranks >= 0]
-        datasets, items = self.interleave.locate(epoch * self.sequences_per_epoch + positions)
         arrays: list[np.ndarray] = []
         index = np.empty(len(positions), dtype=np.int64)
         offsets = np.empty(len(positions), dtype=np.int64)
-        for dataset in distinct(datasets):
-            rows = np.flatnonzero(datasets == dataset)
-            order = self.orders[dataset]
-            loops, at = np.divmod(items[rows], order.count)
-            sequences = np.empty(len(rows), dtype=np.int64)
-            for first, stop in runs(loops):
-                sequences[first:stop] = order.sequences(int(loops[first]), at[first:stop])
+        for dataset, rows, sequences in self._sequences(epoch, positions):
             found, index[rows], offsets[rows] = self.datasets[dataset].windows(
                 sequences * self.seq_len, self.seq_len + 1
             )
@@ -239,6 +254,34 @@ class TokenStream:
         width = (self.seq_len + 1) * self.dtype.itemsize
         view, where = _row_view(arrays, index, offsets * self.dtype.itemsize, width)
         return (ranks >= 0).sum(axis=1).tolist(), view, where
+
+    def _download(self, epoch: int, firsts: np.ndarray, end: int) -> None:
+        """Start downloading the shards of remote runs that the global batches starting at
+        `firsts` need."""
+        ranks = self._ranks(firsts, end)
+        for dataset, _, sequences in self._sequences(epoch, ranks[ranks >= 0]):
+            run = self.datasets[dataset]
+            run.prefetch(run.shards_of(sequences * self.seq_len, self.seq_len + 1))
+
+    def _ranks(self, firsts: np.ndarray, end: int) -> np.ndarray:
+        """This rank's positions in each global batch starting at `firsts`, -1 past the end."""
+        ranks = firsts[:, None] + self.rank * self.batch_size + np.arange(self.batch_size)
+        return np.where(ranks < np.minimum(firsts[:, None] + self.global_batch, end), ranks, -1)
+
+    def _sequences(
+        self, epoch: int, positions: np.ndarray
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """For each run that positions of `epoch` draw from: its number, the indices of those
+        positions and the run's sequence at each."""
+        datasets, items = self.interleave.locate(epoch * self.sequences_per_epoch + positions)
+        for dataset in distinct(datasets):
+            rows = np.flatnonzero(datasets == dataset)
+            order = self.orders[dataset]
+            loops, at = np.divmod(items[rows], order.count)
+            sequences = np.empty(len(rows), dtype=np.int64)
+            for first, stop in runs(loops):
+                sequences[first:stop] = order.sequences(int(loops[first]), at[first:stop])
+            yield dataset, rows, sequences
 
 
 def _row_view(
