@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 
 import dask
 import pyarrow as pa
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, Future, LocalCluster, as_completed
 from distributed.comm.addressing import parse_host_port
 from distributed.comm.registry import backends
 
@@ -202,6 +202,17 @@ def run_tasks(
             f"{desc}: these tasks failed (finished ones are kept; rerun the same command to "
             "retry):\n" + "\n".join(failures)
         )
+
+
+def gather(client: Client, futures: Sequence[Future], desc: str, unit: str = "task") -> list[Any]:
+    """The results of `futures` in order, as `client.gather` gives them (raising the first
+    failure as soon as it happens), showing their progress as they finish."""
+    with progress(desc, len(futures), unit) as counts:
+        for future in as_completed(futures):
+            if future.status == "error":
+                break
+            counts.update()
+    return client.gather(list(futures))
 
 
 def _one_line(exc: BaseException) -> str:

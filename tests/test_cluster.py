@@ -15,7 +15,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 from corpusmill.core.errors import StageError
-from corpusmill.pipeline.cluster import LOCAL_HOST, dashboard_link, dask_client, run_tasks
+from corpusmill.pipeline.cluster import LOCAL_HOST, dashboard_link, dask_client, gather, run_tasks
 
 
 def square_into(task: int, folder: Path) -> None:
@@ -121,3 +121,29 @@ def test_no_dashboard_address_when_the_scheduler_cannot_serve_one(
         with urllib.request.urlopen(client.dashboard_link, timeout=10) as response:
             assert "Dask needs bokeh" in response.read().decode()
         assert dashboard_link(client) == ""
+
+
+def test_gather_gives_results_in_order_and_logs_their_progress(caplog: pytest.LogCaptureFixture):
+    with (
+        Client(
+            processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0"
+        ) as client,
+        caplog.at_level(logging.INFO, logger="corpusmill.core.progress"),
+    ):
+        futures = [client.submit(time.sleep, s / 10, pure=False) for s in (3, 1, 2)]
+        squares = [client.submit(lambda _, n=n: n * n, f) for n, f in enumerate(futures)]
+        assert gather(client, squares, "dedup: squares") == [0, 1, 4]
+    last = [r.getMessage() for r in caplog.records if r.name == "corpusmill.core.progress"][-1]
+    assert last.startswith("dedup: squares: 3/3 tasks (100%), done in ")
+
+
+def test_gather_raises_the_first_failure_without_waiting_for_the_rest():
+    with Client(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0"
+    ) as client:
+        slow = client.submit(time.sleep, 4, pure=False)
+        failed = client.submit(lambda: 1 // 0, pure=False)
+        started = time.monotonic()
+        with pytest.raises(ZeroDivisionError):
+            gather(client, [slow, failed], "demo")
+        assert time.monotonic() - started < 2
