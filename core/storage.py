@@ -87,6 +87,26 @@ def storage_options(
     return options
 
 
+def apply_to_fsspec(options: Mapping[str, Any]) -> None:
+    """Make `options` the defaults of every S3 filesystem fsspec creates in this process, for
+    code that opens URLs with fsspec itself (the readers' url_to_fs and fsspec.open).
+
+    A process-wide setting: each process that opens such URLs calls it, the client and every
+    worker (in a Dask worker plugin's setup, so that a restarted worker has it too).
+    """
+    import fsspec.config
+
+    fsspec.config.conf["s3"] = dict(options)
+
+
+def url_options(url: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The storage options to open `url` with: `options` for an S3 URL; for others (whose
+    fsspec backends read their own settings and may refuse S3's) only that listings are never
+    cached."""
+    protocol = url.partition("://")[0] if is_url(url) else "file"
+    return dict(options) if protocol in S3_PROTOCOLS else {"use_listings_cache": False}
+
+
 def is_url(spec: str | os.PathLike[str]) -> bool:
     """Whether `spec` names a location by URL (`s3://...`, `file://...`), not a local path."""
     return isinstance(spec, str) and "://" in spec
@@ -181,7 +201,7 @@ class ObjectPath:
         """The fsspec filesystem of the URL (fsspec keeps one per protocol and options)."""
         import fsspec
 
-        return fsspec.filesystem(self.protocol, **self._backend_options())
+        return fsspec.filesystem(self.protocol, **url_options(self.url, self.options))
 
     def __truediv__(self, name: str) -> ObjectPath:
         return ObjectPath(f"{self.url}/{name}", self.options)
@@ -275,12 +295,6 @@ class ObjectPath:
 
     def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
         """Nothing: an object store's folders are the prefixes of its objects' names."""
-
-    def _backend_options(self) -> dict[str, Any]:
-        """The options this URL's filesystem takes: the S3 ones only for S3 URLs."""
-        if self.protocol in S3_PROTOCOLS:
-            return self.options
-        return {"use_listings_cache": False} if "use_listings_cache" in self.options else {}
 
 
 # A file or folder of a run: local, or on an object store.

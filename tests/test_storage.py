@@ -9,6 +9,7 @@ import pickle
 import socket
 from pathlib import Path
 
+import fsspec.config
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -26,6 +27,7 @@ from corpusmill.core.errors import UserError
 from corpusmill.core.storage import (
     ObjectPath,
     StorageConfig,
+    apply_to_fsspec,
     check_storage,
     file_sizes,
     location,
@@ -194,3 +196,35 @@ def test_missing_credentials_are_one_line_naming_the_variables(s3_server, monkey
     options = storage_options(StorageConfig(endpoint_url=s3_server.endpoint), {})
     with pytest.raises(UserError, match="no credentials .*AWS_ACCESS_KEY_ID"):
         check_storage(["s3://outb/run1"], options)
+
+
+def test_the_readers_discover_and_read_s3_inputs_with_the_storage_options(
+    s3_server, s3_bucket: ObjectPath, monkeypatch
+):
+    from corpusmill.pipeline.readers import ReadConfig, discover_inputs, plan_splits, read_split
+
+    sample = Path(__file__).resolve().parents[1] / "sample_data"
+    names = ["crawl-00000.warc.gz", "dump-00000.jsonl.zst"]
+    for name in names:
+        s3_bucket.fs.put_file(str(sample / name), f"{s3_bucket.path}/in/{name}")
+    monkeypatch.setattr(fsspec.config, "conf", {})
+    for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID"):
+        monkeypatch.delenv(variable, raising=False)
+    apply_to_fsspec(s3_server.options)
+    config = ReadConfig(split_bytes=1 << 20)
+
+    def texts(inputs: list[str]) -> tuple[list[str], list[str]]:
+        files = discover_inputs(inputs, config)
+        splits = plan_splits(files, config)
+        docs = [
+            doc
+            for split in splits
+            for batch in read_split(split, config)
+            for doc in batch.docs.column("text").to_pylist()
+        ]
+        return [file.source for file in files], docs
+
+    remote_sources, remote_texts = texts([f"{s3_bucket}/in/"])
+    local_sources, local_texts = texts([str(sample / name) for name in names])
+    assert remote_sources == names and len(remote_texts) > 100
+    assert remote_texts == local_texts
