@@ -146,6 +146,17 @@ def check_storage(urls: Iterable[str], options: Mapping[str, Any]) -> None:
         _check_bucket(bucket, url, options)
 
 
+def open_input(path: Location) -> Any:
+    """A run's file opened for pyarrow's readers (`pa.ipc.open_file`, `pq.ParquetFile`,
+    `pq.read_table`): a local one memory-mapped, so Arrow reads it without copying; an object
+    through fsspec, whose reads of byte ranges become range requests."""
+    import pyarrow as pa
+
+    if isinstance(path, ObjectPath):
+        return pa.PythonFile(path.open("rb"), mode="r")
+    return pa.memory_map(str(path))
+
+
 def remove(path: Location) -> None:
     """Delete a file or a folder with everything in it; nothing if it does not exist."""
     if isinstance(path, ObjectPath):

@@ -31,6 +31,7 @@ from corpusmill.core.storage import (
     check_storage,
     file_sizes,
     location,
+    open_input,
     remove,
     storage_options,
 )
@@ -105,6 +106,21 @@ def test_writes_read_list_and_remove_on_an_object_store(s3_bucket: ObjectPath):
     remove(run / "clean")
     assert not (run / "clean").exists() and (run / "stats.json").exists()
     remove(run / "clean")  # gone already: nothing to do
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_arrow_and_parquet_files_read_back_through_open_input(where, s3_bucket, tmp_path):
+    root = s3_bucket if where == "s3" else tmp_path
+    table = pa.table({"id": ["a", "b", "c"], "n": [1, 2, 3]})
+    with atomic_path(root / "part.arrow") as tmp:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    with atomic_path(root / "part.parquet") as tmp:
+        pq.write_table(table, tmp)
+    with open_input(root / "part.arrow") as source:
+        assert pa.ipc.open_file(source).read_all().equals(table)
+    with open_input(root / "part.parquet") as source:
+        assert pq.ParquetFile(source).read(columns=["n"])["n"].to_pylist() == [1, 2, 3]
 
 
 def test_a_failed_write_leaves_no_object_and_no_local_temporary(s3_bucket: ObjectPath, tmp_path):
