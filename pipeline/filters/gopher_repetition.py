@@ -16,9 +16,13 @@ are those of their words, without the spaces between them. In text written witho
 character is a word, and n characters are much less text than n words: there an n-gram is
 `spaceless_chars_per_word` times n characters (see the config).
 
-Deviation from datatrove's GopherRepetitionFilter, which counts only repeats after the first
-occurrence, skips n words after each repeat, and divides by the length of the whole text: its
-duplicate n-gram fractions come out about half of ours for the same text, so ours is stricter.
+The paper counts "the fraction of characters contained within all duplicate n-grams", each
+character once where duplicate n-grams overlap: every occurrence of a repeated n-gram is a
+duplicate n-gram, the first as much as the later ones. datatrove's GopherRepetitionFilter counts
+only the repeats after the first occurrence (skipping n words after each) over the length of the
+whole text, spaces and punctuation included; Dolma's tagger counts every occurrence, overlaps
+again, over the characters of all n-grams. On the same pages ours is the strictest: a phrase said
+twice counts twice here, once there (benchmarks/ngram_repetition.py measures the three).
 """
 
 from __future__ import annotations
