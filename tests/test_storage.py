@@ -139,6 +139,24 @@ def test_a_failed_write_leaves_no_object_and_no_local_temporary(s3_bucket: Objec
     assert remove_stale_temporaries(s3_bucket / "run") == 0
 
 
+def test_a_large_upload_that_fails_midway_is_aborted_leaving_no_object(
+    s3_bucket: ObjectPath, monkeypatch
+):
+    import s3fs
+
+    async def broken_parts(*args, **kwargs):
+        raise ConnectionResetError("the connection dropped after some parts")
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_upload_file_part_concurrent", broken_parts)
+    target = s3_bucket / "run" / "shard-00000.arrow"
+    with pytest.raises(ConnectionResetError), atomic_path(target) as tmp:
+        with tmp.open("wb") as handle:  # sparse: past the size s3fs uploads in parts
+            handle.truncate(101 << 20)
+    assert not target.exists()
+    uploads = s3_bucket.fs.call_s3("list_multipart_uploads", Bucket=s3_bucket.path)
+    assert uploads.get("Uploads", []) == []
+
+
 def test_reading_an_object_that_does_not_exist_is_file_not_found(s3_bucket: ObjectPath):
     with pytest.raises(FileNotFoundError):
         (s3_bucket / "index.json").read_text()
