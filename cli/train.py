@@ -20,8 +20,9 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
         help="train the small numpy language model on a run's shards",
         description=(
             "Train a tiny GPT (numpy, float32) on the tokenized run in OUT, reporting the loss in "
-            "nats per token and bits per byte on held-out documents (the run's last sequences), "
-            "and save weights, config and tokenizer reference in one checkpoint file."
+            "nats per token and bits per byte (bits over the documents' own UTF-8 bytes) on "
+            "held-out documents chosen by a hash of their id, the ones `corpusmill report` "
+            "measures, and save weights, config and tokenizer reference in one checkpoint file."
         ),
     )
     parser.add_argument("out", type=Path, metavar="OUT", help="a tokenized run's output folder")
@@ -52,11 +53,11 @@ def run_train(args: argparse.Namespace) -> int:
         raise ConfigError(f"--blas-threads {args.blas_threads} must be at least 1")
     with threadpool_limits(limits=args.blas_threads, user_api="blas"):
         stats = train(args.out, config, args.ckpt, progress=not args.no_progress)
-    first, last = stats["history"][0], stats["history"][-1]
+    first, last, held = stats["history"][0], stats["history"][-1], stats["held_out"]
     print(
         f"{args.ckpt}: {stats['params']} parameters, {stats['steps']} steps in "
-        f"{stats['seconds']:.1f} s; held-out loss {first['eval_loss']:.3f} -> "
-        f"{last['eval_loss']:.3f} nats/token, {first['eval_bpb']:.3f} -> "
-        f"{last['eval_bpb']:.3f} bits/byte"
+        f"{stats['seconds']:.1f} s; on {held['docs']} held-out documents ({held['bytes']} bytes): "
+        f"loss {first['eval_loss']:.3f} -> {last['eval_loss']:.3f} nats/token, "
+        f"{first['eval_bpb']:.3f} -> {last['eval_bpb']:.3f} bits/byte"
     )
     return 0

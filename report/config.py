@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from corpusmill.train.heldout import HELD_OUT_BYTES
+
 
 @dataclass(frozen=True)
 class ReportConfig:
     """How much text the report measures, and the knobs of the models it fits."""
 
     held_out_bytes: int = field(
-        default=131072,
+        default=HELD_OUT_BYTES,
         metadata={
-            "help": "UTF-8 bytes of documents held out and measured, chosen by a hash of each "
-            "document id; the arithmetic coder handles about 100 KB per second"
+            "help": "UTF-8 bytes of documents held out and measured (at most 10% of the run's), "
+            "chosen by a hash of each document id, the same as `corpusmill train` evaluates on "
+            "with the same value"
         },
     )
     train_bytes: int = field(

@@ -1,8 +1,6 @@
-"""The documents a report measures: a held-out sample and a training part, chosen by id hash.
-
-Documents are ordered by the xxh3-64 of their id; the first ones, up to `held_out_bytes` of text,
-are held out and the next ones, up to `train_bytes`, are what models and dictionaries are fit on.
-The choice depends only on the ids, never on how the corpus was partitioned.
+"""The documents a report measures: the held-out documents `corpusmill train` evaluates on
+(train/heldout.py: the first by the xxh3-64 of their id, up to `held_out_bytes`), and a training
+part, the next ones in that order up to `train_bytes`, that models and dictionaries are fit on.
 """
 
 from __future__ import annotations
@@ -12,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import xxhash
 
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.corpus import read_kept
 from corpusmill.pipeline.readers import InputError
+from corpusmill.train.heldout import split_rows
 
 
 def held_out_split(out: Path, held_out_bytes: int, train_bytes: int) -> tuple[pa.Table, pa.Table]:
@@ -24,12 +22,12 @@ def held_out_split(out: Path, held_out_bytes: int, train_bytes: int) -> tuple[pa
     corpus order."""
     layout = RunLayout(Path(out))
     parts = run_parts(out)
-    hashes, sizes = [], []
+    ids, sizes = [], []
     for part in parts:
         table = read_kept(layout, part)
-        hashes.append(_id_hashes(table["id"]))
-        sizes.append(_sizes(table["text"]))
-    held, train = select(np.concatenate(hashes), np.concatenate(sizes), held_out_bytes, train_bytes)
+        ids += table["id"].to_pylist()
+        sizes.append(pc.binary_length(table["text"]).to_numpy().astype(np.int64))
+    held, train = split_rows(ids, np.concatenate(sizes), held_out_bytes, train_bytes)
     return _take(layout, parts, held), _take(layout, parts, train)
 
 
@@ -45,32 +43,6 @@ def run_parts(out: Path) -> list[int]:
             f"{out} holds no run: {layout.clean} has no part; run `corpusmill run` first"
         )
     return parts
-
-
-def select(
-    hashes: np.ndarray, sizes: np.ndarray, held_out_bytes: int, train_bytes: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted row numbers of the held-out and training documents (at least one held out)."""
-    order = np.lexsort((np.arange(len(hashes)), hashes))
-    cumulative = np.cumsum(sizes[order])
-    held = max(1, int(np.searchsorted(cumulative, held_out_bytes, side="right")))
-    rest = cumulative[held:] - (cumulative[held - 1] if held else 0)
-    train = held + int(np.searchsorted(rest, train_bytes, side="right"))
-    return np.sort(order[:held]), np.sort(order[held:train])
-
-
-def _id_hashes(ids: pa.ChunkedArray) -> np.ndarray:
-    """xxh3-64 of each id's UTF-8 bytes."""
-    return np.fromiter(
-        (xxhash.xxh3_64_intdigest(doc_id.encode()) for doc_id in ids.to_pylist()),
-        dtype=np.uint64,
-        count=len(ids),
-    )
-
-
-def _sizes(texts: pa.ChunkedArray) -> np.ndarray:
-    """UTF-8 bytes of each text."""
-    return pc.binary_length(texts).to_numpy().astype(np.int64)
 
 
 def _take(layout: RunLayout, parts: list[int], rows: np.ndarray) -> pa.Table:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+import xxhash
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from corpusmill.cli import sample as sample_command
@@ -18,13 +18,15 @@ from corpusmill.cli.main import main
 from corpusmill.core.checksums import file_checksum
 from corpusmill.loader.format import Manifest, token_type, tokens_array, write_shard
 from corpusmill.loader.layout import MANIFEST, shard_name
+from corpusmill.loader.stream import TokenStream
+from corpusmill.report.predict import CheckpointModel, code_documents
 from corpusmill.train.checkpoint import (
     CheckpointError,
     checkpoint_tokenizer,
     load_checkpoint,
     save_checkpoint,
 )
-from corpusmill.train.loop import TrainConfig, held_out_sequences, train
+from corpusmill.train.loop import TrainConfig, held_out_documents, held_out_sequences, train
 from corpusmill.train.model import GPT, ModelConfig
 from corpusmill.train.sample import generate, sample_text
 
@@ -32,8 +34,8 @@ EOS = "<|endoftext|>"
 ANIMALS = ["cat", "dog", "bird", "fox", "cow", "owl"]
 PLACES = ["mat", "log", "hill", "barn", "roof", "tree"]
 SMALL = TrainConfig(
-    n_layer=1, n_head=2, n_embd=32, seq_len=16, steps=100, batch_size=8, lr=1e-2, warmup=10,
-    eval_every=50, eval_batches=2,
+    n_layer=1, n_head=2, n_embd=32, seq_len=16, steps=300, batch_size=8, lr=1e-2, warmup=10,
+    eval_every=150,
 )  # fmt: skip
 
 
@@ -101,34 +103,71 @@ def trained(run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
 def test_training_on_structured_text_lowers_the_held_out_loss(trained):
     _, stats = trained
     history = stats["history"]
-    assert [entry["step"] for entry in history] == [0, 50, 100]
+    assert [entry["step"] for entry in history] == [0, 150, 300]
     first, last = history[0]["eval_loss"], history[-1]["eval_loss"]
     assert first > 4.0  # about ln(vocab size) before training
     assert last < first / 3
     assert history[1]["train_loss"] > history[2]["train_loss"]
 
 
-def test_bits_per_byte_use_the_manifest_tokens_per_byte(run: Path, trained):
-    _, stats = trained
-    manifest = json.loads((run / MANIFEST).read_text())["totals"]
-    tokens_per_byte = manifest["tokens"] / manifest["num_bytes"]
-    for entry in stats["history"]:
-        assert entry["eval_bpb"] == pytest.approx(
-            entry["eval_loss"] / math.log(2) * tokens_per_byte
-        )
+def test_held_out_documents_come_first_by_id_hash_up_to_a_tenth_of_the_bytes(run: Path):
+    held = held_out_documents(run, SMALL.held_out_bytes)
+    texts = documents()
+    ids = [f"doc#{i}" for i in range(len(texts))]
+    ranked = sorted(range(len(ids)), key=lambda i: (xxhash.xxh3_64_intdigest(ids[i].encode()), i))
+    budget = sum(len(t.encode()) for t in texts) // 10  # the run is far below 131072 bytes
+    chosen, used = [], 0
+    for i in ranked:
+        if used + len(texts[i].encode()) > budget:
+            break
+        chosen.append(i)
+        used += len(texts[i].encode())
+    assert held.bytes == used == sum(len(texts[i].encode()) for i in chosen)
+    tokenizer = Tokenizer.from_file(str(run / "tokenizer.json"))
+    eos_id = tokenizer.token_to_id(EOS)
+    expected = [tokenizer.encode(texts[i]).ids + [eos_id] for i in sorted(chosen)]
+    assert [doc.tolist() for doc in held.docs] == expected
 
 
-def test_held_out_sequences_are_the_last_windows_of_the_run(run: Path):
-    held_out = held_out_sequences(run, SMALL)
-    stream = np.concatenate(
+def test_held_out_bits_per_byte_are_the_held_out_documents_bits_over_their_bytes(run, trained):
+    ckpt, stats = trained
+    model, meta = load_checkpoint(ckpt)
+    held = held_out_documents(run, SMALL.held_out_bytes)
+    assert stats["held_out"] == {
+        "held_out_bytes": SMALL.held_out_bytes,
+        "docs": len(held.docs),
+        "bytes": held.bytes,
+        "tokens": held.tokens,
+    }
+    # The report's coder, one token at a time through the cache, gives the same bits.
+    eos_id = meta["tokenizer"]["eos_id"]
+    coded = code_documents(
+        CheckpointModel(model, eos_id), [doc[:-1] for doc in held.docs], eos_id,
+        ["x"] * len(held.docs), lambda ids: "x", verify_tokens=1,
+    )  # fmt: skip
+    last = stats["history"][-1]
+    assert last["eval_bpb"] == pytest.approx(coded["cross_entropy_bits"] / held.bytes, rel=1e-4)
+    assert last["eval_loss"] == pytest.approx(
+        last["eval_bpb"] * math.log(2) * held.bytes / held.tokens
+    )
+
+
+def test_training_leaves_out_every_sequence_holding_a_held_out_token(run: Path):
+    stream = TokenStream(run, SMALL.seq_len, SMALL.batch_size)
+    held = held_out_documents(run, SMALL.held_out_bytes)
+    excluded = {row.tobytes() for row in held_out_sequences(stream, held)}
+    tokens = np.concatenate(
         [pa.ipc.open_file(str(path)).read_all()["tokens"].combine_chunks().flatten().to_numpy()
          for path in sorted(run.glob("shard-*.arrow"))]
-    )  # fmt: skip
-    count = (len(stream) - 1) // SMALL.seq_len
-    assert held_out.shape == (SMALL.eval_batches * SMALL.batch_size, SMALL.seq_len + 1)
-    for row, sequence in enumerate(range(count - len(held_out), count)):
-        start = sequence * SMALL.seq_len
-        np.testing.assert_array_equal(held_out[row], stream[start : start + SMALL.seq_len + 1])
+    ).astype(np.int64)  # fmt: skip
+    inside = np.zeros(len(tokens), dtype=bool)
+    for start, stop in zip(held.starts, held.stops, strict=True):
+        assert tokens[stop - 1] == tokens[-1]  # a document's span ends with its EOS
+        inside[start:stop] = True
+    for sequence in range((len(tokens) - 1) // SMALL.seq_len):
+        window = slice(sequence * SMALL.seq_len, (sequence + 1) * SMALL.seq_len + 1)
+        if inside[window].any():
+            assert tokens[window].tobytes() in excluded
 
 
 def test_checkpoint_round_trip_gives_the_same_log_probs(trained, run: Path):
@@ -142,7 +181,7 @@ def test_checkpoint_round_trip_gives_the_same_log_probs(trained, run: Path):
         "n_embd": 32,
     }
     assert meta["tokenizer"]["file"] == str((run / "tokenizer.json").resolve())
-    assert meta["train"]["steps"] == 100
+    assert meta["train"]["steps"] == 300
     tokens = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
     again_path = ckpt.with_name("again.npz")
     save_checkpoint(again_path, model, meta["tokenizer"], {"note": "copy"})

@@ -1,9 +1,11 @@
 """The training loop: batches from the loader, AdamW steps, held-out evaluation, a checkpoint.
 
-Held-out split: the last sequences of the run's token stream (its last documents, in the last
-shard) are the evaluation set, read once by an unshuffled `TokenStream`; training batches
-come from a shuffled `TokenStream` over the whole run, and any row equal to a held-out sequence is
-dropped from its batch, so the model never trains on what it is evaluated on.
+Held-out set: the run's documents that train/heldout.py holds out (chosen by a hash of their id,
+the same ones `corpusmill report` measures), read from the shards and evaluated whole, in windows
+of the context length; bits per byte are their bits over their own UTF-8 bytes. Training batches
+come from a shuffled `TokenStream` over the whole run, and any row equal to a sequence of the
+stream that overlaps a held-out document is dropped from its batch, so the model never trains on
+what it is evaluated on.
 """
 
 from __future__ import annotations
@@ -18,23 +20,30 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm import tqdm
 
 from corpusmill.core.atomic import unwritable_file
 from corpusmill.core.errors import StageError
 from corpusmill.loader.dataset import TokenDataset
-from corpusmill.loader.format import FormatError, read_manifest
+from corpusmill.loader.format import (
+    FormatError,
+    checked_batch,
+    open_shard,
+    read_manifest,
+    shard_schema,
+)
 from corpusmill.loader.stream import TokenStream
 from corpusmill.pipeline.config import ConfigError
 from corpusmill.pipeline.readers import InputError
+from corpusmill.train import heldout
 from corpusmill.train.checkpoint import CheckpointError, save_checkpoint
+from corpusmill.train.heldout import HELD_OUT_BYTES
 from corpusmill.train.model import GPT, ModelConfig
 from corpusmill.train.optim import AdamW, clip_gradients, learning_rate
 
 log = logging.getLogger(__name__)
-
-# At most this share of a run's sequences is held out, so a small run still has most to train on.
-_MAX_HELD_OUT = 0.1
 
 
 @dataclass(frozen=True)
@@ -61,15 +70,18 @@ class TrainConfig:
         default=1.0, metadata={"help": "maximum global gradient norm; 0 disables clipping"}
     )
     eval_every: int = field(default=50, metadata={"help": "steps between held-out evaluations"})
-    eval_batches: int = field(
-        default=4,
-        metadata={"help": "held-out batches (at most 10% of the run's sequences)"},
+    held_out_bytes: int = field(
+        default=HELD_OUT_BYTES,
+        metadata={
+            "help": "UTF-8 bytes of documents held out and evaluated (at most 10% of the run's), "
+            "chosen by a hash of each document id, the same as `corpusmill report` measures"
+        },
     )
     seed: int = field(default=0, metadata={"help": "seed of the initial weights and the shuffle"})
 
     def __post_init__(self) -> None:
         sizes = ("n_layer", "n_head", "n_embd", "seq_len", "steps", "batch_size", "eval_every")
-        for name in (*sizes, "eval_batches"):
+        for name in (*sizes, "held_out_bytes"):
             _require(self, name, int, lambda value: value >= 1, "an integer of at least 1")
         for name in ("warmup", "seed"):
             _require(self, name, int, lambda value: value >= 0, "an integer of at least 0")
@@ -87,15 +99,14 @@ class TrainConfig:
 def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> dict[str, Any]:
     """Train a model on the tokenized run in `run`, save it to `ckpt`; return the loss history.
 
-    Losses are in nats per token and in bits per byte of source text (the run's tokens per byte
-    from its manifest), so models with different tokenizers compare.
+    Held-out losses are in nats per token and in bits per byte of the held-out documents' own
+    UTF-8 bytes, so models with different tokenizers compare; training losses in nats per token.
     """
     started = time.perf_counter()
     manifest = read_manifest(run)
     totals = manifest.totals()
     _check_fits(run, totals["tokens"], config)
     _check_writable(Path(ckpt))
-    bits_per_byte = totals["tokens"] / max(totals["num_bytes"], 1) / math.log(2)
     model_config = ModelConfig(
         vocab_size=manifest.vocab_size,
         seq_len=config.seq_len,
@@ -105,27 +116,30 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
     )
     model = GPT.init(model_config, seed=config.seed)
     optimizer = AdamW(model.params, weight_decay=config.weight_decay)
-    held_out = held_out_sequences(run, config)
     stream = TokenStream(run, config.seq_len, config.batch_size, seed=config.seed)
+    held = held_out_documents(run, config.held_out_bytes)
+    held_windows = heldout.windows(held.docs, manifest.eos_id, config.seq_len)
     echo = tqdm.write if progress else log.info
     echo(
         f"{run}: {totals['tokens']} tokens, {totals['bytes_per_token']:.3f} bytes/token; "
-        f"model of {model.num_params()} parameters; {len(held_out)} sequences held out"
+        f"model of {model.num_params()} parameters; held out: {held.describe()}"
     )
 
     def evaluate(step: int, train_loss: float | None = None) -> dict[str, Any]:
-        losses = {"eval": held_out_loss(model, held_out, config.batch_size)}
-        _check_finite(losses["eval"], f"the held-out loss after step {step}", config)
+        nats = heldout.held_out_nats(model.log_probs, held_windows, config.batch_size)
+        loss = nats / held.tokens
+        _check_finite(loss, f"the held-out loss after step {step}", config)
+        entry: dict[str, Any] = {
+            "step": step,
+            "tokens_seen": step * config.batch_size * config.seq_len,
+            "eval_loss": loss,
+            "eval_bpb": nats / math.log(2) / held.bytes,
+        }
+        shown = f"eval {loss:.3f} nats/token {entry['eval_bpb']:.3f} bits/byte"
         if train_loss is not None:
-            losses["train"] = train_loss
-        entry: dict[str, Any] = {"step": step}
-        for split, loss in losses.items():
-            entry |= {f"{split}_loss": loss, f"{split}_bpb": loss * bits_per_byte}
-        shown = (
-            f"{split} {loss:.3f} nats/token {loss * bits_per_byte:.3f} bits/byte"
-            for split, loss in losses.items()
-        )
-        echo(f"step {step:>5}: " + " | ".join(shown))
+            entry["train_loss"] = train_loss
+            shown = f"train {train_loss:.3f} nats/token | {shown}"
+        echo(f"step {step:>5}: {shown}")
         return entry
 
     history = [evaluate(0)]
@@ -134,7 +148,7 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
     bar = tqdm(
         total=config.steps, disable=None if progress else True, unit="step", dynamic_ncols=True
     )
-    batches = _training_batches(stream, held_out)
+    batches = _training_batches(stream, held_out_sequences(stream, held))
     # Overflow shows as a non-finite loss, which stops training naming the step: no warnings.
     with np.errstate(over="ignore", invalid="ignore"):
         for step in range(1, config.steps + 1):
@@ -145,9 +159,7 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
             lr = learning_rate(step - 1, config.lr, config.warmup, config.steps, final_lr)
             optimizer.step(grads, lr)
             step_losses.append(loss)
-            bar.set_postfix(
-                loss=f"{loss:.3f}", bpb=f"{loss * bits_per_byte:.3f}", norm=f"{norm:.2f}"
-            )
+            bar.set_postfix(loss=f"{loss:.3f}", norm=f"{norm:.2f}")
             bar.update()
             if step % config.eval_every == 0 or step == config.steps:
                 history.append(evaluate(step, float(np.mean(step_losses))))
@@ -157,6 +169,7 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
         "steps": config.steps,
         "params": model.num_params(),
         "bytes_per_token": totals["bytes_per_token"],
+        "held_out": held.summary(config.held_out_bytes),
         "history": history,
         "seconds": round(time.perf_counter() - started, 2),
     }
@@ -170,29 +183,80 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
     return stats
 
 
-def held_out_sequences(run: Path, config: TrainConfig) -> np.ndarray:
-    """The evaluation sequences (N, seq_len + 1): the last sequences of the run's token stream,
-    read by an unshuffled stream resumed just before them."""
-    stream = TokenStream(run, config.seq_len, 1, shuffle=False, drop_last=False)
-    count = stream.sequences_per_epoch
-    wanted = min(config.eval_batches * config.batch_size, int(count * _MAX_HELD_OUT))
-    if wanted < 1:
-        raise ValueError(
-            f"{run} holds {count} sequences of {config.seq_len} tokens, too few to hold any out "
-            "for evaluation: tokenize more text or lower --seq-len"
-        )
-    stream = TokenStream(run, config.seq_len, wanted, shuffle=False, drop_last=False)
-    stream.load_state_dict({**stream.state_dict(), "position": count - wanted})
-    return _checked_ids(next(iter(stream)), stream.datasets[0])
+@dataclass(frozen=True)
+class HeldOut:
+    """The held-out documents of a run: their token ids (each ending with EOS), their UTF-8 bytes
+    and where each lies in the run's token stream ([start, stop) positions)."""
+
+    docs: list[np.ndarray]
+    bytes: int
+    starts: np.ndarray
+    stops: np.ndarray
+
+    @property
+    def tokens(self) -> int:
+        """Tokens predicted: every document's, EOS included."""
+        return sum(len(doc) for doc in self.docs)
+
+    def describe(self) -> str:
+        """One line for the log."""
+        return f"{len(self.docs)} documents, {self.bytes} bytes, {self.tokens} tokens"
+
+    def summary(self, held_out_bytes: int) -> dict[str, int]:
+        """What the checkpoint records of the held-out set, for the report to compare."""
+        return {
+            "held_out_bytes": held_out_bytes,
+            "docs": len(self.docs),
+            "bytes": self.bytes,
+            "tokens": self.tokens,
+        }
 
 
-def held_out_loss(model: GPT, held_out: np.ndarray, batch_size: int) -> float:
-    """Mean loss in nats per token over the held-out sequences, `batch_size` at a time."""
-    total = 0.0
-    for start in range(0, len(held_out), batch_size):
-        batch = held_out[start : start + batch_size]
-        total += model.loss(batch[:, :-1], batch[:, 1:]) * len(batch)
-    return total / len(held_out)
+def held_out_documents(run: Path, held_out_bytes: int) -> HeldOut:
+    """The run's held-out documents (train/heldout.py), read from its shards: ids, sizes and
+    lengths of every document first, then the tokens of the chosen ones."""
+    dataset = TokenDataset(run)
+    schema = shard_schema(pa.from_numpy_dtype(dataset.dtype))
+    ids, sizes, lengths = [], [], []
+    for batch in _shard_batches(dataset, schema):
+        ids += batch["id"].to_pylist()
+        sizes.append(batch["num_bytes"].to_numpy())
+        lengths.append(pc.list_value_length(batch["tokens"]).to_numpy())
+    rows, _ = heldout.split_rows(ids, np.concatenate(sizes), held_out_bytes)
+    lengths = np.concatenate(lengths).astype(np.int64)
+    stops = np.cumsum(lengths)
+    chosen = np.zeros(len(lengths), dtype=bool)
+    chosen[rows] = True
+    docs, first = [], 0
+    for batch in _shard_batches(dataset, schema):
+        local = np.flatnonzero(chosen[first : first + batch.num_rows])
+        docs += [_checked_ids(batch["tokens"][int(i)].values.to_numpy(), dataset) for i in local]
+        first += batch.num_rows
+    return HeldOut(
+        docs=docs,
+        bytes=int(np.concatenate(sizes)[rows].sum()),
+        starts=stops[rows] - lengths[rows],
+        stops=stops[rows],
+    )
+
+
+def held_out_sequences(stream: TokenStream, held: HeldOut) -> np.ndarray:
+    """The stream's sequences (N, seq_len + 1) that hold a token of a held-out document: the
+    rows training leaves out."""
+    seq_len, dataset = stream.seq_len, stream.datasets[0]
+    count = (dataset.tokens - 1) // seq_len
+    # Sequence j holds tokens [j T, j T + T]: it meets [start, stop) when j T < stop and
+    # j T + T >= start.
+    firsts = np.maximum(0, (held.starts - seq_len - 1) // seq_len + 1)
+    lasts = np.minimum(count - 1, (held.stops - 1) // seq_len)
+    numbers = np.unique(
+        np.concatenate([np.arange(a, b + 1) for a, b in zip(firsts, lasts, strict=True)])
+    )
+    arrays, index, offsets = dataset.windows(numbers * seq_len, seq_len + 1)
+    return np.array(
+        [arrays[i][o : o + seq_len + 1] for i, o in zip(index, offsets, strict=True)],
+        dtype=np.int64,
+    )
 
 
 def _training_batches(stream: TokenStream, held_out: np.ndarray) -> Iterator[np.ndarray]:
@@ -223,12 +287,21 @@ def _checked_ids(batch: np.ndarray, dataset: TokenDataset) -> np.ndarray:
     return batch.astype(np.int64)
 
 
+def _shard_batches(dataset: TokenDataset, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Every record batch of the run's shards in stream order, checked."""
+    for shard in dataset.manifest.shards:
+        path = dataset.folder / shard.name
+        reader = open_shard(path)
+        for index in range(reader.num_record_batches):
+            yield checked_batch(path, reader, index, schema)
+
+
 def _check_fits(run: Path, tokens: int, config: TrainConfig) -> None:
     """Refuse a run too small for the settings before any work: a training batch and held-out
     sequences (a tenth of the run's at most) must fit in its tokens."""
     if tokens == 0:
         raise InputError(f"{run} holds no tokens: tokenize some text before training on it")
-    held_out_needs = math.ceil(1 / _MAX_HELD_OUT)  # sequences for one to be held out
+    held_out_needs = math.ceil(1 / heldout.MAX_HELD_OUT)  # sequences for one to be held out
     need = max(config.batch_size, held_out_needs)
     count = (tokens - 1) // config.seq_len
     if count >= need:
