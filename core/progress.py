@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from corpusmill.core.errors import ConfigError
 
@@ -34,7 +35,11 @@ def progress(
     CORPUSMILL_PROGRESS_SECONDS (10 s by default) and one when the step ends."""
     stream = stream or sys.stderr
     if _is_terminal(stream):
-        with tqdm(total=total, initial=initial, desc=desc, unit=unit, file=stream) as bar:
+        # Log lines (a worker's warning) are printed above the bar rather than through it.
+        with (
+            logging_redirect_tqdm(),
+            tqdm(total=total, initial=initial, desc=desc, unit=unit, file=stream) as bar,
+        ):
             yield Progress(desc, total, unit, initial, bar=bar)
         return
     counts = Progress(desc, total, unit, initial)

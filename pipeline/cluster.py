@@ -64,11 +64,14 @@ def dashboard_link(client: Client) -> str:
     bokeh answers at that address only with a page asking to install it.
 
     Asks for bokeh's script beside the status page rather than the page itself, whose every
-    request has the scheduler build (and keep for a while) a document of a dozen live plots."""
+    request has the scheduler build (and keep for a while) a document of a dozen live plots; and
+    asks directly, not through an HTTP proxy the environment names, which cannot reach a local
+    cluster's 127.0.0.1."""
     link = client.dashboard_link
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         request = urllib.request.Request(urljoin(link, BOKEH_SCRIPT), method="HEAD")
-        with urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT):
+        with direct.open(request, timeout=CONNECT_TIMEOUT):
             return link
     except (OSError, ValueError) as exc:
         log.info(
