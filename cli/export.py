@@ -1,4 +1,5 @@
-"""`corpusmill export`: a tokenized run's documents as llm.c's train and validation token files."""
+"""`corpusmill export`: a tokenized run's documents as llm.c's train and validation token files, or
+a run's deduplicated corpus as JSONL documents in Dolma's layout."""
 
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ from corpusmill.loader.format import (
     token_type,
 )
 from corpusmill.loader.llmc import GPT2_VOCAB_SIZE, MAX_FILE_TOKENS, TokenFile, TokenFileWriter
+from corpusmill.pipeline.dolma import SUFFIXES, write_dolma
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("llmc",)
+FORMATS = ("llmc", "jsonl")
 
 
 def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
@@ -34,30 +36,40 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
     parser = subparsers.add_parser(
         "export",
         parents=parents,
-        help="write a run's tokens as llm.c's train and validation .bin files",
-        description="Write the documents of the tokenized run in OUT to DIR as llm.c's token "
-        "files (NAME_val_000000.bin, NAME_train_000001.bin, ...), which llm.c's train_gpt2 and "
-        "nanoGPT-style readers of that format train on: whole documents, each after its EOS, the "
-        "validation ones chosen by a hash of their ids.",
+        help="write a run's tokens as llm.c's .bin files, or its documents as Dolma's JSONL",
+        description="--format llmc: write the documents of the tokenized run in OUT to DIR as "
+        "llm.c's token files (NAME_val_000000.bin, NAME_train_000001.bin, ...), which llm.c's "
+        "train_gpt2 and nanoGPT-style readers of that format train on: whole documents, each "
+        "after its EOS, the validation ones chosen by a hash of their ids. --format jsonl: write "
+        "the deduplicated corpus of OUT (OUT/dataset/) to DIR/documents/ in Dolma's layout, a "
+        "compressed JSONL file per dataset part, one document (id, text, source, metadata) a line.",
     )
     parser.add_argument("out", type=Path, metavar="OUT", help="a tokenized run's output folder")
     parser.add_argument(
         "dest",
         type=Path,
         metavar="DIR",
-        help="folder for the token files (created if missing; an earlier export's NAME_*.bin "
-        "files there are replaced)",
+        help="folder for the files (created if missing; an earlier export's files of the same "
+        "format there are replaced)",
     )
     parser.add_argument(
-        "--format", required=True, help="the files to write: llmc (llm.c's .bin token files)"
+        "--format",
+        required=True,
+        help="the files to write: llmc (llm.c's .bin token files) or jsonl (Dolma's documents)",
+    )
+    parser.add_argument(
+        "--compression",
+        default="zstd",
+        help="jsonl only: zstd (part-N.jsonl.zst) or gzip (part-N.jsonl.gz, as Dolma's own "
+        "files) (default: %(default)s)",
     )
     parser.add_argument(
         "--val-fraction",
         type=float,
         default=0.005,
         metavar="FRACTION",
-        help="share of documents for validation, chosen by a hash of their ids; at least one "
-        "document each for validation and training when there are several (default: "
+        help="llmc only: share of documents for validation, chosen by a hash of their ids; at "
+        "least one document each for validation and training when there are several (default: "
         "%(default)s)",
     )
     parser.add_argument(
@@ -65,25 +77,26 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
         type=int,
         default=10**8,
         metavar="N",
-        help="tokens per file at most, files cut between documents; a longer document gets a file "
-        "of its own (default: %(default)s, as llm.c's fineweb.py)",
+        help="llmc only: tokens per file at most, files cut between documents; a longer document "
+        "gets a file of its own (default: %(default)s, as llm.c's fineweb.py)",
     )
-    parser.add_argument("--name", help="the files' name prefix (default: OUT's folder name)")
+    parser.add_argument(
+        "--name", help="llmc only: the files' name prefix (default: OUT's folder name)"
+    )
     parser.set_defaults(handler=export)
 
 
 def export(args: argparse.Namespace) -> int:
     """Check the flags, the run and DIR, then write the files and print each one."""
     name = _check_flags(args)
+    if args.format == "jsonl":
+        _check_dest(args.dest)
+        for dolma_file in write_dolma(args.out, args.dest, args.compression):
+            print(f"{dolma_file.path}: {dolma_file.docs} documents")
+        return 0
     manifest = read_manifest(args.out)
-    existing = next(path for path in (args.dest, *args.dest.absolute().parents) if path.exists())
-    if not existing.is_dir():
-        raise UserError(
-            f"DIR {args.dest}: {existing} is a file, not a folder; name a folder for the token "
-            "files"
-        )
+    _check_dest(args.dest)
     _warn_of_vocabulary(manifest.vocab_size)
-    args.dest.mkdir(parents=True, exist_ok=True)
     files = write_llmc(args.out, manifest, args.dest, name, args.val_fraction, args.shard_tokens)
     for file in files:
         print(f"{file.path}: {file.docs} documents, {file.tokens} tokens")
@@ -119,6 +132,10 @@ def _check_flags(args: argparse.Namespace) -> str:
     """Refuse flags out of range; return the files' name prefix."""
     if args.format not in FORMATS:
         raise ConfigError(f"--format {args.format}: unknown; give one of {', '.join(FORMATS)}")
+    if args.compression not in SUFFIXES:
+        raise ConfigError(
+            f"--compression {args.compression}: unknown; give one of {', '.join(SUFFIXES)}"
+        )
     if not 0 <= args.val_fraction < 1:
         raise ConfigError(f"--val-fraction {args.val_fraction} must be at least 0 and below 1")
     if not 1 <= args.shard_tokens <= MAX_FILE_TOKENS:
@@ -134,6 +151,16 @@ def _check_flags(args: argparse.Namespace) -> str:
             "NAME_train_*.bin matches as written"
         )
     return name
+
+
+def _check_dest(dest: Path) -> None:
+    """Create DIR, refusing a path that is (or lies inside) a file."""
+    existing = next(path for path in (dest, *dest.absolute().parents) if path.exists())
+    if not existing.is_dir():
+        raise UserError(
+            f"DIR {dest}: {existing} is a file, not a folder; name a folder for the files"
+        )
+    dest.mkdir(parents=True, exist_ok=True)
 
 
 def _warn_of_vocabulary(vocab_size: int) -> None:

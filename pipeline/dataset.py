@@ -96,6 +96,11 @@ def split_own_id(meta: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     return _json_strings(value), rest
 
 
+def plain_meta(meta: pa.Array) -> list[Any]:
+    """Each row's meta as Python data (a dict, or None), as the input record held it."""
+    return [None if value is None else json.loads(value) for value in meta.to_pylist()]
+
+
 def _json_strings(values: pa.Array) -> pa.Array:
     """JSON scalars (`"a\\u00e9"`, `12`, or null) decoded as strings (`aé`, `12`, null), by Arrow's
     JSON reader on one line per value; a lone surrogate becomes U+FFFD, as the readers make it."""

@@ -228,7 +228,7 @@ def test_module_reader_reads_the_files_and_refuses_damaged_ones(run: Path, tmp_p
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--format", "parquet"], "--format parquet: unknown; give one of llmc"),
+        (["--format", "parquet"], "--format parquet: unknown; give one of llmc, jsonl"),
         (["--val-fraction", "1"], "--val-fraction 1.0 must be at least 0 and below 1"),
         (["--val-fraction", "-0.1"], "--val-fraction -0.1 must be at least 0 and below 1"),
         (["--val-fraction", "nan"], "--val-fraction nan must be at least 0 and below 1"),
@@ -263,7 +263,7 @@ def test_a_dir_that_is_a_file_and_a_folder_without_a_run_are_refused_exit_2(
         export(tmp_path, tmp_path / "dest")
     assert describe(file_dest.value) == (
         f"DIR {tmp_path / 'file'}: {tmp_path / 'file'} is a file, not a folder; name a folder "
-        "for the token files",
+        "for the files",
         2,
     )
     assert describe(no_run.value) == (
