@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import tomllib
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from corpusmill.cli.main import main
+from corpusmill.core import progress
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,3 +68,9 @@ def test_every_subcommand_help_renders(name, capsys):
         main([name, "--help"])
     assert exit_info.value.code == 0
     assert f"usage: corpusmill {name}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("flags", "shown"), [([], True), (["-v"], True), (["-q"], False)])
+def test_progress_lines_are_logged_unless_quiet(flags: list[str], shown: bool):
+    main([*flags, "run", "--print-config"])
+    assert progress.log.isEnabledFor(logging.INFO) is shown
