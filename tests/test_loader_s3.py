@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,26 @@ def test_the_default_cache_is_under_the_users_cache_folder(runs, s3_server, tmp_
     files = cached_files(tmp_path / "xdg" / "corpusmill" / "shards")
     assert [path.name.partition(".")[0] for path in files] == ["shard-00000"]
     assert os.path.getsize(files[0]) == dataset.manifest.shards[0].size
+
+
+def test_the_shards_of_the_next_batches_are_downloaded_before_they_are_needed(
+    tmp_path, s3_bucket, s3_server, monkeypatch
+):
+    local = tmp_path / "run"
+    write_run(local, [[300, 200, 500]] * 8)  # 1,000 tokens a shard
+    remote = upload(local, s3_bucket)
+    monkeypatch.setattr(stream_module, "_PLAN_TOKENS", 1)  # one batch a plan
+    cache = tmp_path / "cache"
+    stream = TokenStream(
+        remote, 64, 16, shuffle=False, storage_options=s3_server.options, cache_dir=cache
+    )
+    batches = iter(stream)
+    next(batches)  # tokens [0, 1025): shards 0 and 1; the next batch's reach shard 2
+
+    def shards() -> set[str]:
+        return {path.name.partition(".")[0] for path in cached_files(cache)}
+
+    deadline = time.monotonic() + 10
+    while "shard-00002" not in shards() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert shards() == {"shard-00000", "shard-00001", "shard-00002"}
