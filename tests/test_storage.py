@@ -5,6 +5,7 @@ server on 127.0.0.1 (tests/conftest.py)."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import socket
 from pathlib import Path
@@ -262,3 +263,25 @@ def test_the_readers_discover_and_read_s3_inputs_with_the_storage_options(
     local_sources, local_texts = texts([str(sample / name) for name in names])
     assert remote_sources == names and len(remote_texts) > 100
     assert remote_texts == local_texts
+
+
+def test_the_options_travel_to_a_worker_process_with_the_paths_it_receives(
+    s3_bucket: ObjectPath, monkeypatch
+):
+    from distributed import Client, LocalCluster
+
+    for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID"):
+        monkeypatch.delenv(variable, raising=False)
+
+    def write_pid(path: ObjectPath) -> int:
+        write_json(path, {"pid": os.getpid()})
+        return os.getpid()
+
+    target = s3_bucket / "run" / "from-worker.json"
+    cluster = LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with cluster, Client(cluster) as client:
+        pid = client.submit(write_pid, target).result()
+    assert pid != os.getpid()
+    assert json.loads(target.read_text()) == {"pid": pid}
