@@ -6,8 +6,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from distributed import Client
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from corpusmill.pipeline.dedup.components import distributed_components, local_components
+from corpusmill.pipeline.dedup.components import (
+    distributed_components,
+    keepers,
+    local_components,
+)
 from corpusmill.pipeline.dedup.lsh import Pairs, candidate_pairs, unique_pairs
 from corpusmill.pipeline.dedup.verify import jaccard
 
@@ -87,3 +93,80 @@ def test_jaccard_of_sorted_sets():
     sets = pa.array([[1, 2, 3], [], [7], [1, 5], [1, 2, 3, 4]], pa.large_list(pa.uint32()))
     other = pa.array([[2, 3, 4], [], [8], [1, 5], [4, 5, 6, 7]], pa.large_list(pa.uint32()))
     assert jaccard(sets, other).tolist() == [0.5, 0.0, 0.0, 1.0, 1 / 7]
+
+
+def kept_as(a, b, score=None, twins=True) -> dict[int, int]:
+    return labels_of(*keepers(np.array(a), np.array(b), score, twins))
+
+
+def scores(by_key: dict[int, float]):
+    return lambda keys: np.array([by_key[k] for k in keys.tolist()])
+
+
+def test_a_chain_keeps_both_ends_when_each_removed_document_needs_a_kept_twin():
+    # a~b and b~c verified, a and c unlike: removing c for a would remove it for a stranger.
+    assert kept_as([1, 2], [2, 3]) == {1: 1, 2: 1, 3: 3}
+    assert kept_as([1, 2], [2, 3], twins=False) == {1: 1, 2: 1, 3: 1}
+
+
+def test_a_longer_chain_alternates_kept_and_removed_documents():
+    a, b = np.arange(1, 9), np.arange(2, 10)
+    assert kept_as(a, b) == {k: k if k % 2 else k - 1 for k in range(1, 10)}
+
+
+def test_the_longest_document_is_kept_and_takes_the_place_of_its_twins():
+    length = scores({10: 300, 20: 900, 30: 500, 40: 100})
+    # A star around 10 (candidate pairs join each group to its smallest key): 20 is the longest.
+    assert kept_as([10, 10, 10], [20, 30, 40], length, twins=False) == dict.fromkeys(
+        [10, 20, 30, 40], 20
+    )
+    # With twins, 20 keeps only what it is verified alike: 10; 30 and 40 were alike 10 alone.
+    assert kept_as([10, 10, 10], [20, 30, 40], length) == {10: 20, 20: 20, 30: 30, 40: 40}
+    # A clique: every pair verified, the longest kept for all.
+    a, b = zip(*[(x, y) for x in (10, 20, 30, 40) for y in (10, 20, 30, 40) if x < y], strict=True)
+    assert kept_as(a, b, length) == dict.fromkeys([10, 20, 30, 40], 20)
+
+
+def test_equal_scores_keep_the_first_document_in_input_order():
+    quality = scores({5: 0.9, 7: 0.9, 9: 0.2})
+    assert kept_as([9, 7], [7, 5], quality) == {5: 5, 7: 5, 9: 9}
+    assert kept_as([9, 7], [7, 5], quality, twins=False) == {5: 5, 7: 5, 9: 5}
+
+
+def test_without_twins_input_order_labels_components_as_before():
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 400, (2, 600))
+    a, b = a[a != b], b[a != b]
+    assert kept_as(a, b, twins=False) == labels_of(*local_components(a, b))
+
+
+def greedy_reference(edges: list[tuple[int, int]], score: dict[int, float]) -> dict[int, int]:
+    """Document by document in order of priority: kept, or removed for its first kept twin."""
+    order = sorted(score, key=lambda k: (-score[k], k))
+    place = {k: i for i, k in enumerate(order)}
+    neighbours = {k: set() for k in score}
+    for x, y in edges:
+        neighbours[x].add(y)
+        neighbours[y].add(x)
+    keeper: dict[int, int] = {}
+    for k in order:
+        twins = [n for n in neighbours[k] if keeper.get(n) == n]
+        keeper[k] = min(twins, key=place.get) if twins else k
+    return keeper
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)), min_size=1, max_size=80),
+    st.lists(st.integers(0, 3), min_size=31, max_size=31),
+    st.randoms(use_true_random=False),
+)
+def test_keepers_match_deciding_document_by_document_in_any_edge_order(edges, points, rng):
+    edges = [(x, y) for x, y in edges if x != y] or [(0, 1)]
+    score = {k: float(points[k]) for pair in edges for k in pair}
+    expected = greedy_reference(edges, score)
+    shuffled = [(y, x) if rng.random() < 0.5 else (x, y) for x, y in edges + edges[:3]]
+    rng.shuffle(shuffled)
+    for order in (edges, shuffled):
+        a, b = (np.array(side) for side in zip(*order, strict=True))
+        assert kept_as(a, b, scores(score)) == expected

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,41 @@ def local_components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return nodes, nodes[parent]
 
 
+def keepers(
+    a: np.ndarray,
+    b: np.ndarray,
+    score: Callable[[np.ndarray], np.ndarray] | None = None,
+    twins: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(nodes, keepers): every key in an edge, sorted, and the key of the document kept in its
+    stead (itself where it is kept).
+
+    Documents go in order of priority: the highest `score` of their keys first (a policy such as
+    the longest text), then the smallest key, the input order (the only order without a score).
+    With `twins`, a document is kept unless an edge (a verified pair) joins it to a document kept
+    before it, so every removed document has a kept twin of its own, the first in that order,
+    even where its component is a chain of documents less and less alike. Without, each
+    connected component keeps its first document and removes the rest. Both depend on the edges
+    and scores only, never on their order.
+    """
+    nodes, index = np.unique(np.concatenate([a, b]), return_inverse=True)
+    values = np.zeros(len(nodes)) if score is None else np.asarray(score(nodes), np.float64)
+    # rank[i]: the place of nodes[i] in the order of priority; nodes are sorted, so lexsort's
+    # last key (-values) decides and the position breaks ties by key.
+    rank = np.empty(len(nodes), np.int64)
+    rank[np.lexsort((np.arange(len(nodes)), -values))] = np.arange(len(nodes))
+    if twins:
+        keeper_rank = _greedy_keepers(rank[index[: len(a)]], rank[index[len(a) :]], len(nodes))
+        keeper_rank = keeper_rank[rank]
+    else:
+        _, labels = local_components(a, b)
+        component = np.searchsorted(nodes, labels)
+        first = np.full(len(nodes), len(nodes))
+        np.minimum.at(first, component, rank)
+        keeper_rank = first[component]
+    return nodes, nodes[np.argsort(rank)[keeper_rank]]
+
+
 def distributed_components(
     client: Client, edges: Sequence[Any], partitions: int
 ) -> tuple[list[Future], int]:
@@ -86,6 +121,34 @@ def distributed_components(
         for j in range(partitions)
     ]
     return finished, rounds
+
+
+def _greedy_keepers(u: np.ndarray, v: np.ndarray, count: int) -> np.ndarray:
+    """For nodes 0..count-1 in order of priority (0 first) joined by the edges (u, v): the node
+    each is kept as, or removed for (its first kept neighbour), deciding node by node in order.
+
+    Vectorized in rounds: a node whose neighbours before it are all decided is kept if none of
+    them is kept; a node next to a kept one before it is removed. Each round decides at least
+    the first undecided node and removes its later neighbours; chains of alternately kept and
+    removed documents take a round per kept one, and duplicate clusters are shallow.
+    """
+    before, after = np.minimum(u, v), np.maximum(u, v)
+    kept = np.zeros(count, bool)
+    undecided = np.ones(count, bool)
+    open_before, open_after = before, after
+    while undecided.any():
+        waiting = np.zeros(count, bool)
+        waiting[open_after[undecided[open_before]]] = True
+        kept |= undecided & ~waiting
+        undecided &= waiting
+        undecided[open_after[kept[open_before]]] = False
+        still_open = undecided[open_after]
+        open_before, open_after = open_before[still_open], open_after[still_open]
+    # Each removed node's first kept neighbour before it; nodes are ranks, so the smallest.
+    keeper = np.where(kept, np.arange(count), count)
+    by_kept = kept[before]
+    np.minimum.at(keeper, after[by_kept], before[by_kept])
+    return keeper
 
 
 def _column(client: Client, pieces: Sequence[Future], j: int) -> list[Future]:
