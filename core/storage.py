@@ -7,6 +7,17 @@ core/atomic.py, which puts either kind in place whole, under its final name. The
 are built once, on the machine that starts a run, from the `[storage]` config table and the
 standard AWS environment variables, and travel inside every ObjectPath: a worker on another
 machine needs neither the config nor the environment.
+
+What a stage does with a run's file `path` (a Path or an ObjectPath from loader/layout.py):
+- write a Parquet or Arrow file: `with atomic_path(path) as tmp: pq.write_table(table, tmp)`
+  (core/atomic.py; `tmp` is always a local Path);
+- write JSON, text or bytes, such as markers and the manifest, after the files they vouch for:
+  `write_json`, `write_text`, `write_bytes` (core/atomic.py);
+- read: `open_input(path)` for pyarrow's readers, `path.read_text()`, `path.open("rb")`;
+- check and list: `path.exists()`, `folder.glob(pattern)`, and `file_sizes(folder)`, which lists
+  a folder of markers in one request;
+- delete a file or a folder with all in it: `remove(path)`; lock a run folder:
+  `folder_lock(layout.lock)` (core/atomic.py).
 """
 
 from __future__ import annotations
