@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from corpusmill.pipeline.dedup.components import (
     distributed_components,
+    distributed_keepers,
     keepers,
     local_components,
 )
@@ -170,3 +171,27 @@ def test_keepers_match_deciding_document_by_document_in_any_edge_order(edges, po
     for order in (edges, shuffled):
         a, b = (np.array(side) for side in zip(*order, strict=True))
         assert kept_as(a, b, scores(score)) == expected
+
+
+def length_score(keys: np.ndarray) -> np.ndarray:
+    """A made-up length per document, with ties: the key's last decimal digit."""
+    return (keys % 10).astype(np.float64)
+
+
+@pytest.mark.parametrize("twins", [True, False])
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_distributed_keepers_equal_local_ones(client, partitions, twins):
+    rng = np.random.default_rng(partitions)
+    chain = rng.permutation(300) * 11 + 5
+    randoms = rng.integers(1 << 33, (1 << 33) + 2_000, (2, 1_500))
+    randoms = randoms[:, randoms[0] != randoms[1]]
+    a, b = np.concatenate([chain[:-1], randoms[0]]), np.concatenate([chain[1:], randoms[1]])
+    edges = np.column_stack([a, b]).astype(np.int64)
+    components, _ = distributed_components(client, np.array_split(edges, 3), partitions)
+    futures = distributed_keepers(client, np.array_split(edges, 3), components, length_score, twins)
+    result = {}
+    for nodes, kept in client.gather(futures):
+        assert nodes.tolist() == sorted(nodes.tolist())
+        assert not set(nodes.tolist()) & set(result), "a node is in two partitions"
+        result.update(labels_of(nodes, kept))
+    assert result == kept_as(a, b, length_score, twins)

@@ -4,6 +4,9 @@ Two ways, with identical results: `local_components` on one machine when the edg
 memory, and `distributed_components`, the large-star/small-star rounds of Kiveris et al. 2014
 ("Connected Components in MapReduce and Beyond") over edges hash-partitioned across Dask tasks,
 when it does not. Labels are minimum keys, so neither depends on edge order or partitioning.
+
+Then which document each one is kept as, or removed for (`keepers`, `distributed_keepers`): in
+the order of a keeper policy, each removed document with a kept twin it has an edge to.
 """
 
 from __future__ import annotations
@@ -123,6 +126,45 @@ def distributed_components(
     return finished, rounds
 
 
+def distributed_keepers(
+    client: Client,
+    edges: Sequence[Any],
+    components: Sequence[Future],
+    score: Callable[[np.ndarray], np.ndarray] | None = None,
+    twins: bool = True,
+) -> list[Future]:
+    """`keepers` of the edges (as distributed_components takes them) given their components (its
+    futures), as futures of (nodes, keepers) sorted by node, each node in exactly one.
+
+    Every component's edges are brought to one task, the one holding its labels, so the result
+    is that of `keepers` on all edges at once, whatever the partitions. `score` runs on the
+    workers (a module-level function or a picklable object). Each task holds its part of the
+    edges twice and its nodes' labels: about 60 bytes per edge.
+    """
+    partitions = len(components)
+    by_node = [
+        client.submit(_split_labels_by_node, labelled, partitions, pure=False)
+        for labelled in components
+    ]
+    routed = [client.submit(_split_by_first_node, part, partitions, pure=False) for part in edges]
+    labelled_edges = [
+        client.submit(
+            _label_edges,
+            _column(client, routed, j),
+            _column(client, by_node, j),
+            partitions,
+            pure=False,
+        )
+        for j in range(partitions)
+    ]
+    return [
+        client.submit(
+            _component_keepers, _column(client, labelled_edges, k), score, twins, pure=False
+        )
+        for k in range(partitions)
+    ]
+
+
 def _greedy_keepers(u: np.ndarray, v: np.ndarray, count: int) -> np.ndarray:
     """For nodes 0..count-1 in order of priority (0 first) joined by the edges (u, v): the node
     each is kept as, or removed for (its first kept neighbour), deciding node by node in order.
@@ -149,6 +191,49 @@ def _greedy_keepers(u: np.ndarray, v: np.ndarray, count: int) -> np.ndarray:
     by_kept = kept[before]
     np.minimum.at(keeper, after[by_kept], before[by_kept])
     return keeper
+
+
+def _as_edge_array(edges: Any) -> np.ndarray:
+    """Edges as an (n, 2) int64 array."""
+    return np.asarray(edges, np.int64).reshape(-1, 2)
+
+
+def _split_by_first_node(edges: Any, partitions: int) -> list[np.ndarray]:
+    """The edges for each partition of their first node."""
+    edges = _as_edge_array(edges)
+    return _split(edges, edges[:, 0], partitions)
+
+
+def _split_labels_by_node(
+    labelled: tuple[np.ndarray, np.ndarray], partitions: int
+) -> list[np.ndarray]:
+    """(node, label) rows for each partition of their node (distributed_components puts a
+    component's nodes in the partition of its label)."""
+    nodes, labels = labelled
+    return _split(np.column_stack([nodes, labels]), nodes, partitions)
+
+
+def _label_edges(
+    edges: Sequence[np.ndarray], labels: Sequence[np.ndarray], partitions: int
+) -> list[np.ndarray]:
+    """Edges whose first node is in this partition, sent to the partition of their component's
+    label."""
+    edges = _as_edge_array(np.concatenate([_as_edge_array(part) for part in edges]))
+    rows = _as_edge_array(np.concatenate([_as_edge_array(part) for part in labels]))
+    order = np.argsort(rows[:, 0])
+    nodes, node_labels = rows[order, 0], rows[order, 1]
+    label = node_labels[np.searchsorted(nodes, edges[:, 0])]
+    return _split(edges, label, partitions)
+
+
+def _component_keepers(
+    received: Sequence[np.ndarray],
+    score: Callable[[np.ndarray], np.ndarray] | None,
+    twins: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`keepers` of the edges of whole components."""
+    edges = _as_edge_array(np.concatenate([_as_edge_array(part) for part in received]))
+    return keepers(edges[:, 0], edges[:, 1], score, twins)
 
 
 def _column(client: Client, pieces: Sequence[Future], j: int) -> list[Future]:
