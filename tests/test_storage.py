@@ -104,8 +104,11 @@ def test_writes_read_list_and_remove_on_an_object_store(s3_bucket: ObjectPath):
     assert [p.name for p in run.iterdir()] == ["clean", "stats.json"]
     assert file_sizes(run) == {"stats.json": len((run / "stats.json").read_bytes())}
     assert (run / "stats.json").stat().st_size == file_sizes(run)["stats.json"]
+    write_text(run / "clean2" / "mine.txt", "a sibling whose name starts like the folder's")
+    write_text(run / "stats.json.bak", "and a file's")
     remove(run / "clean")
-    assert not (run / "clean").exists() and (run / "stats.json").exists()
+    remove(run / "stats.json")
+    assert [p.name for p in run.iterdir()] == ["clean2", "stats.json.bak"]
     remove(run / "clean")  # gone already: nothing to do
 
 
