@@ -179,3 +179,19 @@ def test_the_shards_of_the_next_batches_are_downloaded_before_they_are_needed(
     while "shard-00002" not in shards() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert shards() == {"shard-00000", "shard-00001", "shard-00002"}
+
+
+def test_a_cache_bound_below_one_shard_still_yields_every_batch(runs, tmp_path, s3_server):
+    local, remote = runs
+    expected = all_batches(TokenStream(local, 4, 2, seed=3), epochs=2)
+    stream = TokenStream(
+        remote,
+        4,
+        2,
+        seed=3,
+        storage_options=s3_server.options,
+        cache_dir=tmp_path / "cache",
+        cache_bytes=1,
+    )
+    got = all_batches(stream, epochs=2)
+    np.testing.assert_array_equal(np.concatenate(got), np.concatenate(expected))
