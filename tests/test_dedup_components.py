@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpusmill.pipeline.dedup.components import (
+    KeyScores,
     distributed_components,
     distributed_keepers,
     keepers,
@@ -195,3 +196,13 @@ def test_distributed_keepers_equal_local_ones(client, partitions, twins):
         assert not set(nodes.tolist()) & set(result), "a node is in two partitions"
         result.update(labels_of(nodes, kept))
     assert result == kept_as(a, b, length_score, twins)
+
+
+def test_key_scores_look_up_each_key_and_name_a_missing_one():
+    lengths = KeyScores(np.array([30, 10, 20]), np.array([3.0, 1.0, 2.0]))
+    assert lengths(np.array([20, 30, 10, 20])).tolist() == [2.0, 3.0, 1.0, 2.0]
+    assert kept_as([10, 20], [20, 30], lengths) == {10: 10, 20: 30, 30: 30}
+    with pytest.raises(KeyError, match="key 25"):
+        lengths(np.array([10, 25]))
+    with pytest.raises(KeyError, match="key 7"):
+        KeyScores(np.array([], np.int64), np.array([]))(np.array([7]))

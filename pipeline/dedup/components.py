@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import operator
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,31 @@ def keepers(
         np.minimum.at(first, component, rank)
         keeper_rank = first[component]
     return nodes, nodes[np.argsort(rank)[keeper_rank]]
+
+
+@dataclass(frozen=True)
+class KeyScores:
+    """A keeper policy's score of documents, looked up by key (a `score` for keepers that pickles
+    to the workers): their text lengths for "longest", a quality score for "quality"."""
+
+    keys: np.ndarray
+    values: np.ndarray
+
+    def __post_init__(self) -> None:
+        """Sort the table by key once."""
+        order = np.argsort(self.keys, kind="stable")
+        object.__setattr__(self, "keys", np.asarray(self.keys)[order])
+        object.__setattr__(self, "values", np.asarray(self.values, np.float64)[order])
+
+    def __call__(self, keys: np.ndarray) -> np.ndarray:
+        """The score of each of `keys`; KeyError naming the first key the table lacks."""
+        found = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
+        missing = (
+            np.flatnonzero(self.keys[found] != keys) if len(self.keys) else np.arange(len(keys))
+        )
+        if len(missing):
+            raise KeyError(f"no score for document key {int(keys[missing[0]])}")
+        return self.values[found]
 
 
 def distributed_components(
