@@ -219,14 +219,15 @@ def _greedy_keepers(u: np.ndarray, v: np.ndarray, count: int) -> np.ndarray:
     return keeper
 
 
-def _as_edge_array(edges: Any) -> np.ndarray:
-    """Edges as an (n, 2) int64 array."""
-    return np.asarray(edges, np.int64).reshape(-1, 2)
+def _stacked(pieces: Sequence[Any]) -> np.ndarray:
+    """Pieces of (n, 2) rows (arrays or lists of pairs) as one (n, 2) int64 array."""
+    rows = [np.asarray(piece, np.int64).reshape(-1, 2) for piece in pieces]
+    return np.concatenate(rows or [np.empty((0, 2), np.int64)])
 
 
 def _split_by_first_node(edges: Any, partitions: int) -> list[np.ndarray]:
     """The edges for each partition of their first node."""
-    edges = _as_edge_array(edges)
+    edges = _stacked([edges])
     return _split(edges, edges[:, 0], partitions)
 
 
@@ -244,8 +245,7 @@ def _label_edges(
 ) -> list[np.ndarray]:
     """Edges whose first node is in this partition, sent to the partition of their component's
     label."""
-    edges = _as_edge_array(np.concatenate([_as_edge_array(part) for part in edges]))
-    rows = _as_edge_array(np.concatenate([_as_edge_array(part) for part in labels]))
+    edges, rows = _stacked(edges), _stacked(labels)
     order = np.argsort(rows[:, 0])
     nodes, node_labels = rows[order, 0], rows[order, 1]
     label = node_labels[np.searchsorted(nodes, edges[:, 0])]
@@ -258,7 +258,7 @@ def _component_keepers(
     twins: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`keepers` of the edges of whole components."""
-    edges = _as_edge_array(np.concatenate([_as_edge_array(part) for part in received]))
+    edges = _stacked(received)
     return keepers(edges[:, 0], edges[:, 1], score, twins)
 
 
@@ -328,7 +328,7 @@ def _split(edges: np.ndarray, keys: np.ndarray, partitions: int) -> list[np.ndar
 
 def _unique_rows(received: Sequence[np.ndarray]) -> np.ndarray:
     """The distinct (u, v) rows received, sorted by u then v."""
-    edges = np.concatenate([np.asarray(p, np.int64).reshape(-1, 2) for p in received])
+    edges = _stacked(received)
     if not len(edges):
         return edges
     order = np.lexsort((edges[:, 1], edges[:, 0]))
