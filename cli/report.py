@@ -50,29 +50,42 @@ def report(args: argparse.Namespace) -> int:
     if dest.exists() and not dest.is_dir():
         raise ConfigError(f"--dest {dest} is a file: name a folder for the report files")
     tokenizer, _ = report_tokenizer(args.out, args.tokenizer)
-    model, curve = _checkpoint(args.model, tokenizer) if args.model else (None, ())
+    model, checkpoint = _checkpoint(args.model, tokenizer) if args.model else (None, None)
     result = build_report(
-        args.out, config, args.tokenizer, model=model, curve=curve, stages=not args.no_stages
+        args.out,
+        config,
+        args.tokenizer,
+        model=model,
+        checkpoint=checkpoint,
+        stages=not args.no_stages,
     )
     for path in write_report(result, dest):
         print(path)
     return 0
 
 
-def _checkpoint(path: Path, tokenizer: Path) -> tuple[CheckpointModel, list]:
-    """The trained model of a checkpoint, refused unless trained with `tokenizer`, and its
-    training curve ((step, eval bits per byte))."""
+def _checkpoint(path: Path, tokenizer: Path) -> tuple[CheckpointModel, dict]:
+    """The trained model of a checkpoint, refused unless trained with `tokenizer`, and what the
+    report says of it: its file's bytes, its parameters, held-out set and training history."""
     from corpusmill.train.checkpoint import CheckpointError, checkpoint_tokenizer, load_checkpoint
 
     model, meta = load_checkpoint(path)
     checkpoint_tokenizer(path, meta, tokenizer)
-    wrapped = CheckpointModel(model, meta["tokenizer"]["eos_id"])
-    try:
-        curve = [
-            (int(entry["step"]), float(entry["eval_bpb"])) for entry in meta.get("history", [])
-        ]
-    except (KeyError, TypeError, ValueError):
+    history = meta.get("history", [])
+    if not isinstance(history, list) or any(
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("step"), int)
+        or not isinstance(entry.get("eval_bpb"), float)
+        for entry in history
+    ):
         raise CheckpointError(
             f"{path}: its training history is damaged; retrain it with `corpusmill train`"
-        ) from None
-    return wrapped, curve
+        )
+    info = {
+        "file": str(path),
+        "bytes": path.stat().st_size,
+        "params": model.num_params(),
+        "held_out": meta.get("held_out"),
+        "history": history,
+    }
+    return CheckpointModel(model, meta["tokenizer"]["eos_id"]), info

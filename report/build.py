@@ -4,8 +4,8 @@ documents and as a compression ratio (bytes in / bytes out = 8 / bits per byte).
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,13 @@ def build_report(
     config: ReportConfig,
     tokenizer: Path | None = None,
     model: NextTokenModel | None = None,
-    curve: Sequence[tuple[int, float]] = (),
+    checkpoint: dict[str, Any] | None = None,
     stages: bool = True,
 ) -> dict[str, Any]:
     """The report of run folder `out` as a JSON-ready dict. The tokenizer is the one the run's
-    manifest names, else `tokenizer`; `model` (a trained model) and its training `curve` (step,
-    bits per byte) are optional; `stages` adds the raw vs clean vs deduplicated comparison."""
+    manifest names, else `tokenizer`; `model` (a trained model) and its `checkpoint` (file bytes,
+    parameters, held-out set and training history, as `checkpoint_info` gives) are optional;
+    `stages` adds the raw vs clean vs deduplicated comparison."""
     started = time.perf_counter()
     out = Path(out)
     held, train = held_out_split(out, config.held_out_bytes, config.train_bytes)
@@ -53,7 +54,13 @@ def build_report(
     num_bytes = sum(len(data) for data in held_bytes)
     report: dict[str, Any] = {
         "sample": {
-            "held_out": {"docs": len(texts), "bytes": num_bytes, "chars": sum(map(len, texts))},
+            "held_out": {
+                "docs": len(texts),
+                "bytes": num_bytes,
+                "chars": sum(map(len, texts)),
+                "held_out_bytes": config.held_out_bytes,
+                "ids": held["id"].to_pylist(),
+            },
             "train": {"docs": len(train_bytes), "bytes": sum(map(len, train_bytes))},
         }
     }
@@ -71,8 +78,15 @@ def build_report(
     report["models"] = _models_section(
         config, encoder, eos_id, held_tokens, train_tokens, texts, num_bytes, model
     )
-    if curve:
-        report["training_curve"] = [[int(step), float(bpb)] for step, bpb in curve]
+    if checkpoint is not None and "trained model" in report["models"]:
+        report["description_length"] = description_length(
+            checkpoint,
+            report["models"]["trained model"],
+            report["compressors"],
+            num_bytes,
+            len(dictionary.as_bytes()) if dictionary is not None else 0,
+        )
+        report["training_curve"] = training_curve(checkpoint, report["sample"]["held_out"])
     if stages:
         try:
             report["stages"] = stage_compression(out, config.compare_bytes)
@@ -81,6 +95,68 @@ def build_report(
             report["stages"] = {"skipped": str(exc)}
     report["seconds"] = round(time.perf_counter() - started, 3)
     return report
+
+
+def description_length(
+    checkpoint: dict[str, Any],
+    trained: dict[str, Any],
+    compressors: dict[str, Any],
+    num_bytes: int,
+    dictionary_bytes: int = 0,
+) -> dict[str, Any]:
+    """A model compresses only with its parameters at hand: the checkpoint's bytes plus the coded
+    held-out text is its total description, set beside zstd -19's (one stream), and the corpus
+    size at which the bytes it saves over zstd pay for its own size: the adjusted compression
+    rate of Delétang et al. (2023), "Language Modeling Is Compression"."""
+    model_bytes, coded = checkpoint["bytes"], trained["coded_bytes"]
+    zstd = compressors["zstd -19"]["stream"]["bytes"]
+    model_bpb = coded * 8 / num_bytes
+    zstd_bpb = zstd * 8 / num_bytes
+    result = {
+        "model_bytes": model_bytes,
+        "params": checkpoint["params"],
+        "coded_bytes": coded,
+        "total_bytes": model_bytes + coded,
+        "zstd -19 bytes": zstd,
+        "raw_bytes": num_bytes,
+        "adjusted_rate": round((model_bytes + coded) / num_bytes, 4),
+        "zstd_rate": round(zstd / num_bytes, 4),
+        "break_even_bytes": break_even_bytes(model_bytes, model_bpb, zstd_bpb),
+    }
+    if dictionary := compressors.get("zstd -19 + dictionary"):
+        # zstd's dictionary is its model: it too is needed to decompress.
+        result["zstd dictionary bytes"] = dictionary_bytes
+        result["zstd + dictionary total_bytes"] = dictionary["stream"]["bytes"] + dictionary_bytes
+    return result
+
+
+def break_even_bytes(model_bytes: int, model_bpb: float, zstd_bpb: float) -> int | None:
+    """Bytes of text from which a model of `model_bytes` coding at `model_bpb` takes less room,
+    itself included, than zstd at `zstd_bpb`: model + N m / 8 <= N z / 8, so N = 8 model / (z - m);
+    None when the model codes no better than zstd and never pays for itself."""
+    if model_bpb >= zstd_bpb:
+        return None
+    return math.ceil(8 * model_bytes / (zstd_bpb - model_bpb))
+
+
+def training_curve(checkpoint: dict[str, Any], held_out: dict[str, Any]) -> dict[str, Any]:
+    """The coded size of the held-out text at each evaluation of training (its cross-entropy,
+    which the coder matches within 0.01 %), against the steps and tokens seen; `same_held_out`
+    says whether training evaluated these same documents."""
+    theirs = checkpoint.get("held_out") or {}
+    return {
+        "same_held_out": theirs.get("docs") == held_out["docs"]
+        and theirs.get("bytes") == held_out["bytes"],
+        "points": [
+            {
+                "step": entry["step"],
+                "tokens_seen": entry.get("tokens_seen"),
+                "bits_per_byte": entry["eval_bpb"],
+                "coded_bytes": round(entry["eval_bpb"] * theirs.get("bytes", 0) / 8),
+            }
+            for entry in checkpoint["history"]
+        ],
+    }
 
 
 def _figure(bits: float, num_bytes: int) -> dict[str, float]:

@@ -1,5 +1,6 @@
-"""The report's files: report.json (every number), report.md (tables) and report.html (tables and
-the charts as embedded PNG); the charts are also written as PNG files for the Markdown."""
+"""The report's files: report.json (every number), report.md (what each section shows, and its
+table) and report.html (the same, and the charts as embedded PNG); the charts are also written as
+PNG files for the Markdown."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import html
 import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from corpusmill.core.atomic import atomic_path, write_text
 
@@ -24,9 +25,9 @@ def write_report(report: dict[str, Any], folder: Path) -> list[Path]:
     charts = {name: _png(figure) for name, figure in _figures(report).items()}
     paths = [folder / "report.json", folder / "report.md", folder / "report.html"]
     write_text(paths[0], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    tables = tables_of(report)
-    write_text(paths[1], _markdown(tables, charts))
-    write_text(paths[2], _html(tables, charts))
+    sections = sections_of(report)
+    write_text(paths[1], _markdown(sections, charts))
+    write_text(paths[2], _html(sections, charts))
     for name, png in charts.items():
         with atomic_path(folder / CHARTS[name]) as temporary:
             temporary.write_bytes(png)
@@ -34,122 +35,267 @@ def write_report(report: dict[str, Any], folder: Path) -> list[Path]:
     return paths
 
 
-def tables_of(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) of each section's table."""
-    sample = report["sample"]
-    tables = [
-        (
-            "Sample",
+def sections_of(report: dict[str, Any]) -> list[Section]:
+    """Each section of the report: its title, a few sentences saying what it shows, its table."""
+    held = report["sample"]["held_out"]
+    sections = [
+        Section(
+            "What is measured",
+            f"Every figure is in bits per byte: the bits a method spends on the same "
+            f"{held['docs']} held-out documents ({held['bytes']:,} bytes of UTF-8 text) divided "
+            "by those bytes; 8 means no compression, lower is better. The documents are those "
+            "first by the xxh3-64 hash of their id, up to "
+            f"{held['held_out_bytes']:,} bytes (at most a tenth of the corpus): the same "
+            "documents `corpusmill train` evaluates its model on. Models and the zstd "
+            "dictionary are fit on other documents, listed as the training part.",
             ["part", "documents", "UTF-8 bytes"],
-            [[part, str(v["docs"]), str(v["bytes"])] for part, v in sample.items()],
+            [[part, str(v["docs"]), f"{v['bytes']:,}"] for part, v in report["sample"].items()],
         ),
-        (
-            "Bits per byte by method (held-out part)",
-            ["method", "bits/byte", "ratio", "note"],
+        Section(
+            "Bits per byte by method",
+            "gzip and zstd are general-purpose compressors; 'each document alone' compresses "
+            "every document by itself, as a store of records would, 'one stream' all of them "
+            "joined, so repeats across documents help. 'zstd -19 + dictionary' first learns a "
+            "dictionary from other documents. The unigram entropy is what a coder knowing only "
+            "how often each token occurs needs. The n-gram models and the trained model predict "
+            "each token from those before it: a model giving the next token probability p can "
+            "code it in -log2 p bits, so a model's cross-entropy is the length of the code it "
+            "yields. Prediction is compression.",
+            ["method", "bits/byte", "ratio", "how"],
             method_rows(report),
         ),
     ]
-    tok = report["tokenizer"]
-    tables.append(
-        (
-            "Tokenizer",
-            ["measure", "value"],
-            [
-                ["vocabulary", str(tok["vocab_size"])],
-                ["tokens (held-out)", str(tok["tokens"])],
-                ["bytes per token", f"{tok['bytes_per_token']:.3f}"],
-                ["characters per token", f"{tok['chars_per_token']:.3f}"],
-                ["vocabulary seen, held-out", f"{tok['vocab_share_held_out']:.1%}"],
-                ["vocabulary seen, whole sample", f"{tok['vocab_share_sample']:.1%}"],
-            ],
-        )
-    )
-    tables.append(
-        (
-            "Top tokens (held-out)",
-            ["id", "token", "count", "share"],
-            [
-                [str(t["id"]), repr(t["text"]), str(t["count"]), f"{t['share']:.2%}"]
-                for t in tok["top_tokens"]
-            ],
-        )
-    )
     coded = [
         [
             name,
             f"{m['cross_entropy']['bits_per_byte']:.4f}",
             f"{m['coded']['bits_per_byte']:.4f}",
             f"{m['coded_over_cross_entropy']:.5f}",
-            f"{m['identical_documents']}/{m['decoded_documents']} documents",
+            f"{m['identical_documents']}/{m['decoded_documents']} documents identical",
         ]
         for name, m in report["models"].items()
         if "coded" in m
     ]
-    tables.append(
-        (
-            "Arithmetic coding by prediction",
+    sections.append(
+        Section(
+            "Arithmetic coding: prediction turned into a file and back",
+            "That the cross-entropy is a code length is not left on paper: an arithmetic coder "
+            "turns each model's predictions into an actual stream of bits, whose length is "
+            "'coded bits/byte', within a hair of the cross-entropy ('coded / bound'); the same "
+            "model then decodes the stream, predicting token after token, back into text, "
+            "compared byte for byte with the held-out documents ('round trip').",
             ["model", "cross-entropy bits/byte", "coded bits/byte", "coded / bound", "round trip"],
             coded,
         )
     )
-    stages = report.get("stages", {})
-    if "stages" in stages:
-        names = list(next(iter(stages["stages"].values()))["compressed"])
-        tables.append(
-            (
-                f"Raw vs clean vs deduplicated ({len(stages['files'])} of "
-                f"{stages['input_files']} input files, one stream each)",
-                ["stage", "documents", "MB", *(f"{name} bits/byte" for name in names)],
+    if dl := report.get("description_length"):
+        sections.append(_description_section(dl))
+    if curve := report.get("training_curve"):
+        same = curve["same_held_out"]
+        sections.append(
+            Section(
+                "Coded size during training",
+                "The held-out text's coded size at each evaluation of training: its "
+                "cross-entropy, which the coder matches within 0.01 %, against the tokens the "
+                "model had seen. "
+                + (
+                    "Training evaluated the same held-out documents."
+                    if same
+                    else "Training evaluated another held-out set (another --held-out-bytes): "
+                    "its points are not comparable with the table above."
+                ),
+                ["step", "tokens seen", "bits/byte", "coded bytes"],
                 [
-                    [stage, str(v["docs"]), f"{v['bytes'] / 1e6:.2f}"]
-                    + [f"{v['compressed'][name] * 8 / v['bytes']:.4f}" for name in names]
-                    for stage, v in stages["stages"].items()
+                    [
+                        str(p["step"]),
+                        f"{p['tokens_seen']:,}" if p["tokens_seen"] is not None else "",
+                        f"{p['bits_per_byte']:.4f}",
+                        f"{p['coded_bytes']:,}",
+                    ]
+                    for p in curve["points"]
                 ],
             )
         )
-    return tables
+    sections.append(_tokenizer_section(report["tokenizer"]))
+    if stages := _stages_section(report.get("stages", {})):
+        sections.append(stages)
+    return sections
+
+
+class Section(NamedTuple):
+    """One section of the report: a title, what it shows in plain words, and a table."""
+
+    title: str
+    text: str
+    header: list[str]
+    rows: list[list[str]]
 
 
 def method_rows(report: dict[str, Any]) -> list[list[str]]:
-    """One row per compressor and model: bits per byte, ratio and how it was measured."""
+    """One row per compressor and model, best first: bits per byte, ratio and how measured."""
+    return [row[1:] for row in sorted(_methods(report), key=lambda row: row[2])]
+
+
+def _methods(report: dict[str, Any]) -> list[list[Any]]:
+    """(kind, method, bits/byte, ratio, how) of every compressor and model, bits as floats."""
     rows = []
     for name, ways in report["compressors"].items():
         for way, figure in ways.items():
-            note = "each document alone" if way == "documents" else "documents as one stream"
-            rows.append([name, f"{figure['bits_per_byte']:.4f}", f"{figure['ratio']:.3f}", note])
+            how = "each document alone" if way == "documents" else "one stream"
+            rows.append(["compressor", name, figure["bits_per_byte"], figure["ratio"], how])
     for name, model in report["models"].items():
         figure = model.get("coded", model)
-        note = "arithmetic-coded" if "coded" in model else "order-0 bound, no model cost"
-        rows.append([name, f"{figure['bits_per_byte']:.4f}", f"{figure['ratio']:.3f}", note])
-    return rows
+        how = "arithmetic-coded" if "coded" in model else "order-0 bound, no model cost"
+        kind = (
+            "bound" if "coded" not in model else "trained" if name == "trained model" else "ngram"
+        )
+        rows.append([kind, name, figure["bits_per_byte"], figure["ratio"], how])
+    return [[kind, name, f"{bpb:.4f}", f"{ratio:.3f}", how] for kind, name, bpb, ratio, how in rows]
+
+
+def _description_section(dl: dict[str, Any]) -> Section:
+    """The trained model as two files: its parameters and the coded text."""
+    raw = dl["raw_bytes"]
+    rows = [
+        ["model parameters (checkpoint file)", f"{dl['model_bytes']:,}", ""],
+        ["held-out text coded by the model", f"{dl['coded_bytes']:,}", ""],
+        [
+            "model + coded text",
+            f"{dl['total_bytes']:,}",
+            f"{dl['adjusted_rate']:.4f}",
+        ],
+        ["zstd -19, one stream", f"{dl['zstd -19 bytes']:,}", f"{dl['zstd_rate']:.4f}"],
+    ]
+    if "zstd + dictionary total_bytes" in dl:
+        total = dl["zstd + dictionary total_bytes"]
+        rows.append(["zstd -19 + its dictionary", f"{total:,}", f"{total / raw:.4f}"])
+    even = dl["break_even_bytes"]
+    verdict = (
+        f"it pays for its own size from {even:,} bytes of such text on "
+        f"({even / raw:,.0f}× the held-out text)"
+        if even is not None
+        else "it codes no better than zstd -19, so it never pays for its own size"
+    )
+    return Section(
+        "An LLM is two files: the model and the code",
+        "To decompress, the receiver needs the model as well as the coded text, so the model's "
+        "parameters count: the total description length is the checkpoint's bytes plus the "
+        "coded bytes, and divided by the raw bytes it is the adjusted compression rate of "
+        "Delétang et al. (2023), 'Language Modeling Is Compression' (lower is better). Against "
+        f"zstd -19, {verdict}.",
+        ["what", "bytes", "over raw bytes"],
+        rows,
+    )
+
+
+def _tokenizer_section(tok: dict[str, Any]) -> Section:
+    """How the tokenizer cuts the held-out text, and its most frequent tokens."""
+    top = ", ".join(f"{t['text']!r} {t['share']:.1%}" for t in tok["top_tokens"][:10])
+    return Section(
+        "Tokenizer",
+        "Models predict tokens, and every figure above is per byte, so tokenizers of any size "
+        f"compare. Most frequent held-out tokens: {top}.",
+        ["measure", "value"],
+        [
+            ["vocabulary", str(tok["vocab_size"])],
+            ["tokens (held-out)", f"{tok['tokens']:,}"],
+            ["bytes per token", f"{tok['bytes_per_token']:.3f}"],
+            ["characters per token", f"{tok['chars_per_token']:.3f}"],
+            ["vocabulary seen, held-out", f"{tok['vocab_share_held_out']:.1%}"],
+            ["vocabulary seen, whole sample", f"{tok['vocab_share_sample']:.1%}"],
+        ],
+    )
+
+
+def _stages_section(stages: dict[str, Any]) -> Section | None:
+    """Raw vs clean vs deduplicated text, each compressed as one stream."""
+    if "stages" not in stages:
+        return None
+    names = list(next(iter(stages["stages"].values()))["compressed"])
+    return Section(
+        f"Raw vs clean vs deduplicated ({len(stages['files'])} of {stages['input_files']} input "
+        "files, one stream each)",
+        "The same input files' text as read (extracted, before filters), after cleaning, and "
+        "after deduplication. Cleaning removes boilerplate and spam, which compress well; "
+        "removing duplicates removes text a compressor gets almost free, so the bits per byte "
+        "rise: compression of the raw crawl overstates how much it holds, and the deduplicated "
+        "figure is closer to its information per byte.",
+        ["stage", "documents", "MB", *(f"{name} bits/byte" for name in names)],
+        [
+            [stage, str(v["docs"]), f"{v['bytes'] / 1e6:.2f}"]
+            + [f"{v['compressed'][name] * 8 / v['bytes']:.4f}" for name in names]
+            for stage, v in stages["stages"].items()
+        ],
+    )
+
+
+# Compressors, the order-0 bound, n-gram models and the trained model: one colour per kind.
+_COLOURS = {"compressor": "#4c72b0", "bound": "#8c8c8c", "ngram": "#dd8452", "trained": "#55a868"}
+_KINDS = {
+    "compressor": "general-purpose compressor",
+    "bound": "order-0 entropy bound",
+    "ngram": "n-gram model, arithmetic-coded",
+    "trained": "trained model, arithmetic-coded",
+}
 
 
 def _figures(report: dict[str, Any]) -> dict[str, Figure]:
-    """The bits-per-byte bar chart and, when a curve is given, the training curve. matplotlib is
-    imported here, not with the module: it takes 0.3 s, which every other command, and every Dask
-    worker `corpusmill run` starts, would pay too (workers import the command's modules)."""
+    """The bits-per-byte bar chart and, when a training history is given, the coded size during
+    training. matplotlib is imported here, not with the module: it takes 0.3 s, which every
+    other command, and every Dask worker `corpusmill run` starts, would pay too (workers import
+    the command's modules)."""
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
-    rows = method_rows(report)
-    figure = Figure(figsize=(8, 0.35 * len(rows) + 1.2))
+    rows = sorted(_methods(report), key=lambda row: float(row[2]), reverse=True)
+    figure = Figure(figsize=(9, 0.32 * len(rows) + 2.2))
     axes = figure.subplots()
-    labels = [f"{name} ({note})" for name, _, _, note in rows]
-    axes.barh(labels[::-1], [float(row[1]) for row in rows][::-1], color="#4c72b0")
-    axes.set_xlabel("bits per UTF-8 byte (lower is better)")
-    figure.tight_layout()
+    bars = axes.barh(
+        [f"{name} ({how})" for _, name, _, _, how in rows],
+        [float(row[2]) for row in rows],
+        color=[_COLOURS[row[0]] for row in rows],
+    )
+    axes.bar_label(bars, fmt="%.2f", padding=3, fontsize=8)
+    axes.set_xlim(0, max(float(row[2]) for row in rows) * 1.12)
+    axes.set_xlabel("bits per byte of the held-out documents (lower is better)")
+    kinds = dict.fromkeys(row[0] for row in rows)
+    figure.legend(
+        handles=[Patch(color=_COLOURS[kind], label=_KINDS[kind]) for kind in kinds],
+        loc="lower center",
+        ncol=2,
+        fontsize=8,
+        frameon=False,
+    )
+    figure.tight_layout(rect=(0, 0.6 / figure.get_figheight(), 1, 1))
     figures = {"bits_per_byte": figure}
     if curve := report.get("training_curve"):
-        figure = Figure(figsize=(7, 4))
-        axes = figure.subplots()
-        axes.plot([step for step, _ in curve], [bpb for _, bpb in curve], label="trained model")
-        zstd = report["compressors"]["zstd -19"]["stream"]["bits_per_byte"]
-        axes.axhline(zstd, color="#c44e52", linestyle="--", label="zstd -19 (stream)")
-        axes.set_xlabel("training step")
-        axes.set_ylabel("bits per byte")
-        axes.legend()
-        figure.tight_layout()
-        figures["training_curve"] = figure
+        figures["training_curve"] = _curve_figure(Figure, curve, report)
     return figures
+
+
+def _curve_figure(figure_type: type, curve: dict[str, Any], report: dict[str, Any]) -> Figure:
+    """Coded size of the held-out text against tokens seen, beside zstd -19's (the model's own
+    bytes, far larger on a small held-out set, are in the title rather than drawn)."""
+    points = curve["points"]
+    seen = [p["tokens_seen"] if p["tokens_seen"] is not None else p["step"] for p in points]
+    figure = figure_type(figsize=(8, 4.5))
+    axes = figure.subplots()
+    coded = [p["coded_bytes"] / 1e3 for p in points]
+    axes.plot(seen, coded, marker="o", color=_COLOURS["trained"], label="coded by the model")
+    for x, y in zip(seen, coded, strict=True):
+        axes.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6), fontsize=7)
+    zstd = report["compressors"]["zstd -19"]["stream"]["bytes"] / 1e3
+    axes.axhline(zstd, color=_COLOURS["compressor"], linestyle="--", label="zstd -19 (one stream)")
+    if dl := report.get("description_length"):
+        axes.set_title(
+            f"the model itself: {dl['model_bytes'] / 1e3:,.0f} kB ({dl['params']:,} parameters)",
+            fontsize=9,
+        )
+    axes.set_xlabel("tokens seen in training" if points[0]["tokens_seen"] is not None else "step")
+    axes.set_ylabel("held-out text coded, kB")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
 
 
 def _png(figure: Figure) -> bytes:
@@ -159,11 +305,11 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _markdown(tables: list, charts: dict[str, bytes]) -> str:
-    """Tables as Markdown, the charts linked as PNG files."""
+def _markdown(sections: list[Section], charts: dict[str, bytes]) -> str:
+    """Sections as Markdown (text, then table), the charts linked as PNG files."""
     lines = ["# Compression report", ""]
-    for title, header, rows in tables:
-        lines += [f"## {title}", "", "| " + " | ".join(header) + " |"]
+    for title, text, header, rows in sections:
+        lines += [f"## {title}", "", text, "", "| " + " | ".join(header) + " |"]
         lines.append("|" + "---|" * len(header))
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
         lines.append("")
@@ -171,12 +317,13 @@ def _markdown(tables: list, charts: dict[str, bytes]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _html(tables: list, charts: dict[str, bytes]) -> str:
-    """One self-contained HTML page: the tables, then the charts embedded as PNG."""
+def _html(sections: list[Section], charts: dict[str, bytes]) -> str:
+    """One self-contained HTML page: the sections, then the charts embedded as PNG."""
     body = []
-    for title, header, rows in tables:
+    for title, text, header, rows in sections:
         cells = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-        body.append(f"<h2>{html.escape(title)}</h2><table><tr>{cells}</tr>")
+        body.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(text)}</p>")
+        body.append(f"<table><tr>{cells}</tr>")
         body += [
             "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
             for row in rows
@@ -186,7 +333,10 @@ def _html(tables: list, charts: dict[str, bytes]) -> str:
         f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
         for name, png in charts.items()
     ]
-    style = "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}"
+    style = (
+        "body{max-width:60em;font-family:sans-serif}p{line-height:1.4}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}"
+    )
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Compression report</title>"
         f"<style>{style}</style></head><body><h1>Compression report</h1>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -12,12 +13,12 @@ from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.corpus import Corpus
 from corpusmill.pipeline.run import run_pipeline
-from corpusmill.report.build import build_report
+from corpusmill.report.build import break_even_bytes, build_report
 from corpusmill.report.config import ReportConfig
 from corpusmill.report.entropy import bits_per_byte, entropy_bits
 from corpusmill.report.ngram import KneserNey
 from corpusmill.report.predict import CheckpointModel
-from corpusmill.report.render import write_report
+from corpusmill.report.render import method_rows, write_report
 from corpusmill.report.sample import held_out_split
 from corpusmill.tokenizer.config import TokenizerConfig
 from corpusmill.tokenizer.encode import load_encoder
@@ -128,12 +129,20 @@ def test_a_trained_model_codes_the_whole_held_out_set_and_is_drawn_with_its_curv
     settings = ModelConfig(vocab_size=encoder.vocab_size, seq_len=16, n_layer=1, n_embd=16)
     gpt = GPT.init(settings, seed=3, dtype=np.float64)
     model = CheckpointModel(gpt, eos_id)
-    result = build_report(
-        out, config, tokenizer, model=model, curve=[(0, 6.0), (10, 3.0)], stages=False
-    )
-    trained = result["models"]["trained model"]
     held, _ = held_out_split(out, config.held_out_bytes, config.train_bytes)
     texts = held["text"].to_pylist()
+    num_bytes = sum(len(text.encode()) for text in texts)
+    checkpoint = {
+        "bytes": 200_000,
+        "params": gpt.num_params(),
+        "held_out": {"docs": len(texts), "bytes": num_bytes},
+        "history": [
+            {"step": 0, "tokens_seen": 0, "eval_bpb": 6.0},
+            {"step": 10, "tokens_seen": 160, "eval_bpb": 3.0},
+        ],
+    }
+    result = build_report(out, config, tokenizer, model=model, checkpoint=checkpoint, stages=False)
+    trained = result["models"]["trained model"]
     assert trained["round_trip"]
     assert trained["decoded_documents"] == trained["identical_documents"] == len(texts) > 1
     # The same bits from the full forward of each window, without the cache, over the documents'
@@ -145,7 +154,6 @@ def test_a_trained_model_codes_the_whole_held_out_set_and_is_drawn_with_its_curv
             window = sequence[start : start + settings.seq_len + 1]
             logp = gpt.log_probs(window[None, :-1])[0]
             bits -= logp[np.arange(len(window) - 1), window[1:]].sum() / np.log(2)
-    num_bytes = sum(len(text.encode()) for text in texts)
     assert trained["cross_entropy"]["bits_per_byte"] == pytest.approx(bits / num_bytes, abs=1e-4)
     assert trained["coded"]["bits_per_byte"] == pytest.approx(
         trained["coded_bytes"] * 8 / num_bytes, abs=1e-4
@@ -157,8 +165,35 @@ def test_a_trained_model_codes_the_whole_held_out_set_and_is_drawn_with_its_curv
         "report.html",
         "report-training.png",
     }
-    assert json.loads((tmp_path / "report.json").read_text())["training_curve"] == [
-        [0, 6.0],
-        [10, 3.0],
+    curve = json.loads((tmp_path / "report.json").read_text())["training_curve"]
+    assert curve["same_held_out"]
+    assert [p["coded_bytes"] for p in curve["points"]] == [
+        round(6.0 * num_bytes / 8),
+        round(3.0 * num_bytes / 8),
     ]
-    assert "data:image/png;base64," in (tmp_path / "report.html").read_text()
+    two_files = result["description_length"]
+    assert two_files["total_bytes"] == 200_000 + trained["coded_bytes"]
+    assert two_files["adjusted_rate"] == pytest.approx(two_files["total_bytes"] / num_bytes, 1e-3)
+    page = (tmp_path / "report.html").read_text()
+    assert "data:image/png;base64," in page
+    markdown = (tmp_path / "report.md").read_text()
+    for said in (
+        "a model&#x27;s cross-entropy is the length of the code it yields",
+        "back into text, compared byte for byte with the held-out documents",
+        "adjusted compression rate of Delétang et al. (2023)",
+    ):
+        assert said in page and html.unescape(said) in markdown
+
+
+def test_break_even_size_is_where_the_model_and_its_code_fit_in_zstds_bytes():
+    # A 1 MB model coding at 2.0 bits per byte against zstd at 2.5: 8 * 1e6 / 0.5 = 16 MB, where
+    # 1e6 + 16e6 * 2.0 / 8 = 5e6 = 16e6 * 2.5 / 8.
+    assert break_even_bytes(1_000_000, 2.0, 2.5) == 16_000_000
+    assert 1_000_000 + 16_000_000 * 2.0 / 8 == 16_000_000 * 2.5 / 8
+    assert break_even_bytes(1_000_000, 2.5, 2.5) is None
+    assert break_even_bytes(1_000_000, 3.0, 2.5) is None
+
+
+def test_methods_are_listed_best_first(report):
+    bits = [float(row[1]) for row in method_rows(report)]
+    assert bits == sorted(bits) and len(bits) == 4 * 2 + 4
