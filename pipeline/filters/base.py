@@ -42,12 +42,15 @@ _SENTENCE_END = (
     f"|[{re.escape(SENTENCE_STOPS)}]+"
 )
 # Periods that end no sentence, removed before counting: the period after a section number that
-# begins a line, alone or after one word ("54. Views", "Chapter 54. System Views", "3.2. Setup"),
-# and the period of an initial ("J. R. R. Tolkien") or of a title or Latin abbreviation ("Dr.",
-# "e.g."). A number ending a sentence of more words ("It opened in 1954.") still counts.
+# begins a line, alone or after one word ("54. Views", "Chapter 54. System Views", "3.2. Setup");
+# of a title or Latin abbreviation ("Dr.", "e.g."); and of an initial, a capital letter after a
+# capitalized word or another initial ("John F. Kennedy", "George R. R. Martin"), not after a
+# lowercase word, as a type parameter ends a sentence in code docs ("of type T."). A number
+# ending a sentence of more words ("It opened in 1954.") still counts.
 _NOT_A_SENTENCE_END = (
     r"(?m)(^(?:\p{L}+[ \t]+)?\d+(?:\.\d+)*"
-    r"|(?:^|[\s(\"'“‘«])(?:Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|vs|cf|e\.g|i\.e|\p{L}))\."
+    r"|(?:^|[\s(\"'“‘«])(?:Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|vs|cf|e\.g|i\.e)"
+    r"|(?:\p{Lu}\p{Ll}+|\p{Lu}\.?)[ \t]+\p{Lu})\."
 )
 
 
@@ -294,7 +297,11 @@ def sentence_counts(texts: pa.Array) -> np.ndarray:
     """The number of sentences of each text: the runs of sentence-ending marks of any script that
     end a sentence (SENTENCE_STOPS, and LATIN_SENTENCE_STOPS before a space or the text's end,
     not after a section number, an initial or an abbreviation)."""
-    bare = pc.replace_substring_regex(texts, _NOT_A_SENTENCE_END, r"\1")
+    bare = texts
+    # Twice: a match takes the letter before an initial, so the next initial of a run of them
+    # ("R. R.") is found only once that one's period is gone.
+    for _ in range(2):
+        bare = pc.replace_substring_regex(bare, _NOT_A_SENTENCE_END, r"\1")
     return pc.count_substring_regex(bare, _SENTENCE_END).to_numpy(zero_copy_only=False)
 
 
