@@ -66,6 +66,7 @@ class ShardCache:
 
     def path(self, shard: int) -> Path:
         """The local file of shard `shard`, downloaded now unless it is cached or on its way."""
+        self._after_fork()
         with self._lock:
             download = self._downloads.get(shard) or self._submit(shard)
         try:
@@ -77,17 +78,11 @@ class ShardCache:
 
     def prefetch(self, shards: Iterable[int]) -> None:
         """Start downloading those of `shards` that are neither cached nor on their way."""
+        self._after_fork()
         with self._lock:
             for shard in shards:
                 if shard not in self._downloads and not self._cached(shard).is_file():
                     self._submit(shard)
-
-    def _start(self) -> None:
-        """The state a process builds for itself: no thread or lock survives a fork or a pickle."""
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
-        self._downloads: dict[int, Future[Path]] = {}
-        self._pool: ThreadPoolExecutor | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -100,10 +95,21 @@ class ShardCache:
         self.__dict__.update(state)
         self._start()
 
+    def _start(self) -> None:
+        """The state a process builds for itself: no thread or lock survives a fork or a pickle."""
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._downloads: dict[int, Future[Path]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _after_fork(self) -> None:
+        """Start afresh in a forked process: the parent's threads are not here, and its lock may
+        have been held when it forked."""
+        if self._pid != os.getpid():
+            self._start()
+
     def _submit(self, shard: int) -> Future[Path]:
         """Queue shard `shard`'s download (or the renewal of its cached file); the lock is held."""
-        if self._pid != os.getpid():  # forked: the parent's threads are not here
-            self._start()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(_DOWNLOADS, thread_name_prefix="corpusmill-download")
         download = self._pool.submit(self._fetch, shard)

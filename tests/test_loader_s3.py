@@ -195,3 +195,29 @@ def test_a_cache_bound_below_one_shard_still_yields_every_batch(runs, tmp_path, 
     )
     got = all_batches(stream, epochs=2)
     np.testing.assert_array_equal(np.concatenate(got), np.concatenate(expected))
+
+
+def test_a_forked_process_downloads_the_shards_it_needs_with_threads_of_its_own(
+    runs, tmp_path, s3_server
+):
+    local, remote = runs
+    dataset = TokenDataset(remote, storage_options=s3_server.options, cache_dir=tmp_path / "c")
+    dataset.windows(np.array([0]), 5)  # the parent's download threads have run and wait
+    last = int(dataset.shard_starts[-2])
+    out = tmp_path / "child.npy"
+    pid = os.fork()
+    if pid == 0:  # a DataLoader worker forked from a process that already read
+        try:
+            arrays, index, offsets = dataset.windows(np.array([last]), 5)
+            np.save(out, arrays[index[0]][offsets[0] : offsets[0] + 5])
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + 30
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked process hung reading the remote run")
+        time.sleep(0.05)
+    arrays, index, offsets = TokenDataset(local).windows(np.array([last]), 5)
+    np.testing.assert_array_equal(np.load(out), arrays[index[0]][offsets[0] : offsets[0] + 5])
