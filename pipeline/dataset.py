@@ -1,10 +1,13 @@
-"""The dataset stage: the deduplicated corpus as Parquet, for reading with pyarrow, pandas or HF
-`datasets`.
+"""The dataset stage: the deduplicated corpus as Parquet, for reading with pyarrow, pandas, duckdb
+or HF `datasets`.
 
 A task per clean part writes the documents dedup kept (all of them when dedup is off), in input
 order, to `OUT/dataset/part-N.parquet` (schema DATASET; a part with none still gets its file, so
 parts map 1:1), then its marker `OUT/dataset/.done/part-N.json` with its counts. A rerun skips the
-parts whose marker exists. The input record's own id moves from `meta` to `source_id`.
+parts whose marker exists. The input record's own id moves from `meta` to `source_id`, and `meta`
+becomes a struct of the record's other fields (pipeline/meta.py), of one type for the whole run:
+a first task per part returns the kind of its meta, which are unified here in part order before
+any part is written, as `datasets.load_dataset` needs every part to have the same schema.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +25,12 @@ import pyarrow.json as pj
 from distributed import Client
 
 from corpusmill.core.atomic import write_json
+from corpusmill.core.errors import StageError
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.clean import parquet_sink, text_bytes
-from corpusmill.pipeline.cluster import run_tasks
+from corpusmill.pipeline.cluster import gather, run_tasks
 from corpusmill.pipeline.corpus import read_kept
+from corpusmill.pipeline.meta import Kind, arrow_field, meta_kind, typed_meta, unify
 from corpusmill.pipeline.schema import DATASET
 
 log = logging.getLogger(__name__)
@@ -51,6 +57,7 @@ def run_dataset(out: Path, client: Client) -> dict[str, Any]:
     parts = layout.clean_parts()
     todo = [part for part in parts if not layout.dataset_marker(part).exists()]
     log.info("dataset: %d parts, %d already written", len(parts), len(parts) - len(todo))
+    kind = run_meta_kind(layout, parts, client) if todo else None
     run_tasks(
         client,
         write_dataset_part,
@@ -59,6 +66,7 @@ def run_dataset(out: Path, client: Client) -> dict[str, Any]:
         desc="dataset",
         done=len(parts) - len(todo),
         layout=layout,
+        kind=kind,
     )
     counts = [json.loads(layout.dataset_marker(part).read_text()) for part in parts]
     return {
@@ -69,16 +77,36 @@ def run_dataset(out: Path, client: Client) -> dict[str, Any]:
     }
 
 
-def write_dataset_part(part: int, layout: RunLayout) -> dict[str, int]:
-    """Write clean part `part`'s kept documents as its dataset part, then its marker."""
+def run_meta_kind(layout: RunLayout, parts: list[int], client: Client) -> Kind:
+    """The kind of the run's meta: every part's, unified in part order."""
+    futures = client.map(part_meta_kind, parts, layout=layout, pure=False)
+    try:
+        kinds = gather(client, futures, "dataset: meta types", unit="part")
+    except Exception as exc:
+        raise StageError(
+            f"dataset: reading the meta of {layout.clean} failed: {exc!r}; rerun the same command "
+            "to retry"
+        ) from exc
+    return reduce(unify, kinds, None)
+
+
+def part_meta_kind(part: int, layout: RunLayout) -> Kind:
+    """The kind of clean part `part`'s kept documents' meta, without their own ids."""
+    return meta_kind(split_own_id(read_kept(layout, part, columns=["meta"])["meta"])[1].to_pylist())
+
+
+def write_dataset_part(part: int, layout: RunLayout, kind: Kind) -> dict[str, int]:
+    """Write clean part `part`'s kept documents as its dataset part, their meta of the run's
+    `kind`, then its marker."""
     docs = read_kept(layout, part, columns=None)
     source_id, meta = split_own_id(docs["meta"])
     table = (
         docs.drop_columns(["offset", "meta"])
         .append_column("source_id", source_id)
-        .append_column("meta", meta)
+        .append_column("meta", typed_meta(meta.to_pylist(), kind))
     )
-    with parquet_sink(layout.dataset_part(part), DATASET) as write:
+    schema = DATASET.set(DATASET.get_field_index("meta"), arrow_field("meta", kind))
+    with parquet_sink(layout.dataset_part(part), schema) as write:
         write(table)
     counts = {"docs": table.num_rows, "bytes": text_bytes(table)}
     write_json(layout.dataset_marker(part), counts)
@@ -94,11 +122,6 @@ def split_own_id(meta: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     rest = pc.replace_substring_regex(meta, _OWN_ID + "(?:, )?", "{")
     rest = pc.if_else(pc.equal(rest, "{}"), pa.scalar(None, pa.string()), rest)
     return _json_strings(value), rest
-
-
-def plain_meta(meta: pa.Array) -> list[Any]:
-    """Each row's meta as Python data (a dict, or None), as the input record held it."""
-    return [None if value is None else json.loads(value) for value in meta.to_pylist()]
 
 
 def _json_strings(values: pa.Array) -> pa.Array:

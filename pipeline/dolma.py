@@ -29,7 +29,7 @@ from corpusmill.core.atomic import atomic_path
 from corpusmill.core.errors import UserError
 from corpusmill.core.progress import progress
 from corpusmill.loader.layout import RunLayout, part_name
-from corpusmill.pipeline.dataset import plain_meta
+from corpusmill.pipeline.meta import plain_meta
 
 # Each compression's file name ending; zstd is the default, gzip what Dolma's own files use.
 SUFFIXES = {"zstd": ".jsonl.zst", "gzip": ".jsonl.gz"}

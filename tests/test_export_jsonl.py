@@ -18,6 +18,7 @@ from test_dataset import finished as finished  # noqa: F401 (its fixture)
 from corpusmill.cli import export as export_command
 from corpusmill.cli.main import describe
 from corpusmill.loader.layout import RunLayout
+from corpusmill.pipeline.meta import plain_meta
 
 
 def export(out: Path, dest: Path, *flags: str) -> list[str]:
@@ -41,18 +42,21 @@ def test_each_dataset_part_becomes_a_file_of_dolma_documents_holding_its_rows(fi
     parts = layout.clean_parts()
     names = export(out, tmp_path / "dolma")
     assert names == [f"part-{part:05d}.jsonl.zst" for part in parts]
+    every_meta = []
     for part, name in zip(parts, names, strict=True):
-        rows = pq.read_table(layout.dataset_part(part)).to_pylist()
+        table = pq.read_table(layout.dataset_part(part))
+        metas = plain_meta(table["meta"].combine_chunks())
+        every_meta += metas
         docs = read_zstd_lines(tmp_path / "dolma" / "documents" / name)
-        assert [doc["id"] for doc in docs] == [row["id"] for row in rows]
-        for doc, row in zip(docs, rows, strict=True):
+        assert [doc["id"] for doc in docs] == table["id"].to_pylist()
+        for doc, row, meta in zip(docs, table.drop_columns("meta").to_pylist(), metas, strict=True):
             assert set(doc) == {"id", "text", "source", "metadata"}
             assert (doc["text"], doc["source"]) == (row["text"], row["source"])
-            meta = row.pop("meta")
-            assert doc["metadata"].pop("meta") == (None if meta is None else json.loads(meta))
+            assert doc["metadata"].pop("meta") == meta
             assert doc["metadata"] == {
                 key: value for key, value in row.items() if key not in ("id", "text", "source")
             }
+    assert any(meta and meta["meta"] for meta in every_meta)  # the JSONL records' own fields
     exported = sum(len(read_zstd_lines(p)) for p in (tmp_path / "dolma" / "documents").iterdir())
     assert exported == pq.read_table(out / "dataset").num_rows > 0
 
