@@ -1,5 +1,5 @@
-"""`corpusmill run`: the checks a run needs, then its stages in order on one Dask client, with
-their counts in OUT/stats.json.
+"""`corpusmill run`: the checks a run needs, then its stages (stages.py) in order on one Dask
+client, with their counts in OUT/stats.json.
 
 An output folder holds one run: its effective config (`OUT/config.toml`) and the files it read
 (`OUT/inputs.json`: each one's source, size and modification time). A rerun of the same config
@@ -23,13 +23,10 @@ from distributed import Client
 from corpusmill.core.atomic import folder_lock, remove_stale_temporaries, write_json, write_text
 from corpusmill.core.errors import ConfigError, StageError
 from corpusmill.loader.layout import RunLayout
-from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import check_scheduler, dask_client
 from corpusmill.pipeline.config import RunConfig, config_to_toml, flat_config, load_config
-from corpusmill.pipeline.dataset import run_dataset
-from corpusmill.pipeline.dedup.stage import run_dedup
 from corpusmill.pipeline.readers import InputFile, discover_inputs, printable
-from corpusmill.pipeline.tokenize import encoder_ahead, run_tokenize
+from corpusmill.pipeline.stages import RunContext, stages
 from corpusmill.tokenizer.encode import check_tokenizer_file
 
 log = logging.getLogger(__name__)
@@ -89,17 +86,17 @@ def prepared_run(config: RunConfig, force: bool = False) -> Iterator[PreparedRun
 
 
 def run_stages(run: PreparedRun, client: Client) -> dict[str, Any]:
-    """Run the stages of a prepared run on `client`; return and write the run's stats."""
-    config = run.config
-    out = Path(config.out)
-    stats = {"clean": run_clean(config, client, run.files)}
-    _check_kept(stats["clean"], out)
-    early = encoder_ahead(out, config.tokenizer, config.shards, client)
-    if config.dedup.enabled:
-        stats["dedup"] = run_dedup(out, config.dedup, client)
-    stats["dataset"] = run_dataset(out, client)
-    stats["tokenize"] = run_tokenize(out, config.tokenizer, config.shards, client, early)
-    write_json(RunLayout(out).stats, stats)
+    """Run the stages of a prepared run in order on `client`, each given the products of the
+    earlier stages it needs; return and write the run's stats."""
+    context = RunContext(RunLayout(Path(run.config.out)), run.config, tuple(run.files), client)
+    stats: dict[str, Any] = {}
+    products: dict[str, Any] = {}
+    for stage in stages(run.config):
+        finished = stage.run(context, {name: products[name] for name in stage.needs})
+        products[stage.name] = finished.product
+        if finished.stats is not None:
+            stats[stage.name] = finished.stats
+    write_json(context.layout.stats, stats)
     return stats
 
 
@@ -119,19 +116,6 @@ def _claim_output(out: Path, config: RunConfig, inputs: list[dict[str, Any]], fo
         log.info("removed %d temporary files left by an interrupted run in %s", removed, out)
     write_json(layout.inputs, {"files": inputs})
     write_text(layout.config, config_to_toml(config))
-
-
-def _check_kept(clean: dict[str, Any], out: Path) -> None:
-    """Raise StageError if the clean stage kept no document, naming the commonest reasons."""
-    if clean["kept"]["docs"]:
-        return
-    reasons = sorted(clean["rejected"].items(), key=lambda item: (-item[1]["docs"], item[0]))
-    named = ", ".join(f"{reason}: {counts['docs']}" for reason, counts in reasons[:3])
-    raise StageError(
-        f"clean: none of the {clean['read']['docs']} documents read was kept (most rejected as "
-        f"{named}); see the documents and their reasons in {RunLayout(out).rejected}, and "
-        "loosen the settings that rejected them"
-    )
 
 
 def _inputs_record(files: Sequence[InputFile]) -> list[dict[str, Any]]:

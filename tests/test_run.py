@@ -14,11 +14,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from distributed import Client
+from distributed import Client, get_task_stream
 
 from corpusmill.cli.main import main
 from corpusmill.loader.format import read_manifest, verify_shards
 from corpusmill.pipeline.clean import plan_tasks, task_batches
+from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.readers import InputFile, Split, discover_inputs, plan_splits
 from corpusmill.pipeline.run import run_pipeline
@@ -262,6 +263,33 @@ def test_the_run_ends_in_verified_shards_of_the_deduplicated_documents(two_worke
     ]
     assert not removed & set(ids)
     assert len(ids) == len(set(ids)) == stats["dedup"]["kept"]["docs"]
+
+
+def test_a_given_tokenizer_loads_while_dedup_runs_and_gives_the_shards_of_training_it(
+    two_workers, tmp_path
+):
+    out, _ = two_workers
+    config = load_config(
+        overrides={
+            "inputs": INPUTS,
+            "out": str(tmp_path / "out"),
+            "read.split_bytes": SPLIT_BYTES,
+            "tokenizer.path": str(out / "tokenizer.json"),
+            "shards.tokens_per_shard": TOKENIZE["shards.tokens_per_shard"],
+        }
+    )
+    with dask_client("", 2) as client, get_task_stream(client) as tasks:
+        stats = run_pipeline(config, client=client)
+    started: dict[str, float] = {}
+    for task in tasks.data:
+        name = task["key"].partition("-")[0]
+        start = min(span["start"] for span in task["startstops"] if span["action"] == "compute")
+        started[name] = min(started.get(name, start), start)
+    assert started["_verified_encoder"] < started["write_removed"]  # before dedup's last task
+    assert stats["tokenize"]["train"] is None
+    shards = lambda run: {p.name: p.read_bytes() for p in run.glob("shard-*.arrow")}  # noqa: E731
+    assert shards(tmp_path / "out") == shards(out)
+    assert (tmp_path / "out" / "index.json").read_bytes() == (out / "index.json").read_bytes()
 
 
 def test_a_jsonl_corpus_with_nested_fields_and_an_existing_tokenizer(two_workers, tmp_path, capsys):

@@ -20,12 +20,14 @@ from corpusmill.cli.main import main
 from corpusmill.core.checksums import file_checksum
 from corpusmill.core.errors import StageError
 from corpusmill.loader.format import open_shard, read_manifest, verify_shards
+from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.corpus import Corpus
 from corpusmill.pipeline.readers import discover_inputs
-from corpusmill.pipeline.tokenize import encoder_ahead, run_tokenize
+from corpusmill.pipeline.tokenize import run_tokenize, tokenize
+from corpusmill.pipeline.tokenizer_setup import set_up_tokenizer
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 from corpusmill.tokenizer.encode import TokenizerFileError
 from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
@@ -125,20 +127,22 @@ def test_shards_and_manifest_are_byte_identical_whatever_the_partitioning_and_wo
     assert (other / "index.json").read_bytes() == (out / "index.json").read_bytes()
 
 
-def test_an_encoder_loaded_ahead_while_dedup_runs_gives_the_same_shards(run, client, tmp_path):
+def test_a_tokenizer_set_up_while_dedup_runs_gives_the_same_shards(run, client, tmp_path):
     out, _, removed = run
     docs = pq.read_table(out / "clean", columns=["id", "text"])
-    other = write_run(tmp_path / "other", [docs])
+    layout = RunLayout(write_run(tmp_path / "other", [docs]))
     config = TokenizerConfig(path=str(out / "tokenizer.json"))
-    early = encoder_ahead(other, config, SHARDS, client)
-    assert early is not None
-    write_dedup_removals(other, removed)  # dedup ends while the encoder loads
-    run_tokenize(other, config, SHARDS, client, early)
-    assert shard_files(other) == shard_files(out)
-    assert (other / "index.json").read_bytes() == (out / "index.json").read_bytes()
-    # Nothing to load ahead for a finished manifest, nor without a tokenizer file.
-    assert encoder_ahead(other, config, SHARDS, client) is None
-    assert encoder_ahead(other, TRAIN, SHARDS, client) is None
+    tokenizer = set_up_tokenizer(layout, config, SHARDS, client)
+    assert tokenizer is not None and tokenizer.encoder is not None
+    write_dedup_removals(layout.root, removed)  # dedup ends while the encoder loads
+    tokenize(layout, tokenizer, SHARDS, client)
+    assert shard_files(layout.root) == shard_files(out)
+    assert (layout.root / "index.json").read_bytes() == (out / "index.json").read_bytes()
+    # A finished manifest needs no encoder; without a tokenizer there is nothing to set up.
+    again = set_up_tokenizer(layout, config, SHARDS, client)
+    assert again is not None and again.encoder is None
+    assert again.finished == read_manifest(out)
+    assert set_up_tokenizer(layout, TokenizerConfig(), SHARDS, client) is None
 
 
 def test_a_file_that_is_not_a_tokenizer_exits_2_naming_it_before_any_cleaning(
