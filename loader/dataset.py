@@ -214,10 +214,11 @@ class TokenDataset:
         return segments
 
     def _map(self, shard: int) -> _Segments:
-        """Map a shard and check its token type and count against the manifest."""
+        """Map a shard (a remote run's from its cached copy) and check its token type and count
+        against the manifest; a problem names the shard as the manifest lists it."""
         info = self.manifest.shards[shard]
-        path = self._cache.path(shard) if self._cache else self.folder / info.name
-        reader = open_shard(path)
+        path = self.folder / info.name
+        reader = open_shard(self._cache.path(shard) if self._cache else path)
         expected = self._tokens_type
         arrays = []
         try:

@@ -221,3 +221,19 @@ def test_a_forked_process_downloads_the_shards_it_needs_with_threads_of_its_own(
         time.sleep(0.05)
     arrays, index, offsets = TokenDataset(local).windows(np.array([last]), 5)
     np.testing.assert_array_equal(np.load(out), arrays[index[0]][offsets[0] : offsets[0] + 5])
+
+
+def test_a_shard_that_disagrees_with_the_manifest_is_named_by_its_url(
+    tmp_path, s3_bucket, s3_server
+):
+    local = tmp_path / "run"
+    write_run(local, SHARDS)
+    manifest = json.loads((local / "index.json").read_text())
+    manifest["shards"][1]["tokens"] -= 1  # the file, checksum and size as they are
+    (local / "index.json").write_text(json.dumps(manifest))
+    remote = upload(local, s3_bucket)
+    dataset = TokenDataset(remote, storage_options=s3_server.options, cache_dir=tmp_path / "c")
+    with pytest.raises(
+        FormatError, match=f"^{remote}/shard-00001.arrow holds 12 tokens, the manifest says 11;"
+    ):
+        dataset.windows(np.array([int(dataset.shard_starts[1])]), 3)
