@@ -71,6 +71,12 @@ def not_above(other: str) -> Check:
     return check
 
 
+def one_of(*choices: str) -> Check:
+    """Allow only the names in `choices`, for a key that picks one way of doing a thing."""
+    listed = ", ".join(map(show_value, choices))
+    return lambda value, _: None if value in choices else f"must be one of {listed}"
+
+
 def distinct_nonempty(values: tuple[str, ...], _: Any) -> str | None:
     """Allow lists of non-empty, distinct strings."""
     if "" in values:

@@ -37,6 +37,8 @@ DATASET = pa.schema(
         pa.field("lang", pa.string()),
         pa.field("lang_score", pa.float32()),
         pa.field("source_id", pa.string()),
+        # The record's own fields as a struct whose type a run decides from all its parts
+        # (pipeline/meta.py); this string type stands for it until then.
         pa.field("meta", pa.string()),
     ]
 )
