@@ -4,10 +4,12 @@ models used as arithmetic coders, written as report.json, report.md and report.h
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 from corpusmill.cli.flags import add_config_flags, config_from_flags
 from corpusmill.loader.layout import RunLayout
+from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import ConfigError
 from corpusmill.report.build import build_report, report_tokenizer
 from corpusmill.report.config import ReportConfig
@@ -35,7 +37,17 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
         "--dest", type=Path, help="folder for the report files (default: OUT/report)"
     )
     parser.add_argument(
-        "--no-stages", action="store_true", help="skip the raw vs clean vs deduplicated comparison"
+        "--no-stages",
+        action="store_true",
+        help="skip the raw vs clean vs deduplicated comparison of the whole run",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default="",
+        help="address of a Dask scheduler to compare the stages on; empty starts a local cluster",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="local worker processes (default: one per core)"
     )
     add_config_flags(parser, ReportConfig, title="report keys")
     parser.set_defaults(handler=report)
@@ -50,15 +62,22 @@ def report(args: argparse.Namespace) -> int:
     if dest.exists() and not dest.is_dir():
         raise ConfigError(f"--dest {dest} is a file: name a folder for the report files")
     tokenizer, _ = report_tokenizer(args.out, args.tokenizer)
+    if args.workers < 0:
+        raise ConfigError(f"--workers {args.workers} must be at least 0 (0: one per core)")
     model, checkpoint = _checkpoint(args.model, tokenizer) if args.model else (None, None)
-    result = build_report(
-        args.out,
-        config,
-        args.tokenizer,
-        model=model,
-        checkpoint=checkpoint,
-        stages=not args.no_stages,
-    )
+    with contextlib.ExitStack() as stack:
+        client = None
+        if not args.no_stages:
+            client = stack.enter_context(dask_client(args.scheduler, args.workers))
+        result = build_report(
+            args.out,
+            config,
+            args.tokenizer,
+            model=model,
+            checkpoint=checkpoint,
+            client=client,
+            documents=dest / "documents",
+        )
     for path in write_report(result, dest):
         print(path)
     return 0

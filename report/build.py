@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from corpusmill.report.sample import held_out_split
 from corpusmill.report.stages import stage_compression
 from corpusmill.tokenizer.encode import Encoder, load_encoder
 
+if TYPE_CHECKING:
+    from dask.distributed import Client
+
 log = logging.getLogger(__name__)
 
 EOS = "<|endoftext|>"
@@ -34,12 +37,14 @@ def build_report(
     tokenizer: Path | None = None,
     model: NextTokenModel | None = None,
     checkpoint: dict[str, Any] | None = None,
-    stages: bool = True,
+    client: Client | None = None,
+    documents: Path | None = None,
 ) -> dict[str, Any]:
     """The report of run folder `out` as a JSON-ready dict. The tokenizer is the one the run's
     manifest names, else `tokenizer`; `model` (a trained model) and its `checkpoint` (file bytes,
-    parameters, held-out set and training history, as `checkpoint_info` gives) are optional;
-    `stages` adds the raw vs clean vs deduplicated comparison."""
+    parameters, held-out set and training history) are optional; with a Dask `client`, the raw vs
+    clean vs deduplicated comparison of the whole run is added, each clean document's figures
+    written to the folder `documents`."""
     started = time.perf_counter()
     out = Path(out)
     held, train = held_out_split(out, config.held_out_bytes, config.train_bytes)
@@ -87,9 +92,9 @@ def build_report(
             len(dictionary.as_bytes()) if dictionary is not None else 0,
         )
         report["training_curve"] = training_curve(checkpoint, report["sample"]["held_out"])
-    if stages:
+    if client is not None and documents is not None:
         try:
-            report["stages"] = stage_compression(out, config.compare_bytes)
+            report["stages"] = stage_compression(out, client, documents)
         except InputError as exc:
             log.warning("report: no raw vs clean comparison: %s", exc)
             report["stages"] = {"skipped": str(exc)}

@@ -1,5 +1,5 @@
-"""General-purpose compressors on the held-out documents: gzip -9, zstd -3 and -19, and zstd -19
-with a dictionary trained on other documents of the same corpus.
+"""General-purpose compressors: gzip -9, zstd -3 and -19, and zstd -19 with a dictionary trained
+on other documents of the same corpus.
 
 Each is measured two ways: every document compressed on its own (as a store of small records
 would, where a dictionary matters most) and all documents as one stream (where repeats across
@@ -11,7 +11,9 @@ from __future__ import annotations
 import gzip
 import logging
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import zstandard
 
 log = logging.getLogger(__name__)
@@ -26,18 +28,20 @@ def compressed_sizes(
 ) -> dict[str, dict[str, int]]:
     """Per method, the compressed bytes of `texts` one by one ("documents") and concatenated
     ("stream"); the dictionary method only when a dictionary is given."""
-    methods = {
-        "gzip -9": lambda data: len(gzip.compress(data, compresslevel=9, mtime=0)),
-        "zstd -3": _zstd(3),
-        "zstd -19": _zstd(19),
-    }
-    if dictionary is not None:
-        methods["zstd -19 + dictionary"] = _zstd(19, dictionary)
+    methods = _methods(dictionary)
     stream = b"".join(texts)
     return {
         name: {"documents": sum(size(text) for text in texts), "stream": size(stream)}
         for name, size in methods.items()
     }
+
+
+def document_sizes(texts: Sequence[bytes]) -> dict[str, np.ndarray]:
+    """Each text's bytes ("bytes") and its compressed bytes by each method, compressed alone."""
+    sizes = {"bytes": np.array([len(text) for text in texts], dtype=np.int64)}
+    for name, size in _methods().items():
+        sizes[name] = np.array([size(text) for text in texts], dtype=np.int64)
+    return sizes
 
 
 def stream_sizes(stream: bytes) -> dict[str, int]:
@@ -62,6 +66,19 @@ def train_dictionary(texts: Sequence[bytes], size: int) -> zstandard.ZstdCompres
             exc,
         )
         return None
+
+
+def _methods(dictionary: zstandard.ZstdCompressionDict | None = None) -> dict[str, Any]:
+    """A function giving the compressed size of bytes per method: gzip -9, zstd -3 and -19, and
+    zstd -19 with `dictionary` when one is given."""
+    methods = {
+        "gzip -9": lambda data: len(gzip.compress(data, compresslevel=9, mtime=0)),
+        "zstd -3": _zstd(3),
+        "zstd -19": _zstd(19),
+    }
+    if dictionary is not None:
+        methods["zstd -19 + dictionary"] = _zstd(19, dictionary)
+    return methods
 
 
 def _zstd(level: int, dictionary: zstandard.ZstdCompressionDict | None = None):

@@ -37,13 +37,6 @@ class ReportConfig:
     dictionary_bytes: int = field(
         default=112640, metadata={"help": "size of the zstd dictionary trained on other documents"}
     )
-    compare_bytes: int = field(
-        default=64 << 20,
-        metadata={
-            "help": "stored bytes of input files (whole files, in sorted order) read for the "
-            "raw vs clean vs deduplicated comparison"
-        },
-    )
     model_verify_tokens: int = field(
         default=0,
         metadata={
@@ -56,7 +49,7 @@ class ReportConfig:
     )
 
     def __post_init__(self) -> None:
-        for name in ("held_out_bytes", "train_bytes", "dictionary_bytes", "compare_bytes"):
+        for name in ("held_out_bytes", "train_bytes", "dictionary_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"report.{name} must be positive, got {getattr(self, name)}")
         if not 1 <= self.ngram_order <= 3:

@@ -117,9 +117,7 @@ def sections_of(report: dict[str, Any]) -> list[Section]:
             )
         )
     sections.append(_tokenizer_section(report["tokenizer"]))
-    if stages := _stages_section(report.get("stages", {})):
-        sections.append(stages)
-    return sections
+    return sections + _stages_sections(report.get("stages", {}))
 
 
 class Section(NamedTuple):
@@ -207,27 +205,100 @@ def _tokenizer_section(tok: dict[str, Any]) -> Section:
     )
 
 
-def _stages_section(stages: dict[str, Any]) -> Section | None:
-    """Raw vs clean vs deduplicated text, each compressed as one stream."""
+def _stages_sections(stages: dict[str, Any]) -> list[Section]:
+    """Raw vs clean vs deduplicated text of the whole run: totals, per language, per input file."""
     if "stages" not in stages:
-        return None
-    names = list(next(iter(stages["stages"].values()))["compressed"])
-    return Section(
-        f"Raw vs clean vs deduplicated ({len(stages['files'])} of {stages['input_files']} input "
-        "files, one stream each)",
-        "The same input files' text as read (extracted, before filters), after cleaning, and "
-        "after deduplication. Cleaning removes boilerplate and spam, which compress well; "
-        "removing duplicates removes text a compressor gets almost free, so the bits per byte "
-        "rise: compression of the raw crawl overstates how much it holds, and the deduplicated "
-        "figure is closer to its information per byte.",
-        ["stage", "documents", "MB", *(f"{name} bits/byte" for name in names)],
-        [
-            [stage, str(v["docs"]), f"{v['bytes'] / 1e6:.2f}"]
-            + [f"{v['compressed'][name] * 8 / v['bytes']:.4f}" for name in names]
-            for stage, v in stages["stages"].items()
-        ],
-    )
+        return []
+    by_stage = stages["stages"]
+    names = [m for m in next(iter(by_stage.values()))["total"] if m not in ("docs", "bytes")]
 
+    sections = [
+        Section(
+            f"Raw vs clean vs deduplicated: the whole run ({stages['input_files']} input files)",
+            "Every document of the run, compressed on its own, at three stages: the input "
+            "files' text as read (extracted, before filters), after cleaning, and after "
+            "deduplication. Cleaning removes boilerplate, spam and repeated lines, which "
+            "compress well, so the bits per byte rise; deduplication removes whole documents "
+            "that are copies, which a compressor that sees them together stores almost for free "
+            "(the last column compresses each input split's or clean part's documents as one "
+            "stream, where the copies within it show): compression of the raw crawl overstates "
+            "how much the corpus holds. Figures are bits per byte. Unlike the "
+            "sections above, these figures cover the whole run; the models are measured on the "
+            "held-out documents only. Each clean document's own figures, and whether dedup kept "
+            f"it, are in {stages['documents']} (Parquet, one file per clean part).",
+            ["stage", "documents", "MB"]
+            + [f"{name}, each document alone" for name in names]
+            + ["zstd -19, each part as one stream"],
+            [
+                [stage, f"{v['total']['docs']:,}", f"{v['total']['bytes'] / 1e6:.2f}"]
+                + [_bits(v["total"], name) for name in names]
+                + [_bits(v["stream"] | {"bytes": v["total"]["bytes"]}, "zstd -19")]
+                for stage, v in by_stage.items()
+            ],
+        )
+    ]
+    later = [stage for stage in by_stage if stage != "raw"]
+    clean = by_stage["clean"]["by_language"]
+    langs = sorted(
+        {lang for stage in later for lang in by_stage[stage]["by_language"]},
+        key=lambda lang: -clean.get(lang, {"bytes": 0})["bytes"],
+    )
+    sections.append(
+        Section(
+            "Per language (zstd -19, each document alone)",
+            "The languages the clean stage identified: how much of each the run kept, and how "
+            "well it compresses. The rows add up to the totals above.",
+            ["language"]
+            + [f"{stage} {what}" for stage in later for what in ("documents", "MB", "bits/byte")],
+            _group_rows(by_stage, later, "by_language", langs, with_mb=True),
+        )
+    )
+    raw = by_stage["raw"]["by_source"]
+    sources = sorted(raw, key=lambda source: -raw[source]["bytes"])
+    shown = sources[:_SOURCES_SHOWN]
+    more = len(sources) > len(shown)
+    sections.append(
+        Section(
+            "Per input file (zstd -19, each document alone)",
+            "What each input file gave at each stage"
+            + (
+                f"; the {len(shown)} largest of {len(sources)}, report.json has all."
+                if more
+                else "."
+            ),
+            ["input file"]
+            + [f"{stage} {what}" for stage in by_stage for what in ("documents", "bits/byte")],
+            _group_rows(by_stage, list(by_stage), "by_source", shown, with_mb=False),
+        )
+    )
+    return sections
+
+
+def _group_rows(
+    by_stage: dict[str, Any], stages: list[str], key: str, names: list[str], with_mb: bool
+) -> list[list[str]]:
+    """Per language or input file (`key`), its documents, MB and zstd -19 bits per byte at each
+    stage (zeros where a stage has none of it)."""
+    rows = []
+    for name in names:
+        row = [name]
+        for stage in stages:
+            counts = by_stage[stage][key].get(name, {"docs": 0, "bytes": 0, "zstd -19": 0})
+            row.append(f"{counts['docs']:,}")
+            if with_mb:
+                row.append(f"{counts['bytes'] / 1e6:.3f}")
+            row.append(_bits(counts, "zstd -19"))
+        rows.append(row)
+    return rows
+
+
+def _bits(counts: dict[str, int], name: str) -> str:
+    """Bits per byte of method `name` in a group's counts (blank for a group of no bytes)."""
+    return f"{counts[name] * 8 / counts['bytes']:.4f}" if counts["bytes"] else ""
+
+
+# Input files listed in the Markdown and HTML; report.json lists every one.
+_SOURCES_SHOWN = 20
 
 # Compressors, the order-0 bound, n-gram models and the trained model: one colour per kind.
 _COLOURS = {"compressor": "#4c72b0", "bound": "#8c8c8c", "ngram": "#dd8452", "trained": "#55a868"}

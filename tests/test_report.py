@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
+import zstandard
 
+from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.corpus import Corpus
@@ -85,12 +88,16 @@ def sample_run(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def report(sample_run) -> dict:
     out, tokenizer = sample_run
-    config = ReportConfig(held_out_bytes=60_000, compare_bytes=1 << 30)
-    return build_report(out, config, tokenizer, stages=True)
+    config = ReportConfig(held_out_bytes=60_000)
+    with dask_client("", 2) as client:
+        return build_report(
+            out, config, tokenizer, client=client, documents=out.parent / "documents"
+        )
 
 
 def test_report_has_every_section_with_sane_values(report):
     assert set(report) >= {"sample", "compressors", "tokenizer", "models", "stages"}
+    assert report["sample"]["held_out"]["docs"] == len(report["sample"]["held_out"]["ids"])
     compressors = report["compressors"]
     assert set(compressors) == {"gzip -9", "zstd -3", "zstd -19", "zstd -19 + dictionary"}
     per_doc = {name: ways["documents"]["bits_per_byte"] for name, ways in compressors.items()}
@@ -112,11 +119,36 @@ def test_arithmetic_coder_output_is_within_one_percent_and_decodes(report):
             assert model["identical_documents"] == report["sample"]["held_out"]["docs"], name
 
 
-def test_deduplication_raises_zstd_bits_per_byte(report):
+def test_whole_run_compression_sums_per_language_and_per_file_to_its_totals(report):
     stages = report["stages"]["stages"]
-    bits = {name: s["compressed"]["zstd -19"] * 8 / s["bytes"] for name, s in stages.items()}
-    assert bits["deduplicated"] > bits["clean"]
-    assert stages["raw"]["docs"] > stages["clean"]["docs"] > stages["deduplicated"]["docs"]
+    assert list(stages) == ["raw", "clean", "deduplicated"]
+    for stage in stages.values():
+        for key in ("by_language", "by_source"):
+            for measure, total in stage["total"].items():
+                assert sum(group[measure] for group in stage[key].values()) == total, measure
+    assert set(stages["raw"]["by_language"]) == {"unknown"}
+    assert {"en", "de", "fr", "es", "ru", "zh"} <= set(stages["clean"]["by_language"])
+    raw, clean, dedup = (stages[name]["total"]["docs"] for name in stages)
+    assert raw > clean > dedup
+
+
+def test_whole_run_figures_match_the_run_recompressed_document_by_document(sample_run, report):
+    out, _ = sample_run
+    stages = report["stages"]["stages"]
+    zstd = zstandard.ZstdCompressor(level=19)
+    layout = RunLayout(out)
+    clean = pq.read_table(layout.clean, columns=["text"])["text"].to_pylist()
+    kept = pq.read_table(out / "dataset", columns=["text"])["text"].to_pylist()
+    for stage, texts in (("clean", clean), ("deduplicated", kept)):
+        encoded = [text.encode() for text in texts]
+        assert stages[stage]["total"]["docs"] == len(texts)
+        assert stages[stage]["total"]["bytes"] == sum(map(len, encoded))
+        assert stages[stage]["total"]["zstd -19"] == sum(len(zstd.compress(t)) for t in encoded)
+    documents = pq.read_table(out.parent / "documents")
+    assert documents.num_rows == len(clean)
+    assert sum(documents["kept"].to_pylist()) == len(kept)
+    ratio = documents["bytes"].to_numpy() / documents["zstd -19"].to_numpy()
+    assert np.allclose(documents["zstd -19 ratio"].to_numpy(), ratio)
 
 
 def test_a_trained_model_codes_the_whole_held_out_set_and_is_drawn_with_its_curve(
@@ -141,7 +173,7 @@ def test_a_trained_model_codes_the_whole_held_out_set_and_is_drawn_with_its_curv
             {"step": 10, "tokens_seen": 160, "eval_bpb": 3.0},
         ],
     }
-    result = build_report(out, config, tokenizer, model=model, checkpoint=checkpoint, stages=False)
+    result = build_report(out, config, tokenizer, model=model, checkpoint=checkpoint)
     trained = result["models"]["trained model"]
     assert trained["round_trip"]
     assert trained["decoded_documents"] == trained["identical_documents"] == len(texts) > 1
