@@ -30,12 +30,20 @@ from corpusmill.pipeline.readers import (
     read_split,
     split_size,
 )
+from corpusmill.pipeline.readers.records import (
+    Batcher,
+    Count,
+    Document,
+    DocumentBlock,
+    Rejection,
+)
 from corpusmill.pipeline.readers.streams import (
     ByteReader,
     DecompressSource,
     Problem,
     raw_reader,
 )
+from corpusmill.pipeline.readers.warc import read_warc
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
 DEFAULT_READ = ReadConfig()
@@ -508,6 +516,46 @@ def test_batches_hold_at_most_batch_docs_documents(tmp_path: Path):
     config = ReadConfig(batch_docs=4)
     (split,) = plan_splits(discover_inputs([str(tmp_path)], config), config)
     assert [b.docs.num_rows for b in read_split(split, config)] == [4, 4, 2]
+
+
+def test_a_warc_reader_yields_one_typed_record_per_input_record(tmp_path: Path):
+    records = [
+        warc_record("", b"software: test\r\n", kind="warcinfo", content_type="text/plain"),
+        HTML_RECORDS[0],
+        warc_record("http://a.example/gone", page("Gone", "Not here."), status=404),
+    ]
+    data, offsets = gzip_members(records)
+    (tmp_path / "c.warc.gz").write_bytes(data)
+    (split,) = plan_splits(discover_inputs([str(tmp_path)], DEFAULT_READ), DEFAULT_READ)
+    count, document, rejection = read_warc(split, DEFAULT_READ)
+    assert count == Count("skipped_warc_records")
+    assert (document.offset, document.url, document.title, document.text) == (
+        offsets[1],
+        *EXPECTED_HTML[0],
+    )
+    assert json.loads(document.meta)["charset"] == "utf-8"
+    assert rejection == Rejection(
+        offsets[2],
+        "http_status",
+        len(records[2]) - records[2].index(b"\r\n\r\n") - 8,
+        "HTTP status 404",
+        url="http://a.example/gone",
+        ordinary=True,
+    )
+
+
+def test_batches_are_sized_in_utf8_bytes_however_documents_come():
+    text = "é" * 100  # 100 characters, 200 bytes
+    one_by_one = [Document(i, text) for i in range(10)]
+    batcher = Batcher("f.jsonl", "f.jsonl", batch_docs=100, batch_bytes=1000)
+    assert [b.docs.num_rows for b in batcher.batches(one_by_one)] == [5, 5]
+    blocks = [
+        DocumentBlock(pa.array([i, i + 1]), pa.array([text, text]), pa.nulls(2, pa.string()))
+        for i in range(0, 10, 2)
+    ]
+    batches = list(batcher.batches(blocks))
+    assert [b.docs.num_rows for b in batches] == [6, 4]
+    assert batches[0].docs["id"].to_pylist() == [f"f.jsonl#{i}" for i in range(6)]
 
 
 @pytest.mark.skipif(not (SAMPLE_DIR / "labels.json").exists(), reason="sample_data not generated")

@@ -5,14 +5,16 @@
     size = split_size(files, config.read)                 # what a task of splits groups up to
     for batch in read_split(split, config.read): ...      # in a Dask task per (group of) split(s)
 
-Every record read comes out either as a document (`batch.docs`, schema DOCUMENTS) or as a rejected
-row (`batch.rejected`, schema REJECTED, step "read" or "extract"), so `kept + rejected == read`.
+Each format's reader yields typed records (records.py): a document or a rejection per input record,
+or columnar blocks of them; one `Batcher` gathers them into batches. Every record read comes out
+either as a document (`batch.docs`, schema DOCUMENTS) or as a rejected row (`batch.rejected`,
+schema REJECTED, step "read" or "extract"), so `kept + rejected == read`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow.compute as pc
 
@@ -28,7 +30,7 @@ from corpusmill.pipeline.readers.discover import (
 )
 from corpusmill.pipeline.readers.jsonl import read_jsonl
 from corpusmill.pipeline.readers.parquet import read_parquet
-from corpusmill.pipeline.readers.streams import BatchBuilder, ReadBatch
+from corpusmill.pipeline.readers.records import Batcher, ReadBatch, Record, Rejection
 from corpusmill.pipeline.readers.text import read_text
 from corpusmill.pipeline.readers.warc import read_warc
 
@@ -46,8 +48,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_READERS = {"warc": read_warc, "jsonl": read_jsonl, "parquet": read_parquet, "text": read_text}
 
 
 def read_split(split: Split, config: ReadConfig) -> Iterator[ReadBatch]:
@@ -86,7 +86,30 @@ def _read_error(split: Split, config: ReadConfig, reached: int | None, exc: Exce
         offset, size = reached, max(split.end - reached, 0)
     else:
         offset, size = reached, 0
-    builder = BatchBuilder(file.url, file.source, config.batch_docs, config.batch_bytes)
-    builder.reject(offset, "error", size, f"{type(exc).__name__}: {exc}; the rest of the split")
+    detail = f"{type(exc).__name__}: {exc}; the rest of the split"
     log.debug("%s: traceback of the read error", file.url, exc_info=exc)
-    return next(builder.run(iter(())))
+    return next(_batcher(split, config).batches([Rejection(offset, "error", size, detail)]))
+
+
+def _batcher(split: Split, config: ReadConfig) -> Batcher:
+    file = split.file
+    return Batcher(file.url, file.source, config.batch_docs, config.batch_bytes)
+
+
+def _batched(
+    read: Callable[[Split, ReadConfig], Iterator[Record]],
+) -> Callable[[Split, ReadConfig], Iterator[ReadBatch]]:
+    """A format's reader of records made a reader of batches."""
+
+    def batches(split: Split, config: ReadConfig) -> Iterator[ReadBatch]:
+        return _batcher(split, config).batches(read(split, config))
+
+    return batches
+
+
+_READERS = {
+    "warc": _batched(read_warc),
+    "jsonl": _batched(read_jsonl),
+    "parquet": _batched(read_parquet),
+    "text": _batched(read_text),
+}

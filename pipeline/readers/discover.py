@@ -91,7 +91,7 @@ class ReadConfig(Checked):
     batch_bytes: int = field(
         default=64 << 20,
         metadata={
-            "help": "about the most text a reader hands on at once, in bytes",
+            "help": "about the most text a reader hands on at once, in UTF-8 bytes",
             "checks": (POSITIVE,),
         },
     )

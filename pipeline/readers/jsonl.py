@@ -20,7 +20,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,16 +29,23 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from corpusmill.pipeline.extract import decode_counting
+from corpusmill.pipeline.readers.records import (
+    Count,
+    Document,
+    DocumentBlock,
+    Record,
+    Rejection,
+    Rejections,
+    damage,
+    to_meta,
+)
 from corpusmill.pipeline.readers.streams import (
     SNIFF_BYTES,
-    BatchBuilder,
     ByteReader,
-    ReadBatch,
     binary_magic,
     decoded_reader,
     open_raw,
     raw_reader,
-    to_meta,
 )
 
 if TYPE_CHECKING:
@@ -52,11 +59,34 @@ _WHITESPACE = np.frombuffer(b" \t\r\n", np.uint8)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def read_jsonl(split: Split, config: ReadConfig) -> Iterator[ReadBatch]:
-    """Documents and rejected records of the lines that start in the split."""
+def read_jsonl(split: Split, config: ReadConfig) -> Iterator[Record]:
+    """Documents and rejected records of the lines that start in the split: one record per line,
+    or, for blocks Arrow parses, a block of documents and one of rejections."""
     file = split.file
-    builder = BatchBuilder(file.url, file.source, config.batch_docs, config.batch_bytes)
-    yield from builder.run(_lines(split, config, builder))
+    plain = file.compression == "none"
+    with open_raw(file.url) as handle:
+        head = handle.read(SNIFF_BYTES) if plain else b""
+        # A split starts at the first line that starts at or after its start: the line holding
+        # byte start-1 belongs to the split before.
+        raw = raw_reader(handle, max(split.start - 1, 0) if plain else 0)
+        reader = decoded_reader(raw, file.compression)
+        if split.start > 0:
+            reader.skip_past(b"\n")
+        else:
+            head = reader.peek(SNIFF_BYTES)
+        if binary_magic(head):
+            if split.start == 0:
+                size = reader.drain()
+                yield Rejection(0, "binary_content", size, "binary data, not JSON lines")
+            return
+        if split.start == 0 and reader.at_end() and not reader.problem:
+            yield Count("empty_files")
+        end = split.end if plain else math.inf
+        damage_reported = False
+        while reader.pos < end and not reader.at_end():
+            damage_reported = yield from _next_block(reader, end, config, file.url)
+        if reader.problem and not damage_reported:
+            yield damage(reader, file.size)
 
 
 def split_record(record: dict[str, Any], config: ReadConfig) -> tuple[Any, Any, str | None]:
@@ -75,39 +105,11 @@ def split_record(record: dict[str, Any], config: ReadConfig) -> tuple[Any, Any, 
     return text, url, to_meta(record)
 
 
-def _lines(split: Split, config: ReadConfig, builder: BatchBuilder) -> Iterator[None]:
-    """Add the split's lines to `builder`, yielding after each block."""
-    file = split.file
-    plain = file.compression == "none"
-    with open_raw(file.url) as handle:
-        head = handle.read(SNIFF_BYTES) if plain else b""
-        # A split starts at the first line that starts at or after its start: the line holding
-        # byte start-1 belongs to the split before.
-        raw = raw_reader(handle, max(split.start - 1, 0) if plain else 0)
-        reader = decoded_reader(raw, file.compression)
-        if split.start > 0:
-            reader.skip_past(b"\n")
-        else:
-            head = reader.peek(SNIFF_BYTES)
-        if binary_magic(head):
-            if split.start == 0:
-                size = reader.drain()
-                builder.reject(0, "binary_content", size, "binary data, not JSON lines")
-            return
-        if split.start == 0 and reader.at_end() and not reader.problem:
-            builder.count("empty_files")
-        end = split.end if plain else math.inf
-        damage_reported = False
-        while reader.pos < end and not reader.at_end():
-            damage_reported = _next_block(reader, end, config, builder)
-            yield
-        if reader.problem and not damage_reported:
-            builder.reject_damage(reader, file.size)
-            yield
-
-
-def _next_block(reader: ByteReader, end: float, config: ReadConfig, builder: BatchBuilder) -> bool:
-    """Read and parse the next block of whole lines; True if it reported the stream's damage."""
+def _next_block(
+    reader: ByteReader, end: float, config: ReadConfig, url: str
+) -> Generator[Record, None, bool]:
+    """Read and parse the next block of whole lines of the file at `url`; return True if it
+    reported the stream's damage."""
     start = reader.pos
     window = reader.peek(_BLOCK)
     cut = _whole_lines(window, end - start)
@@ -117,7 +119,7 @@ def _next_block(reader: ByteReader, end: float, config: ReadConfig, builder: Bat
         if newline < 0:
             reader.skip_past(b"\n")
             size = reader.pos - start
-            builder.reject(start, "too_large", size, f"a line of {size} bytes > max_doc_bytes")
+            yield Rejection(start, "too_large", size, f"a line of {size} bytes > max_doc_bytes")
             return False
         cut = newline + 1
     if cut == 0:
@@ -127,13 +129,13 @@ def _next_block(reader: ByteReader, end: float, config: ReadConfig, builder: Bat
         problem = reader.problem
         if problem and not problem.trailing:
             text, _ = decode_counting(line, "utf-8")
-            builder.reject(start, problem.reason, len(line), problem.detail, text=text)
+            yield Rejection(start, problem.reason, len(line), problem.detail, text=text)
             return True
-        _parse_lines(line, start, config, builder)
+        yield from _parse_lines(line, start, config, url)
         return False
     block = reader.read(cut)
-    if config.keep_fields or not _parse_block_arrow(block, start, config, builder):
-        _parse_lines(block, start, config, builder)
+    parsed = None if config.keep_fields else _parse_block_arrow(block, start, config)
+    yield from _parse_lines(block, start, config, url) if parsed is None else parsed
     return False
 
 
@@ -148,57 +150,54 @@ def _whole_lines(window: bytes, room: float) -> int:
     return window.rfind(b"\n") + 1
 
 
-def _parse_lines(block: bytes, start: int, config: ReadConfig, builder: BatchBuilder) -> None:
+def _parse_lines(block: bytes, start: int, config: ReadConfig, url: str) -> Iterator[Record]:
     """Parse a block line by line with Python's json module; whatever fails on one line (JSON
     nested too deep for the parser, say) rejects that line alone as `error`."""
     offset = start
     for line in block.split(b"\n"):
         try:
-            _parse_line(line, offset, config, builder)
+            records = _parse_line(line, offset, config)
         except Exception as exc:  # one line must not cost the others
             detail = f"{type(exc).__name__}: {exc}"
             text, _ = decode_counting(line, "utf-8")
-            builder.reject(offset, "error", len(line), detail, text=text)
-            log.debug("%s at byte %d: traceback", builder.url, offset, exc_info=exc)
+            records = [Rejection(offset, "error", len(line), detail, text=text)]
+            log.debug("%s at byte %d: traceback", url, offset, exc_info=exc)
+        yield from records
         offset += len(line) + 1
 
 
-def _parse_line(line: bytes, offset: int, config: ReadConfig, builder: BatchBuilder) -> None:
+def _parse_line(line: bytes, offset: int, config: ReadConfig) -> list[Record]:
+    """The records of one line: none for a blank line, else its document or its rejection."""
     if not line.strip():
-        return  # blank lines separate nothing and are not records
+        return []  # blank lines separate nothing and are not records
     if len(line) > config.max_doc_bytes:
-        builder.reject(
-            offset, "too_large", len(line), f"a line of {len(line)} bytes > max_doc_bytes"
-        )
-        return
+        detail = f"a line of {len(line)} bytes > max_doc_bytes"
+        return [Rejection(offset, "too_large", len(line), detail)]
     decoded, invalid = decode_counting(line, "utf-8")
     try:
         record = json.loads(decoded)
     except ValueError as exc:
-        builder.reject(offset, "invalid_json", len(line), str(exc), text=decoded)
-        return
+        return [Rejection(offset, "invalid_json", len(line), str(exc), text=decoded)]
     if not isinstance(record, dict):
-        builder.reject(
-            offset, "not_an_object", len(line), f"a JSON {type(record).__name__}", text=decoded
-        )
-        return
+        detail = f"a JSON {type(record).__name__}"
+        return [Rejection(offset, "not_an_object", len(line), detail, text=decoded)]
     text, url, meta = split_record(record, config)
     if not isinstance(text, str):
-        builder.reject(
-            offset, "missing_text", len(line), f"no string at {config.text_key!r}", text=decoded
-        )
-        return
+        detail = f"no string at {config.text_key!r}"
+        return [Rejection(offset, "missing_text", len(line), detail, text=decoded)]
     # JSON escapes can spell lone surrogates, which are not text and cannot be stored as UTF-8:
     # they are replaced like invalid UTF-8 bytes (meta is ASCII JSON, which escapes them).
     text, escaped = _LONE_SURROGATE.subn("\ufffd", text)
     url, url_escaped = _LONE_SURROGATE.subn("\ufffd", url) if isinstance(url, str) else (None, 0)
-    builder.add_doc(offset, text, url=url, meta=meta)
-    if invalid or escaped or url_escaped:
-        builder.count("invalid_utf8_docs")
+    document = Document(offset, text, url=url, meta=meta)
+    return (
+        [document, Count("invalid_utf8_docs")] if invalid or escaped or url_escaped else [document]
+    )
 
 
-def _parse_block_arrow(block: bytes, start: int, config: ReadConfig, builder: BatchBuilder) -> bool:
-    """Parse a block of whole lines with Arrow, keeping only text and URL; False if Arrow cannot."""
+def _parse_block_arrow(block: bytes, start: int, config: ReadConfig) -> list[Record] | None:
+    """Parse a block of whole lines with Arrow, keeping only text and URL: its documents as one
+    block, after the rejections of lines without text; None if Arrow cannot parse it."""
     data = np.frombuffer(block, np.uint8)
     ends = np.flatnonzero(data == ord("\n"))  # the block ends with a newline
     starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
@@ -207,7 +206,7 @@ def _parse_block_arrow(block: bytes, start: int, config: ReadConfig, builder: Ba
     for line in np.flatnonzero(np.isin(data[starts], _WHITESPACE)):
         records[line] = bool(block[starts[line] : ends[line]].strip())
     if np.any(ends - starts > config.max_doc_bytes):
-        return False
+        return None
     try:
         table = pj.read_json(
             io.BytesIO(block),
@@ -217,28 +216,31 @@ def _parse_block_arrow(block: bytes, start: int, config: ReadConfig, builder: Ba
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError):
-        return False
+        return None
     if table.num_rows != int(records.sum()):
-        return False
+        return None
     offsets, lengths = starts[records] + start, (ends - starts)[records]
     texts, urls = _path_column(table, config.text_key), _path_column(table, config.url_key)
     try:
         texts.validate(full=True)
         urls.validate(full=True)
     except pa.ArrowInvalid:  # Arrow's parser lets some bytes that are not UTF-8 through
-        return False
+        return None
     missing = texts.is_null().to_numpy(zero_copy_only=False)
+    parsed: list[Record] = []
     if missing.any():
-        builder.reject_rows(
-            offsets[missing].tolist(),
-            "missing_text",
-            lengths[missing].tolist(),
-            f"no string at {config.text_key!r}",
+        parsed.append(
+            Rejections(
+                offsets[missing].tolist(),
+                "missing_text",
+                lengths[missing].tolist(),
+                f"no string at {config.text_key!r}",
+            )
         )
         keep = pa.array(~missing)
         texts, urls = texts.filter(keep), urls.filter(keep)
-    builder.add_docs(pa.array(offsets[~missing]), texts, urls)
-    return True
+    parsed.append(DocumentBlock(pa.array(offsets[~missing]), texts, urls))
+    return parsed
 
 
 def _arrow_schema(config: ReadConfig) -> pa.Schema:

@@ -19,7 +19,14 @@ import pyarrow.parquet as pq
 
 from corpusmill.pipeline.extract import decode_counting
 from corpusmill.pipeline.readers.jsonl import split_record
-from corpusmill.pipeline.readers.streams import BatchBuilder, ReadBatch, open_raw
+from corpusmill.pipeline.readers.records import (
+    Count,
+    DocumentBlock,
+    Record,
+    Rejection,
+    Rejections,
+)
+from corpusmill.pipeline.readers.streams import open_raw
 
 if TYPE_CHECKING:
     from corpusmill.pipeline.readers.discover import ReadConfig, Split
@@ -32,28 +39,23 @@ _STRING_BYTES = {
 }
 
 
-def read_parquet(split: Split, config: ReadConfig) -> Iterator[ReadBatch]:
-    """Documents and rejected rows of the row groups that start in the split."""
-    file = split.file
-    builder = BatchBuilder(file.url, file.source, config.batch_docs, config.batch_bytes)
-    yield from builder.run(_rows(split, config, builder))
-
-
-def _rows(split: Split, config: ReadConfig, builder: BatchBuilder) -> Iterator[None]:
+def read_parquet(split: Split, config: ReadConfig) -> Iterator[Record]:
+    """Documents and rejected rows of the row groups that start in the split, a block of each
+    per record batch."""
     file = split.file
     if file.size == 0:
-        builder.count("empty_files")
+        yield Count("empty_files")
         return
     with open_raw(file.url) as handle:
         try:
             parquet = pq.ParquetFile(handle, page_checksum_verification=True)
         except Exception as exc:  # a damaged footer can raise anything, even UnicodeDecodeError
             if split.start == 0:
-                builder.reject(0, "corrupt", file.size, f"not a readable Parquet file ({exc})")
+                yield Rejection(0, "corrupt", file.size, f"not a readable Parquet file ({exc})")
             return
         metadata = parquet.metadata
         if split.start == 0 and metadata.num_rows == 0:
-            builder.count("empty_files")
+            yield Count("empty_files")
         spans = row_group_spans(metadata, file.size)
         groups = [i for i, (start, _) in enumerate(spans) if split.start <= start < split.end]
         row = sum(metadata.row_group(i).num_rows for i in range(groups[0])) if groups else 0
@@ -63,7 +65,7 @@ def _rows(split: Split, config: ReadConfig, builder: BatchBuilder) -> Iterator[N
             names = [name for name in names if name in wanted]
         for group in groups:
             stored = spans[group][1] - spans[group][0]
-            yield from _row_group(parquet, group, row, stored, names, config, builder)
+            yield from _row_group(parquet, group, row, stored, names, config)
             row += metadata.row_group(group).num_rows
 
 
@@ -74,9 +76,8 @@ def _row_group(
     stored: int,
     names: list[str],
     config: ReadConfig,
-    builder: BatchBuilder,
-) -> Iterator[None]:
-    """Add one row group's rows, whose first is row `row` of the file. Damage (a bad page header,
+) -> Iterator[Record]:
+    """One row group's rows, whose first is row `row` of the file. Damage (a bad page header,
     a failed checksum, fewer rows than the footer counts, duplicate column names) rejects the
     group's rows not yet read, each with its share of the group's `stored` bytes; the other row
     groups are read as usual."""
@@ -86,18 +87,15 @@ def _row_group(
         for batch in parquet.iter_batches(
             batch_size=config.batch_docs, row_groups=[group], columns=names, use_threads=False
         ):
-            _add_batch(pa.Table.from_batches([batch]), row + done, config, builder)
+            records = _batch_records(pa.Table.from_batches([batch]), row + done, config)
             done += batch.num_rows
-            yield
+            yield from records
         if done < rows:  # pages that decode to fewer rows than the footer counts
             raise pa.ArrowInvalid(f"the footer counts {rows} rows, the pages hold {done}")
     except Exception as exc:  # one damaged row group must not cost the others
         reason = "corrupt" if isinstance(exc, (pa.ArrowException, OSError)) else "error"
         offsets, sizes = _unread_rows(parquet.metadata, group, row, done, stored)
-        builder.reject_rows(
-            offsets, reason, sizes, f"row group {group}: {type(exc).__name__}: {exc}"
-        )
-        yield
+        yield Rejections(offsets, reason, sizes, f"row group {group}: {type(exc).__name__}: {exc}")
 
 
 def _unread_rows(
@@ -134,9 +132,10 @@ def row_group_spans(metadata: pq.FileMetaData, size: int) -> list[tuple[int, int
     return list(itertools.pairwise(bounds))
 
 
-def _add_batch(table: pa.Table, row: int, config: ReadConfig, builder: BatchBuilder) -> None:
-    """Add one record batch: rows with a text of allowed size become documents. Everything is
-    worked out before the builder is given anything, so a batch that fails adds nothing."""
+def _batch_records(table: pa.Table, row: int, config: ReadConfig) -> list[Record]:
+    """The records of one record batch: rows with a text of allowed size become a block of
+    documents, the others rejections. All are worked out before any is yielded, so a batch that
+    fails yields nothing."""
     offsets = pa.array(np.arange(row, row + table.num_rows, dtype=np.int64))
     texts, invalid = _as_text(_column(table, config.text_key), table.num_rows, pa.large_string())
     urls, _ = _as_text(_column(table, config.url_key), table.num_rows, pa.string())
@@ -151,17 +150,20 @@ def _add_batch(table: pa.Table, row: int, config: ReadConfig, builder: BatchBuil
         others = [name for name in table.column_names if name not in taken]
         rows = _records(table.select(others).filter(keep))
         metas = pa.array([split_record(record, config)[2] for record in rows], pa.string())
-    for mask, reason, detail in (
-        (missing, "missing_text", f"no string in column {config.text_key!r}"),
-        (large, "too_large", "text longer than max_doc_bytes"),
-    ):
-        if pc.any(mask).as_py():
-            builder.reject_rows(
-                offsets.filter(mask).to_pylist(), reason, sizes.filter(mask).to_pylist(), detail
-            )
-    builder.add_docs(offsets.filter(keep), texts.filter(keep), urls.filter(keep), metas)
+    records: list[Record] = [
+        Rejections(offsets.filter(mask).to_pylist(), reason, sizes.filter(mask).to_pylist(), detail)
+        for mask, reason, detail in (
+            (missing, "missing_text", f"no string in column {config.text_key!r}"),
+            (large, "too_large", "text longer than max_doc_bytes"),
+        )
+        if pc.any(mask).as_py()
+    ]
+    records.append(
+        DocumentBlock(offsets.filter(keep), texts.filter(keep), urls.filter(keep), metas)
+    )
     if invalid:
-        builder.count("invalid_utf8_docs", invalid)
+        records.append(Count("invalid_utf8_docs", invalid))
+    return records
 
 
 def _as_text(column: pa.Array | None, num_rows: int, kind: pa.DataType) -> tuple[pa.Array, int]:

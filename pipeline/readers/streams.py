@@ -1,4 +1,4 @@
-"""Bytes in, record batches out: opening inputs, tolerant decompression, the batches readers yield.
+"""Bytes in: opening inputs, tolerant decompression, telling text from binary data.
 
 Every reader works on a `ByteReader`: a forward reader that knows its position, can peek and search
 ahead by a bounded amount, and never raises on bad data. A truncated or corrupt gzip/zstd stream
@@ -9,21 +9,13 @@ the record that was cut and keep everything before it.
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
 import zlib
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import fsspec
-import pyarrow as pa
 import zstandard
-
-from corpusmill.pipeline.schema import DOCUMENTS, REJECTED, document_id
-
-log = logging.getLogger(__name__)
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -67,10 +59,6 @@ _BINARY_MAGIC = (
     b"\x00asm",
 )
 _TEXT_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
-_DOC_FIELDS = ("offset", "text", "url", "title", "meta")
-_REJECTED_FIELDS = ("offset", "url", "step", "reason", "bytes", "text")
-# Enough to see what is wrong with a file without flooding the log when all of it is broken.
-_MAX_WARNINGS = 20
 
 
 @dataclass(frozen=True)
@@ -122,12 +110,6 @@ def looks_binary(head: bytes) -> bool:
     # Random bytes are ~10% such controls; text in any 8-bit or UTF-8 encoding has almost none.
     controls = len(sample) - len(sample.translate(None, _CONTROL))
     return controls > 0.05 * len(sample)
-
-
-def to_meta(fields: dict[str, Any]) -> str | None:
-    """A document's `meta`: its non-null fields as JSON (ASCII, so lone surrogates are escaped)."""
-    kept = {key: value for key, value in fields.items() if value is not None}
-    return json.dumps(kept, default=str) if kept else None
 
 
 def _is_skippable_frame(head: bytes) -> bool:
@@ -379,204 +361,3 @@ class ZstdParts:
         if kind == 1:  # RLE: one byte repeated `size` times
             return 4
         return 3 + size if kind != 3 and size <= _ZSTD_MAX_BLOCK else 3
-
-
-@dataclass
-class ReadBatch:
-    """What `read_split` yields: documents, rejected records and counters, bounded in size."""
-
-    docs: pa.Table
-    rejected: pa.Table
-    counters: dict[str, int]
-
-
-class BatchBuilder:
-    """Collects one split's documents and rejected records into `ReadBatch`es of bounded size.
-
-    Documents arrive one at a time (`add_doc`) or as Arrow arrays (`add_docs`). Each rejection is
-    logged with the file and byte offset; past `_MAX_WARNINGS` per split they are only summarised.
-    """
-
-    def __init__(self, url: str, source: str, batch_docs: int, batch_bytes: int) -> None:
-        self.url = url
-        self.source = source
-        self.batch_docs = batch_docs
-        self.batch_bytes = batch_bytes
-        self._warnings = 0
-        self._reset()
-
-    def add_doc(
-        self,
-        offset: int,
-        text: str,
-        url: str | None = None,
-        title: str | None = None,
-        meta: str | None = None,
-    ) -> None:
-        """Add one document."""
-        for name, value in zip(_DOC_FIELDS, (offset, text, url, title, meta), strict=True):
-            self._rows[name].append(value)
-        self._pending_docs += 1
-        self._pending_bytes += len(text)
-
-    def add_docs(
-        self, offsets: pa.Array, texts: pa.Array, urls: pa.Array, metas: pa.Array | None = None
-    ) -> None:
-        """Add documents given as Arrow arrays (no title)."""
-        self._flush_rows()
-        nulls = pa.nulls(len(offsets), pa.string())
-        metas = nulls if metas is None else metas
-        self._tables.append(self._docs_table(offsets, texts, urls, nulls, metas))
-        self._pending_docs += len(offsets)
-        self._pending_bytes += texts.nbytes
-
-    def reject(
-        self,
-        offset: int,
-        reason: str,
-        size: int,
-        detail: str,
-        *,
-        step: str = "read",
-        url: str | None = None,
-        text: str | None = None,
-        ordinary: bool = False,
-    ) -> None:
-        """Add a record that did not become a document, and log it with the file and offset:
-        as a warning, or at info level when it is `ordinary` (a redirect or an image in a crawl)."""
-        for name, value in zip(
-            _REJECTED_FIELDS, (offset, url, step, reason, size, text), strict=True
-        ):
-            self._rejected[name].append(value)
-        if ordinary:
-            log.info("%s at byte %d: %s:%s (%s)", self.url, offset, step, reason, detail)
-            return
-        self._warnings += 1
-        if self._warnings <= _MAX_WARNINGS:
-            log.warning("%s at byte %d: %s:%s (%s)", self.url, offset, step, reason, detail)
-
-    def reject_rows(self, offsets: list[int], reason: str, sizes: list[int], detail: str) -> None:
-        """Add many rejected records of one kind at once, logged as one line."""
-        for offset, size in zip(offsets, sizes, strict=True):
-            for name, value in zip(
-                _REJECTED_FIELDS, (offset, None, "read", reason, size, None), strict=True
-            ):
-                self._rejected[name].append(value)
-        if offsets:
-            self._warnings += 1
-            if self._warnings <= _MAX_WARNINGS:
-                log.warning(
-                    "%s at byte %d: read:%s (%s; %d such records from here on in this batch)",
-                    self.url,
-                    offsets[0],
-                    reason,
-                    detail,
-                    len(offsets),
-                )
-
-    def reject_damage(self, reader: ByteReader, size: int) -> None:
-        """Report why a stream ended early (`reader.problem`), at the position where it ended.
-
-        `size - offset` of the problem is what could not be read: the rest of the stored file.
-        """
-        problem = reader.problem
-        self.reject(reader.pos, problem.reason, size - problem.offset, problem.detail)
-
-    def count(self, name: str, n: int = 1) -> None:
-        """Add to a counter reported with the next batch."""
-        self._counters[name] += n
-
-    def run(self, records: Iterator[None]) -> Iterator[ReadBatch]:
-        """Drive a reader generator that adds to this builder and yields after each record or
-        block, and yield batches of at most `batch_docs` documents whenever a limit is reached.
-        """
-        for _ in records:
-            if self._pending_docs >= self.batch_docs or self._pending_bytes >= self.batch_bytes:
-                yield from self._take()
-        if self._warnings > _MAX_WARNINGS:
-            log.warning(
-                "%s: %d more rejected records not logged; they are in the rejected output",
-                self.url,
-                self._warnings - _MAX_WARNINGS,
-            )
-        if self._pending_docs or self._rejected["offset"] or self._counters:
-            yield from self._take()
-
-    def _take(self) -> Iterator[ReadBatch]:
-        """The pending documents (in slices of `batch_docs`), rejections and counters; the
-        rejections and counters come with the first slice. The builder starts empty again.
-        """
-        self._flush_rows()
-        docs = pa.concat_tables(self._tables) if self._tables else DOCUMENTS.empty_table()
-        rejected, counters = self._rejected_table(), dict(self._counters)
-        self._reset()
-        for start in range(0, max(docs.num_rows, 1), self.batch_docs):
-            yield ReadBatch(docs.slice(start, self.batch_docs), rejected, counters)
-            rejected, counters = REJECTED.empty_table(), {}
-
-    def _reset(self) -> None:
-        self._rows = _columns(_DOC_FIELDS)
-        self._tables: list[pa.Table] = []
-        self._rejected = _columns(_REJECTED_FIELDS)
-        self._counters: Counter[str] = Counter()
-        self._pending_docs = 0
-        self._pending_bytes = 0
-
-    def _flush_rows(self) -> None:
-        """Turn the documents added one by one into an Arrow table, keeping their order."""
-        if not self._rows["offset"]:
-            return
-        rows = self._rows
-        self._tables.append(
-            self._docs_table(
-                pa.array(rows["offset"], pa.int64()),
-                pa.array(rows["text"], pa.large_string()),
-                pa.array(rows["url"], pa.string()),
-                pa.array(rows["title"], pa.string()),
-                pa.array(rows["meta"], pa.string()),
-            )
-        )
-        self._rows = _columns(_DOC_FIELDS)
-
-    def _docs_table(
-        self, offsets: pa.Array, texts: pa.Array, urls: pa.Array, titles: pa.Array, metas: pa.Array
-    ) -> pa.Table:
-        n = len(offsets)
-        return pa.table(
-            {
-                "id": self._ids(offsets),
-                "text": texts.cast(pa.large_string()),
-                "url": urls,
-                "title": titles,
-                "source": pa.array([self.source] * n, pa.string()),
-                "offset": offsets.cast(pa.int64()),
-                "lang": pa.nulls(n, pa.string()),
-                "lang_score": pa.nulls(n, pa.float32()),
-                "meta": metas,
-            },
-            schema=DOCUMENTS,
-        )
-
-    def _rejected_table(self) -> pa.Table:
-        rows = self._rejected
-        offsets = pa.array(rows["offset"], pa.int64())
-        return pa.table(
-            {
-                "id": self._ids(offsets),
-                "source": pa.array([self.source] * len(offsets), pa.string()),
-                "offset": offsets,
-                "url": pa.array(rows["url"], pa.string()),
-                "step": pa.array(rows["step"], pa.string()),
-                "reason": pa.array(rows["reason"], pa.string()),
-                "bytes": pa.array(rows["bytes"], pa.int64()),
-                "text": pa.array(rows["text"], pa.large_string()),
-            },
-            schema=REJECTED,
-        )
-
-    def _ids(self, offsets: pa.Array) -> pa.Array:
-        return pa.array([document_id(self.source, o) for o in offsets.to_pylist()], pa.string())
-
-
-def _columns(names: tuple[str, ...]) -> dict[str, list]:
-    return {name: [] for name in names}

@@ -43,19 +43,24 @@ from corpusmill.pipeline.extract import (
     utf16_codec,
     utf16_without_bom,
 )
+from corpusmill.pipeline.readers.records import (
+    Count,
+    Document,
+    Record,
+    Rejection,
+    damage,
+    to_meta,
+)
 from corpusmill.pipeline.readers.streams import (
     RAW_CHUNK,
     SNIFF_BYTES,
-    BatchBuilder,
     ByteReader,
     DecompressSource,
-    ReadBatch,
     binary_magic,
     decoded_reader,
     looks_binary,
     open_raw,
     raw_reader,
-    to_meta,
 )
 
 if TYPE_CHECKING:
@@ -99,11 +104,20 @@ _HTML_START = re.compile(
 )
 
 
-def read_warc(split: Split, config: ReadConfig) -> Iterator[ReadBatch]:
+def read_warc(split: Split, config: ReadConfig) -> Iterator[Record]:
     """Documents and rejected records of the WARC records that start in the split."""
     file = split.file
-    builder = BatchBuilder(file.url, file.source, config.batch_docs, config.batch_bytes)
-    yield from builder.run(_records(split, config, builder))
+    with open_raw(file.url) as handle:
+        if file.compression == "gzip" and gzip_warc_per_record(handle):
+            yield from _member_records(raw_reader(handle, split.start), split, config)
+            return
+        # A compressed stream cannot be entered mid-way: it is one split, read from the start.
+        plain = file.compression == "none"
+        reader = decoded_reader(raw_reader(handle, split.start if plain else 0), file.compression)
+        if split.start == 0 and reader.at_end() and not reader.problem:
+            yield Count("empty_files")
+        end = split.end if plain else math.inf
+        yield from _stream_records(reader, split.start, end, config, file.size)
 
 
 def gzip_warc_per_record(handle: BinaryIO) -> bool:
@@ -163,25 +177,9 @@ def _target_uri(headers: dict[str, str]) -> str | None:
     return uri.strip("<>") if uri else None
 
 
-def _records(split: Split, config: ReadConfig, builder: BatchBuilder) -> Iterator[None]:
-    """Add the split's records to `builder`, yielding after each one."""
-    file = split.file
-    with open_raw(file.url) as handle:
-        if file.compression == "gzip" and gzip_warc_per_record(handle):
-            yield from _member_records(raw_reader(handle, split.start), split, config, builder)
-            return
-        # A compressed stream cannot be entered mid-way: it is one split, read from the start.
-        plain = file.compression == "none"
-        reader = decoded_reader(raw_reader(handle, split.start if plain else 0), file.compression)
-        if split.start == 0 and reader.at_end() and not reader.problem:
-            builder.count("empty_files")
-        end = split.end if plain else math.inf
-        yield from _stream_records(reader, split.start, end, config, builder, file.size)
-
-
 def _stream_records(
-    reader: ByteReader, start: int, end: float, config: ReadConfig, builder: BatchBuilder, size: int
-) -> Iterator[None]:
+    reader: ByteReader, start: int, end: float, config: ReadConfig, size: int
+) -> Iterator[Record]:
     """Records of a WARC byte stream that start in [start, end), then damage right after them."""
     record_at = partial(_record_at, max_doc_bytes=config.max_doc_bytes)
     if start > 0 and not _seek(reader, b"WARC/", record_at, limit=end):
@@ -200,30 +198,26 @@ def _stream_records(
             _seek(reader, b"WARC/", _header_at, limit=None)
             if reader.at_end() and reader.problem:
                 reason, damage_reported = reader.problem.reason, True
-            builder.reject(
+            yield Rejection(
                 at, reason, reader.pos - at, "not a WARC record; resumed at the next one"
             )
-            yield
             continue
         if at >= end and record_at(reader):
             break
         outcome = _next_record(reader, at, header, config.max_doc_bytes, record_at)
         if isinstance(outcome, int):
             detail = f"Content-Length {header[2]} runs over the record at byte {outcome}"
-            builder.reject(at, "bad_length", outcome - at, detail, url=_target_uri(header[1]))
-            yield
+            yield Rejection(at, "bad_length", outcome - at, detail, url=_target_uri(header[1]))
             continue
         record, complete = outcome
         if complete:
-            _convert(record, config, builder)
+            yield from _convert(record, config)
         else:
             damage_reported = reader.problem is not None
             reason = reader.problem.reason if reader.problem else "truncated"
-            builder.reject(at, reason, reader.pos - at, _SHORT, url=record.url)
-        yield
+            yield Rejection(at, reason, reader.pos - at, _SHORT, url=record.url)
     if reader.problem and not damage_reported:
-        builder.reject_damage(reader, size)
-        yield
+        yield damage(reader, size)
 
 
 def _next_record(
@@ -252,9 +246,7 @@ def _next_record(
     return _Record(at, headers, header_bytes, None, length), reader.pos == block_end
 
 
-def _member_records(
-    raw: ByteReader, split: Split, config: ReadConfig, builder: BatchBuilder
-) -> Iterator[None]:
+def _member_records(raw: ByteReader, split: Split, config: ReadConfig) -> Iterator[Record]:
     """Records of a per-record gzip WARC whose members start in the split, then damage after."""
     if split.start > 0 and not _seek(raw, _GZIP_MEMBER, _member_at, limit=split.end):
         return
@@ -264,8 +256,8 @@ def _member_records(
             break
         source = DecompressSource(raw, "gzip", single_member=True)
         member = ByteReader(source)
-        records, damage = _member_content(member, at, config.max_doc_bytes)
-        if damage:
+        records, broken = _member_content(member, at, config.max_doc_bytes)
+        if broken:
             member.drain()  # moves raw to the end of the member
         if source.problem:
             # The member is cut or corrupt, so its CRC never vouched for what it decompressed to
@@ -273,14 +265,13 @@ def _member_records(
             # reading resumes at the next member that starts a record.
             raw.skip(max(at + 1 - raw.pos, 0))
             _seek(raw, _GZIP_MEMBER, _member_at, limit=None)
-            detail = damage.detail if damage else source.problem.detail
-            builder.reject(at, source.problem.reason, raw.pos - at, detail)
+            detail = broken.detail if broken else source.problem.detail
+            yield Rejection(at, source.problem.reason, raw.pos - at, detail)
         else:
             for record in records:
-                _convert(record, config, builder)
-            if damage:
-                builder.reject(damage.offset, damage.reason, raw.pos - at, damage.detail)
-        yield
+                yield from _convert(record, config)
+            if broken:
+                yield Rejection(broken.offset, broken.reason, raw.pos - at, broken.detail)
 
 
 class _Damage(NamedTuple):
@@ -449,7 +440,9 @@ def _member_at(raw: ByteReader) -> bool:
         return False
 
 
-class _Document(NamedTuple):
+class _Text(NamedTuple):
+    """What a record's payload reads as, before it is a document."""
+
     text: str
     title: str | None
     charset: str
@@ -457,29 +450,16 @@ class _Document(NamedTuple):
     meta: dict[str, str | None]
 
 
-class _Rejection(NamedTuple):
-    reason: str
-    size: int
-    detail: str
-    step: str = "read"
-
-
-def _convert(record: _Record, config: ReadConfig, builder: BatchBuilder) -> None:
-    """Add one complete record as a document or a rejected row; other record types are counted."""
+def _convert(record: _Record, config: ReadConfig) -> Iterator[Record]:
+    """One complete record as a document (and its counts) or a rejection; other record types
+    are counted."""
     if record.headers["warc-type"] not in _DOCUMENT_TYPES:
-        builder.count("skipped_warc_records")
+        yield Count("skipped_warc_records")
         return
     outcome = _outcome(record, config)
-    if isinstance(outcome, _Rejection):
-        builder.reject(
-            record.offset,
-            outcome.reason,
-            outcome.size,
-            outcome.detail,
-            step=outcome.step,
-            url=record.url,
-            ordinary=outcome.reason in _ORDINARY,
-        )
+    if isinstance(outcome, Rejection):
+        ordinary = outcome.reason in _ORDINARY
+        yield outcome._replace(offset=record.offset, url=record.url, ordinary=ordinary)
         return
     meta = {
         "warc_date": record.headers.get("warc-date"),
@@ -487,59 +467,61 @@ def _convert(record: _Record, config: ReadConfig, builder: BatchBuilder) -> None
         **outcome.meta,
         "charset": outcome.charset,
     }
-    builder.add_doc(
-        record.offset, outcome.text, url=record.url, title=outcome.title, meta=to_meta(meta)
-    )
+    yield Document(record.offset, outcome.text, record.url, outcome.title, to_meta(meta))
     if "http_chunked" in outcome.meta:
-        builder.count("incomplete_chunked_docs")
+        yield Count("incomplete_chunked_docs")
     if outcome.invalid_bytes:
         utf8 = outcome.charset.startswith("utf-8")
-        builder.count("invalid_utf8_docs" if utf8 else "invalid_charset_docs")
+        yield Count("invalid_utf8_docs" if utf8 else "invalid_charset_docs")
 
 
-def _outcome(record: _Record, config: ReadConfig) -> _Document | _Rejection:
-    """What a response, resource or conversion record becomes."""
+def _outcome(record: _Record, config: ReadConfig) -> _Text | Rejection:
+    """What a response, resource or conversion record becomes; a rejection's offset and URL are
+    the caller's to set."""
     if record.block is None:
-        return _Rejection("too_large", record.length, f"{record.length} bytes > max_doc_bytes")
+        return _rejection("too_large", record.length, f"{record.length} bytes > max_doc_bytes")
     kind = record.headers["warc-type"]
     if kind == "conversion":
         text, invalid = decode_counting(record.block, "utf-8")
-        return _Document(text, None, "utf-8", invalid, {})
+        return _Text(text, None, "utf-8", invalid, {})
     if kind == "resource":
         mime, charset = _content_type(record.headers.get("content-type"))
         return _payload(mime, charset, record.block, config)
     http = _http(record)
     if http is None:
-        return _Rejection("corrupt", record.length, "unreadable HTTP response")
+        return _rejection("corrupt", record.length, "unreadable HTTP response")
     if http.status is None or not 200 <= http.status < 300:
-        return _Rejection("http_status", record.length, f"HTTP status {http.status}")
+        return _rejection("http_status", record.length, f"HTTP status {http.status}")
     if http.chunked == "unreadable":
-        return _Rejection(
+        return _rejection(
             "bad_chunked", record.length, "chunked body whose first chunk is unreadable"
         )
     outcome = _payload(http.mime, http.charset, http.body, config)
-    if http.chunked is None or isinstance(outcome, _Rejection):
+    if http.chunked is None or isinstance(outcome, Rejection):
         return outcome
     return outcome._replace(meta={**outcome.meta, "http_chunked": http.chunked})
 
 
-def _payload(
-    mime: str, charset: str | None, body: bytes, config: ReadConfig
-) -> _Document | _Rejection:
+def _payload(mime: str, charset: str | None, body: bytes, config: ReadConfig) -> _Text | Rejection:
     """HTML is extracted, plain text decoded; binaries and other types are rejected."""
     meta = {"content_type": mime or None, "http_charset": charset}
     kind = _payload_kind(mime, body)
     if kind == "html":
         page = html_to_text(body, charset, config.extract)
         if not page.text:
-            return _Rejection("empty_text", len(body), "no text extracted", step="extract")
-        return _Document(page.text, page.title, page.charset, page.invalid_bytes, meta)
+            return _rejection("empty_text", len(body), "no text extracted", step="extract")
+        return _Text(page.text, page.title, page.charset, page.invalid_bytes, meta)
     if kind == "text":
         encoding = page_charset(body, charset)
         text, invalid = decode_counting(body, encoding)
-        return _Document(text, None, encoding, invalid, meta)
+        return _Text(text, None, encoding, invalid, meta)
     reason = "binary_content" if kind == "binary" else "content_type"
-    return _Rejection(reason, len(body), f"content type {mime or 'missing'}")
+    return _rejection(reason, len(body), f"content type {mime or 'missing'}")
+
+
+def _rejection(reason: str, size: int, detail: str, step: str = "read") -> Rejection:
+    """A rejection of a record's payload, at no offset yet: `_convert` places it."""
+    return Rejection(0, reason, size, detail, step=step)
 
 
 def _http(record: _Record) -> _Http | None:
