@@ -21,8 +21,10 @@ from corpusmill.loader.format import read_manifest, verify_shards
 from corpusmill.pipeline.clean import plan_tasks, task_batches
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
+from corpusmill.pipeline.corpus import Corpus
 from corpusmill.pipeline.readers import InputFile, Split, discover_inputs, plan_splits
 from corpusmill.pipeline.run import run_pipeline
+from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample_data"
@@ -263,6 +265,17 @@ def test_the_run_ends_in_verified_shards_of_the_deduplicated_documents(two_worke
     ]
     assert not removed & set(ids)
     assert len(ids) == len(set(ids)) == stats["dedup"]["kept"]["docs"]
+
+
+def test_a_tokenizer_trained_in_the_run_learns_from_the_deduplicated_documents(
+    two_workers, tmp_path
+):
+    out, stats = two_workers
+    config = load_config(overrides=TOKENIZE).tokenizer
+    tokenizer, counts = train_tokenizer(Corpus([str(out)]), config)
+    save_tokenizer(tokenizer, tmp_path / "tokenizer.json")
+    assert (tmp_path / "tokenizer.json").read_bytes() == (out / "tokenizer.json").read_bytes()
+    assert stats["tokenize"]["train"]["docs"] == stats["dedup"]["kept"]["docs"] == counts["docs"]
 
 
 def test_a_given_tokenizer_loads_while_dedup_runs_and_gives_the_shards_of_training_it(
