@@ -60,8 +60,8 @@ def tokenize(
         write_transformers_files(tokenizer.path, config)
         return _stats(layout, parts, tokenizer.finished, tokenizer, started)
     encoder = tokenizer.encoder
-    facts = client.submit(encoder_facts, encoder, config.eos, pure=False).result()
-    backend, vocab_size, eos_id = facts
+    facts = client.submit(encoder_facts, encoder, config.eos, pure=False)
+    backend, vocab_size, eos_id = facts.result()
     if eos_id is None:
         raise StageError(
             f"tokenize: {config.path or tokenizer.path} has no token {config.eos!r}; set "
