@@ -11,8 +11,10 @@ a folder of saved real pages. Rows:
   process; the reference the stage is held to;
 - corpusmill `html_to_text`: the pipeline's decoding (BOM, HTTP, meta, then a guess) and
   extraction, same pages, same process;
-- corpusmill clean stage: `run_clean` on a local Dask cluster of `--workers` processes, timed by the
-  stage itself and by the wall clock including cluster start-up and shutdown;
+- corpusmill clean stage: `run_clean` on a local Dask cluster of `--workers` processes, its inputs
+  split as the readers plan them by default (`split_size`), timed by the stage itself and by the
+  wall clock including cluster start-up and shutdown; its note gives the tasks and the workers'
+  busy fraction (the seconds its tasks computed over the stage's seconds times the workers);
 - datatrove's equivalent: WarcReader, Trafilatura, GopherRepetitionFilter, GopherQualityFilter on a
   LocalPipelineExecutor with as many workers and tasks, when datatrove is installed.
 
@@ -35,7 +37,8 @@ extraction take 1.3 s (resiliparse 0.93, gzip 0.20), language id 0.28, normaliza
 filters about 0.4, and the Parquet parts 0.1; Dask adds about a tenth. The raw extractor's own
 speed varies by a tenth from run to run on this machine (62.2 and 85.9 MB/s in an earlier run).
 
-    python benchmarks/clean.py [--html-mb 100] [--pages DIR] [--workers 2] [--skip-datatrove]
+    python benchmarks/clean.py [--html-mb 100] [--pages DIR] [--files N] [--workers 2]
+                               [--skip-datatrove]
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ import argparse
 import dataclasses
 import importlib.util
 import logging
-import math
 import os
 import resource
 import shutil
@@ -54,7 +56,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from crawl import DEFAULT_ROOT, Crawl, add_pages_flag, crawl_for, html_pages_of
+from crawl import DEFAULT_ROOT, Crawl, add_files_flag, add_pages_flag, crawl_for, html_pages_of
+from distributed import get_task_stream
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
@@ -62,7 +65,7 @@ from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import RunConfig
 from corpusmill.pipeline.extract import ExtractConfig, html_to_text
-from corpusmill.pipeline.readers import ReadConfig, discover_inputs
+from corpusmill.pipeline.readers import ReadConfig, discover_inputs, split_size
 
 DATATROVE_INSTALL = "pip install 'datatrove[io,processing]' spacy"
 
@@ -84,15 +87,10 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=2, help="worker processes of the parallel pipelines"
     )
-    parser.add_argument(
-        "--tasks-per-worker",
-        type=int,
-        default=4,
-        help="corpusmill's read.split_bytes is set so that each worker gets about this many tasks",
-    )
     parser.add_argument("--repeat", type=int, default=3, help="timing repetitions (best is kept)")
     parser.add_argument("--skip-datatrove", action="store_true", help="do not run datatrove")
     add_pages_flag(parser)
+    add_files_flag(parser)
     parser.add_argument(
         "--root", type=Path, default=DEFAULT_ROOT, help="cache folder of benchmark crawls"
     )
@@ -100,9 +98,10 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("benchmarks").setLevel(logging.INFO)
 
-    crawl = crawl_for(args.html_mb, args.pages, args.root)
+    crawl = crawl_for(args.html_mb, args.pages, args.root, args.files)
     stored = sum(os.path.getsize(warc) for warc in crawl.warcs)
-    split_bytes = math.ceil(stored / (args.workers * args.tasks_per_worker))
+    # The split size the readers plan by default, named so that the stage groups its tasks by it.
+    split_bytes = split_size(discover_inputs(crawl.warcs, ReadConfig()), ReadConfig())
     with_datatrove = not args.skip_datatrove and importlib.util.find_spec("datatrove") is not None
     load_before = os.getloadavg()[0]
     runs = []
@@ -165,7 +164,8 @@ def measure_clean(
     crawl: Crawl, workers: int, split_bytes: int, root: Path
 ) -> tuple[list[Row], int]:
     """Run the clean stage on a fresh local cluster: rows for the stage's own time and for the
-    wall time with cluster start-up and shutdown, and the stage's task count."""
+    wall time with cluster start-up and shutdown, and the stage's task count. The workers' busy
+    fraction is the seconds their tasks computed over the stage's seconds times the workers."""
     out = Path(tempfile.mkdtemp(prefix="clean-run-", dir=root))
     config = RunConfig(
         inputs=crawl.warcs, out=str(out), workers=workers, read=ReadConfig(split_bytes=split_bytes)
@@ -173,13 +173,21 @@ def measure_clean(
     try:
         started = time.perf_counter()
         with dask_client("", workers) as client:
-            stats = run_clean(config, client, discover_inputs(config.inputs, config.read))
+            with get_task_stream(client) as stream:
+                stats = run_clean(config, client, discover_inputs(config.inputs, config.read))
             peaks = client.run(_peak_rss_mb)
         wall = time.perf_counter() - started
     finally:
         shutil.rmtree(out, ignore_errors=True)
+    computing = sum(
+        part["stop"] - part["start"]
+        for task in stream.data
+        for part in task["startstops"]
+        if part["action"] == "compute"
+    )
     note = (
-        f"{stats['tasks']} tasks, {stats['read']['docs']} records read, {stats['kept']['docs']} "
+        f"{stats['tasks']} tasks, workers busy {computing / (stats['seconds'] * workers):.0%}, "
+        f"{stats['read']['docs']} records read, {stats['kept']['docs']} "
         "documents kept; peak RSS per worker "
         + ", ".join(f"{mb:.0f} MB" for mb in sorted(peaks.values()))
     )

@@ -7,6 +7,11 @@ holds about 27.8 MB of HTML in 292 pages, so 100 MB takes four seeds (111.6 MB, 
 10 s). `crawl.json`, written last, lists the WARC files and the HTML they hold; a folder that has
 it is reused as it is.
 
+In few files (`--files N`): the same records joined into N WARC files, each the concatenation of
+every Nth file (a gzip WARC of a member per record stays one when concatenated), in
+`<crawl folder>-<N>files/`: a crawl of a few large files, which the readers must split to keep
+every worker busy.
+
 From pages (`--pages DIR`): every `.html`/`.htm` file under DIR (gzipped ones too) becomes a 200
 response served as `text/html` without a charset, as many crawlers store pages; copies of the whole
 set, each at its own host and in its own WARC file, are added until the crawl holds `--html-mb` MB.
@@ -15,7 +20,7 @@ real markup. Saved web pages are not shipped with corpusmill; one public set is 
 more than 10 KB (news, blogs, shops, docs; 25.8 MB) under `tests/cache/` in the source archive of
 trafilatura 0.9.0 (`pip download --no-deps --no-binary :all: trafilatura==0.9.0`).
 
-    python benchmarks/crawl.py [--html-mb 100] [--pages DIR] [--root out/bench]
+    python benchmarks/crawl.py [--html-mb 100] [--pages DIR] [--files N] [--root out/bench]
 """
 
 from __future__ import annotations
@@ -67,13 +72,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--html-mb", type=int, default=100, help="least MB of HTML the crawl holds")
     add_pages_flag(parser)
+    add_files_flag(parser)
     parser.add_argument(
         "--root", type=Path, default=DEFAULT_ROOT, help="cache folder of benchmark crawls"
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
-    crawl = crawl_for(args.html_mb, args.pages, args.root)
+    crawl = crawl_for(args.html_mb, args.pages, args.root, args.files)
     print(
         f"{crawl.folder}: {len(crawl.warcs)} WARC files of {crawl.source}, "
         f"{crawl.html_pages} HTML pages, {crawl.html_bytes / 1e6:.1f} MB of HTML"
@@ -89,9 +95,43 @@ def add_pages_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def crawl_for(html_mb: int, pages: Path | None, root: Path = DEFAULT_ROOT) -> Crawl:
-    """The crawl a benchmark measures on: of the pages under `pages` if given, else generated."""
-    return build_page_crawl(pages, html_mb, root) if pages else build_crawl(html_mb, root)
+def add_files_flag(parser: argparse.ArgumentParser) -> None:
+    """The `--files N` flag: the crawl's records joined into N WARC files."""
+    parser.add_argument(
+        "--files", type=int, help="join the crawl's records into this many WARC files"
+    )
+
+
+def crawl_for(
+    html_mb: int, pages: Path | None, root: Path = DEFAULT_ROOT, files: int | None = None
+) -> Crawl:
+    """The crawl a benchmark measures on: of the pages under `pages` if given, else generated;
+    joined into `files` WARC files if given."""
+    crawl = build_page_crawl(pages, html_mb, root) if pages else build_crawl(html_mb, root)
+    return join_crawl(crawl, files) if files else crawl
+
+
+def join_crawl(crawl: Crawl, files: int) -> Crawl:
+    """The records of `crawl` in `files` WARC files, file i the concatenation of its files i,
+    i + files, ..., in `<crawl folder>-<files>files/`, built unless complete."""
+    folder = Path(f"{crawl.folder}-{files}files")
+    joined = _finished_crawl(folder)
+    if joined:
+        return joined
+    folder.mkdir(parents=True)
+    warcs = []
+    for index in range(files):
+        warc = folder / f"joined-{index:04d}.warc.gz"
+        with open(warc, "wb") as out:
+            for part in crawl.warcs[index::files]:
+                out.write(Path(part).read_bytes())
+        warcs.append(str(warc))
+    source = f"{crawl.source}, joined into {files} files"
+    joined = Crawl(
+        str(folder), source, "joined-*.warc.gz", tuple(warcs), crawl.html_bytes, crawl.html_pages
+    )
+    (folder / MARKER).write_text(json.dumps(asdict(joined), indent=1) + "\n")
+    return joined
 
 
 def build_crawl(html_mb: int, root: Path = DEFAULT_ROOT) -> Crawl:
