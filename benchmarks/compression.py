@@ -1,0 +1,180 @@
+"""Prediction is compression, on real English prose: zstd, a Kneser-Ney trigram and the numpy GPT
+trained for a fixed CPU budget, each coding the same held-out documents, in bits per byte.
+
+Text: the GNU manuals installed as info files (`/usr/share/info/*.info*.gz`: coreutils, find,
+grep, sed, gzip, wget, gnupg, gettext, ...), one document per info node of at least 200 bytes.
+The held-out documents are chosen as `corpusmill train` and `corpusmill report` choose them
+(train/heldout.py, 131,072 bytes); the BPE tokenizer, the zstd dictionary and the trigram are fit
+on the other documents, and the model trains on them for `--seconds` of one core (steps are set
+from a timed first stretch, evaluations included). Every model figure is an actual arithmetic
+code, decoded back to the held-out text and checked identical; the model's total description
+length adds its checkpoint's bytes.
+
+    python benchmarks/compression.py [--seconds 480] [--info /usr/share/info] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from threadpoolctl import threadpool_limits
+
+from corpusmill.core.checksums import file_checksum
+from corpusmill.loader.format import Manifest, token_type, tokens_array, write_shard
+from corpusmill.loader.layout import MANIFEST, shard_name
+from corpusmill.report.build import break_even_bytes
+from corpusmill.report.compressors import compressed_sizes, train_dictionary
+from corpusmill.report.ngram import KneserNey
+from corpusmill.report.predict import CheckpointModel, code_documents
+from corpusmill.tokenizer.config import TokenizerConfig
+from corpusmill.tokenizer.encode import load_encoder
+from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
+from corpusmill.train.checkpoint import load_checkpoint
+from corpusmill.train.heldout import HELD_OUT_BYTES, split_rows
+from corpusmill.train.loop import TrainConfig, train
+
+EOS = "<|endoftext|>"
+MODEL = TrainConfig(
+    n_layer=2, n_head=4, n_embd=128, seq_len=128, batch_size=16, lr=3e-3, warmup=100,
+    eval_every=100,
+)  # fmt: skip
+# Steps timed to set the budget's step count.
+_PROBE_STEPS = 20
+
+
+def main() -> None:
+    """Read the manuals, fit everything on the training documents, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=480.0, help="training budget, one core")
+    parser.add_argument("--info", type=Path, default=Path("/usr/share/info"))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/corpusmill-bench-compression"))
+    parser.add_argument("--vocab-size", type=int, default=4096)
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    ids, texts = info_documents(args.info)
+    sizes = np.array([len(text.encode()) for text in texts])
+    held, rest = split_rows(ids, sizes, HELD_OUT_BYTES)
+    held_texts = [texts[i] for i in held]
+    rest_texts = [texts[i] for i in rest]
+    num_bytes = int(sizes[held].sum())
+    print(
+        f"{len(texts)} documents, {sizes.sum():,} bytes from {args.info}; held out "
+        f"{len(held)} documents, {num_bytes:,} bytes"
+    )
+    run = write_run(args.work / "run", ids, texts, rest_texts, args.vocab_size)
+    encoder = load_encoder(run / "tokenizer.json")
+    eos_id = encoder.token_id(EOS)
+    held_tokens = encoder.encode(held_texts)
+    rows: list[tuple[str, float]] = []
+    sizes_by_method = compressed_sizes(
+        [t.encode() for t in held_texts],
+        train_dictionary([t.encode() for t in rest_texts], 112640),
+    )
+    for name in ("zstd -19", "zstd -19 + dictionary"):
+        for way, label in (("documents", "each document alone"), ("stream", "one stream")):
+            rows.append((f"{name}, {label}", sizes_by_method[name][way] * 8 / num_bytes))
+    trigram = KneserNey(encoder.encode(rest_texts), encoder.vocab_size, eos_id, order=3)
+    coded = code_documents(trigram, held_tokens, eos_id, held_texts, encoder.decode, name="trigram")
+    assert coded["round_trip"] and coded["identical_documents"] == len(held)
+    rows.append(("Kneser-Ney trigram, arithmetic-coded", coded["coded_bytes"] * 8 / num_bytes))
+    with threadpool_limits(limits=1, user_api="blas"):
+        ckpt, steps, seconds = train_for(run, args.work / "model.npz", args.seconds)
+        model, meta = load_checkpoint(ckpt)
+        started = time.perf_counter()
+        coded = code_documents(
+            CheckpointModel(model, eos_id), held_tokens, eos_id, held_texts, encoder.decode,
+            name="model",
+        )  # fmt: skip
+        coding = time.perf_counter() - started
+    assert coded["round_trip"] and coded["identical_documents"] == len(held)
+    model_bpb = coded["coded_bytes"] * 8 / num_bytes
+    rows.append((f"numpy GPT ({steps} steps, {seconds:.0f} s), arithmetic-coded", model_bpb))
+    print("\n| method | bits/byte |\n|---|---|")
+    for name, bpb in sorted(rows, key=lambda row: row[1]):
+        print(f"| {name} | {bpb:.3f} |")
+    model_bytes = ckpt.stat().st_size
+    total = model_bytes + coded["coded_bytes"]
+    zstd = sizes_by_method["zstd -19"]["stream"]
+    even = break_even_bytes(model_bytes, model_bpb, zstd * 8 / num_bytes)
+    print(
+        f"\nmodel: {model.num_params():,} parameters, checkpoint {model_bytes:,} bytes; coded "
+        f"held-out text {coded['coded_bytes']:,} bytes (zstd -19 stream {zstd:,}); model + code "
+        f"{total:,} bytes, {total / num_bytes:.2f} of the raw bytes; "
+        + (
+            f"pays for itself against zstd -19 from {even / 1e6:,.0f} MB"
+            if even
+            else "never pays for itself"
+        )
+        + f". Coding and decoding {coded['tokens']:,} tokens took {coding:.1f} s; training's last "
+        f"held-out evaluation: {meta['history'][-1]['eval_bpb']:.3f} bits/byte."
+    )
+
+
+def info_documents(folder: Path) -> tuple[list[str], list[str]]:
+    """Ids and texts of every info node of at least 200 bytes in the manuals in `folder`."""
+    ids, texts = [], []
+    for path in sorted(folder.glob("*.info*.gz")):
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as handle:
+            nodes = handle.read().split("\x1f\n")
+        for number, node in enumerate(nodes):
+            if node.startswith(("Tag Table:", "Indirect:", "Local Variables")):
+                continue
+            if len(node.encode()) >= 200:
+                ids.append(f"{path.name}#{number}")
+                texts.append(node)
+    return ids, texts
+
+
+def write_run(
+    out: Path, ids: list[str], texts: list[str], train_texts: list[str], vocab_size: int
+) -> Path:
+    """A tokenized run of every document (one shard), its tokenizer trained on `train_texts`."""
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = [pa.table({"id": [str(i) for i in range(len(train_texts))], "text": train_texts})]
+    tokenizer, _ = train_tokenizer(corpus, TokenizerConfig(vocab_size=vocab_size))
+    save_tokenizer(tokenizer, out / "tokenizer.json")
+    encoder = load_encoder(out / "tokenizer.json")
+    eos_id = encoder.token_id(EOS)
+    kind = token_type(encoder.vocab_size)
+    table = pa.table(
+        {
+            "id": ids,
+            "tokens": tokens_array(encoder.encode(texts), eos_id, kind),
+            "num_bytes": [len(text.encode()) for text in texts],
+        }
+    )
+    shard = write_shard(out / shard_name(0), [table], kind)
+    manifest = Manifest(
+        tokenizer="tokenizer.json",
+        tokenizer_xxh3=file_checksum(out / "tokenizer.json"),
+        vocab_size=encoder.vocab_size,
+        token_dtype=str(kind),
+        eos_id=eos_id,
+        tokens_per_shard=1 << 30,
+        shards=(shard,),
+    )
+    (out / MANIFEST).write_text(manifest.to_json())
+    return out
+
+
+def train_for(run: Path, ckpt: Path, seconds: float) -> tuple[Path, int, float]:
+    """Train MODEL for about `seconds`: time a short run, then set the steps from its rate."""
+    probe = dataclasses.replace(MODEL, steps=_PROBE_STEPS, eval_every=_PROBE_STEPS, warmup=0)
+    started = time.perf_counter()
+    train(run, probe, ckpt, progress=False)
+    per_step = (time.perf_counter() - started) / _PROBE_STEPS
+    steps = max(_PROBE_STEPS, int(seconds / per_step))
+    config = dataclasses.replace(MODEL, steps=steps, eval_every=max(1, steps // 8))
+    started = time.perf_counter()
+    train(run, config, ckpt, progress=True)
+    return ckpt, steps, time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    main()
