@@ -132,7 +132,9 @@ class CheckpointModel:
         chunks = []
         for start in range(0, len(inputs), self.seq_len):
             window = inputs[start : start + self.seq_len]
-            chunks.append(np.stack([self._window_step(window[: i + 1]) for i in range(len(window))]))
+            chunks.append(
+                np.stack([self._window_step(window[: i + 1]) for i in range(len(window))])
+            )
         return chunks
 
     def step_probs(self, tokens: Sequence[int]) -> np.ndarray:

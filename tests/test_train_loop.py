@@ -26,6 +26,7 @@ from corpusmill.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from corpusmill.train.heldout import split_rows
 from corpusmill.train.loop import TrainConfig, held_out_documents, held_out_sequences, train
 from corpusmill.train.model import GPT, ModelConfig
 from corpusmill.train.sample import generate, sample_text
@@ -127,6 +128,19 @@ def test_held_out_documents_come_first_by_id_hash_up_to_a_tenth_of_the_bytes(run
     eos_id = tokenizer.token_to_id(EOS)
     expected = [tokenizer.encode(texts[i]).ids + [eos_id] for i in sorted(chosen)]
     assert [doc.tolist() for doc in held.docs] == expected
+
+
+def test_the_training_part_is_the_next_documents_by_id_hash_up_to_its_bytes():
+    ids = [f"page-{i}" for i in range(100)]
+    ranked = sorted(range(100), key=lambda i: xxhash.xxh3_64_intdigest(ids[i].encode()))
+    held, train_rows = split_rows(ids, np.full(100, 10), held_out_bytes=50, train_bytes=30)
+    assert held.tolist() == sorted(ranked[:5])
+    assert train_rows.tolist() == sorted(ranked[5:8])
+    # A tenth of the 1,000 bytes at most, whatever is asked; without a training limit, the rest.
+    held, train_rows = split_rows(ids, np.full(100, 10), held_out_bytes=10**9)
+    assert held.tolist() == sorted(ranked[:10]) and train_rows.tolist() == sorted(ranked[10:])
+    nothing = split_rows([], np.array([], np.int64), 50, 30)
+    assert [len(rows) for rows in nothing] == [0, 0]
 
 
 def test_held_out_bits_per_byte_are_the_held_out_documents_bits_over_their_bytes(run, trained):

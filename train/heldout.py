@@ -40,8 +40,10 @@ def split_rows(
     hashes = np.fromiter((xxhash.xxh3_64_intdigest(i.encode()) for i in ids), dtype=np.uint64)
     sizes = np.asarray(sizes, dtype=np.int64)
     order = np.lexsort((np.arange(len(hashes)), hashes))
+    if not len(order):
+        return order, order
     cumulative = np.cumsum(sizes[order])
-    budget = min(held_out_bytes, int(cumulative[-1] * MAX_HELD_OUT)) if len(sizes) else 0
+    budget = min(held_out_bytes, int(cumulative[-1] * MAX_HELD_OUT))
     held = max(1, int(np.searchsorted(cumulative, budget, side="right")))
     if train_bytes is None:
         train = len(order)
