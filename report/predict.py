@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
-from tqdm import tqdm
 
+from corpusmill.core.progress import progress
 from corpusmill.report.coder import Decoder, encode, intervals, quantize
 from corpusmill.train.model import GPT, Past, log_softmax
 
@@ -37,11 +37,11 @@ def code_documents(
 ) -> dict[str, Any]:
     """Code each document's tokens then EOS; return the cross-entropy bits, the coded bytes, and
     how many documents (of the first `verify_tokens` tokens; 0 = all) decode to identical text.
-    `name` labels the progress bars of encoding and decoding."""
+    `name` labels the progress of encoding and decoding."""
     sequences = [np.append(np.asarray(doc, dtype=np.int64), eos_id) for doc in docs]
     bits = 0.0
     lows, freqs, totals = [], [], []
-    with _progress(sum(map(len, sequences)), f"{name}: encode") as bar:
+    with progress(f"report: {name}: encode", sum(map(len, sequences)), unit="token") as bar:
         for sequence in sequences:
             first = 0
             for probs in model.document_probs(sequence):
@@ -55,7 +55,7 @@ def code_documents(
                 bar.update(len(probs))
     data = encode(np.concatenate(lows), np.concatenate(freqs), np.concatenate(totals))
     lengths = [len(s) for s in sequences]
-    decoded = _decode(model, data, lengths, eos_id, verify_tokens, f"{name}: decode")
+    decoded = _decode(model, data, lengths, eos_id, verify_tokens, f"report: {name}: decode")
     verified = texts[: len(decoded)]  # the first documents, as many as were decoded
     identical = sum(
         detokenize(np.array(ids)) == text for ids, text in zip(decoded, verified, strict=True)
@@ -86,7 +86,7 @@ def _decode(
     documents: list[list[int]] = []
     tokens = 0
     wanted = sum(lengths) if not limit else min(limit, sum(lengths))
-    with _progress(wanted, desc) as bar:
+    with progress(desc, wanted, unit="token") as bar:
         for length in lengths:
             if limit and documents and tokens + length > limit:
                 break
@@ -100,11 +100,6 @@ def _decode(
             documents.append(ids)
             tokens += length
     return documents
-
-
-def _progress(total: int, desc: str) -> tqdm:
-    """A progress bar of tokens, shown on a terminal only."""
-    return tqdm(total=total, desc=desc, unit="token", disable=None, leave=False)
 
 
 class CheckpointModel:
