@@ -30,12 +30,15 @@ from corpusmill.pipeline.readers import (
     read_split,
     split_size,
 )
+from corpusmill.pipeline.readers.jsonl import read_jsonl
+from corpusmill.pipeline.readers.parquet import read_parquet
 from corpusmill.pipeline.readers.records import (
     Batcher,
     Count,
     Document,
     DocumentBlock,
     Rejection,
+    Rejections,
 )
 from corpusmill.pipeline.readers.streams import (
     ByteReader,
@@ -542,6 +545,30 @@ def test_a_warc_reader_yields_one_typed_record_per_input_record(tmp_path: Path):
         url="http://a.example/gone",
         ordinary=True,
     )
+
+
+def test_bulk_readers_yield_blocks_not_a_record_per_document(tmp_path: Path):
+    pq.write_table(pa.table({"text": [f"row {i}" for i in range(100)]}), tmp_path / "p.parquet")
+    lines = [json.dumps({"text": f"line {i}"}) for i in range(50)]
+    lines[7] = json.dumps({"url": "http://x.example/"})
+    (tmp_path / "l.jsonl").write_text("\n".join(lines) + "\n")
+    config = ReadConfig(batch_docs=40, keep_fields=False)
+    parquet, jsonl = plan_splits(discover_inputs([str(tmp_path)], config), config)[::-1]
+    blocks = list(read_parquet(parquet, config))
+    assert [type(block) for block in blocks] == [DocumentBlock] * 3
+    assert [block.offsets.to_pylist() for block in blocks] == [
+        list(range(0, 40)),
+        list(range(40, 80)),
+        list(range(80, 100)),
+    ]
+    missing, block = read_jsonl(jsonl, config)
+    assert missing == Rejections(
+        [sum(len(line) + 1 for line in lines[:7])],
+        "missing_text",
+        [len(lines[7])],
+        "no string at 'text'",
+    )
+    assert block.texts.to_pylist() == [f"line {i}" for i in range(50) if i != 7]
 
 
 def test_batches_are_sized_in_utf8_bytes_however_documents_come():
