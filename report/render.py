@@ -49,7 +49,10 @@ def sections_of(report: dict[str, Any]) -> list[Section]:
             "documents `corpusmill train` evaluates its model on. Models and the zstd "
             "dictionary are fit on other documents, listed as the training part.",
             ["part", "documents", "UTF-8 bytes"],
-            [[part, str(v["docs"]), f"{v['bytes']:,}"] for part, v in report["sample"].items()],
+            [
+                [_PARTS[part], str(v["docs"]), f"{v['bytes']:,}"]
+                for part, v in report["sample"].items()
+            ],
         ),
         Section(
             "Bits per byte by method",
@@ -118,6 +121,9 @@ def sections_of(report: dict[str, Any]) -> list[Section]:
         )
     sections.append(_tokenizer_section(report["tokenizer"]))
     return sections + _stages_sections(report.get("stages", {}))
+
+
+_PARTS = {"held_out": "held out, measured", "train": "training part, fit on"}
 
 
 class Section(NamedTuple):
