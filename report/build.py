@@ -150,8 +150,7 @@ def training_curve(checkpoint: dict[str, Any], held_out: dict[str, Any]) -> dict
     says whether training evaluated these same documents."""
     theirs = checkpoint.get("held_out") or {}
     return {
-        "same_held_out": theirs.get("docs") == held_out["docs"]
-        and theirs.get("bytes") == held_out["bytes"],
+        "same_held_out": theirs.get("ids") == held_out["ids"],
         "points": [
             {
                 "step": entry["step"],

@@ -16,7 +16,7 @@ from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.corpus import Corpus
 from corpusmill.pipeline.run import run_pipeline
-from corpusmill.report.build import break_even_bytes, build_report
+from corpusmill.report.build import break_even_bytes, build_report, training_curve
 from corpusmill.report.config import ReportConfig
 from corpusmill.report.entropy import bits_per_byte, entropy_bits
 from corpusmill.report.ngram import KneserNey
@@ -167,7 +167,7 @@ def test_a_trained_model_codes_the_whole_held_out_set_and_is_drawn_with_its_curv
     checkpoint = {
         "bytes": 200_000,
         "params": gpt.num_params(),
-        "held_out": {"docs": len(texts), "bytes": num_bytes},
+        "held_out": {"ids": held["id"].to_pylist(), "docs": len(texts), "bytes": num_bytes},
         "history": [
             {"step": 0, "tokens_seen": 0, "eval_bpb": 6.0},
             {"step": 10, "tokens_seen": 160, "eval_bpb": 3.0},
@@ -224,6 +224,16 @@ def test_break_even_size_is_where_the_model_and_its_code_fit_in_zstds_bytes():
     assert 1_000_000 + 16_000_000 * 2.0 / 8 == 16_000_000 * 2.5 / 8
     assert break_even_bytes(1_000_000, 2.5, 2.5) is None
     assert break_even_bytes(1_000_000, 3.0, 2.5) is None
+
+
+def test_a_curve_measured_on_other_held_out_documents_is_flagged():
+    checkpoint = {
+        "held_out": {"ids": ["a#0", "b#7"], "bytes": 800},
+        "history": [{"step": 5, "tokens_seen": 80, "eval_bpb": 2.0}],
+    }
+    same = training_curve(checkpoint, {"ids": ["a#0", "b#7"]})
+    assert same["same_held_out"] and same["points"][0]["coded_bytes"] == 200
+    assert not training_curve(checkpoint, {"ids": ["a#0"]})["same_held_out"]
 
 
 def test_methods_are_listed_best_first(report):

@@ -124,6 +124,7 @@ def test_held_out_documents_come_first_by_id_hash_up_to_a_tenth_of_the_bytes(run
         chosen.append(i)
         used += len(texts[i].encode())
     assert held.bytes == used == sum(len(texts[i].encode()) for i in chosen)
+    assert held.ids == [ids[i] for i in sorted(chosen)]
     tokenizer = Tokenizer.from_file(str(run / "tokenizer.json"))
     eos_id = tokenizer.token_to_id(EOS)
     expected = [tokenizer.encode(texts[i]).ids + [eos_id] for i in sorted(chosen)]
@@ -149,6 +150,7 @@ def test_held_out_bits_per_byte_are_the_held_out_documents_bits_over_their_bytes
     held = held_out_documents(run, SMALL.held_out_bytes)
     assert stats["held_out"] == {
         "held_out_bytes": SMALL.held_out_bytes,
+        "ids": held.ids,
         "docs": len(held.docs),
         "bytes": held.bytes,
         "tokens": held.tokens,

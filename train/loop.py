@@ -185,9 +185,10 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
 
 @dataclass(frozen=True)
 class HeldOut:
-    """The held-out documents of a run: their token ids (each ending with EOS), their UTF-8 bytes
+    """The held-out documents of a run: their ids, token ids (each ending with EOS), UTF-8 bytes
     and where each lies in the run's token stream ([start, stop) positions)."""
 
+    ids: list[str]
     docs: list[np.ndarray]
     bytes: int
     starts: np.ndarray
@@ -202,10 +203,11 @@ class HeldOut:
         """One line for the log."""
         return f"{len(self.docs)} documents, {self.bytes} bytes, {self.tokens} tokens"
 
-    def summary(self, held_out_bytes: int) -> dict[str, int]:
+    def summary(self, held_out_bytes: int) -> dict[str, Any]:
         """What the checkpoint records of the held-out set, for the report to compare."""
         return {
             "held_out_bytes": held_out_bytes,
+            "ids": self.ids,
             "docs": len(self.docs),
             "bytes": self.bytes,
             "tokens": self.tokens,
@@ -233,6 +235,7 @@ def held_out_documents(run: Path, held_out_bytes: int) -> HeldOut:
         docs += [_checked_ids(batch["tokens"][int(i)].values.to_numpy(), dataset) for i in local]
         first += batch.num_rows
     return HeldOut(
+        ids=[ids[row] for row in rows],
         docs=docs,
         bytes=int(np.concatenate(sizes)[rows].sum()),
         starts=stops[rows] - lengths[rows],
