@@ -280,10 +280,6 @@ class _NamedFilter:
     def name(self) -> str:
         return self.filt.name
 
-    @property
-    def needs_words(self) -> bool:
-        return self.filt.needs_words
-
     def __call__(
         self, docs: pa.Table, words: pa.LargeListArray | None = None, splits: Any = None
     ) -> FilterResult:
