@@ -5,13 +5,13 @@ and the keys they touch -> keys/bucket-N.arrow, sorted by key."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 from distributed import Client, Future
 
+from corpusmill.core.storage import Location
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.lsh import Pairs, candidate_pairs, unique_pairs
@@ -22,8 +22,8 @@ from corpusmill.pipeline.dedup.signatures import Signed
 class Candidates(NamedTuple):
     """A bucket's candidate pairs and the keys they touch."""
 
-    pairs: Path
-    keys: Path
+    pairs: Location
+    keys: Location
 
 
 def submit_candidates(

@@ -4,7 +4,6 @@ clusters/part-N.arrow, and its clusters' kept documents (key, id) -> roots/part-
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -14,6 +13,7 @@ import pyarrow.parquet as pq
 from distributed import Client, Future
 
 from corpusmill.core.errors import StageError
+from corpusmill.core.storage import Location, open_input
 from corpusmill.pipeline.dedup.candidates import Candidates
 from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.keys import ROW_BITS
@@ -25,8 +25,8 @@ class Clustered(NamedTuple):
     """A part's removed documents and its cluster roots, and the documents and bytes it removes
     per kind (exact, near)."""
 
-    clusters: Path
-    roots: Path
+    clusters: Location
+    roots: Location
     removed: dict[str, dict[str, int]]
 
 
@@ -35,7 +35,7 @@ def submit_clusters(
     files: DedupFiles,
     signed: Sequence[Future],
     candidates: Sequence[Future],
-    components: Sequence[Path],
+    components: Sequence[Location],
 ) -> list[Future]:
     """A future of each clean part's Clustered, from its Signed, every bucket's Candidates and
     the components files."""
@@ -49,7 +49,7 @@ def clusters_task(
     part: int,
     signed: Signed,
     candidates: Sequence[Candidates],
-    components: Sequence[Path],
+    components: Sequence[Location],
     files: DedupFiles,
 ) -> Clustered:
     """Write the part's removed documents (key, id, kind, cluster) and its clusters' kept
@@ -64,7 +64,8 @@ def clusters_task(
     earlier_copy = touched.filter(touched.column("exact")).column("key").to_numpy()
     source = files.clean(part)
     try:
-        ids = pq.read_table(source, columns=["id"]).column("id")
+        with open_input(source) as handle:
+            ids = pq.read_table(handle, columns=["id"]).column("id")
     except (OSError, pa.ArrowException) as exc:
         raise StageError(f"dedup: cannot read {source} ({exc}); rerun the clean stage") from exc
     rows = key - low

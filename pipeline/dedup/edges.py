@@ -5,13 +5,13 @@ near pairs kept when their true Jaccard similarity reaches the threshold (all of
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 from distributed import Client, Future
 
+from corpusmill.core.storage import Location
 from corpusmill.pipeline.dedup.candidates import Candidates
 from corpusmill.pipeline.dedup.files import DedupFiles, rows_of
 from corpusmill.pipeline.dedup.keys import ROW_BITS
@@ -26,7 +26,7 @@ _VERIFY_PAIRS = 4096
 class Edges(NamedTuple):
     """A partition's edge file and its counts of exact, candidate, verified and kept pairs."""
 
-    path: Path
+    path: Location
     counts: dict[str, int]
 
 
@@ -48,7 +48,7 @@ def submit_edges(
 def edges_task(
     j: int,
     candidates: Sequence[Candidates],
-    shingles: Sequence[Path],
+    shingles: Sequence[Location],
     files: DedupFiles,
     threshold: float,
 ) -> Edges:
@@ -93,7 +93,7 @@ def edges_task(
 class _SetLookup:
     """Shingle sets by document key, from the memory-mapped shingles file of each key's part."""
 
-    def __init__(self, paths: Mapping[int, Path]) -> None:
+    def __init__(self, paths: Mapping[int, Location]) -> None:
         self._paths = paths
         self._files: dict[int, tuple[np.ndarray, pa.Array]] = {}
 

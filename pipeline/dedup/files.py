@@ -4,11 +4,11 @@ step's numbered files under OUT/dedup/ (the run layout names them)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from corpusmill.core.errors import StageError
+from corpusmill.core.storage import Location
 from corpusmill.loader.layout import RunLayout
 
 
@@ -21,14 +21,14 @@ class DedupFiles:
     parts: tuple[int, ...]
     buckets: int
 
-    def clean(self, part: int) -> Path:
+    def clean(self, part: int) -> Location:
         return self.run.clean_part(part)
 
-    def file(self, step: str, index: int) -> Path:
+    def file(self, step: str, index: int) -> Location:
         return self.run.dedup_file(step, index)
 
 
-def rows_of(known: np.ndarray, wanted: np.ndarray, path: Path) -> np.ndarray:
+def rows_of(known: np.ndarray, wanted: np.ndarray, path: Location) -> np.ndarray:
     """The rows of sorted `wanted` keys among the sorted keys of file `path`, all of which it
     must hold (a file left by another run would not)."""
     rows = np.searchsorted(known, wanted)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 from distributed import Client, Future
 
+from corpusmill.core.storage import Location
 from corpusmill.pipeline.dedup.components import distributed_components, local_components
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.edges import Edges
@@ -23,7 +23,7 @@ from corpusmill.pipeline.dedup.shuffle import read_table, write_sorted
 class Labelled(NamedTuple):
     """A components file and the histogram of its clusters' sizes."""
 
-    path: Path
+    path: Location
     histogram: dict[str, int]
 
 
@@ -47,12 +47,12 @@ def submit_labels(
     return written, {"method": "distributed", "edges": total, "rounds": rounds}
 
 
-def _local_components_task(paths: Sequence[Path], destination: Path) -> Labelled:
+def _local_components_task(paths: Sequence[Location], destination: Location) -> Labelled:
     edges = _read_edges(paths)
     return _write_components(local_components(edges[:, 0], edges[:, 1]), destination)
 
 
-def _read_edges(paths: Sequence[Path]) -> np.ndarray:
+def _read_edges(paths: Sequence[Location]) -> np.ndarray:
     """The (a, b) edges of edge files, as an (n, 2) int64 array."""
     tables = [read_table(path) for path in paths]
     return np.column_stack(
@@ -63,7 +63,7 @@ def _read_edges(paths: Sequence[Path]) -> np.ndarray:
     ).astype(np.int64)
 
 
-def _write_components(labelled: tuple[np.ndarray, np.ndarray], path: Path) -> Labelled:
+def _write_components(labelled: tuple[np.ndarray, np.ndarray], path: Location) -> Labelled:
     """Write (key, cluster) rows sorted by key; return them with the histogram of the clusters'
     sizes."""
     nodes, labels = labelled

@@ -5,7 +5,6 @@ order, -> removed.parquet."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -13,6 +12,7 @@ import pyarrow.parquet as pq
 from distributed import Client, Future
 
 from corpusmill.core.atomic import atomic_path
+from corpusmill.core.storage import Location
 from corpusmill.pipeline.dedup.clusters import Clustered
 from corpusmill.pipeline.dedup.files import DedupFiles, rows_of
 from corpusmill.pipeline.dedup.keys import ROW_BITS
@@ -28,7 +28,7 @@ def submit_removed(client: Client, files: DedupFiles, clustered: Sequence[Future
     return client.submit(write_removed, kept, files.run.removed, pure=False)
 
 
-def kept_ids_task(part: int, clustered: Sequence[Clustered], files: DedupFiles) -> Path:
+def kept_ids_task(part: int, clustered: Sequence[Clustered], files: DedupFiles) -> Location:
     """Add the kept document's id to each removed document of the part, from the roots files of
     the parts holding its clusters' kept documents. Memory: the part's removed rows."""
     by_part = dict(zip(files.parts, clustered, strict=True))
@@ -48,7 +48,7 @@ def kept_ids_task(part: int, clustered: Sequence[Clustered], files: DedupFiles) 
     return path
 
 
-def write_removed(parts: Sequence[Path], path: Path) -> Path:
+def write_removed(parts: Sequence[Location], path: Location) -> Location:
     """Concatenate the parts' removed rows, in the order given, into `path` (removed.parquet)."""
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, REMOVED, compression="zstd") as writer:
         for part in parts:

@@ -4,7 +4,6 @@ part's documents that are in a near candidate pair -> shingles/part-N.arrow."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -12,6 +11,7 @@ import pyarrow.parquet as pq
 from distributed import Client, Future
 
 from corpusmill.core.errors import StageError
+from corpusmill.core.storage import Location, open_input
 from corpusmill.pipeline.dedup.candidates import Candidates
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.files import DedupFiles
@@ -35,7 +35,7 @@ def submit_shingles(
 
 def shingles_task(
     part: int, candidates: Sequence[Candidates], files: DedupFiles, config: DedupConfig
-) -> Path:
+) -> Location:
     """Write the shingle sets of the part's documents that are in a near candidate pair.
     Memory: one row group's texts, and the sets (4 bytes per shingle)."""
     low, high = part << ROW_BITS, (part + 1) << ROW_BITS
@@ -45,17 +45,18 @@ def shingles_task(
     source = files.clean(part)
     keys, sets = [], []
     try:
-        parquet = pq.ParquetFile(source)
-        first = 0
-        for group in range(parquet.num_row_groups):
-            size = parquet.metadata.row_group(group).num_rows
-            wanted = rows[(rows >= first) & (rows < first + size)]
-            if len(wanted):
-                texts = parquet.read_row_group(group, columns=["text"]).column("text")
-                shingles = shingle_hashes(texts.take(wanted - first), config.shingle_size)
-                sets.append(shingle_sets(shingles))
-                keys.append(wanted + (np.int64(part) << ROW_BITS))
-            first += size
+        with open_input(source) as handle:
+            parquet = pq.ParquetFile(handle)
+            first = 0
+            for group in range(parquet.num_row_groups):
+                size = parquet.metadata.row_group(group).num_rows
+                wanted = rows[(rows >= first) & (rows < first + size)]
+                if len(wanted):
+                    texts = parquet.read_row_group(group, columns=["text"]).column("text")
+                    shingles = shingle_hashes(texts.take(wanted - first), config.shingle_size)
+                    sets.append(shingle_sets(shingles))
+                    keys.append(wanted + (np.int64(part) << ROW_BITS))
+                first += size
     except (OSError, pa.ArrowException) as exc:
         raise StageError(f"dedup: cannot read {source} ({exc}); rerun the clean stage") from exc
     path = files.file("shingles", part)

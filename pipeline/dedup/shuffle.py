@@ -1,35 +1,53 @@
 """The stage's shuffles: each task writes its rows sorted by destination, and each reader takes its
-key range from every writer's file, memory-mapped, so it reads only the bytes it needs.
+key range from every writer's file, reading only the record batches that hold it: memory-mapped
+when local, by range requests through fsspec when the run is on an object store
+(core/storage.py `open_input`).
 
 Files are uncompressed Arrow IPC, sorted by their first column (a partition number or a document
-key), one record batch each: `pyarrow.ipc.open_file` reads them for inspection. Writing to disk
-rather than keeping rows in worker memory keeps the memory of a step bounded by one task's share,
-whatever the corpus size, and leaves every step's output inspectable.
+key), in record batches of at most 65,536 rows whose first and last values the schema metadata
+lists: `pyarrow.ipc.open_file` reads them for inspection. Writing files rather than keeping rows
+in worker memory keeps the memory of a step bounded by one task's share, whatever the corpus
+size, and leaves every step's output inspectable.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from corpusmill.core.atomic import atomic_path
+from corpusmill.core.storage import Location, open_input
 from corpusmill.pipeline.dedup.hashing import fmix64
 
 _METADATA_KEY = b"corpusmill"
+_BOUNDS_KEY = b"corpusmill.batches"
+# Rows per record batch: a reader of a key range reads whole batches, so a few MB at most beyond
+# its range (signature rows take 34 bytes).
+_BATCH_ROWS = 1 << 16
 
 
-def write_sorted(path: Path, table: pa.Table, metadata: Mapping[str, Any] | None = None) -> None:
+def write_sorted(
+    path: Location, table: pa.Table, metadata: Mapping[str, Any] | None = None
+) -> None:
     """Write `table`, sorted by its first column, atomically; `metadata` is kept as JSON."""
+    table = table.combine_chunks()
+    first = table.column(0).to_numpy()
+    bounds = [
+        [int(first[start]), int(first[min(start + _BATCH_ROWS, len(first)) - 1])]
+        for start in range(0, len(first), _BATCH_ROWS)
+    ]
+    labels = {_BOUNDS_KEY: json.dumps(bounds)}
     if metadata is not None:
-        table = table.replace_schema_metadata({_METADATA_KEY: json.dumps(metadata, sort_keys=True)})
+        labels[_METADATA_KEY] = json.dumps(metadata, sort_keys=True)
+    table = table.replace_schema_metadata(labels)
     with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink:
         with pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table.combine_chunks())
+            for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
+                writer.write_batch(batch)
 
 
 def partition_of(values: np.ndarray, partitions: int) -> np.ndarray:
@@ -37,34 +55,40 @@ def partition_of(values: np.ndarray, partitions: int) -> np.ndarray:
     return (fmix64(values.astype(np.uint64)) % np.uint64(partitions)).astype(np.int64)
 
 
-def read_range(paths: Iterable[Path], low: int, high: int) -> pa.Table:
+def read_range(paths: Iterable[Location], low: int, high: int) -> pa.Table:
     """The rows of one or more files whose first column is in [low, high), file after file.
-    Memory: the rows returned (pages outside the range are never read)."""
+    Memory: the rows returned (batches outside the range are never read)."""
     sliced = []
     for path in paths:
-        table = _mapped(path)
-        start, end = np.searchsorted(table.column(0).to_numpy(), [low, high])
-        sliced.append(table.slice(start, end - start))
-    return pa.concat_tables(sliced)
+        with open_input(path) as source:
+            reader = pa.ipc.open_file(source)
+            bounds = json.loads(reader.schema.metadata[_BOUNDS_KEY])
+            schema = reader.schema.remove_metadata()
+            for index, (first, last) in enumerate(bounds):
+                if last < low or first >= high:
+                    continue
+                # An object's batch is read into memory; a local one stays mapped after closing.
+                batch = reader.get_batch(index)
+                start, end = np.searchsorted(batch.column(0).to_numpy(), [low, high])
+                sliced.append(batch.slice(start, end - start))
+    return pa.Table.from_batches(sliced, schema)
 
 
-def read_table(path: Path) -> pa.Table:
-    """A whole file, memory-mapped."""
-    return _mapped(path)
+def read_table(path: Location) -> pa.Table:
+    """A whole file, memory-mapped when local: closing the file keeps the mapping while rows are
+    used (an object's rows are read into memory)."""
+    with open_input(path) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
-def read_metadata(path: Path) -> dict[str, Any] | None:
-    """The metadata a file was written with, or None if it does not exist or has none."""
+def read_metadata(path: Location) -> dict[str, Any] | None:
+    """The metadata a file was written with, or None if it does not exist, has none or lists no
+    batch bounds (written before files had them: `read_range` could not read it)."""
     try:
-        with pa.memory_map(str(path)) as source:
+        with open_input(path) as source:
             schema = pa.ipc.open_file(source).schema
     except FileNotFoundError:
         return None
-    raw = (schema.metadata or {}).get(_METADATA_KEY)
-    return json.loads(raw) if raw else None
-
-
-def _mapped(path: Path) -> pa.Table:
-    """A file's table over a memory map: closing the file keeps the mapping while rows are used."""
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_file(source).read_all()
+    labels = schema.metadata or {}
+    raw = labels.get(_METADATA_KEY)
+    return json.loads(raw) if raw and _BOUNDS_KEY in labels else None

@@ -5,6 +5,7 @@ written for its content and these settings is not redone."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -16,6 +17,7 @@ from distributed import Client, Future
 
 from corpusmill.core.checksums import file_checksum
 from corpusmill.core.errors import StageError
+from corpusmill.core.storage import Location, ObjectPath, open_input
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.hashing import shingle_hashes, text_hashes, url_hashes
@@ -41,8 +43,8 @@ _BANDS = pa.schema(
 class Signed(NamedTuple):
     """A clean part's signature and size files, and its documents and text bytes."""
 
-    signatures: Path
-    sizes: Path
+    signatures: Location
+    sizes: Location
     counts: dict[str, int]
 
 
@@ -64,11 +66,13 @@ def signatures_task(part: int, files: DedupFiles, config: DedupConfig) -> Signed
     columns = ["text", "url"] if config.exact_url else ["text"]
     tables, sizes, offset = [], [], 0
     try:
-        for batch in pq.ParquetFile(source).iter_batches(batch_size=_BATCH_DOCS, columns=columns):
-            keys = (np.int64(part) << ROW_BITS) + offset + np.arange(batch.num_rows)
-            tables.append(_band_rows(batch, keys, config, permutations, files.buckets))
-            sizes.append(pc.binary_length(batch.column("text")).cast(pa.int64()))
-            offset += batch.num_rows
+        with open_input(source) as handle:
+            parquet = pq.ParquetFile(handle)
+            for batch in parquet.iter_batches(batch_size=_BATCH_DOCS, columns=columns):
+                keys = (np.int64(part) << ROW_BITS) + offset + np.arange(batch.num_rows)
+                tables.append(_band_rows(batch, keys, config, permutations, files.buckets))
+                sizes.append(pc.binary_length(batch.column("text")).cast(pa.int64()))
+                offset += batch.num_rows
     except (OSError, pa.ArrowException) as exc:
         raise StageError(f"dedup: cannot read {source} ({exc}); rerun the clean stage") from exc
     size_column = pa.chunked_array(sizes, pa.int64())
@@ -121,5 +125,16 @@ def _signature_metadata(files: DedupFiles, config: DedupConfig, part: int) -> di
         "buckets": files.buckets,
         # The part's content, not its mtime: a rewritten but identical part keeps its signatures,
         # and the signature file's bytes never depend on when the part was written.
-        "source": {"bytes": source.stat().st_size, "xxh3": file_checksum(source)},
+        "source": {"bytes": source.stat().st_size, "xxh3": _checksum(source)},
     }
+
+
+def _checksum(source: Location) -> str:
+    """The xxh3 of a clean part's bytes; an object's is taken of a local copy, since
+    file_checksum opens local files only."""
+    if not isinstance(source, ObjectPath):
+        return file_checksum(source)
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / source.name
+        source.fs.get_file(source.path, str(copy))
+        return file_checksum(copy)

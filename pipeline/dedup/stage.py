@@ -24,11 +24,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -36,6 +34,7 @@ from distributed import Client
 
 from corpusmill.core.atomic import write_json
 from corpusmill.core.errors import StageError
+from corpusmill.core.storage import Location, file_sizes, open_input, remove
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.dedup.candidates import submit_candidates
 from corpusmill.pipeline.dedup.clusters import submit_clusters
@@ -62,11 +61,12 @@ _RERUN_STEPS = (
 )
 
 
-def run_dedup(out: Path, config: DedupConfig, client: Client) -> dict[str, Any]:
-    """Find exact and near duplicates among the documents in OUT/clean/; write OUT/dedup/ and return
-    the stage's stats. Skipped (its stats returned) when OUT/dedup/_done.json exists."""
+def run_dedup(out: Location, config: DedupConfig, client: Client) -> dict[str, Any]:
+    """Find exact and near duplicates among the documents in OUT/clean/ (a local folder or an
+    object store's ObjectPath); write OUT/dedup/ and return the stage's stats. Skipped (its stats
+    returned) when OUT/dedup/_done.json exists."""
     started = time.perf_counter()
-    run = RunLayout(Path(out))
+    run = RunLayout(out)
     done = run.dedup_marker
     if done.exists():
         log.info("dedup: %s exists, skipping the stage", done)
@@ -76,7 +76,7 @@ def run_dedup(out: Path, config: DedupConfig, client: Client) -> dict[str, Any]:
     buckets = max(1, math.ceil(docs * rows_per_doc / config.bucket_rows))
     files = DedupFiles(run, tuple(parts), buckets)
     for step in _RERUN_STEPS:
-        shutil.rmtree(run.dedup / step, ignore_errors=True)
+        remove(run.dedup / step)
     verify = config.near and config.verify_threshold > 0
     log.info("dedup: %d documents in %d parts, %d buckets", docs, len(parts), buckets)
 
@@ -115,7 +115,8 @@ def _clean_parts(run: RunLayout) -> tuple[list[int], int]:
     parts = run.clean_parts()
     if not parts:
         raise StageError(f"dedup: no documents in {folder}; run the clean stage first")
-    unfinished = [p for p in parts if not run.clean_marker(p).exists()]
+    markers = file_sizes(run.clean_marker(parts[0]).parent)
+    unfinished = [p for p in parts if run.clean_marker(p).name not in markers]
     if unfinished:
         raise StageError(
             f"dedup: clean parts {unfinished} in {folder} have no done marker; "
@@ -123,8 +124,13 @@ def _clean_parts(run: RunLayout) -> tuple[list[int], int]:
         )
     if parts[-1] >= 1 << 31:
         raise StageError(f"dedup: part number {parts[-1]} in {folder} is too large for a key")
-    docs = sum(pq.ParquetFile(run.clean_part(p)).metadata.num_rows for p in parts)
-    return parts, docs
+    return parts, sum(_rows(run.clean_part(p)) for p in parts)
+
+
+def _rows(path: Location) -> int:
+    """The documents of a clean part, from its footer."""
+    with open_input(path) as source:
+        return pq.ParquetFile(source).metadata.num_rows
 
 
 def _gather(client: Client, step: str, layers: Sequence[Sequence[Any]]) -> list[list[Any]]:
