@@ -18,7 +18,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -28,6 +27,7 @@ from distributed import Client
 
 from corpusmill.core.atomic import atomic_path, write_json
 from corpusmill.core.errors import StageError
+from corpusmill.core.storage import Location, location, storage_options
 from corpusmill.loader.layout import RunLayout, part_name
 from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.pipeline.config import RunConfig
@@ -61,11 +61,17 @@ class CleanTask:
         return part_name(self.index)
 
 
-def run_clean(config: RunConfig, client: Client, files: Sequence[InputFile]) -> dict[str, Any]:
-    """Clean the input `files` (as discovery found `config.inputs`) into `OUT/clean/`, skipping
-    finished tasks; return the stage's counts."""
+def run_clean(
+    config: RunConfig,
+    client: Client,
+    files: Sequence[InputFile],
+    layout: RunLayout | None = None,
+) -> dict[str, Any]:
+    """Clean the input `files` (as discovery found `config.inputs`) into `OUT/clean/` of
+    `layout` (default: the folder `config.out` names), skipping finished tasks; return the
+    stage's counts."""
     started = time.perf_counter()
-    layout = RunLayout(Path(config.out))
+    layout = layout or output_layout(config)
     tasks = plan_tasks(plan_splits(files, config.read), config.read.split_bytes)
     todo = [task for task in tasks if not layout.clean_marker(task.index).exists()]
     log.info(
@@ -79,6 +85,7 @@ def run_clean(config: RunConfig, client: Client, files: Sequence[InputFile]) -> 
         desc="clean",
         done=len(tasks) - len(todo),
         config=config,
+        layout=layout,
     )
     stats = summarize([json.loads(layout.clean_marker(task.index).read_text()) for task in tasks])
     stats.update(
@@ -96,6 +103,12 @@ def run_clean(config: RunConfig, client: Client, files: Sequence[InputFile]) -> 
             "and check the input formats and the read.text_key setting"
         )
     return stats
+
+
+def output_layout(config: RunConfig) -> RunLayout:
+    """The layout of the run folder `config.out` names, local or reached with the config's
+    storage options."""
+    return RunLayout(location(config.out, storage_options(config.storage)))
 
 
 def plan_tasks(splits: Sequence[Split], target_bytes: int) -> list[CleanTask]:
@@ -121,9 +134,12 @@ def plan_tasks(splits: Sequence[Split], target_bytes: int) -> list[CleanTask]:
     return tasks
 
 
-def clean_task(task: CleanTask, config: RunConfig) -> dict[str, Any]:
-    """Clean one task's splits into its part files, then write its done marker; return counts."""
-    layout = RunLayout(Path(config.out))
+def clean_task(
+    task: CleanTask, config: RunConfig, layout: RunLayout | None = None
+) -> dict[str, Any]:
+    """Clean one task's splits into its part files in `layout` (default: the folder
+    `config.out` names), then write its done marker; return counts."""
+    layout = layout or output_layout(config)
     filters = build_filters(config.filters)
     kept = Counter(docs=0, bytes=0)
     counters: Counter[str] = Counter()
@@ -331,7 +347,7 @@ def _describe(task: CleanTask) -> str:
 
 
 @contextlib.contextmanager
-def parquet_sink(path: Path, schema: pa.Schema) -> Iterator:
+def parquet_sink(path: Location, schema: pa.Schema) -> Iterator:
     """A function that appends tables to a zstd Parquet file written atomically at the end."""
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
 

@@ -8,13 +8,14 @@ WARC): the readers' documents, as read, without the clean stage's normalization 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from corpusmill.core.storage import Location, location, open_input
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.dedup.keys import split_keys
 from corpusmill.pipeline.dedup.shuffle import read_table
@@ -31,10 +32,12 @@ class Corpus:
     """The documents of run output folders and raw inputs: found once, and read (as tables of
     `id` and `text`) each time the corpus is iterated."""
 
-    def __init__(self, inputs: Sequence[str], read_config: ReadConfig | None = None) -> None:
-        self.inputs = list(inputs)
-        self.runs = [RunLayout(Path(spec)) for spec in inputs if is_run_output(spec)]
-        raw = [spec for spec in inputs if not is_run_output(spec)]
+    def __init__(
+        self, inputs: Sequence[str | Location], read_config: ReadConfig | None = None
+    ) -> None:
+        self.inputs = [str(spec) for spec in inputs]
+        self.runs = [RunLayout(location(spec)) for spec in inputs if is_run_output(spec)]
+        raw = [str(spec) for spec in inputs if not is_run_output(spec)]
         self.read_config = read_config or ReadConfig()
         self.splits = (
             plan_splits(discover_inputs(raw, self.read_config), self.read_config) if raw else []
@@ -54,18 +57,18 @@ class Corpus:
         return ", ".join(self.inputs)
 
 
-def is_run_output(spec: str) -> bool:
-    """True for the output folder of `corpusmill run` (it has a folder of clean parts)."""
-    return RunLayout(Path(spec)).clean.is_dir()
+def is_run_output(spec: str | os.PathLike[str] | Location) -> bool:
+    """True for the output folder of `corpusmill run`, local or on an object store (it has a
+    folder of clean parts)."""
+    return RunLayout(location(spec)).clean.is_dir()
 
 
 def read_kept(
     layout: RunLayout, part: int, columns: Sequence[str] | None = ("id", "text")
 ) -> pa.Table:
     """The `columns` (all with None) of clean part `part`'s documents that dedup kept, in order."""
-    table = pq.read_table(
-        layout.clean_part(part), columns=None if columns is None else list(columns)
-    )
+    with open_input(layout.clean_part(part)) as source:
+        table = pq.read_table(source, columns=None if columns is None else list(columns))
     keep = kept_mask(layout, part, table.num_rows)
     return table if keep.all() else table.filter(keep)
 

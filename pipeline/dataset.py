@@ -16,7 +16,6 @@ import json
 import logging
 import time
 from functools import reduce
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -26,6 +25,7 @@ from distributed import Client
 
 from corpusmill.core.atomic import write_json
 from corpusmill.core.errors import StageError
+from corpusmill.core.storage import Location, location
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.clean import parquet_sink, text_bytes
 from corpusmill.pipeline.cluster import gather, run_tasks
@@ -49,11 +49,11 @@ _UP_TO_LONE_SURROGATE = (
 )
 
 
-def run_dataset(out: Path, client: Client) -> dict[str, Any]:
-    """Write the kept documents of every clean part into `OUT/dataset/`, skipping finished parts;
-    return the stage's counts."""
+def run_dataset(out: str | Location, client: Client) -> dict[str, Any]:
+    """Write the kept documents of every clean part into `OUT/dataset/` (a local folder or an
+    object store's), skipping finished parts; return the stage's counts."""
     started = time.perf_counter()
-    layout = RunLayout(Path(out))
+    layout = RunLayout(location(out))
     parts = layout.clean_parts()
     todo = [part for part in parts if not layout.dataset_marker(part).exists()]
     log.info("dataset: %d parts, %d already written", len(parts), len(parts) - len(todo))

@@ -8,7 +8,6 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -17,6 +16,7 @@ import pyarrow.parquet as pq
 from distributed import Client, Future
 
 from corpusmill.core.atomic import atomic_path, write_json
+from corpusmill.core.storage import Location, open_input
 from corpusmill.loader.format import tokens_array, write_shard
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import run_tasks
@@ -37,11 +37,11 @@ class EncodeTask:
     part: int
 
     @property
-    def encoded(self) -> Path:
+    def encoded(self) -> Location:
         return self.layout.encoded_part(self.part)
 
     @property
-    def marker(self) -> Path:
+    def marker(self) -> Location:
         return self.layout.encoded_marker(self.part)
 
 
@@ -59,7 +59,7 @@ def encode_parts(
     tokens: pa.DataType,
     digest: str,
     client: Client,
-) -> list[Path]:
+) -> list[Location]:
     """Encode every part not yet encoded with this tokenizer (the encoder a task left on the
     cluster, of `backend`); return the encoded files in order."""
     tasks = [EncodeTask(layout, part) for part in parts]
@@ -109,13 +109,15 @@ def encode_part(
 
     with atomic_path(task.encoded) as tmp:
         info = write_shard(tmp, batches(), tokens, name=task.encoded.name)
+    with open_input(task.layout.clean_part(task.part)) as source:
+        clean_docs = pq.read_metadata(source).num_rows
     counts = {
         "tokenizer_xxh3": digest,
         "backend": encoder.backend,
         "docs": info.docs,
         "tokens": info.tokens,
         "num_bytes": info.num_bytes,
-        "removed": pq.read_metadata(task.layout.clean_part(task.part)).num_rows - table.num_rows,
+        "removed": clean_docs - table.num_rows,
     }
     write_json(task.marker, counts)
     return counts

@@ -13,7 +13,6 @@ import contextlib
 import errno
 import json
 import logging
-import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -22,27 +21,50 @@ from distributed import Client
 
 from corpusmill.core.atomic import folder_lock, remove_stale_temporaries, write_json, write_text
 from corpusmill.core.errors import ConfigError, StageError
+from corpusmill.core.storage import (
+    Location,
+    apply_to_fsspec,
+    check_storage,
+    location,
+    remove,
+    storage_options,
+)
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import check_scheduler, dask_client
 from corpusmill.pipeline.config import RunConfig, config_to_toml, flat_config, load_config
 from corpusmill.pipeline.readers import InputFile, discover_inputs, printable
 from corpusmill.pipeline.stages import RunContext, stages
+from corpusmill.pipeline.worker_storage import share_storage_options
 from corpusmill.tokenizer.encode import check_tokenizer_file
 
 log = logging.getLogger(__name__)
 
-# Keys that never change what a run writes: where it executes, where its output goes, and the
-# spelling of its inputs (the files they resolve to are compared instead, in OUT/inputs.json).
-_UNCOMPARED_KEYS = frozenset({"scheduler", "workers", "out", "inputs"})
+# Keys that never change what a run writes: where it executes, where its output goes, how the
+# storage is reached, and the spelling of its inputs (the files they resolve to are compared
+# instead, in OUT/inputs.json).
+_UNCOMPARED_KEYS = frozenset(
+    {
+        "scheduler",
+        "workers",
+        "out",
+        "inputs",
+        "storage.endpoint_url",
+        "storage.region",
+        "storage.anon",
+    }
+)
 # How many names of added, removed or changed inputs a refusal lists.
 _NAMED_INPUTS = 3
 
 
 class PreparedRun(NamedTuple):
-    """A run whose checks passed: its config and the input files it reads, found once."""
+    """A run whose checks passed: its config, the input files it reads, found once, its output
+    folder's layout (local or on an object store) and the storage options that reach them."""
 
     config: RunConfig
     files: list[InputFile]
+    layout: RunLayout
+    options: dict[str, Any]
 
 
 def run_pipeline(
@@ -66,29 +88,34 @@ def prepared_run(config: RunConfig, force: bool = False) -> Iterator[PreparedRun
     """Check everything a run needs but its cluster, find its input files, then hold the output
     folder's lock and claim the folder for `config` and those files while the block runs.
 
-    The scheduler's address, the tokenizer and the inputs are checked first, so that a mistake
-    is reported in a second, not after the cluster started or hours of cleaning.
+    The scheduler's address, the tokenizer, the object stores' buckets and the inputs are
+    checked first, so that a mistake is reported in a second, not after the cluster started or
+    hours of cleaning.
     """
     if config.scheduler:
         check_scheduler(config.scheduler)
     if config.tokenizer.path:
         check_tokenizer_file(Path(config.tokenizer.path))
+    options = storage_options(config.storage)
+    check_storage([config.out, *config.inputs], options)
+    apply_to_fsspec(options)
     files = discover_inputs(config.inputs, config.read, out=config.out)
-    out = Path(config.out)
+    layout = RunLayout(location(config.out, options))
     with contextlib.ExitStack() as held:
         try:
-            out.mkdir(parents=True, exist_ok=True)
-            held.enter_context(folder_lock(RunLayout(out).lock))
-            _claim_output(out, config, _inputs_record(files), force)
+            layout.root.mkdir(parents=True, exist_ok=True)
+            held.enter_context(folder_lock(layout.lock))
+            _claim_output(layout, config, _inputs_record(files), force)
         except OSError as exc:
-            raise _output_error(out, exc) from None
-        yield PreparedRun(config, files)
+            raise _output_error(layout.root, exc) from None
+        yield PreparedRun(config, files, layout, options)
 
 
 def run_stages(run: PreparedRun, client: Client) -> dict[str, Any]:
     """Run the stages of a prepared run in order on `client`, each given the products of the
     earlier stages it needs; return and write the run's stats."""
-    context = RunContext(RunLayout(Path(run.config.out)), run.config, tuple(run.files), client)
+    share_storage_options(client, run.options)
+    context = RunContext(run.layout, run.config, tuple(run.files), client)
     stats: dict[str, Any] = {}
     products: dict[str, Any] = {}
     for stage in stages(run.config):
@@ -100,14 +127,16 @@ def run_stages(run: PreparedRun, client: Client) -> dict[str, Any]:
     return stats
 
 
-def _claim_output(out: Path, config: RunConfig, inputs: list[dict[str, Any]], force: bool) -> None:
+def _claim_output(
+    layout: RunLayout, config: RunConfig, inputs: list[dict[str, Any]], force: bool
+) -> None:
     """Record `config` and `inputs` as the output folder's run, refusing to mix them with another
     run's output unless `force`, which deletes every output of a previous run first."""
-    layout = RunLayout(out)
+    out = layout.root
     if force:
         if removed := _remove_outputs(layout):
             log.warning("--force: removed %d outputs of the previous run in %s", removed, out)
-    elif differences := _differences(out, config, inputs):
+    elif differences := _differences(layout, config, inputs):
         raise ConfigError(
             f"{out} holds the output of another run ({'; '.join(differences)}); choose another "
             "--out, or pass --force to delete that output and start again"
@@ -142,11 +171,10 @@ def _changed_keys(old: RunConfig, new: RunConfig) -> list[str]:
     )
 
 
-def _differences(out: Path, config: RunConfig, inputs: list[dict[str, Any]]) -> list[str]:
-    """How the run recorded in `out` differs from this one: its changed config keys and inputs
-    added, removed or changed. Nothing for a folder that holds no run's results, such as one
-    claimed by a run that stopped before its cluster started."""
-    layout = RunLayout(out)
+def _differences(layout: RunLayout, config: RunConfig, inputs: list[dict[str, Any]]) -> list[str]:
+    """How the run recorded in `layout` differs from this one: its changed config keys and
+    inputs added, removed or changed. Nothing for a folder that holds no run's results, such as
+    one claimed by a run that stopped before its cluster started."""
     results = [path.name for path in layout.results()]
     if not results:
         return []
@@ -187,10 +215,7 @@ def _remove_outputs(layout: RunLayout) -> int:
     """Delete everything a run writes into its folder (and nothing else); return how many paths."""
     paths = layout.outputs()
     for path in paths:
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+        remove(path)
     return len(paths)
 
 
@@ -203,7 +228,7 @@ def _remove_temporaries(layout: RunLayout) -> int:
     )
 
 
-def _output_error(out: Path, exc: OSError) -> Exception:
+def _output_error(out: Location, exc: OSError) -> Exception:
     """An output folder that cannot be written, as one line: the user's mistake (a file, no
     permission, a read-only disk) is a ConfigError, the environment's (a full disk) a StageError."""
     reason = exc.strerror or str(exc)

@@ -11,7 +11,6 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from distributed import Client
 
 from corpusmill.core.atomic import atomic_path, write_json
 from corpusmill.core.errors import StageError
+from corpusmill.core.storage import Location, ObjectPath, open_input
 from corpusmill.loader.format import (
     FormatError,
     Manifest,
@@ -30,7 +30,7 @@ from corpusmill.loader.format import (
     write_shard,
 )
 from corpusmill.loader.layout import RunLayout, shard_name
-from corpusmill.pipeline.cluster import run_tasks
+from corpusmill.pipeline.cluster import gather, run_tasks
 from corpusmill.tokenizer.config import ShardsConfig
 
 log = logging.getLogger(__name__)
@@ -46,16 +46,16 @@ class ShardTask:
 
 def write_shards(
     layout: RunLayout,
-    encoded: Sequence[Path],
+    encoded: Sequence[Location],
     tokens_per_shard: int,
     tokens: pa.DataType,
     digest: str,
     client: Client,
 ) -> list[ShardInfo]:
-    """Plan the shards, write those not already written for this plan; return all their infos."""
-    lengths = [
-        pc.list_value_length(open_shard(path).read_all()["tokens"]).to_numpy() for path in encoded
-    ]
+    """Plan the shards, write those not already written for this plan; return all their infos.
+    The workers count the encoded parts' tokens, so that no part travels to this process."""
+    counted = client.map(token_counts, list(encoded), pure=False)
+    lengths = gather(client, counted, "tokenize: plan shards", unit="part")
     tasks = plan_shards(lengths, tokens_per_shard)
     todo = [task for task in tasks if _shard_done(layout, task, digest) is None]
     log.info("tokenize: %d shards, %d already written", len(tasks), len(tasks) - len(todo))
@@ -75,6 +75,11 @@ def write_shards(
     if None in infos:
         raise StageError(f"tokenize: shards of {layout.root} vanished while being written; rerun")
     return infos
+
+
+def token_counts(encoded: Location) -> np.ndarray:
+    """The token count of each document of an encoded part, in order."""
+    return pc.list_value_length(_encoded_table(encoded)["tokens"]).to_numpy()
 
 
 def plan_shards(lengths: Sequence[np.ndarray], tokens_per_shard: int) -> list[ShardTask]:
@@ -100,13 +105,17 @@ def plan_shards(lengths: Sequence[np.ndarray], tokens_per_shard: int) -> list[Sh
 
 
 def write_shard_task(
-    task: ShardTask, encoded: Sequence[Path], layout: RunLayout, tokens: pa.DataType, digest: str
+    task: ShardTask,
+    encoded: Sequence[Location],
+    layout: RunLayout,
+    tokens: pa.DataType,
+    digest: str,
 ) -> dict[str, Any]:
-    """Write one shard from slices of the encoded parts (memory-mapped), then its marker."""
+    """Write one shard from slices of the encoded parts, then its marker."""
 
     def tables() -> Iterator[pa.Table]:
         for part, start, stop in task.slices:
-            yield open_shard(encoded[part]).read_all().slice(start, stop - start)
+            yield _encoded_table(encoded[part]).slice(start, stop - start)
 
     path = layout.shard(task.index)
     with atomic_path(path) as tmp:
@@ -130,7 +139,7 @@ def finished_manifest(layout: RunLayout, digest: str, shards: ShardsConfig) -> M
     return None
 
 
-def remove_leftovers(layout: RunLayout, encoded: Sequence[Path], manifest: Manifest) -> None:
+def remove_leftovers(layout: RunLayout, encoded: Sequence[Location], manifest: Manifest) -> None:
     """Delete the encoded parts (the shards hold their tokens) and shards of an earlier plan."""
     for path in encoded:
         path.unlink(missing_ok=True)
@@ -138,6 +147,15 @@ def remove_leftovers(layout: RunLayout, encoded: Sequence[Path], manifest: Manif
     for path in layout.shards():
         if path.name not in listed:
             path.unlink()
+
+
+def _encoded_table(path: Location) -> pa.Table:
+    """An encoded part's documents: a local file's memory-mapped, an object's read whole (an
+    object store cannot be mapped)."""
+    if isinstance(path, ObjectPath):
+        with open_input(path) as source:
+            return pa.ipc.open_file(source).read_all()
+    return open_shard(path).read_all()
 
 
 def _shard_done(layout: RunLayout, task: ShardTask, digest: str) -> ShardInfo | None:

@@ -75,7 +75,7 @@ class CleanStage:
     needs: tuple[str, ...] = ()
 
     def run(self, context: RunContext, needed: Mapping[str, Any]) -> Finished:
-        stats = run_clean(context.config, context.client, context.files)
+        stats = run_clean(context.config, context.client, context.files, context.layout)
         _check_kept(stats, context.layout)
         return Finished(stats)
 

@@ -6,10 +6,13 @@ cluster. A given tokenizer is set up before dedup, so that a worker loads and ch
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from distributed import Client, Future
 from corpusmill.core.atomic import atomic_path, write_json
 from corpusmill.core.checksums import file_checksum
 from corpusmill.core.errors import StageError
+from corpusmill.core.storage import Location, open_input
 from corpusmill.loader.format import Manifest
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.corpus import Corpus
@@ -47,7 +51,7 @@ class RunTokenizer:
     encoder loading on the cluster, and the seconds its set-up took."""
 
     config: TokenizerConfig
-    path: Path
+    path: Location
     digest: str
     trained: dict[str, Any] | None
     finished: Manifest | None
@@ -75,9 +79,22 @@ def set_up_tokenizer(
     return RunTokenizer(config, path, digest, trained, finished, encoder, seconds)
 
 
+@contextlib.contextmanager
+def local_tokenizer(path: Location) -> Iterator[Path]:
+    """The tokenizer file `path` as a local file, for the libraries that load one by its path:
+    itself, or an object's copy under its own name in a temporary folder while the block runs."""
+    if isinstance(path, Path):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="corpusmill-tokenizer-") as folder:
+        local = Path(folder) / path.name
+        local.write_bytes(path.read_bytes())
+        yield local
+
+
 def _tokenizer_file(
     layout: RunLayout, config: TokenizerConfig
-) -> tuple[Path, dict[str, Any] | None]:
+) -> tuple[Location, dict[str, Any] | None]:
     """`OUT/tokenizer.json`, copied from tokenizer.path or trained (unless a rerun can reuse it),
     and the training counts when it was trained."""
     path = layout.tokenizer
@@ -97,28 +114,29 @@ def _tokenizer_file(
         if record["options"] == options and record["xxh3"] == file_checksum(path):
             log.info("tokenize: reusing the tokenizer trained by an earlier run, %s", path)
             return path, record["stats"]
-    tokenizer, stats = train_tokenizer(Corpus([str(layout.root)]), config)
-    save_tokenizer(tokenizer, path)
+    tokenizer, stats = train_tokenizer(Corpus([layout.root]), config)
+    with atomic_path(path) as tmp:  # save_tokenizer writes local files
+        save_tokenizer(tokenizer, tmp)
     write_json(marker, {"options": options, "xxh3": file_checksum(path), "stats": stats})
     return path, stats
 
 
-def _submit_encoder(client: Client, tokenizer: Path, first_part: Path) -> Future:
+def _submit_encoder(client: Client, tokenizer: Location, first_part: Location) -> Future:
     """The encoder, built and checked by a task (after any other ready task), left on the
     cluster: the encode tasks take it from the worker that holds it."""
     return client.submit(_verified_encoder, tokenizer, first_part, pure=False, priority=-1)
 
 
-def _verified_encoder(tokenizer: Path, first_part: Path) -> Encoder:
+def _verified_encoder(tokenizer: Location, first_part: Location) -> Encoder:
     """The encoder of `tokenizer`, checked on the first documents of the corpus too: those of its
     first clean part, dedup's removals included, so the check is the same before dedup ends."""
-    batch = next(
-        pq.ParquetFile(first_part).iter_batches(batch_size=_VERIFY_DOCS, columns=["text"]), None
-    )
+    with open_input(first_part) as source:
+        batches = pq.ParquetFile(source).iter_batches(batch_size=_VERIFY_DOCS, columns=["text"])
+        batch = next(batches, None)
     texts = pa.array([], pa.string()) if batch is None else batch.column("text")
-    return load_encoder(
-        tokenizer, verify=pc.utf8_slice_codeunits(texts, 0, _VERIFY_CHARS).to_pylist()
-    )
+    verify = pc.utf8_slice_codeunits(texts, 0, _VERIFY_CHARS).to_pylist()
+    with local_tokenizer(tokenizer) as local:
+        return load_encoder(local, verify=verify)
 
 
 def _json_value(value: Any) -> Any:
