@@ -10,13 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpusmill.pipeline.dedup.components import (
-    KeyScores,
+    PartScores,
     distributed_components,
     distributed_keepers,
     keepers,
     local_components,
 )
+from corpusmill.pipeline.dedup.keys import ROW_BITS
 from corpusmill.pipeline.dedup.lsh import Pairs, candidate_pairs, unique_pairs
+from corpusmill.pipeline.dedup.shuffle import write_sorted
 from corpusmill.pipeline.dedup.verify import jaccard
 
 
@@ -198,11 +200,21 @@ def test_distributed_keepers_equal_local_ones(client, partitions, twins):
     assert result == kept_as(a, b, length_score, twins)
 
 
-def test_key_scores_look_up_each_key_and_name_a_missing_one():
-    lengths = KeyScores(np.array([30, 10, 20]), np.array([3.0, 1.0, 2.0]))
-    assert lengths(np.array([20, 30, 10, 20])).tolist() == [2.0, 3.0, 1.0, 2.0]
-    assert kept_as([10, 20], [20, 30], lengths) == {10: 10, 20: 30, 30: 30}
-    with pytest.raises(KeyError, match="key 25"):
-        lengths(np.array([10, 25]))
-    with pytest.raises(KeyError, match="key 7"):
-        KeyScores(np.array([], np.int64), np.array([]))(np.array([7]))
+def test_part_scores_read_each_keys_row_from_its_parts_file_and_name_a_missing_key(tmp_path):
+    files = {}
+    for part, lengths in ((0, [30.0, 10.0]), (2, [5.0, 7.0, 9.0])):
+        files[part] = tmp_path / f"sizes-{part}.arrow"
+        keys = (part << ROW_BITS) + np.arange(len(lengths))
+        write_sorted(files[part], pa.table({"key": keys, "bytes": lengths}))
+    lengths = PartScores(files, "bytes")
+    keys = np.array([(2 << ROW_BITS) | 2, 1, 0, (2 << ROW_BITS) | 0])
+    assert lengths(keys).tolist() == [9.0, 10.0, 30.0, 5.0]
+    assert kept_as([0, 1], [1, (2 << ROW_BITS) | 2], lengths) == {
+        0: 0,
+        1: 0,
+        (2 << ROW_BITS) | 2: (2 << ROW_BITS) | 2,
+    }
+    with pytest.raises(KeyError, match=f"key {(2 << ROW_BITS) | 3} in .*sizes-2.arrow"):
+        lengths(np.array([1, (2 << ROW_BITS) | 3]))
+    with pytest.raises(KeyError, match=f"key {1 << ROW_BITS}"):
+        lengths(np.array([1 << ROW_BITS]))

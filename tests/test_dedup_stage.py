@@ -15,7 +15,9 @@ from distributed import Client, LocalCluster
 from corpusmill.core.errors import StageError
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.config import load_config
+from corpusmill.pipeline.dedup.hashing import shingle_hashes, shingle_sets
 from corpusmill.pipeline.dedup.stage import DedupConfig, run_dedup
+from corpusmill.pipeline.dedup.verify import jaccard
 from corpusmill.pipeline.readers import discover_inputs
 from corpusmill.pipeline.schema import DOCUMENTS
 
@@ -211,6 +213,75 @@ def test_same_url_is_an_exact_duplicate_only_when_asked(client, tmp_path):
     assert removed_rows(tmp_path / "b") == [
         {"id": "f.jsonl#100", "kind": "exact", "cluster": 1, "kept_id": "f.jsonl#1"}
     ]
+
+
+def similarity(texts_a: list[str], texts_b: list[str]) -> list[float]:
+    """The true Jaccard similarity of each pair of texts' default shingle sets."""
+    sets_a, sets_b = (
+        shingle_sets(shingle_hashes(pa.array(texts), DedupConfig().shingle_size))
+        for texts in (texts_a, texts_b)
+    )
+    return jaccard(sets_a, sets_b).tolist()
+
+
+def test_every_removed_document_is_verified_alike_the_document_kept_for_it(deduped):
+    _, out = deduped
+    documents = kept_documents(out)
+    rows = [row for row in removed_rows(out) if row["kind"] == "near"]
+    assert rows
+    alike = similarity(
+        [documents[row["id"]]["text"] for row in rows],
+        [documents[row["kept_id"]]["text"] for row in rows],
+    )
+    assert min(alike) >= DedupConfig().verify_threshold
+
+
+def chain_parts(out: Path) -> dict[str, str]:
+    """Clean parts of a chain of three pages, each a shift of the last by 30 of its 120 words
+    (Jaccard 0.59 with a neighbour, 0.33 between the ends), and an unrelated page; the middle
+    one, in the second part, has the longest words. Returns the ids of the chain by name."""
+    segment = lambda name: [f"{name}{i}" for i in range(30)]  # noqa: E731
+    words = [segment(name) for name in ("al", "be", "ga", "de")]
+    words += [segment("epsilonlong"), segment("ze")]
+    page = lambda first: " ".join(w for seg in words[first : first + 4] for w in seg)  # noqa: E731
+    write_parts(
+        out,
+        [
+            [("https://a.example/", page(0)), ("https://other.example/", "A page on its own.")],
+            [("https://b.example/", page(1)), ("https://c.example/", page(2))],
+        ],
+    )
+    return {"a": "f.jsonl#0", "b": "f.jsonl#100", "c": "f.jsonl#101"}
+
+
+def test_a_chain_of_near_duplicates_removes_a_document_only_for_a_verified_twin(client, tmp_path):
+    ids = chain_parts(tmp_path / "first")
+    texts = kept_documents(tmp_path / "first")
+    a, b, c = (texts[ids[name]]["text"] for name in "abc")
+    assert similarity([a, b, a], [b, c, c]) == pytest.approx([88 / 148, 88 / 148, 58 / 178])
+    for name in ("components", "longest", "longest-components", "longest-distributed"):
+        shutil.copytree(tmp_path / "first", tmp_path / name)
+    removed = {}
+    for name, settings in {
+        "first": {},
+        "components": {"kept_twins": False},
+        "longest": {"keeper": "longest"},
+        "longest-components": {"keeper": "longest", "kept_twins": False},
+        "longest-distributed": {"keeper": "longest", "local_max_edges": 0},
+    }.items():
+        stats = run_dedup(tmp_path / name, DedupConfig(**settings), client)
+        removed[name] = {row["id"]: row["kept_id"] for row in removed_rows(tmp_path / name)}
+        assert stats["kept"]["docs"] == 4 - len(removed[name])
+        assert stats["clusters"] == len(set(removed[name].values()))
+    # In input order a is kept and b removed for it; c is unlike a, so it stays.
+    assert removed["first"] == {ids["b"]: ids["a"]}
+    assert removed["components"] == {ids["b"]: ids["a"], ids["c"]: ids["a"]}
+    # b, the longest, is kept, and a and c are each its twin.
+    assert removed["longest"] == {ids["a"]: ids["b"], ids["c"]: ids["b"]}
+    assert removed["longest-components"] == removed["longest"]
+    assert (tmp_path / "longest-distributed" / "dedup" / "removed.parquet").read_bytes() == (
+        tmp_path / "longest" / "dedup" / "removed.parquet"
+    ).read_bytes()
 
 
 def test_a_missing_or_unfinished_clean_stage_is_an_error_naming_the_folder(client, tmp_path):

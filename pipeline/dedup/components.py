@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from distributed import Client, Future
 
+from corpusmill.core.storage import Location
 from corpusmill.pipeline.dedup.hashing import fmix64
-from corpusmill.pipeline.dedup.shuffle import partition_of
+from corpusmill.pipeline.dedup.keys import split_keys
+from corpusmill.pipeline.dedup.shuffle import partition_of, read_table
 
 log = logging.getLogger(__name__)
 
@@ -91,28 +93,29 @@ def keepers(
 
 
 @dataclass(frozen=True)
-class KeyScores:
-    """A keeper policy's score of documents, looked up by key (a `score` for keepers that pickles
-    to the workers): their text lengths for "longest", a quality score for "quality"."""
+class PartScores:
+    """A keeper policy's score of documents, a column of one value per row in a file per clean
+    part, read where `keepers` runs: a `score` that pickles to the workers as file names,
+    whatever the corpus size (the text bytes of dedup/sizes/ for "longest")."""
 
-    keys: np.ndarray
-    values: np.ndarray
-
-    def __post_init__(self) -> None:
-        """Sort the table by key once."""
-        order = np.argsort(self.keys, kind="stable")
-        object.__setattr__(self, "keys", np.asarray(self.keys)[order])
-        object.__setattr__(self, "values", np.asarray(self.values, np.float64)[order])
+    files: Mapping[int, Location]
+    column: str
 
     def __call__(self, keys: np.ndarray) -> np.ndarray:
-        """The score of each of `keys`; KeyError naming the first key the table lacks."""
-        found = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
-        missing = (
-            np.flatnonzero(self.keys[found] != keys) if len(self.keys) else np.arange(len(keys))
-        )
-        if len(missing):
-            raise KeyError(f"no score for document key {int(keys[missing[0]])}")
-        return self.values[found]
+        """The score of each of `keys`; KeyError naming the first key no file scores."""
+        parts, rows = split_keys(keys)
+        values = np.empty(len(parts), np.float64)
+        for part in np.unique(parts).tolist():
+            which = np.flatnonzero(parts == part)
+            path = self.files.get(part)
+            column = (
+                read_table(path).column(self.column).to_numpy() if path is not None else np.empty(0)
+            )
+            beyond = which[rows[which] >= len(column)]
+            if len(beyond):
+                raise KeyError(f"no score for document key {int(keys[beyond[0]])} in {path}")
+            values[which] = column[rows[which]]
+        return values
 
 
 def distributed_components(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from corpusmill.core.checks import FRACTION, NON_NEGATIVE, POSITIVE, Checked, between
+from corpusmill.core.checks import FRACTION, NON_NEGATIVE, POSITIVE, Checked, between, one_of
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,22 @@ class DedupConfig(Checked):
             "(0.4: about 15 % of words edited); 0 keeps every candidate without reading the "
             "texts again, which dropped precision to 0.82 in benchmarks/dedup.py",
             "checks": (FRACTION,),
+        },
+    )
+    keeper: str = field(
+        default="first",
+        metadata={
+            "help": 'which document of duplicates is kept: "first" in input order, or the '
+            '"longest" text (ties: the first); there is no per-document quality score to rank by',
+            "checks": (one_of("first", "longest"),),
+        },
+    )
+    kept_twins: bool = field(
+        default=True,
+        metadata={
+            "help": "remove a document only for a kept document it was verified alike; off: "
+            "each connected component of duplicates keeps one document, even for members "
+            "reached only through a chain of others"
         },
     )
     seed: int = field(

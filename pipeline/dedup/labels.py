@@ -1,11 +1,14 @@
-"""Dedup step 5: the connected components of the duplicate graph, every document of an edge
-labelled with its component's smallest key -> components/partition-N.arrow (key, cluster); on
-one worker when the edges fit `local_max_edges`, else distributed (`components.py`)."""
+"""Dedup step 5: which document each document of an edge is kept as, or removed for ->
+components/partition-N.arrow (key, cluster: the kept document's key). In the order of the keeper
+policy (`keeper`: first in input order, or longest text), each document is kept unless an edge
+joins it to a document kept before it (`kept_twins`), or each connected component keeps its
+first document (`kept_twins` off); on one worker when the edges fit `local_max_edges`, else
+distributed (`components.py`)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -13,7 +16,12 @@ import pyarrow as pa
 from distributed import Client, Future
 
 from corpusmill.core.storage import Location
-from corpusmill.pipeline.dedup.components import distributed_components, local_components
+from corpusmill.pipeline.dedup.components import (
+    PartScores,
+    distributed_components,
+    distributed_keepers,
+    keepers,
+)
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.edges import Edges
 from corpusmill.pipeline.dedup.files import DedupFiles
@@ -21,25 +29,39 @@ from corpusmill.pipeline.dedup.shuffle import read_table, write_sorted
 
 
 class Labelled(NamedTuple):
-    """A components file and the histogram of its clusters' sizes."""
+    """A components file and the histogram of the sizes of its clusters (a kept document and
+    those removed for it)."""
 
     path: Location
     histogram: dict[str, int]
 
 
 def submit_labels(
-    client: Client, files: DedupFiles, config: DedupConfig, edges: Sequence[Edges]
+    client: Client,
+    files: DedupFiles,
+    config: DedupConfig,
+    edges: Sequence[Edges],
+    sizes: Sequence[Location],
 ) -> tuple[list[Future], dict[str, Any]]:
     """Futures of the Labelled components files of every partition's `edges`, and how they are
-    found: locally when the edges are at most `local_max_edges`, else in distributed rounds."""
+    found: locally when the edges are at most `local_max_edges`, else in distributed rounds.
+    `sizes` are the parts' text sizes, the score of the "longest" policy."""
     total = sum(found.counts["edges"] for found in edges)
     paths = [found.path for found in edges]
+    score = (
+        PartScores(dict(zip(files.parts, sizes, strict=True)), "bytes")
+        if config.keeper == "longest"
+        else None
+    )
     if total <= config.local_max_edges:
         destination = files.file("components", 0)
-        written = client.submit(_local_components_task, paths, destination, pure=False)
+        written = client.submit(
+            _local_keepers_task, paths, destination, score, config.kept_twins, pure=False
+        )
         return [written], {"method": "local", "edges": total}
     loaded = [client.submit(_read_edges, [path], pure=False) for path in paths]
     labelled, rounds = distributed_components(client, loaded, files.buckets)
+    labelled = distributed_keepers(client, loaded, labelled, score, config.kept_twins)
     written = [
         client.submit(_write_components, labels, files.file("components", j), pure=False)
         for j, labels in enumerate(labelled)
@@ -47,9 +69,14 @@ def submit_labels(
     return written, {"method": "distributed", "edges": total, "rounds": rounds}
 
 
-def _local_components_task(paths: Sequence[Location], destination: Location) -> Labelled:
+def _local_keepers_task(
+    paths: Sequence[Location],
+    destination: Location,
+    score: Callable[[np.ndarray], np.ndarray] | None,
+    twins: bool,
+) -> Labelled:
     edges = _read_edges(paths)
-    return _write_components(local_components(edges[:, 0], edges[:, 1]), destination)
+    return _write_components(keepers(edges[:, 0], edges[:, 1], score, twins), destination)
 
 
 def _read_edges(paths: Sequence[Location]) -> np.ndarray:
@@ -65,11 +92,11 @@ def _read_edges(paths: Sequence[Location]) -> np.ndarray:
 
 def _write_components(labelled: tuple[np.ndarray, np.ndarray], path: Location) -> Labelled:
     """Write (key, cluster) rows sorted by key; return them with the histogram of the clusters'
-    sizes."""
+    sizes (a document kept with none removed for it is no cluster)."""
     nodes, labels = labelled
     write_sorted(path, pa.table({"key": nodes, "cluster": labels}))
     _, sizes = np.unique(labels, return_counts=True)
-    return Labelled(path, _size_histogram(sizes))
+    return Labelled(path, _size_histogram(sizes[sizes > 1]))
 
 
 def _size_histogram(sizes: np.ndarray) -> dict[str, int]:

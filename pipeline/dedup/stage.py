@@ -8,15 +8,16 @@ only integer columns travel, never text):
 2. `candidates`: pairs of documents sharing a key, and the keys they touch, per bucket.
 3. `shingles`: the shingle sets of the documents in near pairs, when verifying.
 4. `edges`: the pairs verified by their true Jaccard similarity, per partition of pairs.
-5. `labels`: connected components of the edges, on one worker or distributed.
-6. `clusters`: each part's removed documents with kinds and clusters, and its cluster roots.
+5. `labels`: the document each one is kept as or removed for, on one worker or distributed.
+6. `clusters`: each part's removed documents with kinds and clusters, and its kept documents.
 7. `removed`: each removed document's kept id, per part, then removed.parquet; _done.json last.
 
 A document is known by its key, (clean part number << 32) | row in the part (dedup/keys.py),
 which follows input order, so "smallest key" is "first in input order" whatever the partitioning
-and worker count. Exact edges go into the same graph as near ones, so a document is in one
-cluster only; its `kind` is "exact" when an earlier document has the same normalized text (or
-URL), "near" otherwise.
+and worker count; the keeper policy orders documents by a score first (the longest text), ties by
+key. Exact edges go into the same graph as near ones, so a document is removed for one kept
+document only (its cluster); its `kind` is "exact" when an earlier document has the same
+normalized text (or URL), "near" otherwise.
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ def run_dedup(out: Location, config: DedupConfig, client: Client) -> dict[str, A
     threshold = config.verify_threshold if verify else 0.0
     edges = submit_edges(client, files, threshold, candidates, shingles)
     sizes, pairs = _gather(client, "finding candidate pairs", [signed, edges])
-    labelled, components = submit_labels(client, files, config, pairs)
+    labelled, components = submit_labels(
+        client, files, config, pairs, [part.sizes for part in sizes]
+    )
     (labels,) = _gather(client, "finding connected components", [labelled])
     paths = [found.path for found in labels]
     clustered = submit_clusters(client, files, signed, candidates, paths)
