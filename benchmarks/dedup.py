@@ -6,7 +6,10 @@ site templates, so unrelated pages share boilerplate as on the web), and origina
 each in which 1, 3, 5, 10, 20 or 40 % of the words were substituted, deleted or inserted. It runs
 the dedup stage with several settings on a local Dask cluster and prints, per setting, the recall
 per edit rate (a copy is found when it ends up in its original's cluster), the precision (removed
-documents whose kept document is their own original or copy) and the stage's time per MB. Then
+documents whose kept document is their own original or copy), how many removed documents are
+unlike the document kept for them (true Jaccard below 0.4: revision chains, pages revised 10 %
+at a time, make such removals when each connected component keeps one document) and the stage's
+time per MB. Then
 it times the MinHash signature step alone, on one core, for our code, datasketch and datatrove
 (when installed), on the same documents with the same number of permutations.
 Run `make bench`, or `python benchmarks/dedup.py [--docs N] [--per-rate N] [--workers N]`.
@@ -28,9 +31,10 @@ import pyarrow.parquet as pq
 
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import dask_client
-from corpusmill.pipeline.dedup.hashing import shingle_hashes
+from corpusmill.pipeline.dedup.hashing import shingle_hashes, shingle_sets
 from corpusmill.pipeline.dedup.minhash import Permutations, band_keys, signatures
 from corpusmill.pipeline.dedup.stage import DedupConfig, run_dedup
+from corpusmill.pipeline.dedup.verify import jaccard
 from corpusmill.pipeline.schema import DOCUMENTS
 
 RATES = (0.01, 0.03, 0.05, 0.10, 0.20, 0.40)
@@ -42,8 +46,14 @@ SETTINGS = {
         shingle_size=5, bands=20, rows=3, verify_threshold=0.3
     ),
     "3-grams, 32x3, unverified": DedupConfig(verify_threshold=0),
+    "3-grams, 32x3, verified 0.4, components": DedupConfig(kept_twins=False),
+    "3-grams, 32x3, verified 0.4, longest": DedupConfig(keeper="longest"),
     "3-grams, 32x3, verified 0.4 (ours)": DedupConfig(),
 }
+# A revision chain's pages after the first: each one 10 % of the last one's words edited.
+CHAIN_REVISIONS, CHAIN_RATE = 4, 0.10
+# The rate of a revision in a chain, counted in no recall column.
+REVISION = -1.0
 # Some syllables are not ASCII, as in most European text.
 _SYLLABLES = "ka ri to mu sen de la vo pi ne gar sho ul bre ta mi on fe zu ham lé mü ño før".split()
 _DOCS_PER_PART = 500
@@ -54,6 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=3000, help="unrelated documents")
     parser.add_argument("--per-rate", type=int, default=100, help="planted copies per edit rate")
+    parser.add_argument("--chains", type=int, default=50, help="pages revised 4 times in a row")
     parser.add_argument("--workers", type=int, default=2, help="Dask worker processes")
     parser.add_argument(
         "--speed-mb", type=float, default=3.0, help="MB of text for the speed table"
@@ -61,24 +72,26 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timing rounds (best is kept)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    texts, family, rates = make_corpus(args.docs, args.per_rate, args.seed)
+    texts, family, rates = make_corpus(args.docs, args.per_rate, args.chains, args.seed)
     megabytes = sum(len(t.encode()) for t in texts) / 1e6
     print(
         f"{len(texts)} documents, {megabytes:.1f} MB: {args.docs} unrelated, "
-        f"{args.per_rate} originals with one copy per edit rate\n"
+        f"{args.per_rate} originals with one copy per edit rate, {args.chains} pages with "
+        f"{CHAIN_REVISIONS} revisions in a row of {CHAIN_RATE:.0%} edits each\n"
     )
     with tempfile.TemporaryDirectory() as tmp, dask_client(workers=args.workers) as client:
         out = Path(tmp)
         ids = write_clean_parts(out, texts)
-        print_quality(out, ids, family, rates, megabytes, client, args.workers)
+        print_quality(out, ids, texts, family, rates, megabytes, client, args.workers)
     print()
     print_speed(texts, args.speed_mb, args.repeat)
 
 
 def make_corpus(
-    unrelated: int, per_rate: int, seed: int
+    unrelated: int, per_rate: int, chains: int, seed: int
 ) -> tuple[list[str], list[int], list[float]]:
-    """Shuffled texts, each one's family (its original's number) and its edit rate (0: no copy)."""
+    """Shuffled texts, each one's family (its original's number) and its edit rate (0: no copy,
+    REVISION: a revision in a chain)."""
     rng = np.random.default_rng(seed)
     vocabulary = np.array(
         sorted({"".join(rng.choice(_SYLLABLES, rng.integers(1, 5))) for _ in range(40_000)})
@@ -106,6 +119,12 @@ def make_corpus(
             words = body()
             docs.append((page(words), len(docs), 0.0))
             docs.append((page(_edit(words, rate, vocabulary, weights, rng)), docs[-1][1], rate))
+    for _ in range(chains):
+        words = body()
+        docs.append((page(words), len(docs), 0.0))
+        for _ in range(CHAIN_REVISIONS):
+            words = _edit(words, CHAIN_RATE, vocabulary, weights, rng)
+            docs.append((page(words), docs[-1][1], REVISION))
     for _ in range(unrelated):
         docs.append((page(body()), len(docs), 0.0))
     order = rng.permutation(len(docs))
@@ -143,16 +162,23 @@ def write_clean_parts(out: Path, texts: Sequence[str]) -> list[str]:
 def print_quality(
     out: Path,
     ids: Sequence[str],
+    texts: Sequence[str],
     family: Sequence[int],
     rates: Sequence[float],
     megabytes: float,
     client,
     workers: int,
 ) -> None:
-    """Recall per edit rate, precision and stage time of each setting."""
+    """Recall per edit rate, precision, removals unlike their kept document and stage time of
+    each setting."""
     header = " ".join(f"{f'{r:.0%}':>5}" for r in RATES)
-    print(f"{'setting':<36} {'cand.':>7} {header} {'prec.':>6} {'s/MB':>6}  (recall per edit rate)")
+    print(
+        f"{'setting':<40} {'cand.':>7} {header} {'removed':>7} {'prec.':>6} {'unlike':>6} "
+        f"{'s/MB':>6}"
+        "  (recall per edit rate)"
+    )
     family_of = dict(zip(ids, family, strict=True))
+    text_of = dict(zip(ids, texts, strict=True))
     for name, config in SETTINGS.items():
         shutil.rmtree(RunLayout(out).dedup, ignore_errors=True)
         stats = run_dedup(out, config, client)
@@ -161,12 +187,18 @@ def print_quality(
         right = sum(family_of[i] == family_of[k] for i, k in cluster.items())
         precision = right / len(cluster) if cluster else 1.0
         recall = _recall(ids, family, rates, cluster)
+        alike = _similarity([text_of[i] for i in cluster], [text_of[k] for k in cluster.values()])
+        unlike = int((alike < DedupConfig().verify_threshold).sum())
         print(
-            f"{name:<36} {stats['pairs'].get('candidates', 0):>7} "
+            f"{name:<40} {stats['pairs'].get('candidates', 0):>7} "
             + " ".join(f"{recall[r]:>5.2f}" for r in RATES)
-            + f" {precision:>6.3f} {stats['seconds'] / megabytes:>6.3f}"
+            + f" {len(cluster):>7} {precision:>6.3f} {unlike:>6} "
+            + f"{stats['seconds'] / megabytes:>6.3f}"
         )
-    print(f"(s/MB: the whole stage on {workers} worker processes)")
+    print(
+        f"(unlike: removed documents whose true Jaccard similarity with the document kept for "
+        f"them is below 0.4; s/MB: the whole stage on {workers} worker processes)"
+    )
 
 
 def print_speed(texts: Sequence[str], megabytes: float, repeat: int) -> None:
@@ -270,6 +302,14 @@ def _datatrove(texts: Sequence[str], config: DedupConfig) -> Callable[[], None] 
     return run
 
 
+def _similarity(texts_a: Sequence[str], texts_b: Sequence[str]) -> np.ndarray:
+    """The true Jaccard similarity of each pair of texts' shingle sets, with the default
+    shingles."""
+    size = DedupConfig().shingle_size
+    sets_a, sets_b = (shingle_sets(shingle_hashes(pa.array(t), size)) for t in (texts_a, texts_b))
+    return jaccard(sets_a, sets_b)
+
+
 def _recall(
     ids: Sequence[str], family: Sequence[int], rates: Sequence[float], cluster: dict[str, str]
 ) -> dict[float, float]:
@@ -278,7 +318,7 @@ def _recall(
     found = dict.fromkeys(RATES, 0)
     total = dict.fromkeys(RATES, 0)
     for doc, fam, rate in zip(ids, family, rates, strict=True):
-        if rate:
+        if rate in total:
             total[rate] += 1
             mine = original[fam]
             found[rate] += cluster.get(doc, doc) == cluster.get(mine, mine)
