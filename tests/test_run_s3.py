@@ -1,0 +1,225 @@
+"""`corpusmill run` from s3:// inputs to an s3:// output folder, against an S3 server on 127.0.0.1
+(tests/conftest.py): every object holds the bytes of a local run's file, also on a cluster
+started apart that shares no local folder with the output; a rerun rewrites nothing finished,
+--force starts afresh, a run killed with SIGKILL finishes on rerun with the same objects, and an
+unreachable store is one line and exit status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cluster_apart import cluster_started_apart
+from kill_at import KILLED, run_killed_at
+
+from corpusmill.core.atomic import write_bytes
+from corpusmill.core.storage import ObjectPath
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+CORPUSMILL = Path(sys.executable).with_name("corpusmill")
+SAMPLES = sorted(SAMPLE.glob("*.gz")) + sorted(SAMPLE.glob("*.zst"))
+# Ten clean tasks, a trained tokenizer and several shards: every stage writes several files.
+ARGS = [
+    "--read-split-bytes",
+    "262144",
+    "--tokenizer-train",
+    "--tokenizer-vocab-size",
+    "1024",
+    "--shards-tokens-per-shard",
+    "250000",
+]
+# Files whose bytes hold timings; they are compared without them.
+TIMED = {"stats.json", "dedup/_done.json", "tokenize/_done/train.json"}
+# Files that name where the run read and wrote; they are compared without the names.
+NAMING = {"config.toml", "inputs.json"}
+# Config keys a run's config.toml names its place and cluster by.
+PLACES = {"inputs", "out", "scheduler", "workers", "storage"}
+
+
+def corpusmill(*args: Any, env: dict[str, str], **kwargs: Any) -> subprocess.CompletedProcess:
+    """`corpusmill -q run ARGS...`, its output captured."""
+    return subprocess.run(
+        [CORPUSMILL, "-q", "run", *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
+    )
+
+
+def objects(root: ObjectPath) -> dict[str, bytes]:
+    """Every object below `root`, by its name relative to it."""
+    return {
+        name.removeprefix(f"{root.path}/"): root.fs.cat_file(name)
+        for name in sorted(root.fs.find(root.path))
+    }
+
+
+def local_files(root: Path) -> dict[str, bytes]:
+    """Every file below `root`, by its name relative to it."""
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def comparable(files: dict[str, bytes]) -> dict[str, Any]:
+    """A run's files with their timings and the names of its places left out."""
+    return {name: _comparable(name, data) for name, data in files.items()}
+
+
+@pytest.fixture(scope="module")
+def env(s3_server) -> dict[str, str]:
+    """The environment of a run that reaches the S3 server: its endpoint and credentials."""
+    return {
+        **os.environ,
+        "AWS_ENDPOINT_URL": s3_server.endpoint,
+        "AWS_ACCESS_KEY_ID": s3_server.options["key"],
+        "AWS_SECRET_ACCESS_KEY": s3_server.options["secret"],
+    }
+
+
+@pytest.fixture(scope="module")
+def inputs(s3_server) -> list[str]:
+    """The sample crawl in a bucket, as the globs a run is given."""
+    bucket = s3_server.bucket()
+    for path in SAMPLES:
+        bucket.fs.put_file(str(path), f"{bucket.path}/sample/{path.name}")
+    return [f"{bucket}/sample/*.gz", f"{bucket}/sample/*.zst"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[str, Any]:
+    """The files of a local run of the sample crawl on one worker."""
+    out = tmp_path_factory.mktemp("local") / "out"
+    done = corpusmill(*SAMPLES, *ARGS, "--workers", "1", "--out", out, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    return comparable(local_files(out))
+
+
+@pytest.fixture(scope="module")
+def remote(s3_server, inputs, env, tmp_path_factory) -> ObjectPath:
+    """A run from the bucket of inputs to another bucket, on a scheduler and two workers started
+    apart, which are given neither the storage's address nor its credentials, nor a folder to
+    share: the client and the cluster run in a folder of their own that must stay empty."""
+    out = s3_server.bucket() / "run"
+    logs = tmp_path_factory.mktemp("cluster")
+    cwd = tmp_path_factory.mktemp("cwd")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        with cluster_started_apart(logs, workers=2) as (address, _):
+            done = corpusmill(*inputs, *ARGS, "--scheduler", address, "--out", out, env=env)
+    assert done.returncode == 0, done.stderr
+    assert list(cwd.iterdir()) == []
+    return out
+
+
+def test_a_run_from_s3_to_s3_on_a_cluster_apart_writes_the_bytes_of_a_local_run(remote, reference):
+    written = objects(remote)
+    assert comparable(written) == reference
+    assert {"index.json", "shard-00002.arrow", "dedup/removed/part-00009.arrow"} <= written.keys()
+    assert "run.lock" not in written
+
+
+def test_a_rerun_on_s3_rewrites_nothing_finished(remote, inputs, env):
+    before = _versions(remote)
+    done = corpusmill(*inputs, *ARGS, "--workers", "1", "--out", remote, env=env)
+    assert done.returncode == 0, done.stderr
+    after = _versions(remote)
+    rewritten = {name for name in before if after.get(name) != before[name]}
+    assert rewritten == {"config.toml", "inputs.json", "stats.json"}
+    assert after.keys() == before.keys()
+
+
+def test_force_on_s3_deletes_the_earlier_runs_objects_but_the_users(remote, inputs, reference, env):
+    other = ["--tokenizer-vocab-size", "1000"]
+    refused = corpusmill(*inputs, *ARGS, *other, "--workers", "1", "--out", remote, env=env)
+    assert refused.returncode == 2
+    assert f"{remote} holds the output of another run (changed: tokenizer.vocab_size)" in (
+        refused.stderr
+    )
+    write_bytes(remote / "shard-00099.arrow", b"a shard of an earlier plan")
+    write_bytes(remote / "notes.txt", b"the user's own")
+    done = corpusmill(*inputs, *ARGS, "--workers", "1", "--force", "--out", remote, env=env)
+    assert done.returncode == 0, done.stderr
+    written = objects(remote)
+    assert written.pop("notes.txt") == b"the user's own"
+    assert comparable(written) == reference
+
+
+@pytest.mark.parametrize("moment", ["clean, 3 tasks done", "tokenize, shard being written"])
+def test_a_run_on_s3_killed_with_sigkill_finishes_on_rerun_with_the_same_objects(
+    s3_server, inputs, reference, env, tmp_path, moment
+):
+    out = s3_server.bucket() / "run"
+    command = [CORPUSMILL, "-q", "run", *inputs, *ARGS, "--workers", "1", "--out", out]
+    assert run_killed_at(command, moment, tmp_path, env) == KILLED
+    assert not (out / "index.json").exists()
+    done = corpusmill(*inputs, *ARGS, "--workers", "1", "--out", out, env=env)
+    assert done.returncode == 0, done.stderr
+    assert comparable(objects(out)) == reference
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, "cannot reach http://127.0.0.1:9"),
+        ({"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "no credentials for"),
+    ],
+)
+def test_an_unreachable_store_is_one_line_and_exit_2_before_a_cluster_starts(
+    inputs, env, tmp_path, change, says
+):
+    config = tmp_path / "home"  # no credentials of the machine's user either
+    config.mkdir()
+    changed = {**env, **change, "HOME": str(config)}
+    done = corpusmill(*inputs, "--out", "s3://outb/run1", env=changed, cwd=tmp_path)
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("corpusmill run: s3://outb/run1: ") and says in line
+    assert list(tmp_path.iterdir()) == [config]
+
+
+def test_an_output_url_without_a_bucket_is_refused_in_one_line(inputs, env, tmp_path):
+    done = corpusmill(*inputs, "--out", "s3:///run1", env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        == "corpusmill run: s3:///run1 names no bucket: write s3://BUCKET/PREFIX"
+    )
+
+
+def _versions(root: ObjectPath) -> dict[str, tuple[str, Any]]:
+    """Each object's ETag and modification time, by its name relative to `root`."""
+    return {
+        name.removeprefix(f"{root.path}/"): (info["ETag"], info["LastModified"])
+        for name, info in root.fs.find(root.path, detail=True).items()
+    }
+
+
+def _comparable(name: str, data: bytes) -> Any:
+    """A file's bytes, or what of them does not depend on when and where the run ran."""
+    if name in TIMED:
+        return _without_seconds(json.loads(data))
+    if name == "config.toml":
+        return {
+            key: value for key, value in tomllib.loads(data.decode()).items() if key not in PLACES
+        }
+    if name == "inputs.json":
+        return [(file["source"], file["size"]) for file in json.loads(data)["files"]]
+    return data
+
+
+def _without_seconds(value: Any) -> Any:
+    """JSON with every "seconds" key removed, at any depth."""
+    if isinstance(value, dict):
+        return {key: _without_seconds(item) for key, item in value.items() if key != "seconds"}
+    return value
