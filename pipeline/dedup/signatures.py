@@ -5,8 +5,6 @@ written for its content and these settings is not redone."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -17,7 +15,7 @@ from distributed import Client, Future
 
 from corpusmill.core.checksums import file_checksum
 from corpusmill.core.errors import StageError
-from corpusmill.core.storage import Location, ObjectPath, open_input
+from corpusmill.core.storage import Location, open_input
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.hashing import shingle_hashes, text_hashes, url_hashes
@@ -125,16 +123,5 @@ def _signature_metadata(files: DedupFiles, config: DedupConfig, part: int) -> di
         "buckets": files.buckets,
         # The part's content, not its mtime: a rewritten but identical part keeps its signatures,
         # and the signature file's bytes never depend on when the part was written.
-        "source": {"bytes": source.stat().st_size, "xxh3": _checksum(source)},
+        "source": {"bytes": source.stat().st_size, "xxh3": file_checksum(source)},
     }
-
-
-def _checksum(source: Location) -> str:
-    """The xxh3 of a clean part's bytes; an object's is taken of a local copy, since
-    file_checksum opens local files only."""
-    if not isinstance(source, ObjectPath):
-        return file_checksum(source)
-    with tempfile.TemporaryDirectory() as folder:
-        copy = Path(folder) / source.name
-        source.fs.get_file(source.path, str(copy))
-        return file_checksum(copy)
