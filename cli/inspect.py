@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 from tokenizers import Tokenizer
 
+from corpusmill.core.storage import Location, location
 from corpusmill.loader.format import (
     Manifest,
     checked_batch,
-    open_shard,
     read_manifest,
     run_tokenizer,
     shard_schema,
@@ -20,6 +19,7 @@ from corpusmill.loader.format import (
     verify_shards,
 )
 from corpusmill.pipeline.config import ConfigError
+from corpusmill.pipeline.shards import open_shard_at
 
 
 def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
@@ -31,7 +31,13 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
         description="Print what OUT/index.json says about a run's shards; optionally verify "
         "every shard's checksum and decode documents back to text.",
     )
-    parser.add_argument("out", type=Path, metavar="OUT", help="a run's output folder")
+    parser.add_argument(
+        "out",
+        type=location,
+        metavar="OUT",
+        help="a run's output folder, or its URL (s3://BUCKET/PREFIX, reached with the AWS_* "
+        "variables)",
+    )
     parser.add_argument(
         "--verify", action="store_true", help="check every shard's size and xxh3 checksum"
     )
@@ -64,7 +70,7 @@ def inspect(args: argparse.Namespace) -> int:
     return status
 
 
-def summary(out: Path, manifest: Manifest) -> str:
+def summary(out: Location, manifest: Manifest) -> str:
     """The manifest as a table: a line per shard and totals."""
     totals = manifest.totals()
     rows = [
@@ -99,13 +105,13 @@ def summary(out: Path, manifest: Manifest) -> str:
     return "\n".join(lines)
 
 
-def show(out: Path, manifest: Manifest, count: int) -> str:
+def show(out: Location, manifest: Manifest, count: int) -> str:
     """The first `count` documents decoded back to text, the EOS token written out."""
-    tokenizer = Tokenizer.from_file(str(run_tokenizer(out, manifest)))
+    tokenizer = Tokenizer.from_str(run_tokenizer(out, manifest).read_text(encoding="utf-8"))
     schema = shard_schema(pa.from_numpy_dtype(np.dtype(manifest.token_dtype)))
     blocks = []
     for shard in manifest.shards:
-        reader = open_shard(out / shard.name)
+        reader = open_shard_at(out / shard.name)
         for index in range(reader.num_record_batches):
             batch = checked_batch(out / shard.name, reader, index, schema)
             for doc_id, tokens, num_bytes in zip(
@@ -122,7 +128,7 @@ def show(out: Path, manifest: Manifest, count: int) -> str:
     return "\n".join(blocks)
 
 
-def _problems(out: Path, manifest: Manifest) -> list[str]:
+def _problems(out: Location, manifest: Manifest) -> list[str]:
     """Every mismatch between the files and the manifest, the tokenizer file included."""
     problem = tokenizer_problem(out, manifest)
     return ([problem] if problem else []) + list(verify_shards(out, manifest))

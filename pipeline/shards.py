@@ -149,13 +149,18 @@ def remove_leftovers(layout: RunLayout, encoded: Sequence[Location], manifest: M
             path.unlink()
 
 
-def _encoded_table(path: Location) -> pa.Table:
-    """An encoded part's documents: a local file's memory-mapped, an object's read whole (an
-    object store cannot be mapped)."""
+def open_shard_at(path: Location) -> pa.ipc.RecordBatchFileReader:
+    """A shard, or an encoded part, opened wherever it is: a local file memory-mapped
+    (loader/format.py open_shard), an object through its store's range reads (an object cannot
+    be mapped)."""
     if isinstance(path, ObjectPath):
-        with open_input(path) as source:
-            return pa.ipc.open_file(source).read_all()
-    return open_shard(path).read_all()
+        return pa.ipc.open_file(open_input(path))
+    return open_shard(path)
+
+
+def _encoded_table(path: Location) -> pa.Table:
+    """An encoded part's documents."""
+    return open_shard_at(path).read_all()
 
 
 def _shard_done(layout: RunLayout, task: ShardTask, digest: str) -> ShardInfo | None:

@@ -42,10 +42,12 @@ NAMING = {"config.toml", "inputs.json"}
 PLACES = {"inputs", "out", "scheduler", "workers", "storage"}
 
 
-def corpusmill(*args: Any, env: dict[str, str], **kwargs: Any) -> subprocess.CompletedProcess:
-    """`corpusmill -q run ARGS...`, its output captured."""
+def corpusmill(
+    *args: Any, env: dict[str, str], command: str = "run", **kwargs: Any
+) -> subprocess.CompletedProcess:
+    """`corpusmill -q COMMAND ARGS...`, its output captured."""
     return subprocess.run(
-        [CORPUSMILL, "-q", "run", *map(str, args)],
+        [CORPUSMILL, "-q", command, *map(str, args)],
         env=env,
         capture_output=True,
         text=True,
@@ -97,12 +99,18 @@ def inputs(s3_server) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict[str, Any]:
-    """The files of a local run of the sample crawl on one worker."""
+def local_run(tmp_path_factory) -> Path:
+    """A local run of the sample crawl on one worker."""
     out = tmp_path_factory.mktemp("local") / "out"
     done = corpusmill(*SAMPLES, *ARGS, "--workers", "1", "--out", out, env=dict(os.environ))
     assert done.returncode == 0, done.stderr
-    return comparable(local_files(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(local_run) -> dict[str, Any]:
+    """The files of the local run, comparable with another run's."""
+    return comparable(local_files(local_run))
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +135,18 @@ def test_a_run_from_s3_to_s3_on_a_cluster_apart_writes_the_bytes_of_a_local_run(
     assert comparable(written) == reference
     assert {"index.json", "shard-00002.arrow", "dedup/removed/part-00009.arrow"} <= written.keys()
     assert "run.lock" not in written
+
+
+def test_inspect_verifies_and_decodes_a_run_on_s3_as_its_local_copy(remote, local_run, env):
+    shown = [
+        corpusmill(out, "--verify", "--show", "3", env=env, command="inspect")
+        for out in (remote, local_run)
+    ]
+    assert [done.returncode for done in shown] == [0, 0], shown[0].stderr
+    remote_text, local_text = (done.stdout for done in shown)
+    assert remote_text.startswith(f"{remote}: 8 shards, 328 documents, ")
+    assert remote_text.replace(str(remote), str(local_run)) == local_text
+    assert "verify: the tokenizer and all 8 shards match their checksums" in remote_text
 
 
 def test_a_rerun_on_s3_rewrites_nothing_finished(remote, inputs, env):
