@@ -159,6 +159,18 @@ def test_the_same_out_spelled_differently_or_moved_is_the_same_run(finished, tmp
             pass
 
 
+def test_how_the_storage_is_reached_never_makes_another_run(finished, tmp_path):
+    shutil.copytree(finished / "in", tmp_path / "in")
+    shutil.copytree(finished / "out", tmp_path / "out")
+    storage = {
+        "storage.endpoint_url": "http://127.0.0.1:9000",
+        "storage.region": "eu-west-1",
+        "storage.anon": True,
+    }
+    with prepared_run(config_for(tmp_path / "in", tmp_path / "out", **storage)) as run:
+        assert run.layout.root == tmp_path / "out"
+
+
 def test_an_out_inside_an_input_folder_is_not_read_as_input(finished, tmp_path, caplog):
     shutil.copytree(finished / "in", tmp_path / "in")
     out = tmp_path / "in" / "out"
