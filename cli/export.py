@@ -14,17 +14,18 @@ import pyarrow as pa
 import xxhash
 
 from corpusmill.core.errors import ConfigError, UserError
+from corpusmill.core.storage import Location, ObjectPath, location
 from corpusmill.loader.format import (
     FormatError,
     Manifest,
     checked_batch,
-    open_shard,
     read_manifest,
     shard_schema,
     token_type,
 )
 from corpusmill.loader.llmc import GPT2_VOCAB_SIZE, MAX_FILE_TOKENS, TokenFile, TokenFileWriter
 from corpusmill.pipeline.dolma import SUFFIXES, write_dolma
+from corpusmill.pipeline.shards import open_shard_at
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,12 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
         "the deduplicated corpus of OUT (OUT/dataset/) to DIR/documents/ in Dolma's layout, a "
         "compressed JSONL file per dataset part, one document (id, text, source, metadata) a line.",
     )
-    parser.add_argument("out", type=Path, metavar="OUT", help="a tokenized run's output folder")
+    parser.add_argument(
+        "out",
+        type=location,
+        metavar="OUT",
+        help="a tokenized run's output folder, or its URL (s3://BUCKET/PREFIX)",
+    )
     parser.add_argument(
         "dest",
         type=Path,
@@ -104,7 +110,7 @@ def export(args: argparse.Namespace) -> int:
 
 
 def write_llmc(
-    out: Path, manifest: Manifest, dest: Path, name: str, val_fraction: float, file_tokens: int
+    out: Location, manifest: Manifest, dest: Path, name: str, val_fraction: float, file_tokens: int
 ) -> list[TokenFile]:
     """Write the run's documents to llm.c token files, a record batch at a time: those whose id
     hashes below `val_threshold` are validation documents, the others training ones."""
@@ -143,7 +149,10 @@ def _check_flags(args: argparse.Namespace) -> str:
             f"--shard-tokens {args.shard_tokens} must be from 1 to {MAX_FILE_TOKENS} (the file "
             "header counts tokens in an int32)"
         )
-    name = args.out.absolute().name if args.name is None else args.name
+    if args.name is not None:
+        name = args.name
+    else:
+        name = args.out.name if isinstance(args.out, ObjectPath) else args.out.absolute().name
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
         flag = "--name" if args.name is not None else f"--name (default: OUT {args.out}'s name)"
         raise ConfigError(
@@ -180,17 +189,17 @@ def _warn_of_vocabulary(vocab_size: int) -> None:
         )
 
 
-def _batches(out: Path, manifest: Manifest) -> Iterator[tuple[Path, pa.RecordBatch]]:
+def _batches(out: Location, manifest: Manifest) -> Iterator[tuple[Location, pa.RecordBatch]]:
     """Every record batch of the run's shards in order, each checked, with its shard's path."""
     schema = shard_schema(pa.from_numpy_dtype(np.dtype(manifest.token_dtype)))
     for shard in manifest.shards:
         path = out / shard.name
-        reader = open_shard(path)
+        reader = open_shard_at(path)
         for index in range(reader.num_record_batches):
             yield path, checked_batch(path, reader, index, schema)
 
 
-def _hash_extremes(out: Path, manifest: Manifest) -> tuple[int, int] | None:
+def _hash_extremes(out: Location, manifest: Manifest) -> tuple[int, int] | None:
     """The lowest and highest id hash of the run's documents, None if it has none."""
     extremes = [
         (int(hashes.min()), int(hashes.max()))
@@ -211,7 +220,7 @@ def _hashes(batch: pa.RecordBatch) -> np.ndarray:
     )
 
 
-def _documents(path: Path, batch: pa.RecordBatch, manifest: Manifest) -> tuple[np.ndarray, ...]:
+def _documents(path: Location, batch: pa.RecordBatch, manifest: Manifest) -> tuple[np.ndarray, ...]:
     """A batch's tokens back to back and each document's length, checked to end with the EOS id
     and hold only ids of the vocabulary (they may be written as uint16)."""
     column = batch.column("tokens")

@@ -28,6 +28,7 @@ import zstandard
 from corpusmill.core.atomic import atomic_path
 from corpusmill.core.errors import UserError
 from corpusmill.core.progress import progress
+from corpusmill.core.storage import Location, location, open_input
 from corpusmill.loader.layout import RunLayout, part_name
 from corpusmill.pipeline.meta import plain_meta
 
@@ -49,10 +50,11 @@ class DolmaFile:
     docs: int
 
 
-def write_dolma(out: Path, dest: Path, compression: str = "zstd") -> list[DolmaFile]:
-    """Write every part of the run's dataset to `dest/documents/`, replacing the files of an
-    earlier export there; return the files written, in part order."""
-    layout = RunLayout(Path(out))
+def write_dolma(out: str | Location, dest: Path, compression: str = "zstd") -> list[DolmaFile]:
+    """Write every part of the dataset of the run in `out` (a local folder or a URL) to the local
+    `dest/documents/`, replacing the files of an earlier export there; return the files written,
+    in part order."""
+    layout = RunLayout(location(out))
     parts = finished_parts(layout)
     folder = Path(dest) / "documents"
     written = []
@@ -61,7 +63,7 @@ def write_dolma(out: Path, dest: Path, compression: str = "zstd") -> list[DolmaF
             source = layout.dataset_part(part)
             path = folder / f"{part_name(part)}{SUFFIXES[compression]}"
             written.append(DolmaFile(path, _write_part(source, path, compression)))
-            counts.update(1, Path(source).stat().st_size)
+            counts.update(1, source.stat().st_size)
     kept = {file.path.name for file in written}
     for path in folder.glob("part-*.jsonl.*"):
         if _EXPORTED.fullmatch(path.name) and path.name not in kept:
@@ -72,7 +74,7 @@ def write_dolma(out: Path, dest: Path, compression: str = "zstd") -> list[DolmaF
 def finished_parts(layout: RunLayout) -> list[int]:
     """The run's dataset parts, refusing a run whose dataset stage has not written them all."""
     parts = layout.clean_parts()
-    missing = [part for part in parts if not Path(layout.dataset_marker(part)).exists()]
+    missing = [part for part in parts if not layout.dataset_marker(part).exists()]
     if not parts or missing:
         what = f"part {missing[0]} of {len(parts)}" if missing else "no clean part"
         raise UserError(
@@ -96,11 +98,15 @@ def documents(batch: pa.RecordBatch) -> Iterator[dict]:
         yield doc
 
 
-def _write_part(source: Path, path: Path, compression: str) -> int:
+def _write_part(source: Location, path: Path, compression: str) -> int:
     """Write one dataset part's documents to `path`; return how many there were."""
     docs = 0
-    with atomic_path(path) as tmp, _compressed(tmp, compression) as stream:
-        for batch in pq.ParquetFile(source).iter_batches(batch_size=_BATCH_ROWS):
+    with (
+        open_input(source) as parquet,
+        atomic_path(path) as tmp,
+        _compressed(tmp, compression) as stream,
+    ):
+        for batch in pq.ParquetFile(parquet).iter_batches(batch_size=_BATCH_ROWS):
             lines = [
                 json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"
                 for doc in documents(batch)

@@ -149,6 +149,18 @@ def test_inspect_verifies_and_decodes_a_run_on_s3_as_its_local_copy(remote, loca
     assert "verify: the tokenizer and all 8 shards match their checksums" in remote_text
 
 
+@pytest.mark.parametrize("how", [["--format", "jsonl"], ["--format", "llmc", "--name", "sample"]])
+def test_export_writes_from_a_run_on_s3_the_files_of_its_local_copy(
+    remote, local_run, env, tmp_path, how
+):
+    exported = []
+    for out, dest in ((remote, tmp_path / "remote"), (local_run, tmp_path / "local")):
+        done = corpusmill(out, dest, *how, env=env, command="export")
+        assert done.returncode == 0, done.stderr
+        exported.append(local_files(dest))
+    assert exported[0] == exported[1] and len(exported[0]) >= 2
+
+
 def test_a_rerun_on_s3_rewrites_nothing_finished(remote, inputs, env):
     before = _versions(remote)
     done = corpusmill(*inputs, *ARGS, "--workers", "1", "--out", remote, env=env)
