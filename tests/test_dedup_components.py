@@ -81,6 +81,18 @@ def test_rows_sharing_a_key_pair_up_with_the_smallest_document_of_their_group():
     assert found == [(10, 30, False), (10, 40, False), (30, 40, True)]
 
 
+def test_a_score_centres_each_groups_pairs_on_its_highest_scoring_document():
+    band = np.array([0, 0, 0, 0, 1, 1], np.uint16)
+    high = np.array([1, 1, 1, 1, 5, 5], np.uint64)
+    low = np.array([2, 2, 2, 2, 6, 6], np.uint64)
+    key = np.array([40, 10, 30, 20, 10, 20], np.int64)
+    size = np.array([300, 100, 900, 900, 100, 100])
+    pairs = candidate_pairs(band, high, low, key, exact_from=1, score=size)
+    found = sorted(zip(pairs.a.tolist(), pairs.b.tolist(), pairs.exact.tolist(), strict=True))
+    # 20 and 30 are the longest; the tie goes to the first, 20; each pair is (earlier, later).
+    assert found == [(10, 20, False), (10, 20, True), (20, 30, False), (20, 40, False)]
+
+
 def test_unique_pairs_keep_each_pair_once_and_exact_wins():
     pairs = Pairs(
         np.array([5, 1, 5, 1]), np.array([9, 2, 9, 3]), np.array([False, False, True, False])

@@ -1,6 +1,7 @@
-"""Dedup step 2, a task per shuffle bucket: star pairs of the rows sharing a key
-(`lsh.candidate_pairs`) -> pairs/bucket-N.arrow, sorted by the partition that verifies each pair,
-and the keys they touch -> keys/bucket-N.arrow, sorted by key."""
+"""Dedup step 2, a task per shuffle bucket: star pairs of the rows sharing a key, centred on the
+first in the keeper policy's order (`lsh.candidate_pairs`) -> pairs/bucket-N.arrow, sorted by the
+partition that verifies each pair, and the keys they touch -> keys/bucket-N.arrow, sorted by
+key."""
 
 from __future__ import annotations
 
@@ -44,7 +45,14 @@ def candidates_task(
     rows = read_range([part.signatures for part in signed], j, j + 1)
     column = {name: rows.column(name).to_numpy() for name in rows.column_names}
     pairs = unique_pairs(
-        candidate_pairs(column["band"], column["high"], column["low"], column["key"], config.bands)
+        candidate_pairs(
+            column["band"],
+            column["high"],
+            column["low"],
+            column["key"],
+            config.bands,
+            column.get("bytes"),
+        )
     )
     destination = partition_of(
         pairs.a.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + pairs.b.astype(np.uint64),

@@ -1,7 +1,8 @@
 """Dedup step 1, a task per clean part: each document's text hash (xxh3-128), optional URL hash
-and MinHash band keys, as shuffle rows (bucket, band, high, low, key) sorted by bucket ->
-signatures/part-N.arrow, and its text bytes -> sizes/part-N.arrow. A part whose files were
-written for its content and these settings is not redone."""
+and MinHash band keys, as shuffle rows (bucket, band, high, low, key, and the document's text
+bytes when the longest is kept) sorted by bucket -> signatures/part-N.arrow, and its text bytes
+-> sizes/part-N.arrow. A part whose files were written for its content and these settings is not
+redone."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ _BANDS = pa.schema(
         pa.field("key", pa.int64()),
     ]
 )
+# The column a row gains under the "longest" keeper policy: candidates centre on the longest.
+_SIZE = pa.field("bytes", pa.int64())
 
 
 class Signed(NamedTuple):
@@ -68,8 +71,13 @@ def signatures_task(part: int, files: DedupFiles, config: DedupConfig) -> Signed
             parquet = pq.ParquetFile(handle)
             for batch in parquet.iter_batches(batch_size=_BATCH_DOCS, columns=columns):
                 keys = (np.int64(part) << ROW_BITS) + offset + np.arange(batch.num_rows)
-                tables.append(_band_rows(batch, keys, config, permutations, files.buckets))
-                sizes.append(pc.binary_length(batch.column("text")).cast(pa.int64()))
+                size = pc.binary_length(batch.column("text")).cast(pa.int64())
+                rows = _band_rows(batch, keys, config, permutations, files.buckets)
+                if config.keeper == "longest":
+                    owner = rows.column("key").to_numpy() - keys[0]
+                    rows = rows.append_column(_SIZE, pa.array(size.to_numpy()[owner]))
+                tables.append(rows)
+                sizes.append(size)
                 offset += batch.num_rows
     except (OSError, pa.ArrowException) as exc:
         raise StageError(f"dedup: cannot read {source} ({exc}); rerun the clean stage") from exc
@@ -77,7 +85,8 @@ def signatures_task(part: int, files: DedupFiles, config: DedupConfig) -> Signed
     counts = {"docs": offset, "bytes": int(pc.sum(size_column).as_py() or 0)}
     keys = pa.array((np.int64(part) << ROW_BITS) + np.arange(offset))
     write_sorted(signed.sizes, pa.table({"key": keys, "bytes": size_column}))
-    rows = pa.concat_tables(tables) if tables else _BANDS.empty_table()
+    schema = _BANDS.append(_SIZE) if config.keeper == "longest" else _BANDS
+    rows = pa.concat_tables(tables) if tables else schema.empty_table()
     order = pc.sort_indices(rows, [(name, "ascending") for name in rows.column_names])
     write_sorted(signed.signatures, rows.take(order), {"params": params, "counts": counts})
     return signed._replace(counts=counts)
@@ -117,7 +126,7 @@ def _band_rows(
 def _signature_metadata(files: DedupFiles, config: DedupConfig, part: int) -> dict[str, Any]:
     """What a part's signature file depends on: settings, bucket count and its clean part."""
     source = files.clean(part)
-    settings = ("near", "exact_url", "shingle_size", "bands", "rows", "seed")
+    settings = ("near", "exact_url", "shingle_size", "bands", "rows", "seed", "keeper")
     return {
         **{name: getattr(config, name) for name in settings},
         "buckets": files.buckets,
