@@ -217,14 +217,17 @@ def test_a_run_on_s3_killed_with_sigkill_finishes_on_rerun_with_the_same_objects
 def test_an_unreachable_store_is_one_line_and_exit_2_before_a_cluster_starts(
     inputs, env, tmp_path, change, says
 ):
-    config = tmp_path / "home"  # no credentials of the machine's user either
-    config.mkdir()
-    changed = {**env, **change, "HOME": str(config)}
+    home = tmp_path / "home"
+    home.mkdir()
+    # Nor credentials of the machine's user or its instance role.
+    elsewhere = {"AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"}
+    changed = {name: value for name, value in env.items() if name not in elsewhere}
+    changed.update(change, HOME=str(home), AWS_EC2_METADATA_DISABLED="true")
     done = corpusmill(*inputs, "--out", "s3://outb/run1", env=changed, cwd=tmp_path)
     assert done.returncode == 2
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("corpusmill run: s3://outb/run1: ") and says in line
-    assert list(tmp_path.iterdir()) == [config]
+    assert list(tmp_path.iterdir()) == [home]
 
 
 def test_an_output_url_without_a_bucket_is_refused_in_one_line(inputs, env, tmp_path):
