@@ -42,6 +42,7 @@ from corpusmill.pipeline.readers import (
     Split,
     plan_splits,
     read_split,
+    split_size,
 )
 from corpusmill.pipeline.schema import DOCUMENTS, REJECTED
 from corpusmill.pipeline.stats import add_counts, count_by_reason
@@ -72,7 +73,7 @@ def run_clean(
     stage's counts."""
     started = time.perf_counter()
     layout = layout or output_layout(config)
-    tasks = plan_tasks(plan_splits(files, config.read), config.read.split_bytes)
+    tasks = clean_tasks(files, config.read)
     todo = [task for task in tasks if not layout.clean_marker(task.index).exists()]
     log.info(
         "clean: %d files, %d tasks, %d already done", len(files), len(tasks), len(tasks) - len(todo)
@@ -109,6 +110,12 @@ def output_layout(config: RunConfig) -> RunLayout:
     """The layout of the run folder `config.out` names, local or reached with the config's
     storage options."""
     return RunLayout(location(config.out, storage_options(config.storage)))
+
+
+def clean_tasks(files: Sequence[InputFile], config: ReadConfig) -> list[CleanTask]:
+    """The stage's tasks: the inputs' splits grouped up to the planned split size, so a crawl of a
+    few large files gives every worker work as a crawl of many small ones does."""
+    return plan_tasks(plan_splits(files, config), split_size(files, config))
 
 
 def plan_tasks(splits: Sequence[Split], target_bytes: int) -> list[CleanTask]:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from corpusmill.pipeline.clean import CleanTask, plan_tasks
+from corpusmill.pipeline.clean import CleanTask, clean_tasks
 from corpusmill.pipeline.readers import (
     InputError,
     InputFile,
@@ -455,8 +455,8 @@ def test_single_stream_files_are_one_split(tmp_path: Path):
 
 
 def planned_tasks(files: list[InputFile], config: ReadConfig = DEFAULT_READ) -> list[CleanTask]:
-    """The clean stage's tasks of some files: their splits grouped up to the planned split size."""
-    return plan_tasks(plan_splits(files, config), split_size(files, config))
+    """The clean stage's tasks of some files, as a run plans them."""
+    return clean_tasks(files, config)
 
 
 def sized(path: Path, size: int, fmt: str, compression: str) -> InputFile:
