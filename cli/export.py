@@ -14,7 +14,7 @@ import pyarrow as pa
 import xxhash
 
 from corpusmill.core.errors import ConfigError, UserError
-from corpusmill.core.storage import Location, ObjectPath, location
+from corpusmill.core.storage import Location, ObjectPath, check_location, location
 from corpusmill.loader.format import (
     FormatError,
     Manifest,
@@ -95,6 +95,7 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
 def export(args: argparse.Namespace) -> int:
     """Check the flags, the run and DIR, then write the files and print each one."""
     name = _check_flags(args)
+    check_location(args.out)
     if args.format == "jsonl":
         _check_dest(args.dest)
         for dolma_file in write_dolma(args.out, args.dest, args.compression):

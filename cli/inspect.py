@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 from tokenizers import Tokenizer
 
-from corpusmill.core.storage import Location, location
+from corpusmill.core.storage import Location, check_location, location
 from corpusmill.loader.format import (
     Manifest,
     checked_batch,
@@ -51,6 +51,7 @@ def inspect(args: argparse.Namespace) -> int:
     """Print the summary, then the verification and the decoded documents asked for."""
     if args.show < 0:
         raise ConfigError(f"--show {args.show}: give how many documents to decode, at least 0")
+    check_location(args.out)
     manifest = read_manifest(args.out)
     print(summary(args.out, manifest))
     status = 0

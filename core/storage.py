@@ -157,6 +157,14 @@ def check_storage(urls: Iterable[str], options: Mapping[str, Any]) -> None:
         _check_bucket(bucket, url, options)
 
 
+def check_location(path: Location) -> None:
+    """`check_storage` of one location: for an object, its bucket reached with its own options;
+    nothing for a local path. Commands that read a run by its URL call it before the first
+    read."""
+    if isinstance(path, ObjectPath):
+        check_storage([path.url], path.options)
+
+
 def open_input(path: Location) -> Any:
     """A run's file opened for pyarrow's readers (`pa.ipc.open_file`, `pq.ParquetFile`,
     `pq.read_table`): a local one memory-mapped, so Arrow reads it without copying; an object

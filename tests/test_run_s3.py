@@ -230,6 +230,20 @@ def test_an_unreachable_store_is_one_line_and_exit_2_before_a_cluster_starts(
     assert list(tmp_path.iterdir()) == [home]
 
 
+@pytest.mark.parametrize(
+    ("command", "args"), [("inspect", ["--verify"]), ("export", ["dest", "--format", "llmc"])]
+)
+def test_a_command_reading_a_run_on_an_unreachable_store_is_one_line_and_exit_2(
+    env, tmp_path, command, args
+):
+    unreachable = {**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    done = corpusmill("s3://outb/run1", *args, env=unreachable, command=command, cwd=tmp_path)
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"corpusmill {command}: s3://outb/run1: cannot reach http://127.0.0.1:9")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_output_url_without_a_bucket_is_refused_in_one_line(inputs, env, tmp_path):
     done = corpusmill(*inputs, "--out", "s3:///run1", env=env, cwd=tmp_path)
     assert done.returncode == 2
