@@ -134,6 +134,25 @@ class RunLayout:
         return sorted((self.dedup / step).glob(f"{DEDUP_STEPS[step]}-*.arrow"))
 
     @property
+    def lines(self) -> Location:
+        """The lines stage's folder: line hashes per clean part and the frequent lines."""
+        return self.root / "lines"
+
+    @property
+    def lines_marker(self) -> Location:
+        """The lines stage's stats, written when it finished."""
+        return self.lines / f"{_DONE}.json"
+
+    def line_hashes(self, index: int) -> Location:
+        """The (line hash, document) pairs of clean part `index`'s kept documents."""
+        return self.lines / "hashes" / f"{part_name(index)}.arrow"
+
+    @property
+    def frequent_lines(self) -> Location:
+        """The hashes of the lines removed from every document, with their document counts."""
+        return self.lines / "frequent.arrow"
+
+    @property
     def dataset(self) -> Location:
         """The deduplicated corpus, a Parquet dataset holding nothing else."""
         return self.root / "dataset"
@@ -201,6 +220,7 @@ class RunLayout:
             self.clean,
             self.rejected,
             self.dedup,
+            self.lines,
             self.dataset,
             self.tokenize,
             self.tokenizer,
