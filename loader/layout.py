@@ -40,6 +40,9 @@ _DONE = "_done"
 _HIDDEN_DONE = ".done"
 _PART = "part"
 _SHARD = "shard"
+# The splits of a run's tokens (loader/split.py) and the unit their shards are numbered by:
+# `shard-00000.arrow` for training, `val-00000.arrow` for the held-out validation documents.
+SPLITS = {"train": _SHARD, "validation": "val"}
 _CLEAN_PART = re.compile(rf"{_PART}-(\d+)\.parquet")
 
 
@@ -48,9 +51,9 @@ def part_name(index: int) -> str:
     return _numbered(_PART, index)
 
 
-def shard_name(index: int) -> str:
-    """The file name of shard `index`, as the manifest lists it."""
-    return f"{_numbered(_SHARD, index)}.arrow"
+def shard_name(index: int, split: str = "train") -> str:
+    """The file name of shard `index` of `split`, as the manifest lists it."""
+    return f"{_numbered(SPLITS[split], index)}.arrow"
 
 
 @dataclass(frozen=True)
@@ -170,15 +173,16 @@ class RunLayout:
     def tokenize(self) -> Location:
         return self.root / "tokenize"
 
-    def encoded_part(self, index: int) -> Location:
-        """Clean part `index`'s kept documents encoded, until the shards hold them."""
-        return self.tokenize / f"{part_name(index)}.arrow"
+    def encoded_part(self, index: int, split: str = "train") -> Location:
+        """Clean part `index`'s kept documents of `split` encoded, until the shards hold them."""
+        folder = self.tokenize if split == "train" else self.tokenize / split
+        return folder / f"{part_name(index)}.arrow"
 
     def encoded_marker(self, index: int) -> Location:
         return self.tokenize / _DONE / f"{part_name(index)}.json"
 
-    def shard_marker(self, index: int) -> Location:
-        return self.tokenize / _DONE / f"{_numbered(_SHARD, index)}.json"
+    def shard_marker(self, index: int, split: str = "train") -> Location:
+        return self.tokenize / _DONE / f"{_numbered(SPLITS[split], index)}.json"
 
     @property
     def train_marker(self) -> Location:
@@ -201,12 +205,13 @@ class RunLayout:
     def manifest(self) -> Location:
         return self.root / MANIFEST
 
-    def shard(self, index: int) -> Location:
-        return self.root / shard_name(index)
+    def shard(self, index: int, split: str = "train") -> Location:
+        return self.root / shard_name(index, split)
 
-    def shards(self) -> list[Location]:
-        """The shard files in the folder, in order, whether the manifest lists them or not."""
-        return sorted(self.root.glob(f"{_SHARD}-*.arrow"))
+    def shards(self, split: str = "train") -> list[Location]:
+        """The shard files of `split` in the folder, in order, whether the manifest lists them
+        or not."""
+        return sorted(self.root.glob(f"{SPLITS[split]}-*.arrow"))
 
     @property
     def report(self) -> Location:
@@ -228,6 +233,7 @@ class RunLayout:
             self.special_tokens_map,
             self.manifest,
             *self.shards(),
+            *self.shards("validation"),
             self.stats,
             self.report,
         ]
