@@ -24,6 +24,7 @@ from corpusmill.core.checks import NON_NEGATIVE, Checked, ConfigValueError
 from corpusmill.core.errors import ConfigError
 from corpusmill.core.storage import ObjectPath, StorageConfig, location
 from corpusmill.pipeline.dedup import DedupConfig
+from corpusmill.pipeline.dedup.lines import LinesConfig
 from corpusmill.pipeline.filters import FiltersConfig
 from corpusmill.pipeline.langid import LangIdConfig
 from corpusmill.pipeline.pii import PiiConfig
@@ -57,6 +58,7 @@ class RunConfig(Checked):
     pii: PiiConfig = field(default_factory=PiiConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    lines: LinesConfig = field(default_factory=LinesConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     shards: ShardsConfig = field(default_factory=ShardsConfig)
 
