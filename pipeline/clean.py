@@ -3,8 +3,9 @@
 Work is one Dask task per group of input splits. Task N writes `OUT/clean/part-N.parquet` (the
 documents kept), `OUT/rejected/part-N.parquet` (every record that was not kept, with its step and
 reason) and, last, its done marker `OUT/clean/_done/part-N.json` holding its counts (the run
-layout, loader/layout.py, names them). A rerun skips the tasks whose marker exists, so a crashed
-run resumes where it stopped. Every record read is either kept or rejected: the counts check
+layout, loader/layout.py, names them) and the byte ranges it read. A rerun skips the tasks whose
+marker records the byte ranges the task reads now, so a crashed run resumes where it stopped, and
+removes the parts past the plan. Every record read is either kept or rejected: the counts check
 `kept + rejected == read`.
 """
 
@@ -74,7 +75,8 @@ def run_clean(
     started = time.perf_counter()
     layout = layout or output_layout(config)
     tasks = clean_tasks(files, config.read)
-    todo = [task for task in tasks if not layout.clean_marker(task.index).exists()]
+    _remove_parts_past(layout, len(tasks))
+    todo = [task for task in tasks if not clean_done(layout, task)]
     log.info(
         "clean: %d files, %d tasks, %d already done", len(files), len(tasks), len(tasks) - len(todo)
     )
@@ -166,12 +168,29 @@ def clean_task(
             reasons.append(count_by_reason(rejected))
     counts = {
         "task": task.index,
+        "splits": task_splits(task),
         "kept": dict(kept),
         "rejected": add_counts(reasons),
         "counters": dict(sorted(counters.items())),
     }
     write_json(layout.clean_marker(task.index), counts)
     return counts
+
+
+def clean_done(layout: RunLayout, task: CleanTask) -> bool:
+    """Whether the task's marker exists and records the byte ranges the task reads now: a marker
+    of an earlier plan covers other ones, and its parts would duplicate or lose documents."""
+    marker = layout.clean_marker(task.index)
+    if not marker.exists():
+        return False
+    return json.loads(marker.read_text()).get("splits") == task_splits(task)
+
+
+def task_splits(task: CleanTask) -> list[list[Any]]:
+    """What a task reads, as its marker records it: [source, start, end] per split. Sources
+    rather than URLs, so a run whose inputs moved with their root (as inputs.json allows)
+    resumes."""
+    return [[split.file.source, split.start, split.end] for split in task.splits]
 
 
 def task_batches(task: CleanTask, config: ReadConfig) -> Iterator[ReadBatch]:
@@ -363,6 +382,19 @@ def parquet_sink(path: Location, schema: pa.Schema) -> Iterator:
                 writer.write_table(table.cast(schema))
 
         yield write
+
+
+def _remove_parts_past(layout: RunLayout, count: int) -> None:
+    """Delete the parts, and their markers, numbered `count` or more: an earlier plan made more
+    tasks, and the later stages list every part in the folder."""
+    for index in [index for index in layout.clean_parts() if index >= count]:
+        log.info("clean: removing %s, past the %d tasks of the plan", part_name(index), count)
+        for path in (
+            layout.clean_marker(index),
+            layout.clean_part(index),
+            layout.rejected_part(index),
+        ):
+            path.unlink(missing_ok=True)
 
 
 def _split_bytes(split: Split) -> int:
