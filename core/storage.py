@@ -98,18 +98,6 @@ def storage_options(
     return options
 
 
-def apply_to_fsspec(options: Mapping[str, Any]) -> None:
-    """Make `options` the defaults of every S3 filesystem fsspec creates in this process, for
-    code that opens URLs with fsspec itself (the readers' url_to_fs and fsspec.open).
-
-    A process-wide setting: each process that opens such URLs calls it, the client and every
-    worker (in a Dask worker plugin's setup, so that a restarted worker has it too).
-    """
-    import fsspec.config
-
-    fsspec.config.conf["s3"] = dict(options)
-
-
 def url_options(url: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """The storage options to open `url` with: `options` for an S3 URL; for others (whose
     fsspec backends read their own settings and may refuse S3's) only that listings are never

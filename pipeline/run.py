@@ -23,7 +23,6 @@ from corpusmill.core.atomic import folder_lock, remove_stale_temporaries, write_
 from corpusmill.core.errors import ConfigError, StageError
 from corpusmill.core.storage import (
     Location,
-    apply_to_fsspec,
     check_storage,
     location,
     remove,
@@ -34,7 +33,6 @@ from corpusmill.pipeline.cluster import check_scheduler, dask_client
 from corpusmill.pipeline.config import RunConfig, config_to_toml, flat_config, load_config
 from corpusmill.pipeline.readers import InputFile, discover_inputs, printable
 from corpusmill.pipeline.stages import RunContext, stages
-from corpusmill.pipeline.worker_storage import share_storage_options
 from corpusmill.tokenizer.encode import check_tokenizer_file
 
 log = logging.getLogger(__name__)
@@ -98,8 +96,7 @@ def prepared_run(config: RunConfig, force: bool = False) -> Iterator[PreparedRun
         check_tokenizer_file(Path(config.tokenizer.path))
     options = storage_options(config.storage)
     check_storage([config.out, *config.inputs], options)
-    apply_to_fsspec(options)
-    files = discover_inputs(config.inputs, config.read, out=config.out)
+    files = discover_inputs(config.inputs, config.read, out=config.out, options=options)
     layout = RunLayout(location(config.out, options))
     with contextlib.ExitStack() as held:
         try:
@@ -114,7 +111,6 @@ def prepared_run(config: RunConfig, force: bool = False) -> Iterator[PreparedRun
 def run_stages(run: PreparedRun, client: Client) -> dict[str, Any]:
     """Run the stages of a prepared run in order on `client`, each given the products of the
     earlier stages it needs; return and write the run's stats."""
-    share_storage_options(client, run.options)
     context = RunContext(run.layout, run.config, tuple(run.files), client)
     stats: dict[str, Any] = {}
     products: dict[str, Any] = {}

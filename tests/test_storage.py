@@ -4,6 +4,7 @@ server on 127.0.0.1 (tests/conftest.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -28,7 +29,6 @@ from corpusmill.core.errors import UserError
 from corpusmill.core.storage import (
     ObjectPath,
     StorageConfig,
-    apply_to_fsspec,
     check_storage,
     file_sizes,
     location,
@@ -236,7 +236,7 @@ def test_missing_credentials_are_one_line_naming_the_variables(s3_server, monkey
         check_storage(["s3://outb/run1"], options)
 
 
-def test_the_readers_discover_and_read_s3_inputs_with_the_storage_options(
+def test_the_readers_read_s3_inputs_with_the_options_each_input_carries(
     s3_server, s3_bucket: ObjectPath, monkeypatch
 ):
     from corpusmill.pipeline.readers import ReadConfig, discover_inputs, plan_splits, read_split
@@ -245,27 +245,32 @@ def test_the_readers_discover_and_read_s3_inputs_with_the_storage_options(
     names = ["crawl-00000.warc.gz", "dump-00000.jsonl.zst"]
     for name in names:
         s3_bucket.fs.put_file(str(sample / name), f"{s3_bucket.path}/in/{name}")
+    # Neither the environment nor fsspec's defaults reach the server: only the options given.
     monkeypatch.setattr(fsspec.config, "conf", {})
     for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID"):
         monkeypatch.delenv(variable, raising=False)
-    apply_to_fsspec(s3_server.options)
     config = ReadConfig(split_bytes=1 << 20)
 
-    def texts(inputs: list[str]) -> tuple[list[str], list[str]]:
-        files = discover_inputs(inputs, config)
-        splits = plan_splits(files, config)
-        docs = [
+    def texts(splits: list) -> list[str]:
+        return [
             doc
             for split in splits
             for batch in read_split(split, config)
             for doc in batch.docs.column("text").to_pylist()
         ]
-        return [file.source for file in files], docs
 
-    remote_sources, remote_texts = texts([f"{s3_bucket}/in/"])
-    local_sources, local_texts = texts([str(sample / name) for name in names])
-    assert remote_sources == names and len(remote_texts) > 100
-    assert remote_texts == local_texts
+    files = discover_inputs([f"{s3_bucket}/in/"], config, options=s3_server.options)
+    splits = [pickle.loads(pickle.dumps(split)) for split in plan_splits(files, config)]
+    local = discover_inputs([str(sample / name) for name in names], config)
+    assert [file.source for file in files] == names
+    assert texts(splits) == texts(plan_splits(local, config)) and len(texts(splits)) > 100
+    # Another store's options on one file (another run's, on the same worker) reach only it.
+    elsewhere = {**s3_server.options, "endpoint_url": "http://127.0.0.1:9"}
+    moved = dataclasses.replace(splits[-1], file=dataclasses.replace(files[-1], options=elsewhere))
+    [failed] = read_split(moved, config)
+    assert failed.docs.num_rows == 0
+    assert failed.rejected.column("reason").to_pylist() == ["error"]
+    assert texts(splits[:1]) == texts(plan_splits(local, config)[:1])
 
 
 def test_the_options_travel_to_a_worker_process_with_the_paths_it_receives(

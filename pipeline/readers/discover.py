@@ -27,6 +27,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from corpusmill.core.checks import POSITIVE, Checked
 from corpusmill.core.errors import UserError
+from corpusmill.core.storage import storage_options, url_options
 from corpusmill.pipeline.extract import ExtractConfig
 from corpusmill.pipeline.readers.parquet import row_group_spans
 from corpusmill.pipeline.readers.streams import GZIP_MAGIC, ZSTD_MAGIC, open_raw
@@ -129,8 +130,12 @@ class ReadConfig(Checked):
 
 @dataclass(frozen=True)
 class InputFile:
-    """One input file: `url` opens it, `source` is its path relative to the common input root,
-    `modified` its version as its filesystem lists it (to tell a changed file; never read)."""
+    """One input file: `url` opens it with the fsspec storage `options`, `source` is its path
+    relative to the common input root, `modified` its version as its filesystem lists it (to tell
+    a changed file; never read).
+
+    The options travel with the file to the worker that reads it, so runs with different stores
+    share a cluster, and no worker needs the options set beforehand."""
 
     url: str
     source: str
@@ -138,6 +143,7 @@ class InputFile:
     compression: str  # "none", "gzip" or "zstd"
     size: int
     modified: str
+    options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -154,19 +160,26 @@ class Split:
     end: int
 
 
-def discover_inputs(inputs: Sequence[str], config: ReadConfig, out: str = "") -> list[InputFile]:
+def discover_inputs(
+    inputs: Sequence[str],
+    config: ReadConfig,
+    out: str = "",
+    options: dict[str, Any] | None = None,
+) -> list[InputFile]:
     """Expand inputs into readable files, sorted by URL; unknown formats in folders are skipped,
-    and so is the local folder `out`, where a run writes (its outputs are not its inputs).
+    and so is the folder `out`, where a run writes (its outputs are not its inputs). URLs are
+    reached with the storage `options` (default: `storage_options()` of the environment).
 
     `config` is not needed to find files today; it is taken so callers need not change when it is.
     """
     if not inputs:
         raise InputError("no inputs given: pass files, folders, globs or fsspec URLs")
+    options = storage_options() if options is None else options
     found: dict[str, tuple[tuple[str, str], dict[str, Any]]] = {}
     roots = []
     skipped: Counter[str] = Counter()
     for spec in inputs:
-        fs, root, listing, explicit = _expand(spec, out)
+        fs, root, listing, explicit = _expand(spec, out, url_options(spec, options))
         roots.append(fs.unstrip_protocol(root))
         kinds = _kinds(fs, listing)
         for path, kind in kinds.items():
@@ -199,6 +212,7 @@ def discover_inputs(inputs: Sequence[str], config: ReadConfig, out: str = "") ->
             compression=kind[1],
             size=info["size"],
             modified=_version(info),
+            options=url_options(url, options),
         )
         for url, (kind, info) in sorted(found.items())
     ]
@@ -234,11 +248,13 @@ def printable(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _expand(spec: str, out: str) -> tuple[Any, str, dict[str, dict[str, Any]], bool]:
-    """(filesystem, root, {regular file path: its info}, named explicitly) for one input, without
-    the files in the local folder `out`."""
+def _expand(
+    spec: str, out: str, options: dict[str, Any]
+) -> tuple[Any, str, dict[str, dict[str, Any]], bool]:
+    """(filesystem, root, {regular file path: its info}, named explicitly) for one input reached
+    with `options`, without the files in the folder `out`."""
     try:
-        fs, path = fsspec.core.url_to_fs(spec)
+        fs, path = fsspec.core.url_to_fs(spec, **options)
     except (ImportError, ValueError) as exc:
         raise InputError(f"input {spec} cannot be opened: {exc}") from None
     if glob.has_magic(path):
@@ -412,7 +428,7 @@ def _splittable(file: InputFile) -> bool:
         return file.format in ("warc", "jsonl")
     if file.format == "warc" and file.compression == "gzip":
         try:
-            with open_raw(file.url) as handle:
+            with open_raw(file.url, file.options) as handle:
                 return gzip_warc_per_record(handle)
         except OSError:  # gone or unreadable since discovery: its reader reports it
             return False
@@ -422,7 +438,7 @@ def _splittable(file: InputFile) -> bool:
 def _parquet_splits(file: InputFile, split_bytes: int) -> list[Split]:
     """Byte ranges holding whole row groups, about `split_bytes` of stored data each."""
     try:
-        with open_raw(file.url) as handle:
+        with open_raw(file.url, file.options) as handle:
             spans = row_group_spans(pq.ParquetFile(handle).metadata, file.size)
     except Exception:  # any damage (a column name that is not UTF-8, say): the reader reports it
         return [Split(file, 0, file.size)]

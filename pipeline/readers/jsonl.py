@@ -64,7 +64,7 @@ def read_jsonl(split: Split, config: ReadConfig) -> Iterator[Record]:
     or, for blocks Arrow parses, a block of documents and one of rejections."""
     file = split.file
     plain = file.compression == "none"
-    with open_raw(file.url) as handle:
+    with open_raw(file.url, file.options) as handle:
         head = handle.read(SNIFF_BYTES) if plain else b""
         # A split starts at the first line that starts at or after its start: the line holding
         # byte start-1 belongs to the split before.

@@ -46,7 +46,7 @@ def read_parquet(split: Split, config: ReadConfig) -> Iterator[Record]:
     if file.size == 0:
         yield Count("empty_files")
         return
-    with open_raw(file.url) as handle:
+    with open_raw(file.url, file.options) as handle:
         try:
             parquet = pq.ParquetFile(handle, page_checksum_verification=True)
         except Exception as exc:  # a damaged footer can raise anything, even UnicodeDecodeError

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -76,9 +76,9 @@ class Problem:
 
 
 @contextlib.contextmanager
-def open_raw(url: str) -> Iterator[BinaryIO]:
-    """Open a local path or fsspec URL for binary reading."""
-    with fsspec.open(url, mode="rb") as handle:
+def open_raw(url: str, options: Mapping[str, Any] | None = None) -> Iterator[BinaryIO]:
+    """Open a local path or fsspec URL for binary reading, with the fsspec storage `options`."""
+    with fsspec.open(url, mode="rb", **(options or {})) as handle:
         yield handle
 
 

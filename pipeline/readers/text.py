@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 def read_text(split: Split, config: ReadConfig) -> Iterator[Record]:
     """The file's one document, or its rejection, or nothing but a count for an empty file."""
     file = split.file
-    with open_raw(file.url) as handle:
+    with open_raw(file.url, file.options) as handle:
         reader = decoded_reader(raw_reader(handle), file.compression)
         yield from _document(reader, file, config)
 

@@ -107,7 +107,7 @@ _HTML_START = re.compile(
 def read_warc(split: Split, config: ReadConfig) -> Iterator[Record]:
     """Documents and rejected records of the WARC records that start in the split."""
     file = split.file
-    with open_raw(file.url) as handle:
+    with open_raw(file.url, file.options) as handle:
         if file.compression == "gzip" and gzip_warc_per_record(handle):
             yield from _member_records(raw_reader(handle, split.start), split, config)
             return
