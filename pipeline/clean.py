@@ -322,11 +322,9 @@ class _NamedFilter:
     def name(self) -> str:
         return self.filt.name
 
-    def __call__(
-        self, docs: pa.Table, words: pa.LargeListArray | None = None, splits: Any = None
-    ) -> FilterResult:
+    def __call__(self, docs: pa.Table, splits: Any = None) -> FilterResult:
         with _step(self.filt.name):
-            return self.filt(docs, words=words, splits=splits)
+            return self.filt(docs, splits=splits)
 
 
 def rejected_rows(docs: pa.Table, step: Any, reason: Any) -> pa.Table:

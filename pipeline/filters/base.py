@@ -66,28 +66,17 @@ class FilterResult:
     reason: pa.Array
     edited: Splits | None = None
 
-    @property
-    def text(self) -> pa.Array | None:
-        """The edited texts, if the filter edits texts."""
-        return None if self.edited is None else self.edited.texts
-
 
 class Filter(Protocol):
     """A quality filter: a name (the prefix of its reasons) and a verdict on a table of docs.
 
     `splits` is the view of the table's texts that apply_filters shares between the filters of
-    a batch; a caller may give the words alone (split_words, row for row); given neither, a
-    filter makes its own view.
+    a batch; without it, a filter makes its own view.
     """
 
     name: str
 
-    def __call__(
-        self,
-        docs: pa.Table,
-        words: pa.LargeListArray | None = None,
-        splits: Splits | None = None,
-    ) -> FilterResult: ...
+    def __call__(self, docs: pa.Table, splits: Splits | None = None) -> FilterResult: ...
 
 
 def apply_filters(docs: pa.Table, filters: Sequence[Filter]) -> tuple[pa.Table, pa.Table]:
@@ -129,15 +118,10 @@ class RuleFamily(Generic[ConfigT]):
     def __init__(self, config: ConfigT):
         self.config = config
 
-    def __call__(
-        self,
-        docs: pa.Table,
-        words: pa.LargeListArray | None = None,
-        splits: Splits | None = None,
-    ) -> FilterResult:
+    def __call__(self, docs: pa.Table, splits: Splits | None = None) -> FilterResult:
         """Judge `docs` with the view apply_filters gave, else with a view of their texts made
-        here, taking `words` (split_words, row for row) if the caller gave them."""
-        return self.judge(docs, Splits.of(docs.column("text"), words) if splits is None else splits)
+        here."""
+        return self.judge(docs, Splits.of(docs.column("text")) if splits is None else splits)
 
     def judge(self, docs: pa.Table, splits: Splits) -> FilterResult:
         """Each document's verdict."""
@@ -178,13 +162,11 @@ class Splits:
         raise AttributeError(f"a Splits view is immutable; {name} cannot be deleted")
 
     @classmethod
-    def of(
-        cls, texts: pa.Array | pa.ChunkedArray, words: pa.LargeListArray | None = None
-    ) -> Splits:
-        """The view of `texts`, with their words (split_words, row for row) if known."""
+    def of(cls, texts: pa.Array | pa.ChunkedArray) -> Splits:
+        """The view of `texts`."""
         if isinstance(texts, pa.ChunkedArray):
             texts = texts.combine_chunks()
-        return cls(texts, None if words is None else {"words": Words.of(words)})
+        return cls(texts)
 
     @property
     def num_rows(self) -> int:

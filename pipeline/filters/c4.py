@@ -4,8 +4,8 @@ Raffel et al. 2020, "Exploring the Limits of Transfer Learning with a Unified Te
 Transformer" (T5), section 2.2, with the extra line rules of its reference code (tfds c4_utils:
 Wikipedia citation marks, over-long words, policy and cookie notices). Unlike the other families,
 C4 edits documents: it removes lines and judges what is left. So this filter returns, with its
-verdict, the edited text of every row (FilterResult.text), which apply_filters puts in place of
-the kept rows' text. Paragraph breaks between the lines that stay are kept.
+verdict, the view of every row's edited text (FilterResult.edited), which apply_filters puts in
+place of the kept rows' text. Paragraph breaks between the lines that stay are kept.
 
 Deviations from the paper, by default: the terminal-punctuation line rule is off, as in FineWeb
 (Penedo et al. 2024), which found it removes about 30% of all tokens and replaced it by the

@@ -134,12 +134,7 @@ class Custom:
         except ConfigError as exc:
             raise ConfigError(f"filter {config.name} ({config.callable}): {exc}") from None
 
-    def __call__(
-        self,
-        docs: pa.Table,
-        words: pa.LargeListArray | None = None,
-        splits: Splits | None = None,
-    ) -> FilterResult:
+    def __call__(self, docs: pa.Table, splits: Splits | None = None) -> FilterResult:
         return verdict(self.name, docs, self.rule(docs))
 
 
