@@ -23,6 +23,7 @@ import itertools
 import json
 import mmap
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -33,8 +34,8 @@ import pyarrow.compute as pc
 
 from corpusmill.core.checksums import file_checksum
 from corpusmill.core.errors import CorpusmillError, UserError
-from corpusmill.core.storage import Location, location
-from corpusmill.loader.layout import RunLayout
+from corpusmill.core.storage import Location, ObjectPath, location, open_input
+from corpusmill.loader.layout import SPLITS, RunLayout
 
 FORMAT_VERSION = 1
 # About a million tokens per record batch: a loader's unit of reading, and far below the 2**31
@@ -69,7 +70,9 @@ class ShardInfo:
 
 @dataclass(frozen=True)
 class Manifest:
-    """The contents of `index.json`: the tokenizer, the token type and every shard."""
+    """The contents of `index.json`: the tokenizer, the token type and every shard: `shards` the
+    training split's, `validation` those of the documents held out (loader/split.py) at
+    `validation_fraction`, none when it is 0."""
 
     tokenizer: str
     tokenizer_xxh3: str
@@ -79,19 +82,34 @@ class Manifest:
     tokens_per_shard: int
     shards: tuple[ShardInfo, ...]
     format_version: int = FORMAT_VERSION
+    validation: tuple[ShardInfo, ...] = ()
+    validation_fraction: float = 0.0
 
-    def totals(self) -> dict[str, Any]:
-        """Documents, tokens, source bytes and file bytes over all shards, and bytes per token."""
+    def split(self, name: str) -> tuple[ShardInfo, ...]:
+        """The shards of split `name`, "train" or "validation"."""
+        if name not in SPLITS:
+            raise ValueError(f"split {name!r} is unknown: give one of {', '.join(SPLITS)}")
+        return self.shards if name == "train" else self.validation
+
+    def all_shards(self) -> tuple[ShardInfo, ...]:
+        """Every shard of the run: the training ones, then the validation ones."""
+        return self.shards + self.validation
+
+    def totals(self, split: str = "train") -> dict[str, Any]:
+        """Documents, tokens, source bytes and file bytes over a split's shards, and bytes per
+        token."""
+        shards = self.split(split)
         totals = {
-            field: sum(getattr(shard, field) for shard in self.shards)
+            field: sum(getattr(shard, field) for shard in shards)
             for field in ("docs", "tokens", "num_bytes", "size")
         }
-        totals["shards"] = len(self.shards)
+        totals["shards"] = len(shards)
         totals["bytes_per_token"] = round(totals["num_bytes"] / max(totals["tokens"], 1), 4)
         return totals
 
     def to_json(self) -> str:
-        """The manifest as stable JSON (sorted keys, no timestamps): equal runs, equal bytes."""
+        """The manifest as stable JSON (sorted keys, no timestamps): equal runs, equal bytes.
+        `shards` and `totals` are the training split's, as in a run without validation split."""
         data = {
             "format_version": self.format_version,
             "tokenizer": {"file": self.tokenizer, "xxh3": self.tokenizer_xxh3},
@@ -102,6 +120,12 @@ class Manifest:
             "shards": [dataclasses.asdict(shard) for shard in self.shards],
             "totals": self.totals(),
         }
+        if self.validation_fraction:
+            data["validation"] = {
+                "fraction": self.validation_fraction,
+                "shards": [dataclasses.asdict(shard) for shard in self.validation],
+                "totals": self.totals("validation"),
+            }
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
@@ -187,6 +211,32 @@ def open_shard(path: Path) -> pa.ipc.RecordBatchFileReader:
         ) from None
 
 
+@contextmanager
+def shard_reader(path: Location) -> Iterator[pa.ipc.RecordBatchFileReader]:
+    """A shard (or an encoded part) opened for the length of a `with` block, wherever it is: a
+    local file memory-mapped (open_shard); an object, which cannot be mapped, through a file of
+    its store's range requests, closed on leaving, so a reader fetches only the batches it gets."""
+    if not isinstance(path, ObjectPath):
+        yield open_shard(path)
+        return
+    with open_input(path) as handle:
+        try:
+            reader = pa.ipc.open_file(handle)
+        except (OSError, ValueError, pa.ArrowInvalid) as exc:
+            raise FormatError(
+                f"{path} is not a readable shard ({exc}); rerun the tokenize stage"
+            ) from None
+        yield reader
+
+
+def batch_bounds(lengths: np.ndarray) -> np.ndarray:
+    """The first row of each record batch that write_shard writes for documents of these token
+    counts, then the row count: a reader of some rows gets only the batches holding them."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    windows = (np.cumsum(lengths) - lengths) // BATCH_TOKENS
+    return np.array([*(start for start, _ in runs(windows)), len(lengths)], dtype=np.int64)
+
+
 def checked_batch(
     path: Path, reader: pa.ipc.RecordBatchFileReader, index: int, schema: pa.Schema
 ) -> pa.RecordBatch:
@@ -233,7 +283,13 @@ def read_manifest(folder: str | Location) -> Manifest:
     eos_id = fields.count("eos_id")
     if eos_id >= vocab_size:
         fields.fail("eos_id", eos_id, f"an id below vocab_size {vocab_size}")
-    shards = fields.get("shards", list)
+    validation, fraction = (), 0.0
+    if "validation" in data:  # a manifest written before the split, or without one, has none
+        split = _Fields(path, data["validation"], "validation.")
+        fraction = split.get("fraction", float)
+        if not 0 < fraction < 1:
+            split.fail("fraction", fraction, "a number above 0 and below 1")
+        validation = _shard_infos(split, token_dtype)
     return Manifest(
         tokenizer=tokenizer.file_name("file"),
         tokenizer_xxh3=tokenizer.get("xxh3", str),
@@ -241,10 +297,9 @@ def read_manifest(folder: str | Location) -> Manifest:
         token_dtype=token_dtype,
         eos_id=eos_id,
         tokens_per_shard=fields.count("tokens_per_shard", low=1),
-        shards=tuple(
-            _shard_info(_Fields(path, shard, f"shards[{index}]."), token_dtype)
-            for index, shard in enumerate(shards)
-        ),
+        shards=_shard_infos(fields, token_dtype),
+        validation=validation,
+        validation_fraction=fraction,
     )
 
 
@@ -267,7 +322,7 @@ def tokenizer_problem(folder: str | Location, manifest: Manifest) -> str | None:
 
 def verify_shards(folder: str | Location, manifest: Manifest) -> Iterator[str]:
     """Check every shard's presence, size and checksum against the manifest; yield each problem."""
-    for shard in manifest.shards:
+    for shard in manifest.all_shards():
         path = location(folder) / shard.name
         if not path.is_file():
             yield f"{path}: missing"
@@ -293,6 +348,15 @@ def _write_batch(writer: pa.ipc.RecordBatchFileWriter, tables: list[pa.Table]) -
     table = pa.concat_tables(tables)
     columns = [pa.concat_arrays(column.chunks) for column in table.columns]
     writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=table.schema))
+
+
+def _shard_infos(fields: _Fields, token_dtype: str) -> tuple[ShardInfo, ...]:
+    """The entries of the `shards` list of a manifest's object."""
+    shards = fields.get("shards", list)
+    return tuple(
+        _shard_info(_Fields(fields.path, shard, f"{fields.prefix}shards[{index}]."), token_dtype)
+        for index, shard in enumerate(shards)
+    )
 
 
 def _shard_info(shard: _Fields, token_dtype: str) -> ShardInfo:

@@ -29,7 +29,8 @@ from corpusmill.pipeline.filters import FiltersConfig
 from corpusmill.pipeline.langid import LangIdConfig
 from corpusmill.pipeline.pii import PiiConfig
 from corpusmill.pipeline.readers import ReadConfig, printable
-from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
+from corpusmill.pipeline.shards import RunShardsConfig
+from corpusmill.tokenizer.config import TokenizerConfig
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class RunConfig(Checked):
     dedup: DedupConfig = field(default_factory=DedupConfig)
     lines: LinesConfig = field(default_factory=LinesConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    shards: ShardsConfig = field(default_factory=ShardsConfig)
+    shards: RunShardsConfig = field(default_factory=RunShardsConfig)
 
 
 @dataclass(frozen=True)

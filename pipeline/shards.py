@@ -1,7 +1,9 @@
-"""The tokenize stage's shards: boundaries planned from the documents' token counts in corpus
-order, so the shards hold the same documents whatever the parts and workers; a task per shard
-writes `OUT/shard-N.arrow` from slices of the encoded parts, then its marker. Also the finished
-manifest a rerun finds, and the files the shards make unneeded."""
+"""The tokenize stage's shards: boundaries planned per split from the documents' token counts in
+corpus order (which the encoded parts' markers record), so the shards hold the same documents
+whatever the parts and workers; a task per shard writes `OUT/shard-N.arrow` (`OUT/val-N.arrow` for
+the validation split) from slices of the encoded parts, reading only their record batches that
+hold the slices, then its marker. Also the `[shards]` config of a run, the finished manifest a
+rerun finds, and the files the shards make unneeded."""
 
 from __future__ import annotations
 
@@ -9,31 +11,49 @@ import dataclasses
 import itertools
 import json
 import logging
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from distributed import Client
 
 from corpusmill.core.atomic import atomic_path, write_json
+from corpusmill.core.checks import between
 from corpusmill.core.errors import StageError
 from corpusmill.core.storage import Location, ObjectPath, open_input
 from corpusmill.loader.format import (
     FormatError,
     Manifest,
     ShardInfo,
+    batch_bounds,
     open_shard,
     read_manifest,
+    shard_reader,
     write_shard,
 )
-from corpusmill.loader.layout import RunLayout, shard_name
-from corpusmill.pipeline.cluster import gather, run_tasks
+from corpusmill.loader.layout import SPLITS, RunLayout, shard_name
+from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.tokenizer.config import ShardsConfig
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunShardsConfig(ShardsConfig):
+    """The `[shards]` section of a run: the shards' size, and the documents held out as the
+    validation split."""
+
+    validation_fraction: float = field(
+        default=0.0,
+        metadata={
+            "help": "share of documents held out in their own shards (val-NNNNN.arrow), chosen "
+            "by a hash of each id (loader/split.py), which `corpusmill train` and `report` "
+            "evaluate on; 0 writes none",
+            "checks": (between(0, 0.5),),
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -46,40 +66,39 @@ class ShardTask:
 
 def write_shards(
     layout: RunLayout,
+    split: str,
     encoded: Sequence[Location],
+    lengths: Sequence[np.ndarray],
     tokens_per_shard: int,
     tokens: pa.DataType,
     digest: str,
     client: Client,
 ) -> list[ShardInfo]:
-    """Plan the shards, write those not already written for this plan; return all their infos.
-    The workers count the encoded parts' tokens, so that no part travels to this process."""
-    counted = client.map(token_counts, list(encoded), pure=False)
-    lengths = gather(client, counted, "tokenize: plan shards", unit="part")
+    """Plan a split's shards from the token counts of the `encoded` parts' documents, write those
+    not already written for this plan; return all their infos."""
     tasks = plan_shards(lengths, tokens_per_shard)
-    todo = [task for task in tasks if _shard_done(layout, task, digest) is None]
-    log.info("tokenize: %d shards, %d already written", len(tasks), len(tasks) - len(todo))
+    todo = [task for task in tasks if _shard_done(layout, split, task, digest) is None]
+    log.info(
+        "tokenize: %d %s shards, %d already written", len(tasks), split, len(tasks) - len(todo)
+    )
     if todo:
         run_tasks(
             client,
             write_shard_task,
             todo,
-            describe=lambda task: shard_name(task.index),
-            desc="tokenize: shards",
+            describe=lambda task: shard_name(task.index, split),
+            desc=f"tokenize: {split} shards",
             encoded=list(encoded),
+            bounds=[batch_bounds(part) for part in lengths],
             layout=layout,
+            split=split,
             tokens=tokens,
             digest=digest,
         )
-    infos = [_shard_done(layout, task, digest) for task in tasks]
+    infos = [_shard_done(layout, split, task, digest) for task in tasks]
     if None in infos:
         raise StageError(f"tokenize: shards of {layout.root} vanished while being written; rerun")
     return infos
-
-
-def token_counts(encoded: Location) -> np.ndarray:
-    """The token count of each document of an encoded part, in order."""
-    return pc.list_value_length(_encoded_table(encoded)["tokens"]).to_numpy()
 
 
 def plan_shards(lengths: Sequence[np.ndarray], tokens_per_shard: int) -> list[ShardTask]:
@@ -107,26 +126,30 @@ def plan_shards(lengths: Sequence[np.ndarray], tokens_per_shard: int) -> list[Sh
 def write_shard_task(
     task: ShardTask,
     encoded: Sequence[Location],
+    bounds: Sequence[np.ndarray],
     layout: RunLayout,
+    split: str,
     tokens: pa.DataType,
     digest: str,
 ) -> dict[str, Any]:
-    """Write one shard from slices of the encoded parts, then its marker."""
+    """Write one shard of `split` from slices of the encoded parts (whose record batches start
+    at `bounds`), then its marker."""
 
     def tables() -> Iterator[pa.Table]:
         for part, start, stop in task.slices:
-            yield _encoded_table(encoded[part]).slice(start, stop - start)
+            yield from _encoded_rows(encoded[part], bounds[part], start, stop)
 
-    path = layout.shard(task.index)
+    path = layout.shard(task.index, split)
     with atomic_path(path) as tmp:
         info = write_shard(tmp, tables(), tokens, name=path.name)
     record = _shard_record(task, digest, info)
-    write_json(layout.shard_marker(task.index), record)
+    write_json(layout.shard_marker(task.index, split), record)
     return record
 
 
 def finished_manifest(layout: RunLayout, digest: str, shards: ShardsConfig) -> Manifest | None:
-    """The existing manifest if it was written for this tokenizer and shard size."""
+    """The existing manifest if it was written for this tokenizer, shard size and validation
+    fraction."""
     if not layout.manifest.exists():
         return None
     try:
@@ -134,38 +157,59 @@ def finished_manifest(layout: RunLayout, digest: str, shards: ShardsConfig) -> M
     except FormatError as exc:
         log.warning("tokenize: rewriting the manifest: %s", exc)
         return None
-    if (manifest.tokenizer_xxh3, manifest.tokens_per_shard) == (digest, shards.tokens_per_shard):
+    found = (manifest.tokenizer_xxh3, manifest.tokens_per_shard, manifest.validation_fraction)
+    if found == (digest, shards.tokens_per_shard, validation_fraction(shards)):
         return manifest
     return None
 
 
-def remove_leftovers(layout: RunLayout, encoded: Sequence[Location], manifest: Manifest) -> None:
+def validation_fraction(shards: ShardsConfig) -> float:
+    """The share of documents a run holds out: none for a ShardsConfig without the key (a
+    tokenize stage called with tokenizer/config.py's own)."""
+    return shards.validation_fraction if isinstance(shards, RunShardsConfig) else 0.0
+
+
+def remove_leftovers(layout: RunLayout, encoded: Iterable[Location], manifest: Manifest) -> None:
     """Delete the encoded parts (the shards hold their tokens) and shards of an earlier plan."""
     for path in encoded:
         path.unlink(missing_ok=True)
-    listed = {shard.name for shard in manifest.shards}
-    for path in layout.shards():
+    listed = {shard.name for shard in manifest.all_shards()}
+    for path in (path for split in SPLITS for path in layout.shards(split)):
         if path.name not in listed:
             path.unlink()
 
 
 def open_shard_at(path: Location) -> pa.ipc.RecordBatchFileReader:
-    """A shard, or an encoded part, opened wherever it is: a local file memory-mapped
-    (loader/format.py open_shard), an object through its store's range reads (an object cannot
-    be mapped)."""
+    """A shard opened wherever it is, for cli/inspect.py; an object's file is left to the garbage
+    collector, which loader/format.py's `with shard_reader(path)` closes on leaving."""
     if isinstance(path, ObjectPath):
         return pa.ipc.open_file(open_input(path))
     return open_shard(path)
 
 
-def _encoded_table(path: Location) -> pa.Table:
-    """An encoded part's documents."""
-    return open_shard_at(path).read_all()
+def _encoded_rows(path: Location, bounds: np.ndarray, start: int, stop: int) -> Iterator[pa.Table]:
+    """Rows [start, stop) of an encoded part whose record batches start at `bounds`, reading only
+    the batches that hold them: on an object store, a part spanning k shards is fetched once in
+    all, not k times, and a task holds one batch of it at a time."""
+    with shard_reader(path) as reader:
+        if reader.num_record_batches != len(bounds) - 1:
+            raise StageError(
+                f"tokenize: {path} holds {reader.num_record_batches} record batches, its marker's "
+                f"token counts make {len(bounds) - 1}; delete it and its marker and rerun"
+            )
+        first = int(np.searchsorted(bounds, start, side="right")) - 1
+        for index in range(max(first, 0), len(bounds) - 1):
+            if bounds[index] >= stop:
+                break
+            batch = reader.get_batch(index)
+            low = max(start - int(bounds[index]), 0)
+            high = min(stop - int(bounds[index]), batch.num_rows)
+            yield pa.Table.from_batches([batch.slice(low, high - low)])
 
 
-def _shard_done(layout: RunLayout, task: ShardTask, digest: str) -> ShardInfo | None:
+def _shard_done(layout: RunLayout, split: str, task: ShardTask, digest: str) -> ShardInfo | None:
     """The shard's info if it was written for this plan and tokenizer and is still there."""
-    marker = layout.shard_marker(task.index)
+    marker = layout.shard_marker(task.index, split)
     if not marker.exists():
         return None
     record = json.loads(marker.read_text())

@@ -2,13 +2,15 @@
 
 1. The run's tokenizer, copied or trained, and its encoder loading on the cluster
    (tokenizer_setup.py; `corpusmill run` sets a given tokenizer up while dedup runs).
-2. A task per clean part encodes its kept documents (encode.py).
-3. A task per shard writes the planned shards (shards.py).
+2. A task per clean part encodes its kept documents (encode.py), the validation split's apart
+   (loader/split.py: `shards.validation_fraction` of the documents, by a hash of their ids).
+3. A task per shard writes the planned shards of each split (shards.py).
 4. `OUT/tokenizer_config.json` and `OUT/special_tokens_map.json` (tokenizer/hf_files.py), for
    transformers, then `OUT/index.json` (loader/format.py) last; then the encoded parts are deleted.
 
 A rerun redoes only the steps whose markers are missing or name another tokenizer; when index.json
-names the same tokenizer and shard size, it only writes the files for transformers again.
+names the same tokenizer, shard size and validation fraction, it only writes the files for
+transformers again.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from corpusmill.core.errors import StageError
 from corpusmill.core.storage import Location, location
 from corpusmill.loader.format import Manifest, token_type
 from corpusmill.loader.layout import SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, RunLayout
-from corpusmill.pipeline.encode import encode_parts, encoder_facts
-from corpusmill.pipeline.shards import remove_leftovers, write_shards
+from corpusmill.loader.split import VALIDATION
+from corpusmill.pipeline.encode import encode_parts, encoded_lengths, encoder_facts
+from corpusmill.pipeline.shards import remove_leftovers, validation_fraction, write_shards
 from corpusmill.pipeline.tokenizer_setup import RunTokenizer, local_tokenizer, set_up_tokenizer
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 from corpusmill.tokenizer.hf_files import write_transformers_files
@@ -69,8 +72,23 @@ def tokenize(
         )
     tokens = token_type(vocab_size)
     digest = tokenizer.digest
-    encoded = encode_parts(layout, parts, encoder, backend, eos_id, tokens, digest, client)
-    infos = write_shards(layout, encoded, shards.tokens_per_shard, tokens, digest, client)
+    fraction = validation_fraction(shards)
+    encoded = encode_parts(
+        layout, parts, fraction, encoder, backend, eos_id, tokens, digest, client
+    )
+    infos = {
+        split: write_shards(
+            layout,
+            split,
+            files,
+            encoded_lengths(layout, parts, split),
+            shards.tokens_per_shard,
+            tokens,
+            digest,
+            client,
+        )
+        for split, files in encoded.items()
+    }
     manifest = Manifest(
         tokenizer=layout.tokenizer.name,
         tokenizer_xxh3=digest,
@@ -78,11 +96,13 @@ def tokenize(
         token_dtype=str(tokens),
         eos_id=eos_id,
         tokens_per_shard=shards.tokens_per_shard,
-        shards=tuple(infos),
+        shards=tuple(infos["train"]),
+        validation=tuple(infos.get(VALIDATION, ())),
+        validation_fraction=fraction,
     )
     _write_transformers_files(tokenizer.path, config)
     write_text(layout.manifest, manifest.to_json())
-    remove_leftovers(layout, encoded, manifest)
+    remove_leftovers(layout, (path for files in encoded.values() for path in files), manifest)
     return _stats(layout, parts, manifest, tokenizer, started)
 
 
@@ -110,8 +130,10 @@ def _stats(
     """The stage's counts: the manifest's totals, and what the part markers and training say;
     its seconds include the tokenizer's set-up."""
     markers = [json.loads(layout.encoded_marker(part).read_text()) for part in parts]
+    validation = {"validation": manifest.totals(VALIDATION)} if manifest.validation_fraction else {}
     return {
         **manifest.totals(),
+        **validation,
         "removed_by_dedup": sum(marker["removed"] for marker in markers),
         "backend": ", ".join(sorted({marker["backend"] for marker in markers})),
         "vocab_size": manifest.vocab_size,
