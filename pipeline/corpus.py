@@ -2,8 +2,10 @@
 
 From a run's output folder: its clean parts minus the documents the dedup stage removed (the rows
 its removal file for clean part N names, once its done marker says that stage finished), so a task
-reading one part reads only that part's removals. From any other input (JSONL, Parquet, text,
-WARC): the readers' documents, as read, without the clean stage's normalization or filters.
+reading one part reads only that part's removals; when the lines stage ran, without the lines it
+found frequent, and without the documents left with no text (dedup/lines.py). From any other
+input (JSONL, Parquet, text, WARC): the readers' documents, as read, without the clean stage's
+normalization or filters.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pyarrow.parquet as pq
 from corpusmill.core.storage import Location, location, open_input
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.dedup.keys import split_keys
+from corpusmill.pipeline.dedup.lines import drop_lines, read_frequent
 from corpusmill.pipeline.dedup.shuffle import read_table
 from corpusmill.pipeline.readers import (
     InputError,
@@ -66,11 +69,21 @@ def is_run_output(spec: str | os.PathLike[str] | Location) -> bool:
 def read_kept(
     layout: RunLayout, part: int, columns: Sequence[str] | None = ("id", "text")
 ) -> pa.Table:
-    """The `columns` (all with None) of clean part `part`'s documents that dedup kept, in order."""
+    """The `columns` (all with None) of clean part `part`'s documents that dedup kept, in order,
+    their frequent lines removed if the lines stage ran."""
+    frequent = _frequent_lines(layout)
+    wanted = None if columns is None else list(columns)
+    read = wanted
+    if frequent is not None and wanted is not None and "text" not in wanted:
+        read = [*wanted, "text"]
     with open_input(layout.clean_part(part)) as source:
-        table = pq.read_table(source, columns=None if columns is None else list(columns))
+        table = pq.read_table(source, columns=read)
     keep = kept_mask(layout, part, table.num_rows)
-    return table if keep.all() else table.filter(keep)
+    table = table if keep.all() else table.filter(keep)
+    if frequent is None:
+        return table
+    table = drop_lines(table, frequent).table
+    return table if read == wanted else table.select(wanted)
 
 
 def kept_mask(layout: RunLayout, part: int, num_rows: int) -> np.ndarray:
@@ -79,6 +92,19 @@ def kept_mask(layout: RunLayout, part: int, num_rows: int) -> np.ndarray:
     keep = np.ones(num_rows, bool)
     keep[_removed_rows(layout, part)] = False
     return keep
+
+
+def _frequent_lines(layout: RunLayout) -> np.ndarray | None:
+    """The sorted hashes of the lines the lines stage found frequent, or None if it was not run."""
+    if not layout.lines_marker.exists():
+        if layout.frequent_lines.exists():
+            raise InputError(
+                f"{layout.lines} has no {layout.lines_marker.name}, so the lines stage did not "
+                f"finish: rerun `corpusmill run` with the same config to complete it, or remove "
+                f"{layout.lines}"
+            )
+        return None
+    return read_frequent(layout.frequent_lines)
 
 
 def _removed_rows(layout: RunLayout, part: int) -> np.ndarray:

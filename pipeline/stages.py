@@ -16,6 +16,7 @@ from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.config import RunConfig
 from corpusmill.pipeline.dataset import run_dataset
 from corpusmill.pipeline.dedup.stage import run_dedup
+from corpusmill.pipeline.lines import run_lines
 from corpusmill.pipeline.readers import InputFile
 from corpusmill.pipeline.tokenize import tokenize
 from corpusmill.pipeline.tokenizer_setup import set_up_tokenizer
@@ -54,13 +55,16 @@ class Stage(Protocol):
 def stages(config: RunConfig) -> list[Stage]:
     """The stages of a run of `config`, in order. A given tokenizer is set up right after clean,
     so that its encoder loads in the gaps dedup leaves; one trained in the run learns from the
-    deduplicated documents, so it is set up after dedup and the dataset."""
+    deduplicated documents, so it is set up after dedup, lines and the dataset. Lines are counted
+    on the documents dedup kept, so that copies of a page do not make its lines frequent."""
     given = bool(config.tokenizer.path)
     dedup: list[Stage] = [DedupStage()] if config.dedup.enabled else []
+    lines: list[Stage] = [LinesStage()] if config.lines.enabled else []
     return [
         CleanStage(),
         *([TokenizerStage()] if given else []),
         *dedup,
+        *lines,
         DatasetStage(),
         *([] if given else [TokenizerStage()]),
         TokenizeStage(),
@@ -102,6 +106,17 @@ class DedupStage:
 
     def run(self, context: RunContext, needed: Mapping[str, Any]) -> Finished:
         return Finished(run_dedup(context.layout.root, context.config.dedup, context.client))
+
+
+class LinesStage:
+    """Lines repeated in more than lines.max_docs kept documents found and listed in OUT/lines/
+    (lines.py); every later stage reads the kept documents without them."""
+
+    name = "lines"
+    needs: tuple[str, ...] = ()
+
+    def run(self, context: RunContext, needed: Mapping[str, Any]) -> Finished:
+        return Finished(run_lines(context.layout, context.config.lines, context.client))
 
 
 class DatasetStage:

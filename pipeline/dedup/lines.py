@@ -68,7 +68,8 @@ def split_lines(texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:
 
 def line_hashes(lines: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(xxh3-64 of each normalized line, whether it is blank); a blank line's hash means nothing."""
-    normal = pc.replace_substring_regex(pc.utf8_lower(lines), r"\p{Nd}", "0")
+    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(lines.cast(pa.large_string())))
+    normal = pc.replace_substring_regex(lowered, r"\p{Nd}", "0")
     normal = pc.binary_join(pc.utf8_split_whitespace(normal), pa.scalar(" ", pa.large_string()))
     blank = pc.equal(pc.binary_length(normal), 0).to_numpy(zero_copy_only=False)
     return _distinct_hashes(normal), blank
