@@ -5,8 +5,9 @@ options that reach it) for anything else. Both join with `/` and offer the readi
 pathlib (exists, is_dir, glob, open, read_text, stat, unlink, ...); writes go through
 core/atomic.py, which puts either kind in place whole, under its final name. The storage options
 are built once, on the machine that starts a run, from the `[storage]` config table and the
-standard AWS environment variables, and travel inside every ObjectPath: a worker on another
-machine needs neither the config nor the environment.
+standard AWS environment variables, and travel inside every ObjectPath, their credentials by id
+only (`StorageOptions`; a run gives its workers the credentials themselves, in memory): a worker
+on another machine needs neither the config nor the environment.
 
 What a stage does with a run's file `path` (a Path or an ObjectPath from loader/layout.py):
 - write a Parquet or Arrow file: `with atomic_path(path) as tmp: pq.write_table(table, tmp)`
@@ -22,6 +23,9 @@ What a stage does with a run's file `path` (a Path or an ObjectPath from loader/
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import shutil
 import stat
@@ -32,6 +36,8 @@ from typing import IO, Any
 
 from corpusmill.core.checks import Checked
 from corpusmill.core.errors import UserError
+
+log = logging.getLogger(__name__)
 
 # The protocols the storage options are meant for; other fsspec backends read their own settings.
 S3_PROTOCOLS = ("s3", "s3a")
@@ -46,6 +52,8 @@ CREDENTIAL_VARIABLES = {
 # A reachability check fails in seconds: botocore would otherwise retry a refused connection for
 # about ten.
 _CHECK_CONFIG = {"connect_timeout": 5, "read_timeout": 10, "retries": {"max_attempts": 1}}
+# The credentials this process was given, by their id (`StorageOptions`): in memory only.
+_CREDENTIALS: dict[str, dict[str, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ def storage_options(
     """
     config = config or StorageConfig()
     environ = os.environ if environ is None else environ
-    options: dict[str, Any] = {"use_listings_cache": False}
+    options = StorageOptions(use_listings_cache=False)
     endpoint = config.endpoint_url or _first(environ, ENDPOINT_VARIABLES)
     if endpoint:
         options["endpoint_url"] = endpoint
@@ -95,7 +103,7 @@ def storage_options(
         options.update(
             {name: environ[var] for name, var in CREDENTIAL_VARIABLES.items() if environ.get(var)}
         )
-    return options
+    return StorageOptions(options)
 
 
 def url_options(url: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,7 +111,20 @@ def url_options(url: str, options: Mapping[str, Any]) -> dict[str, Any]:
     fsspec backends read their own settings and may refuse S3's) only that listings are never
     cached."""
     protocol = url.partition("://")[0] if is_url(url) else "file"
-    return dict(options) if protocol in S3_PROTOCOLS else {"use_listings_cache": False}
+    return StorageOptions(options) if protocol in S3_PROTOCOLS else {"use_listings_cache": False}
+
+
+def credentials(options: Mapping[str, Any]) -> dict[str, str]:
+    """The credentials among storage options (key, secret, token), to give to a cluster's
+    workers with `remember_credentials`."""
+    return {name: options[name] for name in CREDENTIAL_VARIABLES if options.get(name)}
+
+
+def remember_credentials(secrets: Mapping[str, str]) -> None:
+    """Let storage options unpickled in this process that name `secrets` by their id hold them
+    again; kept in memory only."""
+    if secrets:
+        _CREDENTIALS[_credentials_id(secrets)] = dict(secrets)
 
 
 def is_url(spec: str | os.PathLike[str]) -> bool:
@@ -201,8 +222,8 @@ class ObjectPath:
     options; it reads like a pathlib.Path. Object stores have no folders: a folder exists while
     an object's name starts with it, and `mkdir` does nothing.
 
-    Pickled, it carries its URL and options (credentials included) and no connection, so a task
-    that receives one reaches the store from any worker.
+    Pickled, it carries its URL and options (their credentials by id only: `StorageOptions`) and
+    no connection, so a task that receives one reaches the store from any worker given them.
     """
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
@@ -212,7 +233,7 @@ class ObjectPath:
         self.protocol = protocol
         self.path = rest.rstrip("/") or rest
         self.url = f"{protocol}://{self.path}"
-        self.options = dict(options or {})
+        self.options = StorageOptions(options or {})
 
     @property
     def fs(self) -> Any:
@@ -315,8 +336,43 @@ class ObjectPath:
         """Nothing: an object store's folders are the prefixes of its objects' names."""
 
 
+class StorageOptions(dict):
+    """Storage options whose pickle names their credentials (key, secret, token) by an id instead
+    of holding them, so a task result that Dask spills to a worker's disk holds no secret.
+
+    Unpickled, they take the credentials of that id this process was given (`remember_credentials`:
+    the process that built them, and a run's workers through pipeline/worker_storage.py), else
+    none, so that s3fs finds its own there (the AWS variables, ~/.aws, an instance role).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        remember_credentials(credentials(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        secrets = credentials(self)
+        public = {name: value for name, value in self.items() if name not in CREDENTIAL_VARIABLES}
+        return _with_credentials, (public, _credentials_id(secrets) if secrets else "")
+
+
 # A file or folder of a run: local, or on an object store.
 Location = Path | ObjectPath
+
+
+def _with_credentials(public: dict[str, Any], secrets_id: str) -> StorageOptions:
+    """Unpickled storage options: `public` and the credentials of `secrets_id` if given."""
+    secrets = _CREDENTIALS.get(secrets_id, {}) if secrets_id else {}
+    if secrets_id and not secrets:
+        log.debug(
+            "credentials %s were not given to this process: botocore finds its own", secrets_id
+        )
+    return StorageOptions({**public, **secrets})
+
+
+def _credentials_id(secrets: Mapping[str, str]) -> str:
+    """An id of credentials that does not reveal them: a hash of them."""
+    text = json.dumps(dict(secrets), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def _first(environ: Mapping[str, str], names: Iterable[str]) -> str:

@@ -33,6 +33,7 @@ from corpusmill.pipeline.cluster import check_scheduler, dask_client
 from corpusmill.pipeline.config import RunConfig, config_to_toml, flat_config, load_config
 from corpusmill.pipeline.readers import InputFile, discover_inputs, printable
 from corpusmill.pipeline.stages import RunContext, stages
+from corpusmill.pipeline.worker_storage import credentials_on_workers
 from corpusmill.tokenizer.encode import check_tokenizer_file
 
 log = logging.getLogger(__name__)
@@ -114,11 +115,12 @@ def run_stages(run: PreparedRun, client: Client) -> dict[str, Any]:
     context = RunContext(run.layout, run.config, tuple(run.files), client)
     stats: dict[str, Any] = {}
     products: dict[str, Any] = {}
-    for stage in stages(run.config):
-        finished = stage.run(context, {name: products[name] for name in stage.needs})
-        products[stage.name] = finished.product
-        if finished.stats is not None:
-            stats[stage.name] = finished.stats
+    with credentials_on_workers(client, run.options):
+        for stage in stages(run.config):
+            finished = stage.run(context, {name: products[name] for name in stage.needs})
+            products[stage.name] = finished.product
+            if finished.stats is not None:
+                stats[stage.name] = finished.stats
     write_json(context.layout.stats, stats)
     return stats
 

@@ -9,6 +9,8 @@ import json
 import os
 import pickle
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import fsspec.config
@@ -27,6 +29,7 @@ from corpusmill.core.atomic import (
 )
 from corpusmill.core.errors import UserError
 from corpusmill.core.storage import (
+    CREDENTIAL_VARIABLES,
     ObjectPath,
     StorageConfig,
     check_storage,
@@ -273,23 +276,56 @@ def test_the_readers_read_s3_inputs_with_the_options_each_input_carries(
     assert texts(splits[:1]) == texts(plan_splits(local, config)[:1])
 
 
-def test_the_options_travel_to_a_worker_process_with_the_paths_it_receives(
+def test_the_options_travel_to_a_worker_process_given_the_runs_credentials_in_memory(
     s3_bucket: ObjectPath, monkeypatch
 ):
     from distributed import Client, LocalCluster
 
-    for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID"):
+    from corpusmill.pipeline.worker_storage import credentials_on_workers
+
+    for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", *CREDENTIAL_VARIABLES.values()):
         monkeypatch.delenv(variable, raising=False)
 
     def write_pid(path: ObjectPath) -> int:
         write_json(path, {"pid": os.getpid()})
         return os.getpid()
 
+    def plugins(dask_scheduler) -> list[str]:
+        return sorted(dask_scheduler.worker_plugins)
+
     target = s3_bucket / "run" / "from-worker.json"
     cluster = LocalCluster(
         n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
     )
     with cluster, Client(cluster) as client:
-        pid = client.submit(write_pid, target).result()
+        without = client.submit(lambda path: sorted(path.options), target).result()
+        with credentials_on_workers(client, target.options):
+            pid = client.submit(write_pid, target).result()
+            [plugin] = [name for name in client.run_on_scheduler(plugins) if "corpusmill" in name]
+        after = client.run_on_scheduler(plugins)
+    assert without == ["endpoint_url", "use_listings_cache"]
     assert pid != os.getpid()
     assert json.loads(target.read_text()) == {"pid": pid}
+    assert plugin.startswith("corpusmill-credentials-") and plugin not in after
+
+
+def test_a_pickled_object_path_names_its_credentials_by_id_only(s3_server, monkeypatch):
+    options = {**s3_server.options, "key": "AKIA-PICKLE-TEST", "secret": "pickle-secret-value"}
+    path = ObjectPath("s3://bucket/run/index.json", options)
+    data = pickle.dumps(path)
+    assert b"pickle-secret-value" not in data and b"AKIA-PICKLE-TEST" not in data
+    assert pickle.loads(data).options == options
+    # A process never given them unpickles the rest; botocore finds its own credentials there.
+    elsewhere = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    unpickled = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import pickle, sys; print(sorted(pickle.load(sys.stdin.buffer).options))",
+        ],
+        input=data,
+        env=elsewhere,
+        capture_output=True,
+        check=True,
+    )
+    assert unpickled.stdout.decode().strip() == "['endpoint_url', 'use_listings_cache']"
