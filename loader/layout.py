@@ -98,6 +98,14 @@ class RunLayout:
         """The records clean task `index` did not keep."""
         return self.rejected / f"{part_name(index)}.parquet"
 
+    @property
+    def signals(self) -> Location:
+        return self.root / "signals"
+
+    def signals_part(self, index: int) -> Location:
+        """Every document clean task `index` gave the filters, with the filters' statistics."""
+        return self.signals / f"{part_name(index)}.parquet"
+
     def clean_marker(self, index: int) -> Location:
         """Clean task `index`'s counts, written after both of its parts."""
         return self.clean / _DONE / f"{part_name(index)}.json"
@@ -224,6 +232,7 @@ class RunLayout:
         named = [
             self.clean,
             self.rejected,
+            self.signals,
             self.dedup,
             self.lines,
             self.dataset,
