@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from corpusmill.core.errors import UserError
 from corpusmill.core.storage import ObjectPath, file_sizes, location
 from corpusmill.loader.cache import DEFAULT_CACHE_BYTES, ShardCache
 from corpusmill.loader.format import (
@@ -41,6 +42,12 @@ from corpusmill.loader.format import (
 )
 from corpusmill.loader.layout import MANIFEST, RunLayout
 from corpusmill.loader.plan import distinct
+from corpusmill.loader.split import TRAIN, VALIDATION
+
+
+class MissingSplitError(UserError, FormatError):
+    """A split asked of a run that has none: the run was tokenized without holding one out."""
+
 
 # A mapped shard: the first and past-the-end stream positions and the token view of each of its
 # record batches.
@@ -48,7 +55,10 @@ _Segments = tuple[np.ndarray, np.ndarray, list[np.ndarray]]
 
 
 class TokenDataset:
-    """The token stream of one run (its shards in manifest order), read by windows.
+    """The token stream of one split of a run (its shards in manifest order), read by windows.
+
+    `split` is "train" (the run's training shards, all its shards when it has no validation
+    split) or "validation" (the documents loader/split.py holds out, in their own shards).
 
     `path` is a run's folder or its `index.json`, local or an fsspec URL reached with
     `storage_options` (default: those of the environment, core/storage.py). A remote run's shards
@@ -66,13 +76,21 @@ class TokenDataset:
         storage_options: dict[str, Any] | None = None,
         cache_dir: str | Path | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        split: str = TRAIN,
     ) -> None:
         path = location(path, storage_options)
         self.folder = path.parent if path.name == MANIFEST else path
         self.manifest: Manifest = read_manifest(self.folder)
+        self.split = split
+        self.shards = self.manifest.split(split)
+        if split == VALIDATION and not self.manifest.validation_fraction:
+            raise MissingSplitError(
+                f"{RunLayout(self.folder).manifest} lists no validation split: tokenize the run "
+                "with shards.validation_fraction above 0 to hold documents out"
+            )
         remote = isinstance(self.folder, ObjectPath)
         self._cache = (
-            ShardCache(self.folder, self.manifest, cache_dir, cache_bytes) if remote else None
+            ShardCache(self.folder, self.shards, cache_dir, cache_bytes) if remote else None
         )
         checksums = verify and not remote
         problems = list(verify_shards(self.folder, self.manifest) if checksums else self._sizes())
@@ -83,7 +101,7 @@ class TokenDataset:
                 + ". Rerun the tokenize stage for this output"
             )
         self.dtype = np.dtype(self.manifest.token_dtype)
-        counts = [shard.tokens for shard in self.manifest.shards]
+        counts = [shard.tokens for shard in self.shards]
         self.shard_starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
         self.tokens = int(self.shard_starts[-1])
         self._tokens_type = pa.list_(pa.from_numpy_dtype(self.dtype))
@@ -95,7 +113,7 @@ class TokenDataset:
     def fingerprint(self) -> str:
         """A digest of the tokenizer and every shard's name, token count and checksum."""
         digest = hashlib.sha256(self.manifest.tokenizer_xxh3.encode())
-        for shard in self.manifest.shards:
+        for shard in self.shards:
             digest.update(f"\n{shard.name}\t{shard.tokens}\t{shard.xxh3}".encode())
         return digest.hexdigest()[:32]
 
@@ -106,7 +124,7 @@ class TokenDataset:
 
     def shards_of(self, starts: np.ndarray, length: int) -> list[int]:
         """The shards that the windows [start, start + length) touch, ascending."""
-        count = len(self.manifest.shards)
+        count = len(self.shards)
         firsts = np.searchsorted(self.shard_starts, starts, side="right") - 1
         lasts = np.searchsorted(self.shard_starts, starts + length - 1, side="right") - 1
         # +1 where a window's span of shards begins, -1 past its end: the running sum is the
@@ -126,7 +144,7 @@ class TokenDataset:
         flipped bit that an embedding lookup would crash on). It reads every token, so a consumer
         checks its batches' maximum and calls this to name the shard when one is out of range."""
         vocab_size = self.manifest.vocab_size
-        for shard, info in enumerate(self.manifest.shards):
+        for shard, info in enumerate(self.shards):
             first = 0
             for values in self._map(shard)[2]:
                 if values.max() >= vocab_size:
@@ -205,20 +223,20 @@ class TokenDataset:
             return self._open[shard]
         segments = self._map(shard)
         self._open[shard] = segments
-        self._open_bytes += self.manifest.shards[shard].size
+        self._open_bytes += self.shards[shard].size
         while len(self._open) > 1 and (
             len(self._open) > self._max_open or self._open_bytes > self._max_open_bytes
         ):
             dropped, _ = self._open.popitem(last=False)
-            self._open_bytes -= self.manifest.shards[dropped].size
+            self._open_bytes -= self.shards[dropped].size
         return segments
 
     def _map(self, shard: int) -> _Segments:
         """Map a shard (a remote run's from its cached copy) and check its token type and count
         against the manifest; a problem names the shard as the manifest lists it."""
-        info = self.manifest.shards[shard]
+        info = self.shards[shard]
         path = self.folder / info.name
-        reader = open_shard(self._cache.path(shard) if self._cache else path)
+        reader = self._cache.open(shard, open_shard) if self._cache else open_shard(path)
         expected = self._tokens_type
         arrays = []
         try:
@@ -253,7 +271,7 @@ class TokenDataset:
         of the folder."""
         sizes = file_sizes(self.folder)
         problems = []
-        for shard in self.manifest.shards:
+        for shard in self.shards:
             path = self.folder / shard.name
             if shard.name not in sizes:
                 problems.append(f"{path}: missing")

@@ -40,6 +40,7 @@ from corpusmill.loader.dataset import TokenDataset
 from corpusmill.loader.format import runs
 from corpusmill.loader.plan import Interleave, SequenceOrder, distinct, mix_key
 from corpusmill.loader.prefetch import prefetch as prefetch_thread
+from corpusmill.loader.split import TRAIN
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ class TokenStream:
     about `block_tokens` tokens are permuted, and sequences are shuffled within `window_blocks`
     consecutive permuted blocks. `prefetch` > 0 assembles that many batches ahead in a thread.
     Runs named by URL are reached with `storage_options` and cached in `cache_dir`, bounded by
-    `cache_bytes` (TokenDataset).
+    `cache_bytes` (TokenDataset). `split` picks the runs' tokens read: "train" (a run without a
+    validation split is all train) or "validation", the documents loader/split.py holds out.
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class TokenStream:
         storage_options: dict[str, Any] | None = None,
         cache_dir: str | Path | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        split: str = TRAIN,
     ) -> None:
         if isinstance(paths, str | Path | ObjectPath):
             paths = [paths]
@@ -107,6 +110,7 @@ class TokenStream:
                 storage_options=storage_options,
                 cache_dir=cache_dir,
                 cache_bytes=cache_bytes,
+                split=split,
             )
             for path in paths
         ]
