@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -15,15 +17,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_dedup_s3 import modified, objects, upload
 from tokenizers import Tokenizer
 
+from corpusmill.core.storage import remove
 from corpusmill.loader.format import open_shard
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.corpus import read_kept
-from corpusmill.pipeline.dedup.lines import drop_lines, line_hashes, split_lines
+from corpusmill.pipeline.dedup.lines import LinesConfig, drop_lines, line_hashes, split_lines
+from corpusmill.pipeline.lines import run_lines
+from corpusmill.pipeline.readers import InputError
 from corpusmill.pipeline.run import run_pipeline
+from corpusmill.pipeline.worker_storage import credentials_on_workers
 
 DOCS = 40
 # The year differs between documents: digits are one digit to the line's hash.
@@ -187,3 +194,42 @@ def test_dropping_lines_trims_the_blank_lines_left_at_the_ends():
     dropped = drop_lines(table, frequent)
     assert dropped.table["text"].to_pylist() == ["Body text.", "Body only."]
     assert (dropped.lines, dropped.bytes, dropped.emptied) == (2, len("Menu\n\n\n\nFooter"), 0)
+
+
+def test_on_an_object_store_the_stage_writes_a_local_runs_bytes_and_resumes(run, client, s3_bucket):
+    with credentials_on_workers(client, s3_bucket.options):
+        remote = s3_bucket / "run"
+        upload(run / "clean", remote / "clean")
+        layout = RunLayout(remote)
+        config = LinesConfig(enabled=True, max_docs=10)
+        stats = run_lines(layout, config, client)
+        assert stats == json.loads((run / "stats.json").read_text())["lines"]
+        local = {name: run / name for name in files_under(run, "lines")}
+        written = objects(remote)
+        assert {name for name in written if name.startswith("lines/")} == set(local)
+        for name, path in local.items():
+            assert written[name].read_bytes() == path.read_bytes(), name
+        texts = [read_kept(layout, part)["text"].to_pylist() for part in layout.clean_parts()]
+        assert texts == [
+            read_kept(RunLayout(run), p)["text"].to_pylist() for p in layout.clean_parts()
+        ]
+
+        remove(layout.lines_marker)
+        remove(layout.line_hashes(3))
+        before = modified(remote / "lines" / "hashes")
+        time.sleep(1.1)  # the store's times are in whole seconds: a rewrite must show
+        assert run_lines(layout, config, client) == stats
+        after = modified(remote / "lines" / "hashes")
+        assert {name for name in after if after[name] != before.get(name)} == {"part-00003.arrow"}
+        assert (
+            layout.line_hashes(3).read_bytes()
+            == local["lines/hashes/part-00003.arrow"].read_bytes()
+        )
+
+
+def test_a_lines_stage_that_did_not_finish_is_named_where_documents_are_read(run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "lines" / "_done.json").unlink()
+    with pytest.raises(InputError, match="lines stage did not finish"):
+        read_kept(RunLayout(copy), 0)
