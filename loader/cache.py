@@ -6,27 +6,32 @@ then renamed into the cache, so a cached file is always a whole, verified shard.
 its checksum, so a run uploaded again never serves an older shard. Before a download, the least
 recently used cached files (by modification time, which every use renews) are deleted until the
 new shard fits under the bound; the bound covers the whole cache folder, so processes sharing it
-(ranks on one machine, a DataLoader's workers) share it too. Shards waiting to be used are not
-evicted by the process waiting for them; a mapped shard that another deletes stays readable
-(its mapping holds the data) until it is unmapped.
+(ranks on one machine, a DataLoader's workers) share it too. A shard handed out is locked (a
+shared flock) until it is mapped, and eviction skips a file it cannot lock exclusively, so neither
+this process's downloads nor another process sharing the cache delete a shard between its hand-out
+and its mapping; a mapped shard that is deleted stays readable (its mapping holds the data) until
+it is unmapped, and one deleted before it was locked is downloaded again. Shards this process
+prefetched and waits for are not evicted by it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from corpusmill.core.atomic import atomic_path, is_temporary
 from corpusmill.core.checksums import file_checksum
 from corpusmill.core.storage import ObjectPath
-from corpusmill.loader.format import FormatError, Manifest
+from corpusmill.loader.format import FormatError, ShardInfo
+from corpusmill.loader.layout import MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,10 @@ DEFAULT_CACHE_BYTES = 32 << 30
 _DOWNLOADS = 4
 # A temporary file untouched this long is a killed download's, no longer one under way.
 _STALE_TEMPORARY_NS = 3600 * 10**9
+# Downloads of one shard that another process deleted each time before it was locked.
+_ATTEMPTS = 3
+
+T = TypeVar("T")
 
 
 def default_cache_dir() -> Path:
@@ -47,24 +56,54 @@ def default_cache_dir() -> Path:
 
 
 class ShardCache:
-    """The local files of the shards of `folder`, a run on an object store, under `cache_dir`,
-    holding at most about `max_bytes` (the shards one batch needs at once may exceed it)."""
+    """The local files of `shards` (as the manifest lists them) of `folder`, a run on an object
+    store, under `cache_dir`, holding at most about `max_bytes` (the shards one batch needs at
+    once may exceed it)."""
 
     def __init__(
         self,
         folder: ObjectPath,
-        manifest: Manifest,
+        shards: tuple[ShardInfo, ...],
         cache_dir: str | Path | None = None,
         max_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         if max_bytes < 1:
             raise ValueError(f"cache_bytes ({max_bytes}) must be at least 1")
-        self.folder, self.manifest, self.max_bytes = folder, manifest, max_bytes
+        self.folder, self.shards, self.max_bytes = folder, shards, max_bytes
         self.root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.folder_cache = self.root / hashlib.sha256(folder.url.encode()).hexdigest()[:16]
         self._start()
 
-    def path(self, shard: int) -> Path:
+    def open(self, shard: int, mapper: Callable[[Path], T]) -> T:
+        """`mapper` applied to shard `shard`'s local file (downloaded now unless it is cached or
+        on its way), which stays locked against eviction until `mapper` returns: it must map
+        the file, whose mapping outlives a deletion. A file deleted before it was locked is
+        downloaded again."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            path = self._path(shard)
+            try:
+                with open(path, "rb") as handle:
+                    fcntl.flock(handle, fcntl.LOCK_SH)
+                    if os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino:
+                        return mapper(path)
+            except FileNotFoundError:
+                pass
+            log.debug("%s was evicted before it was mapped (attempt %d)", path, attempt)
+        raise FormatError(
+            f"{self.folder / self.shards[shard].name}: its cached copy in {self.folder_cache} was "
+            f"deleted {_ATTEMPTS} times before it could be read; raise cache_bytes, now "
+            f"{self.max_bytes}, above what the processes sharing the cache read at once"
+        )
+
+    def prefetch(self, shards: Iterable[int]) -> None:
+        """Start downloading those of `shards` that are neither cached nor on their way."""
+        self._after_fork()
+        with self._lock:
+            for shard in shards:
+                if shard not in self._downloads and not self._cached(shard).is_file():
+                    self._submit(shard)
+
+    def _path(self, shard: int) -> Path:
         """The local file of shard `shard`, downloaded now unless it is cached or on its way."""
         self._after_fork()
         with self._lock:
@@ -75,14 +114,6 @@ class ShardCache:
             with self._lock:
                 if self._downloads.get(shard) is download:
                     del self._downloads[shard]
-
-    def prefetch(self, shards: Iterable[int]) -> None:
-        """Start downloading those of `shards` that are neither cached nor on their way."""
-        self._after_fork()
-        with self._lock:
-            for shard in shards:
-                if shard not in self._downloads and not self._cached(shard).is_file():
-                    self._submit(shard)
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -118,7 +149,7 @@ class ShardCache:
 
     def _cached(self, shard: int) -> Path:
         """Where shard `shard` is cached: its name with its checksum."""
-        info = self.manifest.shards[shard]
+        info = self.shards[shard]
         stem, _, suffix = info.name.rpartition(".")
         return self.folder_cache / f"{stem}.{info.xxh3}.{suffix}"
 
@@ -130,7 +161,7 @@ class ShardCache:
             return path
         except FileNotFoundError:
             pass
-        info = self.manifest.shards[shard]
+        info = self.shards[shard]
         remote = self.folder / info.name
         self._make_room(info.size)
         log.debug("downloading %s (%d bytes) to %s", remote, info.size, path)
@@ -142,7 +173,7 @@ class ShardCache:
                 found = f"xxh3 {digest}" if digest else f"{size} bytes"
                 expected = f"xxh3 {info.xxh3}" if digest else f"{info.size}"
                 raise FormatError(
-                    f"{remote}: {found}, the manifest {self.folder / 'index.json'} says "
+                    f"{remote}: {found}, the manifest {self.folder / MANIFEST} says "
                     f"{expected}; the object was damaged or replaced: upload the run again or "
                     "rerun the tokenize stage"
                 )
@@ -150,8 +181,9 @@ class ShardCache:
 
     def _make_room(self, size: int) -> None:
         """Delete the least recently used cached shards until `size` more bytes fit, sparing the
-        shards this process waits for and downloads under way (a killed download's temporary
-        goes after an hour untouched); a file another process deletes first is skipped."""
+        shards this process waits for, downloads under way (a killed download's temporary goes
+        after an hour untouched) and shards locked until they are mapped, by any process; a file
+        another process deletes first is skipped."""
         with self._lock:
             waiting = {self._cached(shard) for shard in self._downloads}
         files = []
@@ -169,8 +201,8 @@ class ShardCache:
                 return
             if path in waiting or (is_temporary(path) and mtime > stale):
                 continue
-            path.unlink(missing_ok=True)
-            total -= file_size
+            if _evict(path):
+                total -= file_size
         if total + size > self.max_bytes:
             log.debug(
                 "cache %s: %d bytes in use and %d to come exceed its bound of %d",
@@ -179,3 +211,17 @@ class ShardCache:
                 size,
                 self.max_bytes,
             )
+
+
+def _evict(path: Path) -> bool:
+    """Delete a cached file unless a process holds it locked until it has mapped it; True if it
+    is gone."""
+    try:
+        with open(path, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink()
+    except FileNotFoundError:
+        return True
+    except BlockingIOError:
+        return False
+    return True

@@ -1,5 +1,6 @@
 """The loader on a run in an S3 bucket (tests/conftest.py's server on 127.0.0.1): the batches and
-resumption of a local copy, a byte-bounded local cache, and damaged or missing objects named."""
+resumption of a local copy, a byte-bounded local cache that never evicts a shard between its
+hand-out and its mapping, and damaged or missing objects named."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import numpy as np
 import pytest
 from test_loader import SHARDS, all_batches, write_run
 
-from corpusmill.core.storage import ObjectPath
+from corpusmill.core.checksums import file_checksum
+from corpusmill.core.storage import ObjectPath, location
 from corpusmill.loader import FormatError, TokenDataset, TokenStream
 from corpusmill.loader import stream as stream_module
-from corpusmill.loader.format import MissingRunError, read_manifest
+from corpusmill.loader.cache import ShardCache
+from corpusmill.loader.format import MissingRunError, ShardInfo, read_manifest
 
 
 def upload(folder: Path, bucket: ObjectPath, name: str = "run") -> ObjectPath:
@@ -237,3 +240,59 @@ def test_a_shard_that_disagrees_with_the_manifest_is_named_by_its_url(
         FormatError, match=f"^{remote}/shard-00001.arrow holds 12 tokens, the manifest says 11;"
     ):
         dataset.windows(np.array([int(dataset.shard_starts[1])]), 3)
+
+
+@pytest.fixture
+def memory_cache(tmp_path: Path) -> tuple[list[bytes], object]:
+    """Three objects of 1000 bytes on a memory:// store, and a cache of 1500 bytes for them: a
+    second shard fits only when the first is evicted."""
+    folder = location(f"memory://cache-{tmp_path.name}/run")
+    contents = [bytes([index]) * 1000 for index in range(3)]
+    infos = []
+    for index, content in enumerate(contents):
+        path = folder / f"shard-{index:05d}.arrow"
+        path.fs.pipe_file(path.path, content)
+        infos.append(ShardInfo(path.name, 1, 1, 1, 1000, file_checksum(path)))
+    return contents, lambda: ShardCache(folder, tuple(infos), tmp_path / "cache", max_bytes=1500)
+
+
+def test_a_shard_handed_out_is_not_evicted_by_a_download_before_it_is_mapped(memory_cache):
+    contents, new_cache = memory_cache
+    cache = new_cache()
+
+    def map_while_the_next_shard_downloads(path: Path) -> bytes:
+        assert cache.open(2, Path.read_bytes) == contents[2]
+        return path.read_bytes()
+
+    assert cache.open(0, map_while_the_next_shard_downloads) == contents[0]
+    assert cache.open(1, Path.read_bytes) == contents[1]  # shard 0 and 2 no longer locked
+    assert sum(path.stat().st_size for path in cached_files(cache.root)) <= 1500
+
+
+def test_a_shard_another_process_is_mapping_is_not_evicted(memory_cache):
+    contents, new_cache = memory_cache
+    mapping, other = new_cache(), new_cache()  # two processes sharing the cache folder
+
+    def map_while_the_other_downloads(path: Path) -> bytes:
+        assert other.open(2, Path.read_bytes) == contents[2]
+        return path.read_bytes()
+
+    assert mapping.open(0, map_while_the_other_downloads) == contents[0]
+
+
+def test_a_shard_deleted_before_it_was_locked_is_downloaded_again(memory_cache, monkeypatch):
+    contents, new_cache = memory_cache
+    cache = new_cache()
+    handed_out = cache._path
+    deleted = []
+
+    def evicted_at_once(shard: int) -> Path:
+        path = handed_out(shard)
+        if not deleted:
+            deleted.append(path)
+            path.unlink()
+        return path
+
+    monkeypatch.setattr(cache, "_path", evicted_at_once)
+    assert cache.open(1, Path.read_bytes) == contents[1]
+    assert deleted and deleted[0].is_file()
