@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import xxhash
 
 from corpusmill.core.errors import ConfigError, UserError
 from corpusmill.core.storage import Location, ObjectPath, check_location, location
@@ -20,16 +19,19 @@ from corpusmill.loader.format import (
     Manifest,
     checked_batch,
     read_manifest,
+    shard_reader,
     shard_schema,
     token_type,
 )
 from corpusmill.loader.llmc import GPT2_VOCAB_SIZE, MAX_FILE_TOKENS, TokenFile, TokenFileWriter
+from corpusmill.loader.split import hash_threshold, id_hashes
 from corpusmill.pipeline.dolma import SUFFIXES, write_dolma
-from corpusmill.pipeline.shards import open_shard_at
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("llmc", "jsonl")
+# The share of documents held out for validation when the run holds out none.
+DEFAULT_VAL_FRACTION = 0.005
 
 
 def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
@@ -72,11 +74,11 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
     parser.add_argument(
         "--val-fraction",
         type=float,
-        default=0.005,
         metavar="FRACTION",
-        help="llmc only: share of documents for validation, chosen by a hash of their ids; at "
-        "least one document each for validation and training when there are several (default: "
-        "%(default)s)",
+        help="llmc only: share of documents for validation, chosen by a hash of their ids "
+        "(loader/split.py), at least one document each for validation and training when there "
+        "are several (default: the run's validation split, shards.validation_fraction, else "
+        f"{DEFAULT_VAL_FRACTION})",
     )
     parser.add_argument(
         "--shard-tokens",
@@ -104,7 +106,10 @@ def export(args: argparse.Namespace) -> int:
     manifest = read_manifest(args.out)
     _check_dest(args.dest)
     _warn_of_vocabulary(manifest.vocab_size)
-    files = write_llmc(args.out, manifest, args.dest, name, args.val_fraction, args.shard_tokens)
+    fraction = args.val_fraction
+    if fraction is None:
+        fraction = manifest.validation_fraction or DEFAULT_VAL_FRACTION
+    files = write_llmc(args.out, manifest, args.dest, name, fraction, args.shard_tokens)
     for file in files:
         print(f"{file.path}: {file.docs} documents, {file.tokens} tokens")
     return 0
@@ -122,7 +127,7 @@ def write_llmc(
     with TokenFileWriter(dest, name, dtype, file_tokens) as writer:
         for path, batch in _batches(out, manifest):
             values, lengths = _documents(path, batch, manifest)
-            val = _hashes(batch) < np.uint64(threshold)
+            val = id_hashes(batch.column("id").to_pylist()) < np.uint64(threshold)
             for split, chosen in (("val", val), ("train", ~val)):
                 writer.write(split, values[np.repeat(chosen, lengths)], lengths[chosen])
         return writer.finish()
@@ -132,7 +137,7 @@ def val_threshold(fraction: float, lowest: int, highest: int) -> int:
     """The id hash below which documents are validation ones: `fraction` of the hash range, but
     above the `lowest` hash and at most the `highest`, so that at least one document of a run
     goes to each split when it has several."""
-    return min(max(int(fraction * 2**64), lowest + 1), highest)
+    return min(max(hash_threshold(fraction), lowest + 1), highest)
 
 
 def _check_flags(args: argparse.Namespace) -> str:
@@ -143,7 +148,7 @@ def _check_flags(args: argparse.Namespace) -> str:
         raise ConfigError(
             f"--compression {args.compression}: unknown; give one of {', '.join(SUFFIXES)}"
         )
-    if not 0 <= args.val_fraction < 1:
+    if args.val_fraction is not None and not 0 <= args.val_fraction < 1:
         raise ConfigError(f"--val-fraction {args.val_fraction} must be at least 0 and below 1")
     if not 1 <= args.shard_tokens <= MAX_FILE_TOKENS:
         raise ConfigError(
@@ -191,34 +196,29 @@ def _warn_of_vocabulary(vocab_size: int) -> None:
 
 
 def _batches(out: Location, manifest: Manifest) -> Iterator[tuple[Location, pa.RecordBatch]]:
-    """Every record batch of the run's shards in order, each checked, with its shard's path."""
+    """Every record batch of the run's shards, the training split's then the validation
+    split's, each checked, with its shard's path."""
     schema = shard_schema(pa.from_numpy_dtype(np.dtype(manifest.token_dtype)))
-    for shard in manifest.shards:
+    for shard in manifest.all_shards():
         path = out / shard.name
-        reader = open_shard_at(path)
-        for index in range(reader.num_record_batches):
-            yield path, checked_batch(path, reader, index, schema)
+        with shard_reader(path) as reader:
+            for index in range(reader.num_record_batches):
+                yield path, checked_batch(path, reader, index, schema)
 
 
 def _hash_extremes(out: Location, manifest: Manifest) -> tuple[int, int] | None:
     """The lowest and highest id hash of the run's documents, None if it has none."""
     extremes = [
         (int(hashes.min()), int(hashes.max()))
-        for hashes in (_hashes(batch) for _, batch in _batches(out, manifest))
+        for hashes in (
+            id_hashes(batch.column("id").to_pylist()) for _, batch in _batches(out, manifest)
+        )
         if len(hashes)
     ]
     if not extremes:
         return None
     lows, highs = zip(*extremes, strict=True)
     return min(lows), max(highs)
-
-
-def _hashes(batch: pa.RecordBatch) -> np.ndarray:
-    """xxh3-64 of each document's id: where it falls decides its split, whatever the shards."""
-    ids = batch.column("id").to_pylist()
-    return np.fromiter(
-        (xxhash.xxh3_64_intdigest(doc_id.encode()) for doc_id in ids), np.uint64, len(ids)
-    )
 
 
 def _documents(path: Location, batch: pa.RecordBatch, manifest: Manifest) -> tuple[np.ndarray, ...]:

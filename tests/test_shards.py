@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -10,20 +11,25 @@ import pyarrow as pa
 import pytest
 
 from corpusmill.core.checksums import file_checksum
+from corpusmill.core.storage import location
+from corpusmill.loader import format as format_module
 from corpusmill.loader.format import (
     BATCH_TOKENS,
     FORMAT_VERSION,
     FormatError,
     Manifest,
     ShardInfo,
+    batch_bounds,
     open_shard,
     read_manifest,
+    shard_reader,
     token_type,
     tokens_array,
     verify_shards,
     write_shard,
 )
 from corpusmill.loader.layout import shard_name
+from corpusmill.pipeline import shards as shards_module
 
 
 def documents(lengths: list[int], first_token: int = 1) -> pa.Table:
@@ -176,3 +182,58 @@ def test_verify_reports_a_changed_byte_a_truncation_and_a_missing_shard(tmp_path
         f"{tmp_path / shard_name(2)}: {infos[2].size - 8} bytes, the manifest says {infos[2].size}",
         f"{tmp_path / shard_name(3)}: missing",
     ]
+
+
+def test_batch_bounds_are_the_first_rows_of_the_batches_write_shard_writes(tmp_path: Path):
+    half = BATCH_TOKENS // 2
+    lengths = [half, half, half, half, 5, 2 * BATCH_TOKENS + 7, 1, 2]
+    write_shard(tmp_path / "s.arrow", [documents(lengths)], pa.uint16())
+    reader = open_shard(tmp_path / "s.arrow")
+    rows = [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
+    assert (
+        batch_bounds(np.array(lengths)).tolist()
+        == [0, *np.cumsum(rows).tolist()]
+        == [
+            0,
+            2,
+            4,
+            6,
+            8,
+        ]
+    )
+    assert batch_bounds(np.array([], np.int64)).tolist() == [0]
+
+
+def test_a_shard_task_reads_only_the_record_batches_holding_its_rows(tmp_path, monkeypatch):
+    monkeypatch.setattr(format_module, "BATCH_TOKENS", 10)
+    lengths = [4, 4, 4, 9, 3, 12, 2, 2, 6, 5]  # starting in windows 0 0 0 1 2 2 3 3 4 4
+    table = documents(lengths)
+    write_shard(tmp_path / "part.arrow", [table], pa.uint16())
+    part = location(f"memory://shards-{tmp_path.name}/part-00000.arrow")
+    part.fs.put_file(str(tmp_path / "part.arrow"), part.path)
+    bounds = batch_bounds(np.array(lengths))
+    assert bounds.tolist() == [0, 3, 4, 6, 8, 10]
+    read, files = [], []
+
+    @contextmanager
+    def counting_reader(path):
+        with shard_reader(path) as reader:
+            files.append(reader)
+            yield _Counting(reader, read)
+
+    monkeypatch.setattr(shards_module, "shard_reader", counting_reader)
+    rows = pa.concat_tables(shards_module._encoded_rows(part, bounds, 5, 9))
+    assert rows["id"].to_pylist() == table["id"].to_pylist()[5:9]
+    assert read == [2, 3, 4] and files[0].num_record_batches == 5
+
+
+class _Counting:
+    """A shard reader that records which record batches are read."""
+
+    def __init__(self, reader: pa.ipc.RecordBatchFileReader, read: list[int]) -> None:
+        self.reader, self.read = reader, read
+        self.num_record_batches = reader.num_record_batches
+
+    def get_batch(self, index: int) -> pa.RecordBatch:
+        self.read.append(index)
+        return self.reader.get_batch(index)

@@ -3,6 +3,7 @@ their own shards, listed in the manifest apart, and read by the loader on reques
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import shutil
@@ -13,8 +14,10 @@ import pyarrow as pa
 import pytest
 from test_tokenizer_train import write_run
 
+from corpusmill.cli import export as export_command
 from corpusmill.loader.dataset import MissingSplitError, TokenDataset
 from corpusmill.loader.format import open_shard, read_manifest, verify_shards
+from corpusmill.loader.llmc import read_token_file
 from corpusmill.loader.split import hash_threshold, id_hashes, in_validation
 from corpusmill.loader.stream import TokenStream
 from corpusmill.pipeline.cluster import dask_client
@@ -154,3 +157,22 @@ def test_a_run_config_takes_the_fraction_and_refuses_one_above_a_half():
     assert load_config().shards.validation_fraction == 0
     with pytest.raises(Exception, match="validation_fraction"):
         load_config(overrides={"shards.validation_fraction": 0.6})
+
+
+def test_llmc_export_writes_the_runs_validation_documents_as_its_validation_files(run, tmp_path):
+    out, _, _, _ = run
+    parser = argparse.ArgumentParser(prog="corpusmill")
+    export_command.add_parser(parser.add_subparsers(), parents=[])
+    args = parser.parse_args(["export", str(out), str(tmp_path), "--format", "llmc"])
+    assert args.handler(args) == 0
+    manifest = read_manifest(out)
+    val = read_shards([out / s.name for s in manifest.validation])
+    train = read_shards([out / s.name for s in manifest.shards])
+
+    def moved_eos(table: pa.Table) -> list[int]:  # llm.c's files put each EOS first
+        return [t for doc in table["tokens"].to_pylist() for t in [doc[-1], *doc[:-1]]]
+
+    files = sorted(tmp_path.glob("*.bin"))
+    assert [f.name for f in files] == ["out_train_000001.bin", "out_val_000000.bin"]
+    assert read_token_file(files[1]).tolist() == moved_eos(val)
+    assert read_token_file(files[0]).tolist() == moved_eos(train)
