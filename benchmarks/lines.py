@@ -31,6 +31,7 @@ from corpusmill.pipeline.run import run_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample_data"
+_COLUMNS = ("max_docs", "frequent lines", "lines removed", "bytes removed", "docs emptied", "s")
 
 
 def main() -> None:
@@ -48,8 +49,7 @@ def main() -> None:
             stats = run_pipeline(load_config(overrides=overrides), client=client)
             kept = stats["dedup"]["kept"]
             print(f"{args.pages or SAMPLE}: {kept['docs']} documents, {kept['bytes']:,} bytes kept")
-            print("| max_docs | frequent lines | lines removed | bytes removed | docs emptied | s |")
-            print("|---|---|---|---|---|---|")
+            print(f"| {' | '.join(_COLUMNS)} |\n|{'---|' * len(_COLUMNS)}")
             layout = RunLayout(out)
             first = None
             for max_docs in args.max_docs:
