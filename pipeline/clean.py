@@ -2,11 +2,15 @@
 
 Work is one Dask task per group of input splits. Task N writes `OUT/clean/part-N.parquet` (the
 documents kept), `OUT/rejected/part-N.parquet` (every record that was not kept, with its step and
-reason) and, last, its done marker `OUT/clean/_done/part-N.json` holding its counts (the run
-layout, loader/layout.py, names them) and the byte ranges it read. A rerun skips the tasks whose
-marker records the byte ranges the task reads now, so a crashed run resumes where it stopped, and
-removes the parts past the plan. Every record read is either kept or rejected: the counts check
-`kept + rejected == read`.
+reason: first those rejected before the filters' verdicts, then those the verdicts removed, each
+in input order), `OUT/signals/part-N.parquet` (every document the filters measured, with their
+statistics, from which refilter.py decides new thresholds) and, last, its done marker
+`OUT/clean/_done/part-N.json` holding its counts and the byte ranges it read (the run layout,
+loader/layout.py, names them). A rerun skips the tasks whose marker records the byte ranges the
+task reads now, so a crashed run resumes where it stopped, and removes the parts past the plan.
+Every record read is either kept or rejected: the counts check `kept + rejected == read`.
+Parquet row groups close at a size of their own, whatever the batches, so that the parts
+refilter.py rewrites are the bytes a run with its thresholds writes.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import contextlib
 import json
 import logging
 import math
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -32,7 +39,17 @@ from corpusmill.core.storage import Location, location, storage_options
 from corpusmill.loader.layout import RunLayout, part_name
 from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.pipeline.config import RunConfig
-from corpusmill.pipeline.filters import Filter, FilterResult, apply_filters, build_filters
+from corpusmill.pipeline.filters import (
+    Decision,
+    Filter,
+    FilterResult,
+    RuleFamily,
+    apply_filters,
+    build_custom,
+    build_families,
+    judge_families,
+    signals_type,
+)
 from corpusmill.pipeline.langid import identify_languages
 from corpusmill.pipeline.normalize import normalize_text
 from corpusmill.pipeline.pii import mask_pii
@@ -45,7 +62,7 @@ from corpusmill.pipeline.readers import (
     read_split,
     split_size,
 )
-from corpusmill.pipeline.schema import DOCUMENTS, REJECTED
+from corpusmill.pipeline.schema import DOCUMENTS, REJECTED, signals_schema
 from corpusmill.pipeline.stats import add_counts, count_by_reason
 
 log = logging.getLogger(__name__)
@@ -149,32 +166,82 @@ def clean_task(
     """Clean one task's splits into its part files in `layout` (default: the folder
     `config.out` names), then write its done marker; return counts."""
     layout = layout or output_layout(config)
-    filters = build_filters(config.filters)
-    kept = Counter(docs=0, bytes=0)
-    counters: Counter[str] = Counter()
-    reasons = []
+    families = build_families(config.filters)
+    others = build_custom(config.filters)
+    measured_schema = signals_schema(signals_type(families))
     with (
-        parquet_sink(layout.clean_part(task.index), DOCUMENTS) as kept_sink,
-        parquet_sink(layout.rejected_part(task.index), REJECTED) as rejected_sink,
+        part_writer(layout, task.index, task_splits(task)) as part,
+        parquet_sink(layout.signals_part(task.index), measured_schema) as measured_sink,
+        _spill(REJECTED) as removed,
     ):
         for batch in task_batches(task, config.read):
-            docs, rejected, batch_counters = clean_batch(batch.docs, config, filters)
-            rejected = pa.concat_tables([batch.rejected, rejected])
-            kept_sink(docs)
-            rejected_sink(rejected)
-            kept.update(docs=docs.num_rows, bytes=text_bytes(docs))
-            counters.update(batch.counters)
-            counters.update(batch_counters)
-            reasons.append(count_by_reason(rejected))
-    counts = {
-        "task": task.index,
-        "splits": task_splits(task),
-        "kept": dict(kept),
-        "rejected": add_counts(reasons),
-        "counters": dict(sorted(counters.items())),
+            cleaned = _cleaned(batch.docs, config, families, others)
+            part.keep(cleaned.kept)
+            part.reject(pa.concat_tables([batch.rejected, cleaned.rejected]))
+            removed.write(cleaned.removed)
+            measured_sink(cleaned.measured)
+            part.counters.update(batch.counters)
+            part.counters.update(cleaned.counters)
+        for table in removed.tables():
+            part.reject(table)
+    return part.record
+
+
+class PartWriter:
+    """The kept and rejected files of a clean part being written, and the counts of its marker."""
+
+    def __init__(self, keep: Any, reject: Any) -> None:
+        self._keep, self._reject = keep, reject
+        self.kept = Counter(docs=0, bytes=0)
+        self.reasons: list[dict[str, dict[str, int]]] = []
+        self.counters: Counter[str] = Counter()
+        self.record: dict[str, Any] = {}
+
+    def keep(self, docs: pa.Table) -> None:
+        """Append kept documents."""
+        self._keep(docs)
+        self.kept.update(docs=docs.num_rows, bytes=text_bytes(docs))
+
+    def reject(self, rows: pa.Table) -> None:
+        """Append rejected rows."""
+        self._reject(rows)
+        self.reasons.append(count_by_reason(rows))
+
+
+@contextlib.contextmanager
+def part_writer(layout: RunLayout, index: int, splits: list[list[Any]]) -> Iterator[PartWriter]:
+    """A PartWriter of clean part `index`; once both of its files are in place, its marker,
+    which the writer's `record` then holds."""
+    with (
+        parquet_sink(layout.clean_part(index), DOCUMENTS) as keep,
+        parquet_sink(layout.rejected_part(index), REJECTED) as reject,
+    ):
+        part = PartWriter(keep, reject)
+        yield part
+    part.record = {
+        "task": index,
+        "splits": splits,
+        "kept": dict(part.kept),
+        "rejected": add_counts(part.reasons),
+        "counters": dict(sorted(part.counters.items())),
     }
-    write_json(layout.clean_marker(task.index), counts)
-    return counts
+    write_json(layout.clean_marker(index), part.record)
+
+
+def decided_rows(docs: pa.Table, texts: pa.Array, decision: Decision) -> tuple[pa.Table, pa.Table]:
+    """The documents the built-in filters kept, with the texts as they left them, and the rows
+    of those they removed, with the text the filter that removed each saw."""
+    keep = pa.array(decision.keep, pa.bool_())
+    drop = pc.invert(keep)
+    field = DOCUMENTS.field("text")
+    texts = texts.cast(field.type)
+    seen = pc.if_else(pa.array(decision.saw_edited, pa.bool_()), texts, docs["text"])
+    text_index = docs.schema.get_field_index("text")
+    kept = docs.filter(keep).set_column(text_index, field, texts.filter(keep))
+    removed = docs.filter(drop).set_column(text_index, field, seen.filter(drop))
+    step_reason = pc.split_pattern(decision.reason.filter(drop), ":", max_splits=1)
+    rows = rejected_rows(removed, pc.list_element(step_reason, 0), pc.list_element(step_reason, 1))
+    return kept, rows
 
 
 def clean_done(layout: RunLayout, task: CleanTask) -> bool:
@@ -215,52 +282,94 @@ def task_batches(task: CleanTask, config: ReadConfig) -> Iterator[ReadBatch]:
 def clean_batch(
     docs: pa.Table, config: RunConfig, filters: Sequence[Filter]
 ) -> tuple[pa.Table, pa.Table, dict[str, int]]:
-    """Normalize, identify languages, mask PII and filter one batch: (kept, rejected, counters).
+    """Normalize, identify languages, mask PII and filter one batch with `filters` (as
+    build_filters makes them): (kept, rejected, counters)."""
+    families = [filt for filt in filters if isinstance(filt, RuleFamily)]
+    others = [filt for filt in filters if not isinstance(filt, RuleFamily)]
+    cleaned = _cleaned(docs, config, families, others)
+    return cleaned.kept, pa.concat_tables([cleaned.rejected, cleaned.removed]), cleaned.counters
 
-    A step that raises on some documents costs only them, rejected with the step and reason
-    `error`; one that raises with no document at all fails the task, as the fault is not in the
-    data (a missing language model, say).
-    """
+
+@dataclass(frozen=True)
+class Cleaned:
+    """A batch cleaned: the documents kept, the rows rejected before the filters' verdicts (or by
+    a step's error), the rows the verdicts removed, every document the built-in filters measured
+    with their signals (signals_schema), and the steps' counters."""
+
+    kept: pa.Table
+    rejected: pa.Table
+    removed: pa.Table
+    measured: pa.Table
+    counters: dict[str, int]
+
+
+def _cleaned(
+    docs: pa.Table, config: RunConfig, families: Sequence[RuleFamily], others: Sequence[Filter]
+) -> Cleaned:
+    """What clean_batch does, apart. A step that raises on some documents costs only them,
+    rejected with the step and reason `error`; one that raises with no document at all fails
+    the task, as the fault is not in the data (a missing language model, say)."""
     try:
-        return _clean_steps(docs, config, filters)
+        return _clean_steps(docs, config, families, others)
     except _StepFailed as failure:
         try:
-            _clean_steps(docs.slice(0, 0), config, filters)
+            _clean_steps(docs.slice(0, 0), config, families, others)
         except _StepFailed as fault:
             raise fault.__cause__ from None
-        return _cleaned_apart(docs, config, filters, failure)
+        return _cleaned_apart(docs, config, families, others, failure)
 
 
 def _clean_steps(
-    docs: pa.Table, config: RunConfig, filters: Sequence[Filter]
-) -> tuple[pa.Table, pa.Table, dict[str, int]]:
-    """What clean_batch does, each step raising _StepFailed with its name if it fails."""
+    docs: pa.Table, config: RunConfig, families: Sequence[RuleFamily], others: Sequence[Filter]
+) -> Cleaned:
+    """What _cleaned does, each step raising _StepFailed with its name if it fails."""
     with _step("normalize"):
         docs = normalize_text(docs)
     empty = pc.equal(pc.utf8_length(docs["text"]), 0)
-    rejected = [rejected_rows(docs.filter(empty), "normalize", "empty_text")]
+    rejected = rejected_rows(docs.filter(empty), "normalize", "empty_text")
     with _step("langid"):
         docs = identify_languages(docs.filter(pc.invert(empty)), config.langid)
     counters: dict[str, int] = {}
     if config.pii.enabled:
         with _step("pii"):
             docs, counters = mask_pii(docs, config.pii)
+    docs = docs.cast(DOCUMENTS)
     with _step("filters"):
-        docs, removed = apply_filters(docs, [_NamedFilter(filt) for filt in filters])
-    step_reason = pc.split_pattern(removed["reason"], ":", max_splits=1)
-    rejected.append(
-        rejected_rows(
-            removed.drop_columns(["reason"]),
-            pc.list_element(step_reason, 0),
-            pc.list_element(step_reason, 1),
-        )
+        decision, signals, texts = judge_families(docs, families, _step)
+        kept, removed = decided_rows(docs, texts, decision)
+        kept, dropped = apply_filters(kept, [_NamedFilter(filt) for filt in others])
+    step_reason = pc.split_pattern(dropped["reason"], ":", max_splits=1)
+    dropped_rows = rejected_rows(
+        dropped.drop_columns(["reason"]),
+        pc.list_element(step_reason, 0),
+        pc.list_element(step_reason, 1),
     )
-    return docs, pa.concat_tables(rejected), counters
+    return Cleaned(
+        kept,
+        rejected,
+        pa.concat_tables([removed, dropped_rows]),
+        measured_rows(docs, texts, signals),
+        counters,
+    )
+
+
+def measured_rows(docs: pa.Table, texts: pa.Array, signals: pa.StructArray) -> pa.Table:
+    """The rows of OUT/signals/ of documents as they reached the filters: `edited` holds the
+    texts the filters left, null where they left one as it was."""
+    texts = texts.cast(pa.large_string())
+    same = pc.fill_null(pc.equal(texts, docs["text"].combine_chunks()), False)
+    edited = pc.if_else(same, pa.scalar(None, pa.large_string()), texts)
+    table = docs.append_column("edited", edited).append_column("signals", signals)
+    return table.cast(signals_schema(signals.type))
 
 
 def _cleaned_apart(
-    docs: pa.Table, config: RunConfig, filters: Sequence[Filter], failure: _StepFailed
-) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    docs: pa.Table,
+    config: RunConfig,
+    families: Sequence[RuleFamily],
+    others: Sequence[Filter],
+    failure: _StepFailed,
+) -> Cleaned:
     """Clean a batch that `failure` stopped in halves, and their halves, until each document a
     step fails on is alone and rejected: the good path stays one vectorized batch, and a bad
     document costs about two more passes over its batch."""
@@ -274,21 +383,25 @@ def _cleaned_apart(
             cause,
         )
         log.debug("traceback of the error above", exc_info=cause)
-        return docs.slice(0, 0), rejected_rows(docs, failure.step, "error"), {}
+        none = docs.slice(0, 0).cast(DOCUMENTS)
+        measured = signals_schema(signals_type(families)).empty_table()
+        error = rejected_rows(docs, failure.step, "error")
+        return Cleaned(none, error, error.slice(0, 0), measured, {})
     parts = []
     middle = docs.num_rows // 2
     for half in (docs.slice(0, middle), docs.slice(middle)):
         try:
-            parts.append(_clean_steps(half, config, filters))
+            parts.append(_clean_steps(half, config, families, others))
         except _StepFailed as failed:
-            parts.append(_cleaned_apart(half, config, filters, failed))
+            parts.append(_cleaned_apart(half, config, families, others, failed))
     counters: Counter[str] = Counter()
-    for _, _, part_counters in parts:
-        counters.update(part_counters)
-    # A rejected document's empty part keeps the columns as read, which a step may have relaxed.
-    return (
-        pa.concat_tables([kept for kept, _, _ in parts], promote_options="default"),
-        pa.concat_tables([rejected for _, rejected, _ in parts]),
+    for part in parts:
+        counters.update(part.counters)
+    return Cleaned(
+        pa.concat_tables([part.kept for part in parts]),
+        pa.concat_tables([part.rejected for part in parts]),
+        pa.concat_tables([part.removed for part in parts]),
+        pa.concat_tables([part.measured for part in parts]),
         dict(counters),
     )
 
@@ -372,14 +485,76 @@ def _describe(task: CleanTask) -> str:
 
 @contextlib.contextmanager
 def parquet_sink(path: Location, schema: pa.Schema) -> Iterator:
-    """A function that appends tables to a zstd Parquet file written atomically at the end."""
+    """A function that appends tables to a zstd Parquet file written atomically at the end.
+
+    Row groups close where the rows so far reach ROW_GROUP_ROWS or ROW_GROUP_TEXT_BYTES of text,
+    whatever tables they came in: the same rows make the same bytes, however batched.
+    """
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        pending: list[pa.Table] = []
+        rows = size = 0
+
+        def flush() -> None:
+            nonlocal pending, rows, size
+            if rows:
+                group = pa.concat_tables(pending).combine_chunks()
+                writer.write_table(group, row_group_size=group.num_rows)
+            pending, rows, size = [], 0, 0
 
         def write(table: pa.Table) -> None:
-            if table.num_rows:
-                writer.write_table(table.cast(schema))
+            nonlocal rows, size
+            table = table.cast(schema)
+            sizes = _text_sizes(table)
+            while table.num_rows:
+                reached = (size + np.cumsum(sizes) >= ROW_GROUP_TEXT_BYTES) | (
+                    rows + np.arange(1, table.num_rows + 1) >= ROW_GROUP_ROWS
+                )
+                end = int(np.argmax(reached)) + 1 if reached.any() else table.num_rows
+                pending.append(table.slice(0, end))
+                rows, size = rows + end, size + int(sizes[:end].sum())
+                if reached.any():
+                    flush()
+                table, sizes = table.slice(end), sizes[end:]
 
         yield write
+        flush()
+
+
+# Where the row groups of a part close (parquet_sink): a group's rows are read at once.
+ROW_GROUP_ROWS = 8192
+ROW_GROUP_TEXT_BYTES = 32 << 20
+
+
+def _text_sizes(table: pa.Table) -> np.ndarray:
+    """The UTF-8 bytes of each row's text (0 for a table without texts, or a null text)."""
+    if "text" not in table.column_names:
+        return np.zeros(table.num_rows, np.int64)
+    sizes = pc.fill_null(pc.binary_length(table["text"]), 0)
+    return sizes.to_numpy().astype(np.int64) if table.num_rows else np.zeros(0, np.int64)
+
+
+@contextlib.contextmanager
+def _spill(schema: pa.Schema) -> Iterator[_Spill]:
+    """A local file holding tables of `schema` until the task reads them back, in order."""
+    with tempfile.TemporaryDirectory(prefix="corpusmill-") as folder:
+        yield _Spill(Path(folder) / "spill.arrow", schema)
+
+
+class _Spill:
+    """Tables appended to an Arrow file, read back by `tables` once all are written."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.schema = path, schema
+        self.writer = pa.ipc.new_file(path, schema)
+
+    def write(self, table: pa.Table) -> None:
+        self.writer.write_table(table.cast(self.schema))
+
+    def tables(self) -> Iterator[pa.Table]:
+        self.writer.close()
+        reader = pa.ipc.open_file(self.path)
+        for index in range(reader.num_record_batches):
+            yield pa.Table.from_batches([reader.get_batch(index)])
 
 
 def _remove_parts_past(layout: RunLayout, count: int) -> None:

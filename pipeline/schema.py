@@ -59,6 +59,16 @@ REJECTED = pa.schema(
 )
 
 
+def signals_schema(signals: pa.StructType) -> pa.Schema:
+    """OUT/signals/part-N.parquet: every document the filters measured, as it reached them, in
+    input order; `edited`, its text as the filters that edit texts left it (null where they
+    left it as it was); and `signals`, the filters' statistics of it (filters/base.py
+    signals_type), from which new thresholds are decided without the inputs."""
+    return DOCUMENTS.append(pa.field("edited", pa.large_string())).append(
+        pa.field("signals", signals, nullable=False)
+    )
+
+
 # The dedup stage's result, OUT/dedup/removed.parquet: one row per document removed as a
 # duplicate, in input order, with the document kept from its cluster (the first in input order).
 REMOVED = pa.schema(

@@ -6,7 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from corpusmill.core.checks import Checked, ConfigValueError
-from corpusmill.pipeline.filters.base import Filter, FilterResult, apply_filters
+from corpusmill.pipeline.filters.base import (
+    Decision,
+    Filter,
+    FilterResult,
+    RuleFamily,
+    apply_filters,
+    decide_filters,
+    judge_families,
+    signals_type,
+)
 from corpusmill.pipeline.filters.c4 import C4, C4Config
 from corpusmill.pipeline.filters.custom import Custom, CustomFilterConfig
 from corpusmill.pipeline.filters.fineweb import FineWeb, FineWebConfig
@@ -18,6 +27,7 @@ __all__ = [
     "C4",
     "C4Config",
     "Custom",
+    "Decision",
     "CustomFilterConfig",
     "Filter",
     "FilterResult",
@@ -30,8 +40,14 @@ __all__ = [
     "GopherRepetitionConfig",
     "Language",
     "LanguageConfig",
+    "RuleFamily",
     "apply_filters",
+    "build_custom",
+    "build_families",
     "build_filters",
+    "decide_filters",
+    "judge_families",
+    "signals_type",
 ]
 
 
@@ -85,6 +101,15 @@ class FiltersConfig(Checked):
 
 def build_filters(config: FiltersConfig) -> list[Filter]:
     """The enabled built-in filters in FAMILIES' order, then the custom ones in the config's."""
+    return [*build_families(config), *build_custom(config)]
+
+
+def build_families(config: FiltersConfig) -> list[RuleFamily]:
+    """The enabled built-in filters, in FAMILIES' order."""
     sections = [(family, getattr(config, family.name)) for family in FAMILIES]
-    built_in = [family(section) for family, section in sections if section.enabled]
-    return built_in + [Custom(custom) for custom in config.custom]
+    return [family(section) for family, section in sections if section.enabled]
+
+
+def build_custom(config: FiltersConfig) -> list[Filter]:
+    """The user's filters, in the config's order."""
+    return [Custom(custom) for custom in config.custom]

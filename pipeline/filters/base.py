@@ -2,14 +2,21 @@
 view of the texts' lines and words (Splits), split once per batch, and the line helpers.
 
 A filter looks at a whole table of documents at once and answers, per row, keep or not and, if
-not, the first rule the document failed, so counts per reason add up to the rows removed.
+not, the first rule the document failed, so counts per reason add up to the rows removed. A
+built-in family does it in two steps: `measure` computes its statistics of every document (its
+signals, kept for every document in OUT/signals/), and `decide` compares them with its thresholds,
+a pure function of the signals and the config, so that new thresholds can be applied to the
+stored signals without reading the inputs again (pipeline/refilter.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -17,6 +24,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import zstandard
 
 from corpusmill.pipeline.words import Words, split_line_words, split_words
 
@@ -65,6 +73,8 @@ class FilterResult:
     keep: np.ndarray
     reason: pa.Array
     edited: Splits | None = None
+    # A built-in family's signals of each row, {name: values}, which its verdict was decided from.
+    signals: dict[str, Any] | None = None
 
 
 class Filter(Protocol):
@@ -109,11 +119,28 @@ def apply_filters(docs: pa.Table, filters: Sequence[Filter]) -> tuple[pa.Table, 
     return docs, pa.concat_tables(removed)
 
 
+@dataclass(frozen=True)
+class Measures:
+    """A family's signals, {name: one value per row}, and the view of the texts it edited (None
+    for a family that does not edit)."""
+
+    signals: dict[str, Any]
+    edited: Splits | None = None
+
+
 class RuleFamily(Generic[ConfigT]):
-    """A built-in filter: a family of rules with its config, whose `judge` decides on a batch
-    from its documents and the view of their texts."""
+    """A built-in filter: a family of rules with its config, whose `measure` computes its signals
+    of a batch from its documents and the view of their texts, and whose `decide` turns them
+    into verdicts."""
 
     name: ClassVar[str]
+    # The statistics its rules compare with thresholds, one value per document.
+    signal_fields: ClassVar[tuple[pa.Field, ...]]
+    # The keys of its config that change its signals or its edits, not only its verdicts: a run
+    # changing any of them cannot be re-decided from stored signals. `enabled` always does.
+    signal_keys: ClassVar[frozenset[str]] = frozenset()
+    # Whether it edits texts, so that the families after it measure the edited ones.
+    edits: ClassVar[bool] = False
 
     def __init__(self, config: ConfigT):
         self.config = config
@@ -121,11 +148,128 @@ class RuleFamily(Generic[ConfigT]):
     def __call__(self, docs: pa.Table, splits: Splits | None = None) -> FilterResult:
         """Judge `docs` with the view apply_filters gave, else with a view of their texts made
         here."""
-        return self.judge(docs, Splits.of(docs.column("text")) if splits is None else splits)
+        measures = self.measure(docs, Splits.of(docs.column("text")) if splits is None else splits)
+        verdict = self.decide(measures.signals)
+        return dataclasses.replace(verdict, edited=measures.edited, signals=measures.signals)
 
-    def judge(self, docs: pa.Table, splits: Splits) -> FilterResult:
-        """Each document's verdict."""
+    def measure(self, docs: pa.Table, splits: Splits) -> Measures:
+        """Each document's signals (the fields of `signal_fields`)."""
         raise NotImplementedError
+
+    def decide(self, signals: Mapping[str, Any]) -> FilterResult:
+        """Each document's verdict, from its signals and the thresholds of the config alone."""
+        raise NotImplementedError
+
+
+# Statistics of every document as it reached the filters, whichever filters run: its characters,
+# non-empty lines and words, and its UTF-8 bytes over their zstd-compressed bytes (level 3), high
+# for repetitive text (RedPajama-V2 keeps the same statistics among its quality signals).
+DOCUMENT_SIGNALS = (
+    pa.field("chars", pa.int64(), nullable=False),
+    pa.field("lines", pa.int64(), nullable=False),
+    pa.field("words", pa.int64(), nullable=False),
+    pa.field("compression_ratio", pa.float64(), nullable=False),
+)
+_COMPRESSION_LEVEL = 3
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The built-in families' verdicts on a batch: keep or not, the first rule failed, and
+    whether the family that removed the row saw the text an earlier family edited."""
+
+    keep: np.ndarray
+    reason: pa.Array
+    saw_edited: np.ndarray
+
+
+def signals_type(families: Sequence[RuleFamily]) -> pa.StructType:
+    """The type of the `signals` column: a struct of the document's statistics and one of each
+    family's signals, named as the family."""
+    groups = [("document", DOCUMENT_SIGNALS)] + [(f.name, f.signal_fields) for f in families]
+    return pa.struct([pa.field(name, pa.struct(list(fields)), False) for name, fields in groups])
+
+
+def judge_families(
+    docs: pa.Table,
+    families: Sequence[RuleFamily],
+    step: Callable[[str], AbstractContextManager] = lambda _: contextlib.nullcontext(),
+) -> tuple[Decision, pa.StructArray, pa.Array]:
+    """The families' verdicts on every row, their signals (of signals_type) and the texts as the
+    editing families left them.
+
+    Every family measures every row, not only those the families before it keep, so that any
+    thresholds can be decided from the signals later (decide_filters gives the same verdicts);
+    a family after an editing one measures the edited texts. `step(name)` wraps each family's
+    work (to name it in failures).
+    """
+    splits = Splits.of(docs.column("text"))
+    groups = [_struct(document_signals(splits), DOCUMENT_SIGNALS)]
+    verdicts = []
+    for family in families:
+        with step(family.name):
+            result = family(docs, splits=splits)
+        groups.append(_struct(result.signals or {}, family.signal_fields))
+        verdicts.append(result)
+        if result.edited is not None:
+            splits = result.edited
+    signals = pa.StructArray.from_arrays(groups, fields=list(signals_type(families)))
+    return _first_removals(families, verdicts, docs.num_rows), signals, splits.texts
+
+
+def decide_filters(signals: pa.StructArray, families: Sequence[RuleFamily]) -> Decision:
+    """The families' verdicts from the signals judge_families stored, with their thresholds."""
+    verdicts = [family.decide(signal_values(signals.field(family.name))) for family in families]
+    return _first_removals(families, verdicts, len(signals))
+
+
+def _first_removals(
+    families: Sequence[RuleFamily], verdicts: Sequence[FilterResult], num_rows: int
+) -> Decision:
+    """The verdicts of families run in sequence: a row is removed by the first family whose
+    rules it fails, for the first of them."""
+    keep = np.ones(num_rows, bool)
+    reason = pa.nulls(num_rows, pa.string())
+    saw_edited = np.zeros(num_rows, bool)
+    edited = False
+    for family, verdict in zip(families, verdicts, strict=True):
+        removed = keep & ~verdict.keep
+        reason = pc.if_else(pa.array(removed), verdict.reason, reason)
+        saw_edited[removed] = edited
+        keep &= verdict.keep
+        edited |= family.edits
+    return Decision(keep, reason, saw_edited)
+
+
+def signal_values(group: pa.StructArray) -> dict[str, Any]:
+    """A group of signals as a family's `decide` takes them: numbers as numpy, strings as
+    pyarrow."""
+    values: dict[str, Any] = {}
+    for index, field in enumerate(group.type):
+        column = group.field(index)
+        string = pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+        values[field.name] = column if string else column.to_numpy(zero_copy_only=False)
+    return values
+
+
+def document_signals(splits: Splits) -> dict[str, np.ndarray]:
+    """The DOCUMENT_SIGNALS of each text of a view."""
+    compressor = zstandard.ZstdCompressor(level=_COMPRESSION_LEVEL)
+    encoded = [text.encode() for text in splits.texts.to_pylist()]
+    sizes = np.array([len(text) for text in encoded], np.float64)
+    compressed = np.array([len(compressor.compress(text)) for text in encoded], np.float64)
+    return {
+        "chars": splits.chars,
+        "lines": np.bincount(splits.nonempty_lines[1], minlength=splits.num_rows),
+        "words": splits.word_counts,
+        "compression_ratio": ratio(sizes, compressed),
+    }
+
+
+def _struct(signals: Mapping[str, Any], fields: Sequence[pa.Field]) -> pa.StructArray:
+    """Signals as a struct array of `fields`, in their order."""
+    arrays = [pa.array(signals[field.name], field.type) for field in fields]
+    return pa.StructArray.from_arrays(arrays, fields=list(fields))
 
 
 def first_failures(

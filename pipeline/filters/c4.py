@@ -18,8 +18,9 @@ paper words it, rather than only in lines the line rules kept, as tfds does.
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +29,7 @@ import pyarrow.compute as pc
 from corpusmill.core.checks import NON_NEGATIVE, POSITIVE, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
+    Measures,
     RuleFamily,
     Splits,
     ends_with_ellipsis,
@@ -93,8 +95,25 @@ class C4(RuleFamily[C4Config]):
     """Drops boilerplate lines and returns the edited texts; removes placeholder and short pages."""
 
     name = "c4"
+    signal_fields = (
+        pa.field("lorem_ipsum", pa.bool_(), False),
+        pa.field("curly_bracket", pa.bool_(), False),
+        pa.field("sentences", pa.int64(), False),
+    )
+    # The line rules decide what is left of a text; the document rules only judge it.
+    signal_keys = frozenset(
+        {
+            "remove_citations",
+            "drop_lines_without_terminal_punct",
+            "min_words_per_line",
+            "max_word_length",
+            "drop_javascript_lines",
+            "drop_policy_lines",
+        }
+    )
+    edits = True
 
-    def judge(self, docs: pa.Table, splits: Splits) -> FilterResult:
+    def measure(self, docs: pa.Table, splits: Splits) -> Measures:
         cfg = self.config
         texts, num_rows = splits.texts, splits.num_rows
         if cfg.remove_citations:
@@ -113,17 +132,24 @@ class C4(RuleFamily[C4Config]):
         # The sentences of the kept lines: none runs across the line breaks joining them.
         n_sentences = sentence_counts(edited)
 
-        verdict = first_failures(
+        signals = {
+            "lorem_ipsum": matches(texts, "lorem ipsum", True),
+            "curly_bracket": matches(texts, r"\{"),
+            "sentences": n_sentences,
+        }
+        return Measures(signals, _edited_splits(edited, splits.line_word_counts[keep_line]))
+
+    def decide(self, signals: Mapping[str, Any]) -> FilterResult:
+        cfg = self.config
+        return first_failures(
             self.name,
-            num_rows,
+            len(signals["sentences"]),
             [
-                ("lorem_ipsum", cfg.drop_lorem_ipsum_docs & matches(texts, "lorem ipsum", True)),
-                ("curly_bracket", cfg.drop_curly_bracket_docs & matches(texts, r"\{")),
-                ("too_few_sentences", n_sentences < cfg.min_sentences),
+                ("lorem_ipsum", cfg.drop_lorem_ipsum_docs & signals["lorem_ipsum"]),
+                ("curly_bracket", cfg.drop_curly_bracket_docs & signals["curly_bracket"]),
+                ("too_few_sentences", signals["sentences"] < cfg.min_sentences),
             ],
         )
-        edited_splits = _edited_splits(edited, splits.line_word_counts[keep_line])
-        return dataclasses.replace(verdict, edited=edited_splits)
 
     def _line_passes(self, lines: pa.Array, splits: Splits, texts: pa.Array) -> np.ndarray:
         """Whether each line (of `splits`, trimmed) survives the line rules."""

@@ -16,7 +16,9 @@ tokenizer counts punctuation marks as words, so that ratio comes out somewhat hi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +27,7 @@ import pyarrow.compute as pc
 from corpusmill.core.checks import FRACTION, NON_NEGATIVE, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
+    Measures,
     RuleFamily,
     Splits,
     ends_with_terminal_punctuation,
@@ -81,8 +84,13 @@ class FineWeb(RuleFamily[FineWebConfig]):
     """Removes pages made of unpunctuated, short or repeated lines, and list-like pages."""
 
     name = "fineweb"
+    signal_fields = tuple(
+        pa.field(name, pa.float64(), False)
+        for name in ("line_punct_ratio", "short_line_ratio", "char_dup_ratio", "new_line_ratio")
+    )
+    signal_keys = frozenset({"short_line_length"})
 
-    def judge(self, docs: pa.Table, splits: Splits) -> FilterResult:
+    def measure(self, docs: pa.Table, splits: Splits) -> Measures:
         cfg = self.config
         num_rows = splits.num_rows
 
@@ -98,13 +106,24 @@ class FineWeb(RuleFamily[FineWebConfig]):
         # Line breaks between the non-empty lines, as FineWeb's texts had no blank lines.
         line_breaks = np.maximum(n_lines - 1, 0)
 
+        return Measures(
+            {
+                "line_punct_ratio": punctuated,
+                "short_line_ratio": short,
+                "char_dup_ratio": dup_ratio,
+                "new_line_ratio": ratio(line_breaks, n_words),
+            }
+        )
+
+    def decide(self, signals: Mapping[str, Any]) -> FilterResult:
+        cfg = self.config
         return first_failures(
             self.name,
-            num_rows,
+            len(signals["line_punct_ratio"]),
             [
-                ("line_punct_ratio", punctuated <= cfg.line_punct_thr),
-                ("short_line_ratio", short >= cfg.short_line_thr),
-                ("char_dup_ratio", dup_ratio >= cfg.char_duplicates_ratio),
-                ("list_ratio", ratio(line_breaks, n_words) > cfg.new_line_ratio),
+                ("line_punct_ratio", signals["line_punct_ratio"] <= cfg.line_punct_thr),
+                ("short_line_ratio", signals["short_line_ratio"] >= cfg.short_line_thr),
+                ("char_dup_ratio", signals["char_dup_ratio"] >= cfg.char_duplicates_ratio),
+                ("list_ratio", signals["new_line_ratio"] > cfg.new_line_ratio),
             ],
         )

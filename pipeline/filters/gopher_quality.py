@@ -9,7 +9,9 @@ whose words are single characters (see corpusmill.pipeline.words).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +20,7 @@ import pyarrow.compute as pc
 from corpusmill.core.checks import FRACTION, NON_NEGATIVE, Checked, not_above
 from corpusmill.pipeline.filters.base import (
     FilterResult,
+    Measures,
     RuleFamily,
     Splits,
     ends_with_ellipsis,
@@ -119,9 +122,22 @@ class GopherQuality(RuleFamily[GopherQualityConfig]):
     """Removes documents that are too short or long, symbol-heavy, list-like, or not prose."""
 
     name = "gopher_quality"
+    signal_fields = (
+        pa.field("words", pa.int64(), False),
+        pa.field("mean_word_length", pa.float64(), False),
+        # Whether the text is written with spaces (the mean-word-length rules apply).
+        pa.field("spaced", pa.bool_(), False),
+        pa.field("hash_word_ratio", pa.float64(), False),
+        pa.field("ellipsis_word_ratio", pa.float64(), False),
+        pa.field("bullet_lines_ratio", pa.float64(), False),
+        pa.field("ellipsis_lines_ratio", pa.float64(), False),
+        pa.field("alpha_words_ratio", pa.float64(), False),
+        pa.field("stop_words", pa.float64(), False),
+        # Whether the document's language has a stop-word list (the stop-word rule applies).
+        pa.field("has_stop_list", pa.bool_(), False),
+    )
 
-    def judge(self, docs: pa.Table, splits: Splits) -> FilterResult:
-        cfg = self.config
+    def measure(self, docs: pa.Table, splits: Splits) -> Measures:
         langs = docs.column("lang").combine_chunks()
         texts, num_rows = splits.texts, splits.num_rows
 
@@ -146,28 +162,51 @@ class GopherQuality(RuleFamily[GopherQualityConfig]):
 
         alpha_words = per_row(text_words.has_letter, text_words.rows, num_rows)
         stop_words = per_row(_stop_words(text_words, langs), text_words.rows, num_rows)
-        has_stop_list = is_in(langs, tuple(STOP_WORDS))
+        return Measures(
+            {
+                "words": n_words,
+                "mean_word_length": mean_length,
+                "spaced": spaced,
+                "hash_word_ratio": ratio(hashes, n_words),
+                "ellipsis_word_ratio": ratio(ellipses, n_words),
+                "bullet_lines_ratio": ratio(bullet_lines, n_lines),
+                "ellipsis_lines_ratio": ratio(ellipsis_lines, n_lines),
+                "alpha_words_ratio": ratio(alpha_words, n_words),
+                "stop_words": stop_words,
+                "has_stop_list": is_in(langs, tuple(STOP_WORDS)),
+            }
+        )
 
+    def decide(self, signals: Mapping[str, Any]) -> FilterResult:
+        cfg = self.config
+        n_words, spaced = signals["words"], signals["spaced"]
+        mean_length = signals["mean_word_length"]
         return first_failures(
             self.name,
-            num_rows,
+            len(n_words),
             [
                 ("too_few_words", n_words < cfg.min_words),
                 ("too_many_words", n_words > cfg.max_words),
                 ("short_mean_word_length", spaced & (mean_length < cfg.min_mean_word_length)),
                 ("long_mean_word_length", spaced & (mean_length > cfg.max_mean_word_length)),
-                ("too_many_hashes", ratio(hashes, n_words) > cfg.max_symbol_word_ratio),
-                ("too_many_ellipses", ratio(ellipses, n_words) > cfg.max_symbol_word_ratio),
+                ("too_many_hashes", signals["hash_word_ratio"] > cfg.max_symbol_word_ratio),
+                ("too_many_ellipses", signals["ellipsis_word_ratio"] > cfg.max_symbol_word_ratio),
                 (
                     "too_many_bullet_lines",
-                    ratio(bullet_lines, n_lines) > cfg.max_bullet_lines_ratio,
+                    signals["bullet_lines_ratio"] > cfg.max_bullet_lines_ratio,
                 ),
                 (
                     "too_many_ellipsis_lines",
-                    ratio(ellipsis_lines, n_lines) > cfg.max_ellipsis_lines_ratio,
+                    signals["ellipsis_lines_ratio"] > cfg.max_ellipsis_lines_ratio,
                 ),
-                ("too_few_alpha_words", ratio(alpha_words, n_words) < cfg.min_alpha_words_ratio),
-                ("too_few_stop_words", has_stop_list & (stop_words < cfg.min_stop_words)),
+                (
+                    "too_few_alpha_words",
+                    signals["alpha_words_ratio"] < cfg.min_alpha_words_ratio,
+                ),
+                (
+                    "too_few_stop_words",
+                    signals["has_stop_list"] & (signals["stop_words"] < cfg.min_stop_words),
+                ),
             ],
         )
 

@@ -27,7 +27,9 @@ twice counts twice here, once there (benchmarks/ngram_repetition.py measures the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +38,7 @@ import pyarrow.compute as pc
 from corpusmill.core.checks import FRACTION, POSITIVE, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
+    Measures,
     RuleFamily,
     Splits,
     first_failures,
@@ -113,29 +116,41 @@ class GopherRepetition(RuleFamily[GopherRepetitionConfig]):
     """Removes documents that repeat lines, paragraphs or word sequences too much."""
 
     name = "gopher_repetition"
+    # Each signal is named as its threshold, which it must not exceed; rules are named as in
+    # the reasons, in the order they are checked.
+    _RULES = (
+        ("dup_para_frac", "dup_para_frac"),
+        ("dup_para_char_frac", "dup_para_char_frac"),
+        ("dup_line_frac", "dup_line_frac"),
+        ("dup_line_char_frac", "dup_line_char_frac"),
+        *((f"top_{n}_gram", f"top_{n}gram_char_frac") for n in (2, 3, 4)),
+        *((f"dup_{n}_gram", f"dup_{n}gram_char_frac") for n in range(5, 11)),
+    )
+    signal_fields = tuple(pa.field(signal, pa.float64(), False) for _, signal in _RULES)
+    signal_keys = frozenset({"spaceless_chars_per_word"})
 
-    def judge(self, docs: pa.Table, splits: Splits) -> FilterResult:
-        cfg = self.config
+    def measure(self, docs: pa.Table, splits: Splits) -> Measures:
         num_rows = splits.num_rows
-
-        rules = []
+        signals = {}
         units = (("para", splits.paragraphs), ("line", splits.nonempty_lines))
         for unit, (values, parents) in units:
             duplicate = later_duplicates(values, parents)
             dup_chars = duplicate * pc.utf8_length(values).to_numpy()
             count = np.bincount(parents, minlength=num_rows)
-            frac = ratio(per_row(duplicate, parents, num_rows), count)
+            signals[f"dup_{unit}_frac"] = ratio(per_row(duplicate, parents, num_rows), count)
             char_frac = ratio(per_row(dup_chars, parents, num_rows), splits.chars)
-            rules.append((f"dup_{unit}_frac", frac > getattr(cfg, f"dup_{unit}_frac")))
-            char_threshold = getattr(cfg, f"dup_{unit}_char_frac")
-            rules.append((f"dup_{unit}_char_frac", char_frac > char_threshold))
+            signals[f"dup_{unit}_char_frac"] = char_frac
 
         top, dup = self._ngram_fractions(splits.words)
-        for n in (2, 3, 4):
-            rules.append((f"top_{n}_gram", top[n] > getattr(cfg, f"top_{n}gram_char_frac")))
-        for n in range(5, 11):
-            rules.append((f"dup_{n}_gram", dup[n] > getattr(cfg, f"dup_{n}gram_char_frac")))
-        return first_failures(self.name, num_rows, rules)
+        signals.update({f"top_{n}gram_char_frac": top[n] for n in top})
+        signals.update({f"dup_{n}gram_char_frac": dup[n] for n in dup})
+        return Measures(signals)
+
+    def decide(self, signals: Mapping[str, Any]) -> FilterResult:
+        rules = [
+            (rule, signals[signal] > getattr(self.config, signal)) for rule, signal in self._RULES
+        ]
+        return first_failures(self.name, len(signals["dup_para_frac"]), rules)
 
     def _ngram_fractions(
         self, words: Words | pa.LargeListArray

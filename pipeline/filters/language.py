@@ -6,7 +6,9 @@ first: it is the cheapest filter, and the language decides which rules of the ot
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +17,7 @@ import pyarrow.compute as pc
 from corpusmill.core.checks import FRACTION, Checked
 from corpusmill.pipeline.filters.base import (
     FilterResult,
+    Measures,
     RuleFamily,
     Splits,
     first_failures,
@@ -66,11 +69,15 @@ class Language(RuleFamily[LanguageConfig]):
     """Removes documents in other languages, or whose language id is unsure (or missing)."""
 
     name = "language"
+    signal_fields = (pa.field("lang", pa.string()), pa.field("score", pa.float32(), False))
 
-    def judge(self, docs: pa.Table, splits: Splits) -> FilterResult:
+    def measure(self, docs: pa.Table, splits: Splits) -> Measures:
+        scores = pc.fill_null(docs.column("lang_score").combine_chunks(), 0.0)
+        return Measures({"lang": docs.column("lang").combine_chunks(), "score": scores})
+
+    def decide(self, signals: Mapping[str, Any]) -> FilterResult:
         cfg = self.config
-        langs = docs.column("lang").combine_chunks()
-        scores = pc.fill_null(docs.column("lang_score").combine_chunks(), 0.0).to_numpy()
+        langs, scores = signals["lang"], np.asarray(signals["score"], np.float32)
         allowed = is_in(langs, cfg.languages) if cfg.languages else np.ones(len(langs), bool)
         # Scores are float32: compare in float32, so a score of 0.65 passes a threshold of 0.65.
         confident = scores >= np.float32(cfg.min_score)
