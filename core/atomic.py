@@ -5,18 +5,22 @@ A local write goes to a temporary name in the same folder, then is renamed into 
 carry a name only this module makes, so sweeping a killed run's leftovers never touches a user's
 files. An object (core/storage.py ObjectPath) is written once, complete, under its final name: a
 single PUT of the whole data, or an upload of a finished local temporary file whose multipart
-upload is aborted if it fails, so no partial object is ever visible. The lock (created
+upload is aborted if it fails, so no partial object is ever visible; its temporary file is staged
+in a folder of the writing process in the local temporary folder, which the next process on the
+host to stage one deletes if that process was killed. The lock (created
 exclusively, naming its pid, host and start time) keeps two runs out of one folder.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import json
 import logging
 import os
 import re
+import shutil
 import socket
 import tempfile
 import uuid
@@ -31,6 +35,12 @@ log = logging.getLogger(__name__)
 
 _TEMPORARY_SUFFIX = ".corpusmill-tmp"
 _TEMPORARY = re.compile(r"\..+\.[0-9a-f]{32}" + re.escape(_TEMPORARY_SUFFIX))
+# The folder in the local temporary folder where a process stages its objects' uploads, named by
+# its host (in case the temporary folder is shared) and pid, so that a dead writer's is known.
+_STAGING = "corpusmill-{host}-{pid}"
+_STAGING_PID = re.compile(r"corpusmill-(?P<host>.+)-(?P<pid>[0-9]+)")
+# The staging folder of this process, made on its first upload: (pid, folder).
+_staging: tuple[int, Path] | None = None
 
 
 class LockedError(UserError):
@@ -46,7 +56,9 @@ def atomic_path(path: Location) -> Iterator[Path]:
     local temporary folder and is uploaded to `path` (core/storage.py) when the block ends.
     """
     if isinstance(path, ObjectPath):
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMPORARY_SUFFIX)
+        handle, name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=_TEMPORARY_SUFFIX, dir=_staging_folder()
+        )
         os.close(handle)
         tmp = Path(name)
         try:
@@ -128,6 +140,39 @@ def folder_lock(path: Location) -> Iterator[None]:
             path.unlink(missing_ok=True)
 
 
+def _staging_folder() -> Path:
+    """This process's folder for the local copies of objects being written, made on first use,
+    after deleting the folders that processes of this host that no longer run left behind."""
+    global _staging
+    if _staging is None or _staging[0] != os.getpid():  # made anew in a forked child
+        root = Path(tempfile.gettempdir())
+        host = socket.gethostname()
+        _sweep_staging(root, host)
+        folder = root / _STAGING.format(host=host, pid=os.getpid())
+        folder.mkdir(mode=0o700, exist_ok=True)
+        atexit.register(_remove_if_empty, folder)
+        _staging = (os.getpid(), folder)
+    return _staging[1]
+
+
+def _sweep_staging(root: Path, host: str) -> None:
+    """Delete the staging folders in `root` of this host's processes that no longer run."""
+    for folder in root.glob("corpusmill-*"):
+        named = _STAGING_PID.fullmatch(folder.name)
+        if not named or named["host"] != host or not folder.is_dir():
+            continue
+        holder = {"pid": int(named["pid"]), "host": host}
+        if _is_stale(holder):
+            log.info("deleting %s, left by a writer that was killed", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove this process's staging folder at its exit, unless a write is still under way."""
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
 def _create_lock(path: Location, mine: dict[str, Any]) -> None:
     """Create the lock file holding `mine`, taking over a stale one once."""
     for attempt in range(2):
@@ -179,7 +224,7 @@ def _read_lock(path: Location) -> dict[str, Any] | None:
 
 
 def _is_stale(holder: dict[str, Any] | None) -> bool:
-    """True if the lock's process ran on this host and is gone."""
+    """True if the process a lock (or a staging folder) names ran on this host and is gone."""
     if holder is None or holder["host"] != socket.gethostname():
         return False
     try:

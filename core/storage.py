@@ -340,33 +340,35 @@ class StorageOptions(dict):
     """Storage options whose pickle names their credentials (key, secret, token) by an id instead
     of holding them, so a task result that Dask spills to a worker's disk holds no secret.
 
-    Unpickled, they take the credentials of that id this process was given (`remember_credentials`:
-    the process that built them, and a run's workers through pipeline/worker_storage.py), else
-    none, so that s3fs finds its own there (the AWS variables, ~/.aws, an instance role).
+    They take the credentials of their id that this process was given (`remember_credentials`:
+    the process that built them, and a run's workers through pipeline/worker_storage.py) when
+    unpickled or copied, else none, so that s3fs finds its own there (the AWS variables, ~/.aws,
+    an instance role). The id stays when they are pickled again without them, as Dask's scheduler
+    does with a task's arguments on their way to a worker.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, secrets_id: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        remember_credentials(credentials(self))
+        secrets = credentials(self)
+        copied = getattr(args[0], "secrets_id", "") if args else ""
+        self.secrets_id = _credentials_id(secrets) if secrets else secrets_id or copied
+        if secrets:
+            remember_credentials(secrets)
+        elif self.secrets_id in _CREDENTIALS:
+            self.update(_CREDENTIALS[self.secrets_id])
 
     def __reduce__(self) -> tuple[Any, ...]:
-        secrets = credentials(self)
         public = {name: value for name, value in self.items() if name not in CREDENTIAL_VARIABLES}
-        return _with_credentials, (public, _credentials_id(secrets) if secrets else "")
+        return _unpickled_options, (public, self.secrets_id)
 
 
 # A file or folder of a run: local, or on an object store.
 Location = Path | ObjectPath
 
 
-def _with_credentials(public: dict[str, Any], secrets_id: str) -> StorageOptions:
-    """Unpickled storage options: `public` and the credentials of `secrets_id` if given."""
-    secrets = _CREDENTIALS.get(secrets_id, {}) if secrets_id else {}
-    if secrets_id and not secrets:
-        log.debug(
-            "credentials %s were not given to this process: botocore finds its own", secrets_id
-        )
-    return StorageOptions({**public, **secrets})
+def _unpickled_options(public: dict[str, Any], secrets_id: str) -> StorageOptions:
+    """Storage options from their pickle: `public` and the credentials of `secrets_id`."""
+    return StorageOptions(public, secrets_id=secrets_id)
 
 
 def _credentials_id(secrets: Mapping[str, str]) -> str:

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import pickle
+import signal
 import socket
 import subprocess
 import sys
@@ -309,23 +310,79 @@ def test_the_options_travel_to_a_worker_process_given_the_runs_credentials_in_me
     assert plugin.startswith("corpusmill-credentials-") and plugin not in after
 
 
-def test_a_pickled_object_path_names_its_credentials_by_id_only(s3_server, monkeypatch):
+def test_a_pickled_object_path_names_its_credentials_by_an_id_kept_through_other_processes(
+    s3_server, monkeypatch
+):
     options = {**s3_server.options, "key": "AKIA-PICKLE-TEST", "secret": "pickle-secret-value"}
     path = ObjectPath("s3://bucket/run/index.json", options)
     data = pickle.dumps(path)
     assert b"pickle-secret-value" not in data and b"AKIA-PICKLE-TEST" not in data
     assert pickle.loads(data).options == options
-    # A process never given them unpickles the rest; botocore finds its own credentials there.
+    # A process never given them (Dask's scheduler, say) unpickles the rest, botocore finding its
+    # own credentials there, and pickles them again by the same id for a worker that has them.
     elsewhere = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    unpickled = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import pickle, sys; print(sorted(pickle.load(sys.stdin.buffer).options))",
-        ],
-        input=data,
-        env=elsewhere,
-        capture_output=True,
-        check=True,
+    hop = (
+        "import pickle, sys\n"
+        "path = pickle.load(sys.stdin.buffer)\n"
+        "print(sorted(path.options), file=sys.stderr)\n"
+        "sys.stdout.buffer.write(pickle.dumps(path))\n"
     )
-    assert unpickled.stdout.decode().strip() == "['endpoint_url', 'use_listings_cache']"
+    passed = subprocess.run(
+        [sys.executable, "-c", hop], input=data, env=elsewhere, capture_output=True, check=True
+    )
+    assert passed.stderr.decode().strip() == "['endpoint_url', 'use_listings_cache']"
+    assert pickle.loads(passed.stdout).options == options
+
+
+def test_a_killed_writers_staged_upload_is_deleted_by_the_next_writer_on_the_host(
+    s3_server, s3_bucket: ObjectPath, tmp_path
+):
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    env = {
+        **os.environ,
+        "TMPDIR": str(staging),
+        "AWS_ENDPOINT_URL": s3_server.endpoint,
+        "AWS_ACCESS_KEY_ID": s3_server.options["key"],
+        "AWS_SECRET_ACCESS_KEY": s3_server.options["secret"],
+    }
+    killed = (
+        "import os, signal, sys\n"
+        "from corpusmill.core.atomic import atomic_path\n"
+        "from corpusmill.core.storage import location\n"
+        "with atomic_path(location(sys.argv[1])) as tmp:\n"
+        "    tmp.write_bytes(bytes(1000))\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    writes = (
+        "import sys\n"
+        "from corpusmill.core.atomic import atomic_path\n"
+        "from corpusmill.core.storage import location\n"
+        "with atomic_path(location(sys.argv[1])) as tmp:\n"
+        "    tmp.write_bytes(b'whole')\n"
+    )
+    target = s3_bucket / "run" / "shard-00000.arrow"
+    first = subprocess.Popen([sys.executable, "-c", killed, str(target)], env=env)
+    assert first.wait(timeout=60) == -signal.SIGKILL
+    [left] = staging.iterdir()
+    assert left.name == f"corpusmill-{socket.gethostname()}-{first.pid}"
+    assert [path.stat().st_size for path in left.iterdir()] == [1000]
+    assert not target.exists()
+    subprocess.run([sys.executable, "-c", writes, str(target)], env=env, check=True)
+    assert target.read_bytes() == b"whole"
+    assert list(staging.iterdir()) == []
+
+
+def test_discovery_skips_an_s3_output_folder_inside_the_input_prefix(s3_server, s3_bucket):
+    from corpusmill.pipeline.readers import InputError, ReadConfig, discover_inputs
+
+    crawl = s3_bucket / "crawl"
+    write_text(crawl / "a.jsonl", '{"text": "a"}\n')
+    write_text(crawl / "runner.jsonl", '{"text": "b"}\n')
+    write_text(crawl / "run" / "dataset" / "part-00000.jsonl", '{"text": "ours"}\n')
+    files = discover_inputs([f"{crawl}/"], ReadConfig(), out=f"{crawl}/run/", options=crawl.options)
+    assert [file.source for file in files] == ["a.jsonl", "runner.jsonl"]
+    with pytest.raises(InputError, match="matches no file outside the output folder"):
+        discover_inputs(
+            [f"{crawl}/run"], ReadConfig(), out=str(crawl / "run"), options=crawl.options
+        )

@@ -302,9 +302,17 @@ def _regular_files(fs: Any, entries: dict[str, dict[str, Any]]) -> dict[str, dic
 
 
 def _in_folder(fs: Any, root: str, listing: dict[str, Any], folder: str) -> set[str]:
-    """The listed files of an input that lie in the local `folder`, however the input's `root`
-    names them (through a symbolic link, say)."""
-    if not folder or not isinstance(fs, LocalFileSystem):
+    """The listed files of an input that lie in `folder`: a URL on the input's filesystem, or a
+    local folder, however the input's `root` names it (through a symbolic link, say)."""
+    if not folder:
+        return set()
+    if "://" in folder and not isinstance(fs, LocalFileSystem):
+        protocols = (fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol
+        if folder.partition("://")[0] not in protocols:
+            return set()
+        named = fs._strip_protocol(folder).rstrip("/")
+        return {path for path in listing if _within(path, named)}
+    if not isinstance(fs, LocalFileSystem):
         return set()
     real_root, folder = os.path.realpath(root), os.path.realpath(folder)
     if _within(real_root, folder):
