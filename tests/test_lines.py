@@ -186,14 +186,16 @@ def test_lines_differing_only_in_digits_case_and_spacing_hash_alike():
     assert blank.tolist() == [False, False, False, True]
 
 
-def test_dropping_lines_trims_the_blank_lines_left_at_the_ends():
-    table = pa.table({"text": ["Menu\n\nBody text.\n\nFooter", "Body only."]})
-    flat = split_lines(table["text"]).flatten()
-    hashes, _ = line_hashes(flat)
-    frequent = np.sort(hashes[[0, 4]])
+def test_dropping_lines_trims_the_blank_lines_left_at_the_ends_but_no_indentation():
+    texts = ["Menu\n\nBody text.\n \nFooter", "Body only.", "Menu\n    code()\n\nFooter", "Menu"]
+    table = pa.table({"text": texts})
+    hashes, _ = line_hashes(split_lines(table["text"]).flatten())
+    frequent = np.sort(hashes[[0, 4]])  # "Menu" and "Footer"
     dropped = drop_lines(table, frequent)
-    assert dropped.table["text"].to_pylist() == ["Body text.", "Body only."]
-    assert (dropped.lines, dropped.bytes, dropped.emptied) == (2, len("Menu\n\n\n\nFooter"), 0)
+    assert dropped.table["text"].to_pylist() == ["Body text.", "Body only.", "    code()"]
+    removed = sum(map(len, texts)) - len("Body text.Body only.    code()")
+    assert (dropped.lines, dropped.bytes) == (5, removed)
+    assert (dropped.emptied, dropped.emptied_bytes) == (1, len("Menu"))
 
 
 def test_on_an_object_store_the_stage_writes_a_local_runs_bytes_and_resumes(run, client, s3_bucket):

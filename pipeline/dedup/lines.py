@@ -48,6 +48,10 @@ class LinesConfig(Checked):
     )
 
 
+# The blank lines at either end of a text.
+_BLANK_ENDS = r"\A(?:[^\S\n]*\n)+|(?:\n[^\S\n]*)+\z"
+
+
 class Dropped(NamedTuple):
     """Documents with their frequent lines removed, those left without text dropped, and what
     went: lines and text bytes, and the documents left without text and their bytes before."""
@@ -77,7 +81,8 @@ def line_hashes(lines: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 def drop_lines(table: pa.Table, frequent: np.ndarray) -> Dropped:
     """`table`'s documents with every line whose hash is in sorted `frequent` removed (a changed
-    text is trimmed of the blank lines left at its ends), and those left blank dropped."""
+    text loses the blank lines left at its ends, not the indentation of its first line), and
+    those left blank dropped."""
     if not len(frequent) or not table.num_rows:
         return Dropped(table, 0, 0, 0, 0)
     texts = table.column("text")
@@ -97,9 +102,10 @@ def drop_lines(table: pa.Table, frequent: np.ndarray) -> Dropped:
         pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), flat.filter(pa.array(~drop))),
         pa.scalar("\n", pa.large_string()),
     )
+    trimmed = pc.replace_substring_regex(rejoined, _BLANK_ENDS, "")
     original = pc.fill_null(texts.combine_chunks().cast(pa.large_string()), "")
-    new = pc.if_else(pa.array(changed), pc.utf8_trim_whitespace(rejoined), original)
-    left = ~changed | (pc.binary_length(new).to_numpy(zero_copy_only=False) > 0)
+    new = pc.if_else(pa.array(changed), trimmed, original)
+    left = ~changed | (np.bincount(owner[~drop & ~blank], minlength=docs) > 0)
     before = pc.binary_length(original).to_numpy(zero_copy_only=False)
     after = pc.binary_length(new).to_numpy(zero_copy_only=False)
     index = table.column_names.index("text")
