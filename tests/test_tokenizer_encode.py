@@ -12,6 +12,7 @@ import pytest
 from test_tokenizer_train import SAMPLE_INPUTS, sample_documents
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 
+from corpusmill.loader.layout import SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG
 from corpusmill.pipeline.corpus import Corpus
 from corpusmill.tokenizer import nfc
 from corpusmill.tokenizer.config import TokenizerConfig
@@ -23,6 +24,7 @@ from corpusmill.tokenizer.encode import (
     check_tokenizer_file,
     load_encoder,
 )
+from corpusmill.tokenizer.hf_files import write_transformers_files
 from corpusmill.tokenizer.nfc import normalize_nfc
 from corpusmill.tokenizer.train import new_tokenizer, save_tokenizer, train_tokenizer
 
@@ -217,3 +219,24 @@ def _array(texts: list[str]):
     import pyarrow as pa
 
     return pa.array(texts, pa.large_string())
+
+
+def test_a_tokenizer_saved_to_an_object_store_loads_from_there_with_the_files_of_a_local_one(
+    trained, texts, s3_bucket, caplog
+):
+    local = Tokenizer.from_file(str(trained))
+    remote = s3_bucket / "run" / "tokenizer.json"
+    save_tokenizer(local, remote)
+    config = TokenizerConfig(vocab_size=3000)
+    write_transformers_files(remote, config)
+    write_transformers_files(trained, config)
+    assert remote.read_bytes() == trained.read_bytes()
+    for name in (TOKENIZER_CONFIG, SPECIAL_TOKENS_MAP):
+        assert remote.with_name(name).read_bytes() == trained.with_name(name).read_bytes()
+    with caplog.at_level(logging.INFO, logger="corpusmill.tokenizer.encode"):
+        encoder = load_encoder(remote)
+    assert encoder.backend == "tiktoken" and encoder.fast.encoding.name == "tokenizer"
+    assert encoded(encoder, texts[:50]) == hf_ids(trained, texts[:50])
+    assert caplog.messages[0].startswith(f"{remote}: encoding with tiktoken")
+    with pytest.raises(TokenizerFileError, match=f"{remote.with_name('x.json')} is not a tok"):
+        check_tokenizer_file(remote.with_name("x.json"))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ import pyarrow as pa
 from tokenizers import Tokenizer
 
 from corpusmill.core.errors import UserError
+from corpusmill.core.storage import Location, location
 from corpusmill.tokenizer.config import MAX_VOCAB_SIZE
 from corpusmill.tokenizer.convert import Conversion, NotConvertible, to_tiktoken
 from corpusmill.tokenizer.nfc import adopt_class, normalize_nfc, version_dependent_class
@@ -51,13 +51,15 @@ EDGE_CASES = (
 )
 
 
-def load_encoder(path: Path, verify: Sequence[str] = ()) -> Encoder:
-    """The encoder of a `tokenizer.json`: tiktoken if it converts and gives the same ids as HF
-    tokenizers on the edge cases, the vocabulary and `verify`; HF tokenizers otherwise.
+def load_encoder(path: Location | str, verify: Sequence[str] = ()) -> Encoder:
+    """The encoder of a `tokenizer.json`, local or an object (read by its URL, no local copy):
+    tiktoken if it converts and gives the same ids as HF tokenizers on the edge cases, the
+    vocabulary and `verify`; HF tokenizers otherwise.
     A file that is no usable tokenizer raises TokenizerFileError (see check_tokenizer_file)."""
-    encoder = Encoder(_checked_spec(Path(path)), None)
+    path = location(path)
+    encoder = Encoder(_checked_spec(path), None)
     try:
-        encoder.fast = to_tiktoken(json.loads(encoder.spec), name=Path(path).stem)
+        encoder.fast = to_tiktoken(json.loads(encoder.spec), name=path.stem)
         sample = [*EDGE_CASES, *encoder.vocabulary_texts(), *verify]
         mismatch = encoder.first_mismatch(sample)
         if mismatch is None:
@@ -77,23 +79,23 @@ def load_encoder(path: Path, verify: Sequence[str] = ()) -> Encoder:
     return encoder
 
 
-def check_tokenizer_file(path: Path) -> None:
+def check_tokenizer_file(path: Location | str) -> None:
     """Raise TokenizerFileError, naming `path`, unless it is a BPE tokenizer HF tokenizers can load
     whose token ids run from 0 without gaps (a stray huge id would size every table by it)."""
-    _checked_spec(Path(path))
+    _checked_spec(location(path))
 
 
 class TokenizerFileError(UserError, ValueError):
     """A file given as a tokenizer that is none corpusmill can use: the user's to replace."""
 
 
-def _checked_spec(path: Path) -> str:
+def _checked_spec(path: Location) -> str:
     """The text of the tokenizer file `path`, checked as check_tokenizer_file says."""
     try:
         spec = path.read_text(encoding="utf-8", errors="replace")
         data = json.loads(spec)
     except (FileNotFoundError, IsADirectoryError) as exc:
-        raise _unusable(path, "HF tokenizers", exc.strerror) from None
+        raise _unusable(path, "HF tokenizers", exc.strerror or "no such file") from None
     except json.JSONDecodeError as exc:
         reason = f"not JSON: {exc}" if spec.strip() else "the file is empty"
         raise _unusable(path, "HF tokenizers", reason) from None
@@ -117,7 +119,7 @@ def _checked_spec(path: Path) -> str:
     return spec
 
 
-def _unusable(path: Path, reader: str, reason: str) -> TokenizerFileError:
+def _unusable(path: Location, reader: str, reason: str) -> TokenizerFileError:
     return TokenizerFileError(
         f"{path} is not a tokenizer {reader} can load ({reason}); give the tokenizer.json of a "
         "trained byte-level BPE tokenizer, e.g. one `corpusmill train-tokenizer` wrote"

@@ -14,10 +14,10 @@ its own, which transformers applies whatever the config says (add_special_tokens
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from corpusmill.core.atomic import write_json
+from corpusmill.core.storage import Location, location
 from corpusmill.loader.layout import SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG
 from corpusmill.tokenizer.config import TokenizerConfig
 
@@ -25,10 +25,12 @@ from corpusmill.tokenizer.config import TokenizerConfig
 _TOKEN_OPTIONS = ("content", "lstrip", "normalized", "rstrip", "single_word", "special")
 
 
-def write_transformers_files(path: Path, config: TokenizerConfig) -> None:
-    """Write tokenizer_config.json and special_tokens_map.json beside the tokenizer file `path`,
-    for its end-of-text token `config.eos` and `config.model_max_length`, where they differ."""
-    spec = json.loads(Path(path).read_text(encoding="utf-8"))
+def write_transformers_files(path: Location | str, config: TokenizerConfig) -> None:
+    """Write tokenizer_config.json and special_tokens_map.json beside the tokenizer file `path`
+    (local, or an object by its URL), for its end-of-text token `config.eos` and
+    `config.model_max_length`, where they differ."""
+    path = location(path)
+    spec = json.loads(path.read_text(encoding="utf-8"))
     added = sorted(spec.get("added_tokens") or [], key=lambda token: token["id"])
     special = {
         "eos_token": config.eos,
@@ -39,7 +41,7 @@ def write_transformers_files(path: Path, config: TokenizerConfig) -> None:
         ],
     }
     _write_if_changed(
-        Path(path).with_name(TOKENIZER_CONFIG),
+        path.with_name(TOKENIZER_CONFIG),
         {
             **special,
             "tokenizer_class": "PreTrainedTokenizerFast",
@@ -55,10 +57,10 @@ def write_transformers_files(path: Path, config: TokenizerConfig) -> None:
             "split_special_tokens": True,
         },
     )
-    _write_if_changed(Path(path).with_name(SPECIAL_TOKENS_MAP), special)
+    _write_if_changed(path.with_name(SPECIAL_TOKENS_MAP), special)
 
 
-def _write_if_changed(path: Path, data: dict[str, Any]) -> None:
+def _write_if_changed(path: Location, data: dict[str, Any]) -> None:
     """Write `data` as JSON unless `path` holds it already, so that a rerun of a finished run
     touches no file."""
     try:

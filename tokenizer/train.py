@@ -15,7 +15,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ from tqdm import tqdm
 
 from corpusmill.core.atomic import write_text
 from corpusmill.core.errors import UserError
+from corpusmill.core.storage import Location, location
 from corpusmill.tokenizer.config import TokenizerConfig
 
 log = logging.getLogger(__name__)
@@ -104,9 +104,10 @@ def new_tokenizer() -> Tokenizer:
     return tokenizer
 
 
-def save_tokenizer(tokenizer: Tokenizer, path: Path) -> None:
-    """Write `tokenizer.json` atomically, in the format tokenizers and transformers load as is."""
-    write_text(Path(path), tokenizer.to_str(pretty=True))
+def save_tokenizer(tokenizer: Tokenizer, path: Location | str) -> None:
+    """Write `tokenizer.json` atomically, locally or as an object (a URL), in the format
+    tokenizers and transformers load as is."""
+    write_text(location(path), tokenizer.to_str(pretty=True))
 
 
 def _measure(tables: Iterable[pa.Table], config: TokenizerConfig) -> int:
