@@ -9,6 +9,8 @@ import json
 import random
 import re
 import shutil
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from kill_at import KILLED, MOMENTS, run_killed_at
 from test_dedup_s3 import modified, objects, upload
 from tokenizers import Tokenizer
 
@@ -32,6 +35,7 @@ from corpusmill.pipeline.readers import InputError
 from corpusmill.pipeline.run import run_pipeline
 from corpusmill.pipeline.worker_storage import credentials_on_workers
 
+CORPUSMILL = Path(sys.executable).with_name("corpusmill")
 DOCS = 40
 # The year differs between documents: digits are one digit to the line's hash.
 FOOTER = "Copyright (c) {year} Example Corp. All rights reserved. Read our cookie policy."
@@ -235,3 +239,32 @@ def test_a_lines_stage_that_did_not_finish_is_named_where_documents_are_read(run
     (copy / "lines" / "_done.json").unlink()
     with pytest.raises(InputError, match="lines stage did not finish"):
         read_kept(RunLayout(copy), 0)
+
+
+def test_kill_9_in_the_lines_stage_then_rerun_gives_the_uninterrupted_output(
+    run, tmp_path, monkeypatch
+):
+    """Killed once the frequent lines are written and their removal is being counted."""
+    source = tmp_path / "pages.jsonl"
+    records = [json.dumps({"id": f"d{i:02d}", "text": document(i)}) for i in range(DOCS)]
+    source.write_text("\n".join(records) + "\n")
+    config = tmp_path / "lines.toml"
+    settings = {
+        "workers": 1,
+        "read.split_bytes": 2000,
+        "dedup.enabled": False,
+        "lines.enabled": True,
+        "lines.max_docs": 10,
+        **NO_FILTERS,
+    }
+    config.write_text("".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items()))
+    out = tmp_path / "out"
+    command = [CORPUSMILL, "-q", "run", config, source, "--out", out]
+    monkeypatch.setitem(MOMENTS, "lines", ("count_dropped", "memory", 1))
+    assert run_killed_at(command, "lines", tmp_path) == KILLED
+    assert not (out / "lines" / "_done.json").exists()
+    subprocess.run([str(part) for part in command], check=True, timeout=300)
+    for folder in ("lines", "dataset"):
+        assert files_under(out, folder) == files_under(run, folder)
+        for name in files_under(run, folder):
+            assert (out / name).read_bytes() == (run / name).read_bytes(), name
