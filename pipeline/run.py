@@ -159,7 +159,7 @@ def _inputs_record(files: Sequence[InputFile]) -> list[dict[str, Any]]:
     ]
 
 
-def _changed_keys(old: RunConfig, new: RunConfig) -> list[str]:
+def changed_keys(old: RunConfig, new: RunConfig) -> list[str]:
     """The keys whose values differ between two configs, but those that never change output."""
     before, after = flat_config(old), flat_config(new)
     return sorted(
@@ -183,7 +183,7 @@ def _differences(layout: RunLayout, config: RunConfig, inputs: list[dict[str, An
     except ConfigError as exc:
         return [f"its config cannot be read: {exc}"]
     differences = []
-    if changed := _changed_keys(previous, config):
+    if changed := changed_keys(previous, config):
         differences.append(f"changed: {', '.join(changed)}")
     try:
         before = json.loads(layout.inputs.read_text(encoding="utf-8"))["files"]

@@ -1,0 +1,172 @@
+"""`corpusmill refilter`: new filter thresholds decided from the signals a run stored, without
+reading its inputs again.
+
+The clean stage keeps every document the built-in filters measured, as it reached them, with the
+text they left and their signals (OUT/signals/). A family's verdict is a function of its signals
+and thresholds alone, so for a config whose only changes are thresholds (keys outside each
+family's `signal_keys`) the verdicts decided from the signals are those of a run reading the
+crawl again, and so are the clean/ and rejected/ parts rewritten from them, byte for byte. The
+parts are rewritten one Dask task each; what the later stages made of the old parts is removed
+first, and the next `corpusmill run` of the new config makes it again (its clean stage finds
+every part done). Interrupted, refilter is run again: it rewrites every part from the same
+signals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from distributed import Client
+
+from corpusmill.core.atomic import folder_lock, write_json, write_text
+from corpusmill.core.errors import ConfigError
+from corpusmill.core.storage import Location, open_input, remove
+from corpusmill.loader.layout import RunLayout, part_name
+from corpusmill.pipeline.clean import decided_rows, part_writer, summarize
+from corpusmill.pipeline.cluster import dask_client, run_tasks
+from corpusmill.pipeline.config import RunConfig, config_to_toml, load_config
+from corpusmill.pipeline.filters import FAMILIES, build_families, decide_filters
+from corpusmill.pipeline.run import changed_keys
+from corpusmill.pipeline.schema import DOCUMENTS
+
+log = logging.getLogger(__name__)
+
+
+def refilter_run(
+    out: Location, config_files: Sequence[str | Path], client: Client | None = None
+) -> dict[str, Any]:
+    """Decide the run in `out` again with its config changed by `config_files`, whose only
+    changes must be filter thresholds (ConfigError otherwise); return the clean stage's new
+    stats. Runs on `client`, or on the cluster the config names."""
+    layout = RunLayout(out)
+    if not layout.config.exists():
+        raise ConfigError(f"{out} holds no run ({layout.config.name} is missing); check the path")
+    with folder_lock(layout.lock):
+        old = load_config([layout.config])
+        new = load_config([layout.config, *config_files])
+        check_refilterable(old, new, out)
+        parts = _measured_parts(layout)
+        removed = _remove_later_stages(layout)
+        log.info("refilter: %d parts; removed %d outputs of later stages", len(parts), removed)
+        if client is not None:
+            stats = _refilter_parts(layout, new, parts, client)
+        else:
+            with dask_client(new.scheduler, new.workers) as own_client:
+                stats = _refilter_parts(layout, new, parts, own_client)
+        write_text(layout.config, config_to_toml(new))
+        write_json(layout.stats, {"clean": stats})
+    return stats
+
+
+def check_refilterable(old: RunConfig, new: RunConfig, out: Location) -> None:
+    """Raise ConfigError unless `new` differs from `old` only in keys the stored signals decide."""
+    if old.filters.custom or new.filters.custom:
+        raise ConfigError(
+            f"{out}: the run has filters of your own (filters.custom), whose verdicts cannot be "
+            "decided from stored signals; a full run is needed: corpusmill run --force"
+        )
+    refused = [key for key in changed_keys(old, new) if not refilterable(key)]
+    if refused:
+        raise ConfigError(
+            f"{out}: {', '.join(refused)} change what the clean stage reads or measures, not "
+            "only filter thresholds; a full run is needed: corpusmill run --force"
+        )
+
+
+def refilterable(key: str) -> bool:
+    """Whether a dotted config key is a threshold of a built-in family: it changes verdicts
+    only, never the signals or the texts they are measured on."""
+    section, family_name, name = (key.split(".") + ["", ""])[:3]
+    family = next((family for family in FAMILIES if family.name == family_name), None)
+    return (
+        section == "filters"
+        and family is not None
+        and key.count(".") == 2
+        and name != "enabled"
+        and name not in family.signal_keys
+    )
+
+
+def refilter_part(index: int, config: RunConfig, layout: RunLayout) -> dict[str, Any]:
+    """Rewrite clean part `index` and its rejected part with `config`'s verdicts on its stored
+    signals, then its marker; return the marker's counts.
+
+    The records rejected before the verdicts (those not in the signals part) are kept as they
+    are, first, as the clean stage writes them; the verdicts' rows follow in input order.
+    """
+    families = build_families(config.filters)
+    measured = pq.ParquetFile(open_input(layout.signals_part(index)))
+    measured_ids = measured.read(columns=["id"])["id"]
+    marker = json.loads(layout.clean_marker(index).read_text())
+    old_rejected = pq.ParquetFile(open_input(layout.rejected_part(index)))
+    with part_writer(layout, index, marker["splits"]) as part:
+        part.counters.update(marker["counters"])
+        for batch in old_rejected.iter_batches():
+            rows = pa.Table.from_batches([batch])
+            part.reject(rows.filter(pc.invert(pc.is_in(rows["id"], measured_ids))))
+        for batch in measured.iter_batches():
+            table = pa.Table.from_batches([batch])
+            texts = pc.coalesce(table["edited"], table["text"]).combine_chunks()
+            decision = decide_filters(table["signals"].combine_chunks(), families)
+            kept, removed = decided_rows(table.select(DOCUMENTS.names), texts, decision)
+            part.keep(kept)
+            part.reject(removed)
+    return part.record
+
+
+def _refilter_parts(
+    layout: RunLayout, config: RunConfig, parts: list[int], client: Client
+) -> dict[str, Any]:
+    """Rewrite every part on `client`; the clean stage's stats of the new parts."""
+    started = time.perf_counter()
+    run_tasks(
+        client,
+        refilter_part,
+        parts,
+        describe=part_name,
+        desc="refilter",
+        config=config,
+        layout=layout,
+    )
+    records = [json.loads(layout.clean_marker(index).read_text()) for index in parts]
+    stats = summarize(records)
+    stats.update(tasks=len(parts), seconds=round(time.perf_counter() - started, 3))
+    return stats
+
+
+def _measured_parts(layout: RunLayout) -> list[int]:
+    """The run's clean parts, once each is known finished and has its signals; ConfigError
+    saying what to do otherwise."""
+    parts = layout.clean_parts()
+    unfinished = [part_name(i) for i in parts if not layout.clean_marker(i).exists()]
+    if not parts or unfinished:
+        missing = ", ".join(unfinished[:3]) or "no part written"
+        raise ConfigError(
+            f"{layout.root}: the clean stage has not finished ({missing}); finish it with "
+            "corpusmill run first"
+        )
+    unmeasured = [part_name(i) for i in parts if not layout.signals_part(i).exists()]
+    if unmeasured:
+        raise ConfigError(
+            f"{layout.root}: no stored signals for {', '.join(unmeasured[:3])} (written by an "
+            "older version); a full run is needed: corpusmill run --force"
+        )
+    return parts
+
+
+def _remove_later_stages(layout: RunLayout) -> int:
+    """Delete what the stages after clean made of its parts (and a report of them), so that
+    the next run makes it again from the new parts; return how many paths."""
+    kept = {str(path) for path in (layout.clean, layout.rejected, layout.signals)}
+    later = [path for path in layout.results() if str(path) not in kept]
+    for path in later:
+        remove(path)
+    return len(later)

@@ -1,0 +1,182 @@
+"""`corpusmill refilter`: new thresholds decided from the stored signals give the run that reading
+the crawl again with them gives, byte for byte; other changes are refused; the signals are those
+of every document that reached the filters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from corpusmill.core.errors import ConfigError
+from corpusmill.pipeline.cluster import dask_client
+from corpusmill.pipeline.config import load_config
+from corpusmill.pipeline.filters.base import TERMINAL_PUNCTUATION
+from corpusmill.pipeline.refilter import refilter_run, refilterable
+from corpusmill.pipeline.run import run_pipeline
+from corpusmill.pipeline.words import split_words
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "sample_data"
+INPUTS = tuple(str(p) for p in sorted(SAMPLE.glob("*.gz")) + sorted(SAMPLE.glob("*.zst")))
+BASE = {
+    "inputs": INPUTS,
+    "read.split_bytes": 256 << 10,
+    "tokenizer.train": True,
+    "tokenizer.vocab_size": 1024,
+    "shards.tokens_per_shard": 250_000,
+}
+# Thresholds B: looser for some rules, stricter for others, of families before and after C4,
+# which edits texts.
+THRESHOLDS_B = """\
+[filters.language]
+min_score = 0.8
+
+[filters.gopher_quality]
+min_words = 120
+min_stop_words = 1
+
+[filters.c4]
+min_sentences = 2
+
+[filters.fineweb]
+line_punct_thr = 0.3
+"""
+B = {
+    "filters.language.min_score": 0.8,
+    "filters.gopher_quality.min_words": 120,
+    "filters.gopher_quality.min_stop_words": 1,
+    "filters.c4.min_sentences": 2,
+    "filters.fineweb.line_punct_thr": 0.3,
+}
+
+
+def run(client, out: Path, **overrides) -> dict:
+    config = load_config(overrides={**BASE, "out": str(out), **overrides})
+    return run_pipeline(config, client=client)
+
+
+def files(out: Path, *folders: str) -> dict[str, bytes]:
+    """The files of `folders` of a run, by path relative to it."""
+    paths = [p for folder in folders for p in (out / folder).iterdir() if p.is_file()]
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(paths)}
+
+
+def results(out: Path) -> dict[str, bytes]:
+    """Every result file of a run: its parts, markers, duplicates, tokenizer and shards."""
+    found = files(out, "clean", "clean/_done", "rejected", "signals", "dataset")
+    for path in [out / "dedup" / "removed.parquet", out / "tokenizer.json", out / "index.json"]:
+        found[path.name] = path.read_bytes()
+    found.update({p.name: p.read_bytes() for p in sorted(out.glob("shard-*.arrow"))})
+    return found
+
+
+@pytest.fixture(scope="module")
+def client():
+    with dask_client(workers=2) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def fresh_b(client, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("b") / "out"
+    run(client, out, **B)
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_a(client, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("a") / "out"
+    run(client, out)
+    return out
+
+
+def test_refilter_to_new_thresholds_writes_what_a_fresh_run_with_them_writes(
+    client, fresh_b, tmp_path_factory
+):
+    out = tmp_path_factory.mktemp("refiltered") / "out"
+    run(client, out)
+    before = files(out, "clean", "rejected")
+    config_b = out.parent / "b.toml"
+    config_b.write_text(THRESHOLDS_B)
+
+    stats = refilter_run(out, [config_b], client=client)
+
+    parts = ("clean", "clean/_done", "rejected", "signals")
+    assert files(out, *parts) == files(fresh_b, *parts)
+    assert files(out, "clean", "rejected") != before
+    assert not (out / "dedup").exists() and not list(out.glob("shard-*.arrow"))
+    assert stats["kept"] == json.loads((fresh_b / "stats.json").read_text())["clean"]["kept"]
+    # The run of B resumes from the rewritten parts and ends in the shards of a fresh run.
+    run(client, out, **B)
+    assert results(out) == results(fresh_b)
+
+
+def test_refilter_with_the_run_own_thresholds_rewrites_the_same_bytes(run_a, client):
+    before = files(run_a, "clean", "clean/_done", "rejected")
+    refilter_run(run_a, [], client=client)
+    assert files(run_a, "clean", "clean/_done", "rejected") == before
+
+
+def test_a_change_beyond_thresholds_is_refused_and_leaves_the_run_as_it_was(run_a, client):
+    before = files(run_a, "clean", "rejected")
+    for toml in (
+        "[filters.c4]\nmin_words_per_line = 5\n",
+        "[filters.fineweb]\nshort_line_length = 40\n",
+        "[filters.gopher_quality]\nenabled = false\n",
+        "[pii]\nenabled = true\n",
+    ):
+        config = run_a.parent / "change.toml"
+        config.write_text(toml)
+        with pytest.raises(ConfigError, match="a full run is needed") as refused:
+            refilter_run(run_a, [config], client=client)
+        assert refused.value.exit_code == 2
+    assert files(run_a, "clean", "rejected") == before
+
+
+def test_only_the_thresholds_of_built_in_families_are_refilterable():
+    assert refilterable("filters.gopher_quality.min_words")
+    assert refilterable("filters.c4.min_sentences")
+    assert refilterable("filters.language.languages")
+    assert not refilterable("filters.c4.min_words_per_line")
+    assert not refilterable("filters.gopher_repetition.spaceless_chars_per_word")
+    assert not refilterable("filters.fineweb.enabled")
+    assert not refilterable("filters.custom")
+    assert not refilterable("langid.model")
+
+
+def test_signals_are_stored_for_kept_and_rejected_documents_and_are_their_statistics(run_a):
+    measured = pq.read_table(run_a / "signals" / "part-00000.parquet")
+    kept = set(pq.read_table(run_a / "clean" / "part-00000.parquet")["id"].to_pylist())
+    rejected = pq.read_table(run_a / "rejected" / "part-00000.parquet")
+    by_filters = {
+        doc_id
+        for doc_id, step in zip(
+            rejected["id"].to_pylist(), rejected["step"].to_pylist(), strict=True
+        )
+        if step in ("language", "gopher_repetition", "gopher_quality", "c4", "fineweb")
+    }
+    ids = measured["id"].to_pylist()
+    assert kept and by_filters and set(ids) == kept | by_filters
+    rows = measured.to_pylist()
+    for row in [rows[0], rows[len(rows) // 2], rows[-1]]:
+        text, signals = row["text"], row["signals"]
+        data = text.encode()
+        lines = [line for line in text.split("\n") if line]
+        document = signals["document"]
+        assert document["chars"] == len(text)
+        assert document["lines"] == len(lines)
+        assert document["words"] == sum(map(len, split_words(pa.array(lines)).to_pylist()))
+        compressed = len(zstandard.ZstdCompressor(level=3).compress(data))
+        assert document["compression_ratio"] == len(data) / compressed
+        assert signals["language"] == {"lang": row["lang"], "score": np.float32(row["lang_score"])}
+        assert signals["gopher_quality"]["words"] == document["words"]
+        edited = row["edited"] if row["edited"] is not None else text
+        edited_lines = [line for line in edited.split("\n") if line]
+        punctuated = sum(line[-1] in TERMINAL_PUNCTUATION for line in edited_lines)
+        assert signals["fineweb"]["line_punct_ratio"] == punctuated / len(edited_lines)
