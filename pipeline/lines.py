@@ -65,12 +65,19 @@ def run_lines(layout: RunLayout, config: LinesConfig, client: Client) -> dict[st
     totals: Counter[str] = Counter()
     for counts in gather(client, dropped, "lines: counting removals", unit="part"):
         totals.update(counts)
+    emptied = {name: totals[f"emptied_{name}"] for name in ("docs", "bytes")}
     stats = {
         "max_docs": config.max_docs,
+        "docs": totals["docs"],
+        "bytes": totals["bytes"],
         "pairs": rows,
         "frequent": frequent.num_rows,
-        "removed": {name: totals[name] for name in ("lines", "bytes")},
-        "emptied": {name: totals[f"emptied_{name}"] for name in ("docs", "bytes")},
+        "removed": {name: totals[f"removed_{name}"] for name in ("lines", "bytes")},
+        "emptied": emptied,
+        "kept": {
+            "docs": totals["docs"] - emptied["docs"],
+            "bytes": totals["bytes"] - totals["removed_bytes"],
+        },
         "top": _examples(layout, frequent, client),
     }
     write_json(done, stats)
@@ -120,14 +127,18 @@ def count_range(bounds: tuple[int, int], paths: list[Any], max_docs: int) -> pa.
 
 
 def count_dropped(part: int, layout: RunLayout, frequent: np.ndarray) -> dict[str, int]:
-    """What removing the `frequent` lines takes from clean part `part`'s kept documents: lines
-    and bytes, and the documents (and their bytes) left without text."""
+    """Clean part `part`'s kept documents and their text bytes, and what removing the `frequent`
+    lines takes from them: lines and bytes, and the documents (and their bytes) left without
+    text."""
     with open_input(layout.clean_part(part)) as source:
         table = pq.read_table(source, columns=["text"])
-    dropped = drop_lines(table.filter(kept_mask(layout, part, table.num_rows)), frequent)
+    table = table.filter(kept_mask(layout, part, table.num_rows))
+    dropped = drop_lines(table, frequent)
     return {
-        "lines": dropped.lines,
-        "bytes": dropped.bytes,
+        "docs": table.num_rows,
+        "bytes": int(pc.sum(pc.binary_length(table.column("text"))).as_py() or 0),
+        "removed_lines": dropped.lines,
+        "removed_bytes": dropped.bytes,
         "emptied_docs": dropped.emptied,
         "emptied_bytes": dropped.emptied_bytes,
     }

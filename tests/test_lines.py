@@ -140,6 +140,12 @@ def test_the_stats_count_what_an_independent_count_removes(run):
     expected = expected_texts()
     removed_bytes = sum(len(originals[d].encode()) - len(expected[d].encode()) for d in originals)
     assert stats["removed"] == {"lines": 30 * 2, "bytes": removed_bytes}
+    assert (stats["docs"], stats["bytes"]) == (
+        DOCS,
+        sum(len(t.encode()) for t in originals.values()),
+    )
+    kept = [text.encode() for text in expected.values() if text]
+    assert stats["kept"] == {"docs": DOCS - 1, "bytes": sum(map(len, kept))}
     assert stats["frequent"] == 2
     footers = [FOOTER.format(year=2020 + i % 5) for i in range(DOCS)]
     assert [top["docs"] for top in stats["top"]] == [30, 30]
