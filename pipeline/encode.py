@@ -108,13 +108,15 @@ def encode_part(
     """Encode the kept documents of one clean part, EOS after each, into a file per split; then
     write its marker."""
     table = read_kept(task.layout, task.part)
-    held = in_validation(table["id"].to_pylist(), task.fraction)
-    chosen = {TRAIN: table.filter(pa.array(~held)), VALIDATION: table.filter(pa.array(held))}
+    chosen = {TRAIN: table}
+    if task.fraction:
+        held = pa.array(in_validation(table["id"].to_pylist(), task.fraction))
+        chosen = {TRAIN: table.filter(pc.invert(held)), VALIDATION: table.filter(held)}
     infos, lengths = [], {}
-    for split in splits(task.fraction):
+    for split, documents in chosen.items():
         path, counts = task.layout.encoded_part(task.part, split), []
         with atomic_path(path) as tmp:
-            batches = _encoded(chosen[split], encoder, eos_id, tokens, counts)
+            batches = _encoded(documents, encoder, eos_id, tokens, counts)
             infos.append(write_shard(tmp, batches, tokens, name=path.name))
         lengths[split] = np.concatenate(counts or [[]]).astype(np.int64).tolist()
     with open_input(task.layout.clean_part(task.part)) as source:
