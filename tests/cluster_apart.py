@@ -1,10 +1,11 @@
 """A Dask cluster started apart from corpusmill, as a user starts one: `dask scheduler` and
-`dask worker` processes on 127.0.0.1."""
+`dask worker` processes on 127.0.0.1, optionally each in a working directory of its own."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -17,9 +18,16 @@ BIN = Path(sys.executable).parent
 
 
 @contextlib.contextmanager
-def cluster_started_apart(folder: Path, workers: int = 1) -> Iterator[tuple[str, list[Path]]]:
+def cluster_started_apart(
+    folder: Path, workers: int = 1, own_folders: bool = False
+) -> Iterator[tuple[str, list[Path]]]:
     """A scheduler and `workers` single-threaded workers, stopped on leaving: the scheduler's
-    address and the files in `folder` each worker's stderr goes to."""
+    address and the files in `folder` each worker's stderr goes to.
+
+    With `own_folders`, each process runs in its own working directory, `folder/scheduler` or
+    `folder/worker-N`, with its own temporary folder `tmp` in it (TMPDIR), as on machines that
+    share no local path.
+    """
     scheduler_file = folder / "scheduler.json"
     logs = [folder / f"worker-{n}.txt" for n in range(workers)]
     dashboard = ["--dashboard-address", ":0"]
@@ -29,6 +37,7 @@ def cluster_started_apart(folder: Path, workers: int = 1) -> Iterator[tuple[str,
             + ["--scheduler-file", scheduler_file],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            **_own_folder(folder / "scheduler", own_folders),
         )
     ]
     for log in logs:
@@ -39,6 +48,7 @@ def cluster_started_apart(folder: Path, workers: int = 1) -> Iterator[tuple[str,
                     + ["--host", "127.0.0.1", "--nthreads", "1"],
                     stdout=subprocess.DEVNULL,
                     stderr=stderr,
+                    **_own_folder(folder / log.stem, own_folders),
                 )
             )
     try:
@@ -54,3 +64,12 @@ def cluster_started_apart(folder: Path, workers: int = 1) -> Iterator[tuple[str,
             process.terminate()
         for process in processes:
             process.wait(timeout=30)
+
+
+def _own_folder(cwd: Path, wanted: bool) -> dict[str, object]:
+    """Popen's cwd and env for a process in the working directory `cwd` with its TMPDIR in it;
+    nothing unless `wanted`."""
+    if not wanted:
+        return {}
+    (cwd / "tmp").mkdir(parents=True)
+    return {"cwd": cwd, "env": {**os.environ, "TMPDIR": str(cwd / "tmp")}}

@@ -113,16 +113,23 @@ def reference(local_run) -> dict[str, Any]:
 def remote(s3_server, inputs, env, tmp_path_factory) -> ObjectPath:
     """A run from the bucket of inputs to another bucket, on a scheduler and two workers started
     apart, which are given neither the storage's address nor its credentials, nor a folder to
-    share: the client and the cluster run in a folder of their own that must stay empty."""
+    share: the client, the scheduler and each worker run in a working directory (and TMPDIR) of
+    their own, where no file of the run stays."""
     out = s3_server.bucket() / "run"
-    logs = tmp_path_factory.mktemp("cluster")
+    cluster = tmp_path_factory.mktemp("cluster")
     cwd = tmp_path_factory.mktemp("cwd")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(cwd)
-        with cluster_started_apart(logs, workers=2) as (address, _):
-            done = corpusmill(*inputs, *ARGS, "--scheduler", address, "--out", out, env=env)
+    with cluster_started_apart(cluster, workers=2, own_folders=True) as (address, _):
+        done = corpusmill(*inputs, *ARGS, "--scheduler", address, "--out", out, env=env, cwd=cwd)
     assert done.returncode == 0, done.stderr
     assert list(cwd.iterdir()) == []
+    for process in ("scheduler", "worker-0", "worker-1"):
+        assert [path.name for path in (cluster / process).iterdir()] == ["tmp"]
+        left = [
+            path
+            for path in (cluster / process / "tmp").rglob("*")
+            if path.is_file() and "dask-scratch-space" not in path.parts
+        ]
+        assert left == []
     return out
 
 
