@@ -59,7 +59,7 @@ def shingle_hashes(texts: pa.Array | pa.ChunkedArray, size: int) -> Shingles:
     tokens = split_words(texts)
     offsets = tokens.offsets.to_numpy().astype(np.int64)
     lengths = np.diff(offsets)
-    word_hashes = _distinct_hashes(tokens.values.slice(offsets[0], offsets[-1] - offsets[0]))
+    word_hashes = distinct_hashes(tokens.values.slice(offsets[0], offsets[-1] - offsets[0]))
     # Each text's words followed by size - 1 zeros: every n-gram is then a contiguous window, and
     # a short text's one shingle is its words padded with zeros.
     pad = size - 1
@@ -99,7 +99,7 @@ def fmix64(values: np.ndarray) -> np.ndarray:
     return values ^ (values >> np.uint64(33))
 
 
-def _distinct_hashes(words: pa.Array) -> np.ndarray:
+def distinct_hashes(words: pa.Array) -> np.ndarray:
     """xxh3-64 of each word, computed once per distinct word of the batch."""
     encoded = pc.dictionary_encode(words)
     distinct = np.fromiter(

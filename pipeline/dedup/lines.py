@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from corpusmill.core.checks import POSITIVE, Checked
 from corpusmill.core.storage import Location
-from corpusmill.pipeline.dedup.hashing import _distinct_hashes
+from corpusmill.pipeline.dedup.hashing import distinct_hashes
 from corpusmill.pipeline.dedup.shuffle import read_table
 
 
@@ -76,7 +76,7 @@ def line_hashes(lines: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     normal = pc.replace_substring_regex(lowered, r"\p{Nd}", "0")
     normal = pc.binary_join(pc.utf8_split_whitespace(normal), pa.scalar(" ", pa.large_string()))
     blank = pc.equal(pc.binary_length(normal), 0).to_numpy(zero_copy_only=False)
-    return _distinct_hashes(normal), blank
+    return distinct_hashes(normal), blank
 
 
 def drop_lines(table: pa.Table, frequent: np.ndarray) -> Dropped:
