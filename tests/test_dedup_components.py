@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pyarrow as pa
 import pytest
-from distributed import Client
+from dask.utils import key_split
+from distributed import Client, get_task_stream
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,9 +35,9 @@ def labels_of(nodes: np.ndarray, labels: np.ndarray) -> dict[int, int]:
     return dict(zip(nodes.tolist(), labels.tolist(), strict=True))
 
 
-def distributed(client: Client, a, b, partitions: int) -> dict[int, int]:
+def distributed(client: Client, a, b, partitions: int, folder) -> dict[int, int]:
     edges = np.column_stack([a, b]).astype(np.int64)
-    futures, _ = distributed_components(client, np.array_split(edges, 3), partitions)
+    futures, _ = distributed_components(client, np.array_split(edges, 3), partitions, folder)
     result = {}
     for nodes, labels in client.gather(futures):
         assert not set(nodes.tolist()) & set(result), "a node is in two partitions"
@@ -54,21 +57,41 @@ def test_a_star_and_its_reverse_are_one_component():
     assert forward == backward == {k: 1 for k in (1, 3, 50, 60, 90)}
 
 
-@pytest.mark.parametrize("partitions", [1, 4])
-def test_distributed_components_equal_local_ones(client, partitions):
-    rng = np.random.default_rng(partitions)
-    # A long chain in shuffled key order, stars, and a sparse random graph of large keys.
+def mixed_graph(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A long chain in shuffled key order, a star, and a sparse random graph of large keys."""
+    rng = np.random.default_rng(seed)
     chain = rng.permutation(300) * 11 + 5
     star = np.full(40, 7_000)
     randoms = rng.integers(1 << 33, (1 << 33) + 2_000, (2, 1_500))
     randoms = randoms[:, randoms[0] != randoms[1]]  # pairs never join a document to itself
     a = np.concatenate([chain[:-1], star, randoms[0]])
     b = np.concatenate([chain[1:], np.arange(8_000, 8_040), randoms[1]])
-    assert distributed(client, a, b, partitions) == labels_of(*local_components(a, b))
+    return a, b
 
 
-def test_distributed_components_of_no_edges_are_empty(client):
-    assert distributed(client, np.array([], np.int64), np.array([], np.int64), 3) == {}
+@pytest.mark.parametrize("partitions", [1, 4, 64])
+def test_distributed_components_equal_local_ones(client, partitions, tmp_path):
+    a, b = mixed_graph(partitions)
+    assert distributed(client, a, b, partitions, tmp_path) == labels_of(*local_components(a, b))
+
+
+def test_a_round_of_distributed_components_runs_two_tasks_per_partition(client, tmp_path):
+    a, b = mixed_graph(0)
+    edges = np.array_split(np.column_stack([a, b]).astype(np.int64), 3)
+    with get_task_stream(client) as stream:
+        futures, rounds = distributed_components(client, edges, 16, tmp_path)
+        client.gather(futures)
+    tasks = Counter(key_split(task["key"]) for task in stream.data)
+    # 3 inputs split both ways, 2 star steps per partition and round, then the labels.
+    assert rounds > 1
+    assert sum(tasks.values()) == 3 + 2 * 16 * rounds + 16
+    # Only the last round's files are left.
+    assert sorted(path.name for path in tmp_path.iterdir()) == [f"small-{rounds}"]
+
+
+def test_distributed_components_of_no_edges_are_empty(client, tmp_path):
+    empty = np.array([], np.int64)
+    assert distributed(client, empty, empty, 3, tmp_path) == {}
 
 
 def test_rows_sharing_a_key_pair_up_with_the_smallest_document_of_their_group():
@@ -194,16 +217,19 @@ def length_score(keys: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("twins", [True, False])
-@pytest.mark.parametrize("partitions", [1, 4])
-def test_distributed_keepers_equal_local_ones(client, partitions, twins):
+@pytest.mark.parametrize("partitions", [1, 4, 64])
+def test_distributed_keepers_equal_local_ones(client, partitions, twins, tmp_path):
     rng = np.random.default_rng(partitions)
     chain = rng.permutation(300) * 11 + 5
     randoms = rng.integers(1 << 33, (1 << 33) + 2_000, (2, 1_500))
     randoms = randoms[:, randoms[0] != randoms[1]]
     a, b = np.concatenate([chain[:-1], randoms[0]]), np.concatenate([chain[1:], randoms[1]])
     edges = np.column_stack([a, b]).astype(np.int64)
-    components, _ = distributed_components(client, np.array_split(edges, 3), partitions)
-    futures = distributed_keepers(client, np.array_split(edges, 3), components, length_score, twins)
+    split = np.array_split(edges, 3)
+    components, _ = distributed_components(client, split, partitions, tmp_path / "components")
+    futures = distributed_keepers(
+        client, split, components, tmp_path / "keepers", length_score, twins
+    )
     result = {}
     for nodes, kept in client.gather(futures):
         assert nodes.tolist() == sorted(nodes.tolist())

@@ -137,9 +137,12 @@ def test_same_bytes_with_one_worker_many_buckets_and_distributed_components(
         ) as cluster,
         Client(cluster) as one_worker,
     ):
-        stats, other = dedup_copy(cleaned, tmp_path, one_worker, bucket_rows=500, local_max_edges=0)
+        stats, other = dedup_copy(
+            cleaned, tmp_path, one_worker, bucket_rows=500, local_max_edges=0, partition_edges=5
+        )
     assert stats["buckets"] > 10
     assert stats["components"]["method"] == "distributed"
+    assert stats["components"]["partitions"] > 3
     assert (other / "dedup" / "removed.parquet").read_bytes() == (
         out / "dedup" / "removed.parquet"
     ).read_bytes()

@@ -41,7 +41,7 @@ def candidates_task(
     j: int, signed: Sequence[Signed], files: DedupFiles, config: DedupConfig
 ) -> Candidates:
     """Pair up bucket j's rows that share a key; write the pairs by verification partition and
-    the keys they touch by key. Memory: the bucket's rows (~100 bytes each)."""
+    the keys they touch by key. Memory: the bucket's rows (~165 bytes each)."""
     rows = read_range([part.signatures for part in signed], j, j + 1)
     column = {name: rows.column(name).to_numpy() for name in rows.column_names}
     pairs = unique_pairs(

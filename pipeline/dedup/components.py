@@ -12,18 +12,18 @@ the order of a keeper policy, each removed document with a kept twin it has an e
 from __future__ import annotations
 
 import logging
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from distributed import Client, Future
 
-from corpusmill.core.storage import Location
+from corpusmill.core.storage import Location, remove
 from corpusmill.pipeline.dedup.hashing import fmix64
 from corpusmill.pipeline.dedup.keys import split_keys
-from corpusmill.pipeline.dedup.shuffle import partition_of, read_table
+from corpusmill.pipeline.dedup.shuffle import partition_of, read_range, read_table, write_sorted
 
 log = logging.getLogger(__name__)
 
@@ -119,27 +119,56 @@ class PartScores:
 
 
 def distributed_components(
-    client: Client, edges: Sequence[Any], partitions: int
+    client: Client, edges: Sequence[Any], partitions: int, folder: Location
 ) -> tuple[list[Future], int]:
     """Components of the edges (futures or values of (n, 2) int64 arrays) as `partitions` futures
     of (nodes, labels) sorted by node, each node in exactly one; and the number of rounds run.
 
-    Each task holds one partition of the edges, both ways, while it sorts them: about 100 bytes
-    per edge of its partition.
+    Every step is a task per partition that reads its range of the previous step's files and
+    writes one file under `folder`, its output sorted by destination partition (shuffle.py), so a
+    round is 2 x `partitions` tasks. Each task holds one partition of the edges, both ways, while
+    it sorts them: about 100 bytes per edge of its partition.
     """
-    pieces = [client.submit(_split_both_ways, part, partitions, pure=False) for part in edges]
+    sources = client.gather(
+        [
+            client.submit(_both_ways_task, part, partitions, _file(folder, "edges", i), pure=False)
+            for i, part in enumerate(edges)
+        ]
+    )
     last = None
     for rounds in range(1, _MAX_ROUNDS + 1):
-        large = [
-            client.submit(_large_star, _column(client, pieces, j), partitions, pure=False)
-            for j in range(partitions)
-        ]
-        small = [
-            client.submit(_small_star, _column(client, large, j), partitions, pure=False)
-            for j in range(partitions)
-        ]
-        fingerprint = sum(client.gather([client.submit(operator.itemgetter(0), s) for s in small]))
-        pieces = [client.submit(operator.itemgetter(1), s) for s in small]
+        large = client.gather(
+            [
+                client.submit(
+                    _large_star_task,
+                    sources,
+                    j,
+                    partitions,
+                    _file(folder, f"large-{rounds}", j),
+                    pure=False,
+                )
+                for j in range(partitions)
+            ]
+        )
+        small = client.gather(
+            [
+                client.submit(
+                    _small_star_task,
+                    large,
+                    j,
+                    partitions,
+                    _file(folder, f"small-{rounds}", j),
+                    pure=False,
+                )
+                for j in range(partitions)
+            ]
+        )
+        # A round reads only the last round's files.
+        for step in (sources, large):
+            if step:
+                remove(step[0].parent)
+        fingerprint = sum(found for found, _ in small)
+        sources = [path for _, path in small]
         log.debug("components: round %d, edge set fingerprint %x", rounds, fingerprint)
         if fingerprint == last:
             break
@@ -149,8 +178,7 @@ def distributed_components(
             f"components: no convergence after {_MAX_ROUNDS} rounds; please report this graph"
         )
     finished = [
-        client.submit(_stars_to_labels, _column(client, pieces, j), pure=False)
-        for j in range(partitions)
+        client.submit(_stars_to_labels_task, sources, j, pure=False) for j in range(partitions)
     ]
     return finished, rounds
 
@@ -159,6 +187,7 @@ def distributed_keepers(
     client: Client,
     edges: Sequence[Any],
     components: Sequence[Future],
+    folder: Location,
     score: Callable[[np.ndarray], np.ndarray] | None = None,
     twins: bool = True,
 ) -> list[Future]:
@@ -166,31 +195,42 @@ def distributed_keepers(
     futures), as futures of (nodes, keepers) sorted by node, each node in exactly one.
 
     Every component's edges are brought to one task, the one holding its labels, so the result
-    is that of `keepers` on all edges at once, whatever the partitions. `score` runs on the
-    workers (a module-level function or a picklable object). Each task holds its part of the
-    edges twice and its nodes' labels: about 60 bytes per edge.
+    is that of `keepers` on all edges at once, whatever the partitions; the exchanges go through
+    files under `folder`, a task per partition or edge input each. `score` runs on the workers (a
+    module-level function or a picklable object). Each task holds its part of the edges twice
+    and its nodes' labels: about 60 bytes per edge.
     """
     partitions = len(components)
     by_node = [
-        client.submit(_split_labels_by_node, labelled, partitions, pure=False)
-        for labelled in components
-    ]
-    routed = [client.submit(_split_by_first_node, part, partitions, pure=False) for part in edges]
-    labelled_edges = [
         client.submit(
-            _label_edges,
-            _column(client, routed, j),
-            _column(client, by_node, j),
-            partitions,
-            pure=False,
+            _labels_by_node_task, labelled, partitions, _file(folder, "labels", j), pure=False
         )
-        for j in range(partitions)
+        for j, labelled in enumerate(components)
     ]
+    routed = [
+        client.submit(
+            _edges_by_first_node_task, part, partitions, _file(folder, "routed", i), pure=False
+        )
+        for i, part in enumerate(edges)
+    ]
+    by_node, routed = client.gather(by_node), client.gather(routed)
+    labelled_edges = client.gather(
+        [
+            client.submit(
+                _label_edges_task,
+                routed,
+                by_node,
+                j,
+                partitions,
+                _file(folder, "labelled", j),
+                pure=False,
+            )
+            for j in range(partitions)
+        ]
+    )
     return [
-        client.submit(
-            _component_keepers, _column(client, labelled_edges, k), score, twins, pure=False
-        )
-        for k in range(partitions)
+        client.submit(_component_keepers_task, labelled_edges, j, score, twins, pure=False)
+        for j in range(partitions)
     ]
 
 
@@ -228,77 +268,72 @@ def _stacked(pieces: Sequence[Any]) -> np.ndarray:
     return np.concatenate(rows or [np.empty((0, 2), np.int64)])
 
 
-def _split_by_first_node(edges: Any, partitions: int) -> list[np.ndarray]:
-    """The edges for each partition of their first node."""
+def _file(folder: Location, step: str, index: int) -> Location:
+    """File `index` of one exchange step under `folder`."""
+    return folder / step / f"task-{index:05d}.arrow"
+
+
+def _write_by_partition(
+    path: Location, rows: np.ndarray, keys: np.ndarray, partitions: int
+) -> Location:
+    """Write (a, b) rows sorted by the partition of their key, for `_received`; return `path`."""
+    target = partition_of(keys, partitions)
+    order = np.argsort(target, kind="stable")
+    rows = rows[order]
+    write_sorted(path, pa.table({"partition": target[order], "a": rows[:, 0], "b": rows[:, 1]}))
+    return path
+
+
+def _received(paths: Sequence[Location], j: int) -> np.ndarray:
+    """The (a, b) rows of partition j in the files of an exchange step, as (n, 2) int64."""
+    table = read_range(paths, j, j + 1)
+    return np.column_stack(
+        [table.column(name).to_numpy().astype(np.int64) for name in ("a", "b")]
+    ).reshape(-1, 2)
+
+
+def _both_ways_task(edges: Any, partitions: int, path: Location) -> Location:
+    """Both directions of each edge, by the partition of their first node."""
     edges = _stacked([edges])
-    return _split(edges, edges[:, 0], partitions)
+    both = np.concatenate([edges, edges[:, ::-1]])
+    return _write_by_partition(path, both, both[:, 0], partitions)
 
 
-def _split_labels_by_node(
-    labelled: tuple[np.ndarray, np.ndarray], partitions: int
-) -> list[np.ndarray]:
-    """(node, label) rows for each partition of their node (distributed_components puts a
-    component's nodes in the partition of its label)."""
-    nodes, labels = labelled
-    return _split(np.column_stack([nodes, labels]), nodes, partitions)
-
-
-def _label_edges(
-    edges: Sequence[np.ndarray], labels: Sequence[np.ndarray], partitions: int
-) -> list[np.ndarray]:
-    """Edges whose first node is in this partition, sent to the partition of their component's
-    label."""
-    edges, rows = _stacked(edges), _stacked(labels)
-    order = np.argsort(rows[:, 0])
-    nodes, node_labels = rows[order, 0], rows[order, 1]
-    label = node_labels[np.searchsorted(nodes, edges[:, 0])]
-    return _split(edges, label, partitions)
-
-
-def _component_keepers(
-    received: Sequence[np.ndarray],
-    score: Callable[[np.ndarray], np.ndarray] | None,
-    twins: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """`keepers` of the edges of whole components."""
-    edges = _stacked(received)
-    return keepers(edges[:, 0], edges[:, 1], score, twins)
-
-
-def _column(client: Client, pieces: Sequence[Future], j: int) -> list[Future]:
-    """The j-th piece of each task's output list: what partition j receives."""
-    return [client.submit(operator.itemgetter(j), piece) for piece in pieces]
-
-
-def _large_star(received: Sequence[np.ndarray], partitions: int) -> list[np.ndarray]:
+def _large_star_task(
+    sources: Sequence[Location], j: int, partitions: int, path: Location
+) -> Location:
     """Link each node's larger neighbours to the smallest of its neighbourhood, itself included;
-    send the new edges on keyed by their larger end, for the small-star step."""
-    edges = _unique_rows(received)
+    send the new edges on by their larger end, for the small-star step."""
+    edges = _unique_rows(_received(sources, j))
     u, v = edges[:, 0], edges[:, 1]
     smallest = np.minimum(u, _group_min(u, v))
     larger = v > u
     out = np.column_stack([v[larger], smallest[larger]])
-    return _split(out, out[:, 0], partitions)
+    return _write_by_partition(path, out, out[:, 0], partitions)
 
 
-def _small_star(received: Sequence[np.ndarray], partitions: int) -> tuple[int, list[np.ndarray]]:
+def _small_star_task(
+    sources: Sequence[Location], j: int, partitions: int, path: Location
+) -> tuple[int, Location]:
     """Link each node and its smaller neighbours to the smallest of them; return the fingerprint
-    of the edge set received (unchanged from the last round means converged) and the new edges,
-    sent both ways for the next large-star step."""
-    edges = _unique_rows(received)
+    of the edge set received (unchanged from the last round means converged) and the file of the
+    new edges, both ways, for the next large-star step."""
+    edges = _unique_rows(_received(sources, j))
     u, v = edges[:, 0], edges[:, 1]
     smallest = _group_min(u, v)
     # Every neighbour here is smaller than u (edges arrive keyed by their larger end).
     nodes = np.concatenate([u[_group_starts(u)], v])
     targets = np.concatenate([smallest[_group_starts(u)], smallest])
     keep = nodes != targets
-    out = np.column_stack([nodes[keep], targets[keep]])
-    return _fingerprint(u, v), _split_both_ways(out, partitions)
+    return _fingerprint(u, v), _both_ways_task(
+        np.column_stack([nodes[keep], targets[keep]]), partitions, path
+    )
 
 
-def _stars_to_labels(received: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(nodes, labels) of the converged star forest: rows keyed by a root hold its leaves."""
-    edges = _unique_rows(received)
+def _stars_to_labels_task(sources: Sequence[Location], j: int) -> tuple[np.ndarray, np.ndarray]:
+    """(nodes, labels) of partition j of the converged star forest: rows keyed by a root hold its
+    leaves."""
+    edges = _unique_rows(_received(sources, j))
     roots = edges[:, 0] < edges[:, 1]
     root, leaf = edges[roots, 0], edges[roots, 1]
     centers = np.unique(root)
@@ -308,30 +343,55 @@ def _stars_to_labels(received: Sequence[np.ndarray]) -> tuple[np.ndarray, np.nda
     return nodes[order], labels[order]
 
 
+def _labels_by_node_task(
+    labelled: tuple[np.ndarray, np.ndarray], partitions: int, path: Location
+) -> Location:
+    """(node, label) rows by the partition of their node (distributed_components puts a
+    component's nodes in the partition of its label)."""
+    nodes, labels = labelled
+    return _write_by_partition(path, np.column_stack([nodes, labels]), nodes, partitions)
+
+
+def _edges_by_first_node_task(edges: Any, partitions: int, path: Location) -> Location:
+    """The edges by the partition of their first node."""
+    edges = _stacked([edges])
+    return _write_by_partition(path, edges, edges[:, 0], partitions)
+
+
+def _label_edges_task(
+    edges: Sequence[Location],
+    labels: Sequence[Location],
+    j: int,
+    partitions: int,
+    path: Location,
+) -> Location:
+    """Edges whose first node is in partition j, by the partition of their component's label."""
+    edges, rows = _received(edges, j), _received(labels, j)
+    order = np.argsort(rows[:, 0])
+    nodes, node_labels = rows[order, 0], rows[order, 1]
+    label = node_labels[np.searchsorted(nodes, edges[:, 0])]
+    return _write_by_partition(path, edges, label, partitions)
+
+
+def _component_keepers_task(
+    sources: Sequence[Location],
+    j: int,
+    score: Callable[[np.ndarray], np.ndarray] | None,
+    twins: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`keepers` of the edges of the whole components of partition j."""
+    edges = _received(sources, j)
+    return keepers(edges[:, 0], edges[:, 1], score, twins)
+
+
 def _fingerprint(u: np.ndarray, v: np.ndarray) -> int:
     """An order-free 64-bit digest of a set of distinct edges: a sum of mixed hashes."""
     mixed = fmix64(u.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + v.astype(np.uint64))
     return int(np.sum(mixed, dtype=np.uint64))
 
 
-def _split_both_ways(edges: np.ndarray, partitions: int) -> list[np.ndarray]:
-    """Both directions of each edge, keyed by their first node."""
-    both = np.concatenate([edges, edges[:, ::-1]])
-    return _split(both, both[:, 0], partitions)
-
-
-def _split(edges: np.ndarray, keys: np.ndarray, partitions: int) -> list[np.ndarray]:
-    """The rows of `edges` for each partition of their key."""
-    target = partition_of(keys, partitions)
-    order = np.argsort(target, kind="stable")
-    bounds = np.searchsorted(target[order], np.arange(partitions + 1))
-    edges = edges[order]
-    return [edges[bounds[j] : bounds[j + 1]] for j in range(partitions)]
-
-
-def _unique_rows(received: Sequence[np.ndarray]) -> np.ndarray:
-    """The distinct (u, v) rows received, sorted by u then v."""
-    edges = _stacked(received)
+def _unique_rows(edges: np.ndarray) -> np.ndarray:
+    """The distinct (u, v) rows of `edges`, sorted by u then v."""
     if not len(edges):
         return edges
     order = np.lexsort((edges[:, 1], edges[:, 0]))

@@ -89,7 +89,7 @@ class DedupConfig(Checked):
     bucket_rows: int = field(
         default=4_000_000,
         metadata={
-            "help": "band-key rows per shuffle partition; a task holds ~100 bytes per row",
+            "help": "band-key rows per shuffle partition; a task holds ~165 bytes per row",
             "checks": (POSITIVE,),
         },
     )
@@ -99,5 +99,13 @@ class DedupConfig(Checked):
             "help": "find connected components on one worker up to this many edges (~120 bytes "
             "each); above, in distributed large-star/small-star rounds",
             "checks": (NON_NEGATIVE,),
+        },
+    )
+    partition_edges: int = field(
+        default=5_000_000,
+        metadata={
+            "help": "edges per partition of the distributed components (a task holds ~100 "
+            "bytes per edge); a round runs 2 tasks per partition",
+            "checks": (POSITIVE,),
         },
     )

@@ -3,10 +3,12 @@ components/partition-N.arrow (key, cluster: the kept document's key). In the ord
 policy (`keeper`: first in input order, or longest text), each document is kept unless an edge
 joins it to a document kept before it (`kept_twins`), or each connected component keeps its
 first document (`kept_twins` off); on one worker when the edges fit `local_max_edges`, else
-distributed (`components.py`)."""
+distributed (`components.py`) over a partition per `partition_edges` edges, exchanging edges
+through files under exchange/."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -26,6 +28,9 @@ from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.edges import Edges
 from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.shuffle import read_table, write_sorted
+
+# The folder under OUT/dedup/ of the distributed steps' exchange files, rewritten by every run.
+EXCHANGE = "exchange"
 
 
 class Labelled(NamedTuple):
@@ -59,14 +64,17 @@ def submit_labels(
             _local_keepers_task, paths, destination, score, config.kept_twins, pure=False
         )
         return [written], {"method": "local", "edges": total}
+    partitions = max(1, math.ceil(total / config.partition_edges))
     loaded = [client.submit(_read_edges, [path], pure=False) for path in paths]
-    labelled, rounds = distributed_components(client, loaded, files.buckets)
-    labelled = distributed_keepers(client, loaded, labelled, score, config.kept_twins)
+    folder = files.run.dedup / EXCHANGE
+    labelled, rounds = distributed_components(client, loaded, partitions, folder)
+    labelled = distributed_keepers(client, loaded, labelled, folder, score, config.kept_twins)
     written = [
         client.submit(_write_components, labels, files.file("components", j), pure=False)
         for j, labels in enumerate(labelled)
     ]
-    return written, {"method": "distributed", "edges": total, "rounds": rounds}
+    method = {"method": "distributed", "edges": total, "partitions": partitions}
+    return written, {**method, "rounds": rounds}
 
 
 def _local_keepers_task(

@@ -42,7 +42,7 @@ from corpusmill.pipeline.dedup.clusters import submit_clusters
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.edges import submit_edges
 from corpusmill.pipeline.dedup.files import DedupFiles
-from corpusmill.pipeline.dedup.labels import submit_labels
+from corpusmill.pipeline.dedup.labels import EXCHANGE, submit_labels
 from corpusmill.pipeline.dedup.removed import submit_removed
 from corpusmill.pipeline.dedup.shingles import submit_shingles
 from corpusmill.pipeline.dedup.signatures import submit_signatures
@@ -59,6 +59,7 @@ _RERUN_STEPS = (
     "clusters",
     "roots",
     "removed",
+    EXCHANGE,
 )
 
 
@@ -91,6 +92,7 @@ def run_dedup(out: Location, config: DedupConfig, client: Client) -> dict[str, A
         client, files, config, pairs, [part.sizes for part in sizes]
     )
     (labels,) = _gather(client, "finding connected components", [labelled])
+    remove(run.dedup / EXCHANGE)  # the distributed steps' files, read by now
     paths = [found.path for found in labels]
     clustered = submit_clusters(client, files, signed, candidates, paths)
     written = submit_removed(client, files, clustered)
