@@ -47,7 +47,7 @@ from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.hashing import fmix64
 from corpusmill.pipeline.dedup.keys import ROW_BITS
 from corpusmill.pipeline.dedup.shuffle import partition_of, write_sorted
-from corpusmill.pipeline.dedup.signatures import _signature_metadata
+from corpusmill.pipeline.dedup.signatures import signature_metadata
 from corpusmill.pipeline.dedup.stage import run_dedup
 
 WORDS = 12
@@ -220,7 +220,7 @@ def write_inputs(
         }
     )
     counts = {"docs": len(index), "bytes": int(pc.sum(sizes).as_py())}
-    params = _signature_metadata(files, config, part)
+    params = signature_metadata(files, config, part)
     write_sorted(files.file("sizes", part), pa.table({"key": keys, "bytes": sizes}))
     write_sorted(files.file("signatures", part), rows, {"params": params, "counts": counts})
     return np.bincount(bucket, minlength=files.buckets)

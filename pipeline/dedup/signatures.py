@@ -58,7 +58,7 @@ def signatures_task(part: int, files: DedupFiles, config: DedupConfig) -> Signed
     """Hash one clean part's documents into band-key rows sorted by bucket, unless its files are
     up to date; return them and its counts."""
     signed = Signed(files.file("signatures", part), files.file("sizes", part), {})
-    params = _signature_metadata(files, config, part)
+    params = signature_metadata(files, config, part)
     current = read_metadata(signed.signatures)
     if current is not None and current["params"] == params and signed.sizes.exists():
         return signed._replace(counts=current["counts"])
@@ -92,6 +92,20 @@ def signatures_task(part: int, files: DedupFiles, config: DedupConfig) -> Signed
     return signed._replace(counts=counts)
 
 
+def signature_metadata(files: DedupFiles, config: DedupConfig, part: int) -> dict[str, Any]:
+    """What a part's signature file depends on, as its metadata records it: settings, bucket
+    count and its clean part's content; a file recording other values is rewritten."""
+    source = files.clean(part)
+    settings = ("near", "exact_url", "shingle_size", "bands", "rows", "seed", "keeper")
+    return {
+        **{name: getattr(config, name) for name in settings},
+        "buckets": files.buckets,
+        # The part's content, not its mtime: a rewritten but identical part keeps its signatures,
+        # and the signature file's bytes never depend on when the part was written.
+        "source": {"bytes": source.stat().st_size, "xxh3": file_checksum(source)},
+    }
+
+
 def _band_rows(
     batch: pa.RecordBatch,
     keys: np.ndarray,
@@ -121,16 +135,3 @@ def _band_rows(
     low = np.concatenate(lows)
     columns = (partition_of(low, buckets), np.concatenate(band), np.concatenate(highs), low)
     return pa.table([*columns, np.concatenate(owners)], schema=_BANDS)
-
-
-def _signature_metadata(files: DedupFiles, config: DedupConfig, part: int) -> dict[str, Any]:
-    """What a part's signature file depends on: settings, bucket count and its clean part."""
-    source = files.clean(part)
-    settings = ("near", "exact_url", "shingle_size", "bands", "rows", "seed", "keeper")
-    return {
-        **{name: getattr(config, name) for name in settings},
-        "buckets": files.buckets,
-        # The part's content, not its mtime: a rewritten but identical part keeps its signatures,
-        # and the signature file's bytes never depend on when the part was written.
-        "source": {"bytes": source.stat().st_size, "xxh3": file_checksum(source)},
-    }
