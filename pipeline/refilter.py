@@ -33,7 +33,7 @@ from corpusmill.loader.layout import RunLayout, part_name
 from corpusmill.pipeline.clean import decided_rows, part_writer, summarize
 from corpusmill.pipeline.cluster import dask_client, run_tasks
 from corpusmill.pipeline.config import RunConfig, config_to_toml, load_config
-from corpusmill.pipeline.filters import FAMILIES, build_families, decide_filters
+from corpusmill.pipeline.filters import FAMILIES, RuleFamily, build_families, decide_filters
 from corpusmill.pipeline.run import changed_keys
 from corpusmill.pipeline.schema import DOCUMENTS
 
@@ -100,13 +100,18 @@ def refilter_part(index: int, config: RunConfig, layout: RunLayout) -> dict[str,
     signals, then its marker; return the marker's counts.
 
     The records rejected before the verdicts (those not in the signals part) are kept as they
-    are, first, as the clean stage writes them; the verdicts' rows follow in input order.
+    are, first, as the clean stage writes them; the verdicts' rows follow in input order. A part
+    whose files already hold the new verdicts (its documents kept, and the reasons of those
+    removed) is left as it is: only the ids, steps and reasons are read to know it.
     """
     families = build_families(config.filters)
     measured = pq.ParquetFile(open_input(layout.signals_part(index)))
-    measured_ids = measured.read(columns=["id"])["id"]
     marker = json.loads(layout.clean_marker(index).read_text())
     old_rejected = pq.ParquetFile(open_input(layout.rejected_part(index)))
+    verdicts = measured.read(columns=["id", "signals"])
+    measured_ids = verdicts["id"]
+    if _holds_verdicts(layout, index, old_rejected, verdicts, families):
+        return marker
     with part_writer(layout, index, marker["splits"]) as part:
         part.counters.update(marker["counters"])
         for batch in old_rejected.iter_batches():
@@ -120,6 +125,30 @@ def refilter_part(index: int, config: RunConfig, layout: RunLayout) -> dict[str,
             part.keep(kept)
             part.reject(removed)
     return part.record
+
+
+def _holds_verdicts(
+    layout: RunLayout,
+    index: int,
+    rejected: pq.ParquetFile,
+    verdicts: pa.Table,
+    families: Sequence[RuleFamily],
+) -> bool:
+    """Whether part `index` keeps the documents the families keep from their signals in
+    `verdicts` (ids and signals), and lists the others with the reasons they fail for."""
+    decision = decide_filters(verdicts["signals"].combine_chunks(), families)
+    ids = verdicts["id"].combine_chunks()
+    keep = pa.array(decision.keep, pa.bool_())
+    kept = pq.ParquetFile(open_input(layout.clean_part(index))).read(columns=["id"])["id"]
+    if not kept.combine_chunks().equals(ids.filter(keep)):
+        return False
+    listed = rejected.read(columns=["id", "step", "reason"])
+    listed = listed.filter(pc.is_in(listed["id"], ids))
+    reasons = pc.binary_join_element_wise(listed["step"], listed["reason"], ":").combine_chunks()
+    drop = pc.invert(keep)
+    return listed["id"].combine_chunks().equals(ids.filter(drop)) and reasons.equals(
+        decision.reason.filter(drop)
+    )
 
 
 def _refilter_parts(
