@@ -83,9 +83,15 @@ def main() -> None:
         default=DedupConfig().local_max_edges,
         help="dedup.local_max_edges; 0 finds components in distributed rounds",
     )
+    parser.add_argument(
+        "--partition-edges",
+        type=int,
+        default=DedupConfig().partition_edges,
+        help="dedup.partition_edges: edges per partition of the distributed components",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    config = DedupConfig(local_max_edges=args.local_max_edges)
+    config = DedupConfig(local_max_edges=args.local_max_edges, partition_edges=args.partition_edges)
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     results = []
     for docs in sorted(args.docs):
@@ -345,17 +351,22 @@ def print_summary(results: list[dict[str, Any]], workers: int, config: DedupConf
             f"{r['removed']['near']['docs']:,} | {'yes' if r['correct'] else 'NO'} |"
         )
     print(
-        f"\nbucket_rows = {config.bucket_rows:,} (~100 bytes a row: "
-        f"{config.bucket_rows * 100 / 1e6:.0f} MB per candidates task); local_max_edges = "
+        f"\nbucket_rows = {config.bucket_rows:,} (~165 bytes a row: "
+        f"{config.bucket_rows * 165 / 1e6:.0f} MB per candidates task); local_max_edges = "
         f"{config.local_max_edges:,} (~120 bytes an edge: "
-        f"{config.local_max_edges * 120 / 1e6:.0f} MB on one worker)"
+        f"{config.local_max_edges * 120 / 1e6:.0f} MB on one worker); partition_edges = "
+        f"{config.partition_edges:,} (~100 bytes an edge: "
+        f"{config.partition_edges * 100 / 1e6:.0f} MB per distributed components task)"
     )
 
 
 def _components(how: dict[str, Any]) -> str:
-    """How components were found: locally, or in how many distributed rounds."""
+    """How components were found: locally, or in how many distributed rounds of how many
+    partitions."""
     rounds = how.get("rounds")
-    return f"{how['method']}, {rounds} rounds" if rounds else how["method"]
+    if not rounds:
+        return how["method"]
+    return f"{how['method']}, {rounds} rounds of {how['partitions']} partitions"
 
 
 if __name__ == "__main__":
