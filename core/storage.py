@@ -23,12 +23,11 @@ What a stage does with a run's file `path` (a Path or an ObjectPath from loader/
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import shutil
 import stat
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +51,7 @@ CREDENTIAL_VARIABLES = {
 # A reachability check fails in seconds: botocore would otherwise retry a refused connection for
 # about ten.
 _CHECK_CONFIG = {"connect_timeout": 5, "read_timeout": 10, "retries": {"max_attempts": 1}}
-# The credentials this process was given, by their id (`StorageOptions`): in memory only.
+# The credentials this process was given, by their random id (`StorageOptions`): in memory only.
 _CREDENTIALS: dict[str, dict[str, str]] = {}
 
 
@@ -120,11 +119,16 @@ def credentials(options: Mapping[str, Any]) -> dict[str, str]:
     return {name: options[name] for name in CREDENTIAL_VARIABLES if options.get(name)}
 
 
-def remember_credentials(secrets: Mapping[str, str]) -> None:
-    """Let storage options unpickled in this process that name `secrets` by their id hold them
-    again; kept in memory only."""
-    if secrets:
-        _CREDENTIALS[_credentials_id(secrets)] = dict(secrets)
+def remember_credentials(secrets: Mapping[str, str], secrets_id: str = "") -> str:
+    """Keep `secrets` in this process's memory under `secrets_id` (default: their id here, else a
+    new random one, which reveals nothing of them), so that storage options naming that id hold
+    them again when unpickled; return the id."""
+    secrets = dict(secrets)
+    if not secrets_id:
+        known = (held_id for held_id, held in _CREDENTIALS.items() if held == secrets)
+        secrets_id = next(known, uuid.uuid4().hex)
+    _CREDENTIALS[secrets_id] = secrets
+    return secrets_id
 
 
 def is_url(spec: str | os.PathLike[str]) -> bool:
@@ -351,9 +355,9 @@ class StorageOptions(dict):
         super().__init__(*args, **kwargs)
         secrets = credentials(self)
         copied = getattr(args[0], "secrets_id", "") if args else ""
-        self.secrets_id = _credentials_id(secrets) if secrets else secrets_id or copied
+        self.secrets_id = secrets_id or copied
         if secrets:
-            remember_credentials(secrets)
+            self.secrets_id = remember_credentials(secrets, self.secrets_id)
         elif self.secrets_id in _CREDENTIALS:
             self.update(_CREDENTIALS[self.secrets_id])
 
@@ -369,12 +373,6 @@ Location = Path | ObjectPath
 def _unpickled_options(public: dict[str, Any], secrets_id: str) -> StorageOptions:
     """Storage options from their pickle: `public` and the credentials of `secrets_id`."""
     return StorageOptions(public, secrets_id=secrets_id)
-
-
-def _credentials_id(secrets: Mapping[str, str]) -> str:
-    """An id of credentials that does not reveal them: a hash of them."""
-    text = json.dumps(dict(secrets), sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def _first(environ: Mapping[str, str], names: Iterable[str]) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from distributed import Client, WorkerPlugin
 
-from corpusmill.core.storage import credentials, remember_credentials
+from corpusmill.core.storage import StorageOptions, credentials, remember_credentials
 
 
 @contextlib.contextmanager
@@ -22,12 +22,13 @@ def credentials_on_workers(client: Client, options: Mapping[str, Any]) -> Iterat
     A worker plugin of this run's own name, so that runs with other credentials on the same
     cluster keep theirs.
     """
+    options = StorageOptions(options)
     secrets = credentials(options)
     if not secrets:
         yield
         return
     name = f"corpusmill-credentials-{uuid.uuid4().hex}"
-    client.register_plugin(_Credentials(secrets), name=name)
+    client.register_plugin(_Credentials(options.secrets_id, secrets), name=name)
     try:
         yield
     finally:
@@ -37,8 +38,9 @@ def credentials_on_workers(client: Client, options: Mapping[str, Any]) -> Iterat
 class _Credentials(WorkerPlugin):
     """Hands a run's credentials to a worker when the worker sets it up."""
 
-    def __init__(self, secrets: Mapping[str, str]) -> None:
+    def __init__(self, secrets_id: str, secrets: Mapping[str, str]) -> None:
+        self.secrets_id = secrets_id
         self.secrets = dict(secrets)
 
     def setup(self, worker: Any) -> None:
-        remember_credentials(self.secrets)
+        remember_credentials(self.secrets, self.secrets_id)
