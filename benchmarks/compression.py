@@ -11,6 +11,24 @@ code, decoded back to the held-out text and checked identical; the model's total
 length adds its checkpoint's bytes.
 
     python benchmarks/compression.py [--seconds 480] [--info /usr/share/info] [--work DIR]
+
+On this 2-core machine, shared with other work, with `--seconds 360` (the steps set from a timed
+20-step stretch whose two evaluations made it overestimate: training ran 212 s, 126 s of CPU),
+1,378 documents (4.6 MB), 63 held out (129,265 bytes, 37,493 tokens of a 4,096 vocabulary):
+
+| method | bits/byte |
+|---|---|
+| Kneser-Ney trigram, arithmetic-coded | 1.561 |
+| numpy GPT (613 steps, 1.26M tokens seen), arithmetic-coded | 1.883 |
+| zstd -19 + dictionary, one stream | 2.060 |
+| zstd -19 + dictionary, each document alone | 2.232 |
+| zstd -19, one stream | 2.333 |
+| zstd -19, each document alone | 3.194 |
+
+The model (937,472 parameters, a 3,770,870-byte checkpoint) codes the held-out text in 30,424
+bytes to zstd -19's 37,703; with its own bytes, 29.4 times the raw text, so it pays for itself
+against zstd -19 from 67 MB of such text. The trigram, fit on the other 4.5 MB, stays ahead:
+the manuals repeat node headers, menus and option lists it has seen whole.
 """
 
 from __future__ import annotations
@@ -171,8 +189,9 @@ def train_for(run: Path, ckpt: Path, seconds: float) -> tuple[Path, int, float]:
     per_step = (time.perf_counter() - started) / _PROBE_STEPS
     steps = max(_PROBE_STEPS, int(seconds / per_step))
     config = dataclasses.replace(MODEL, steps=steps, eval_every=max(1, steps // 8))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     train(run, config, ckpt, progress=True)
+    print(f"trained {steps} steps in {time.process_time() - cpu:.0f} s of CPU")
     return ckpt, steps, time.perf_counter() - started
 
 
