@@ -29,11 +29,10 @@ from corpusmill.train.loop import TrainConfig, train
 
 TINY = TrainConfig(
     n_layer=1, n_head=2, n_embd=8, seq_len=16, steps=2, batch_size=8, warmup=0, eval_every=2,
-    eval_batches=1,
 )  # fmt: skip
 TRAIN_FLAGS = [
     "--steps", "2", "--seq-len", "16", "--n-layer", "1", "--n-head", "2", "--n-embd", "8",
-    "--batch-size", "8", "--warmup", "0", "--eval-batches", "1", "--no-progress",
+    "--batch-size", "8", "--warmup", "0", "--no-progress",
 ]  # fmt: skip
 
 
@@ -179,18 +178,21 @@ def test_a_token_id_outside_the_vocabulary_is_refused_naming_its_shard(run, tmp_
     out = copy_run(run, tmp_path)
     manifest = read_manifest(out)
     assert list(TokenDataset(out).ids_out_of_range()) == []
-    # Among the held-out sequences (the run's last), which training reads first.
-    index = manifest.shards[1].tokens - 21
-    set_token(out / shard_name(1), index, 60000)
-    problem = (
-        f"{out / shard_name(1)}: token {index} is id 60000, outside the manifest's vocabulary "
+    # Every 40th token of every shard, so that whatever training reads first holds one.
+    for shard, info in enumerate(manifest.shards):
+        for index in range(0, info.tokens, 40):
+            set_token(out / shard_name(shard), index, 60000)
+    problems = list(TokenDataset(out).ids_out_of_range())
+    assert problems[0] == (
+        f"{out / shard_name(0)}: token 0 is id 60000, outside the manifest's vocabulary "
         f"of {manifest.vocab_size}"
     )
-    assert list(TokenDataset(out).ids_out_of_range()) == [problem]
     status, err = exit_and_error(
         ["train", str(out), "--ckpt", str(tmp_path / "m.npz"), *TRAIN_FLAGS], capsys
     )
-    assert status == 1 and problem in err
+    named = re.search(r"(\S+shard-\d+\.arrow): token (\d+) is id 60000, outside the", err)
+    assert status == 1 and named, err
+    assert int(named[2]) % 40 == 0 and Path(named[1]).parent == out
     assert not (tmp_path / "m.npz").exists()
 
 
@@ -387,9 +389,9 @@ def test_training_whose_loss_becomes_nan_stops_naming_the_step(run, tmp_path: Pa
 def test_training_on_text_that_only_repeats_the_held_out_sequences_is_refused(
     run, tmp_path: Path, capsys
 ):
-    # The run's 300 documents are 6 sentences repeated: with seq_len 12, its 1074 sequences are
-    # 43 distinct ones, every one of them among the 107 held out.
-    flags = ["--seq-len", "12", "--batch-size", "1000"]
+    # The run's 300 documents are 6 sentences repeated, 258 tokens a round: with seq_len 258 every
+    # training sequence is the same one, which a held-out document holds too.
+    flags = ["--seq-len", "258", "--batch-size", "8"]
     status, err = exit_and_error(
         ["train", str(run), "--ckpt", str(tmp_path / "m.npz"), *TRAIN_FLAGS, *flags], capsys
     )
