@@ -226,6 +226,11 @@ class RunLayout:
         """The folder `corpusmill report` writes by default."""
         return self.root / "report"
 
+    @property
+    def report_documents(self) -> Location:
+        """The folder of the report's per-document figures, a Parquet file per clean part."""
+        return self.report / "documents"
+
     def results(self) -> list[Location]:
         """The files and folders in the folder that the run's stages and the commands writing
         into it by default (`corpusmill report`) wrote, in the order they come."""
