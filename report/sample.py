@@ -5,22 +5,23 @@ part, the next ones in that order up to `train_bytes`, that models and dictionar
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from corpusmill.core.storage import Location, location
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.corpus import read_kept
 from corpusmill.pipeline.readers import InputError
 from corpusmill.train.heldout import split_rows
 
 
-def held_out_split(out: Path, held_out_bytes: int, train_bytes: int) -> tuple[pa.Table, pa.Table]:
+def held_out_split(
+    out: Location | str, held_out_bytes: int, train_bytes: int
+) -> tuple[pa.Table, pa.Table]:
     """(held-out, training) tables of `id` and `text` of a run's deduplicated documents, each in
-    corpus order."""
-    layout = RunLayout(Path(out))
+    corpus order; the run is a local folder or an object store's URL."""
+    layout = RunLayout(location(out))
     parts = run_parts(out)
     ids, sizes = [], []
     for part in parts:
@@ -31,13 +32,13 @@ def held_out_split(out: Path, held_out_bytes: int, train_bytes: int) -> tuple[pa
     return _take(layout, parts, held), _take(layout, parts, train)
 
 
-def run_parts(out: Path) -> list[int]:
-    """The clean part numbers of the run in folder `out`, in input order; an InputError without
-    any."""
-    if not Path(out).is_dir():
+def run_parts(out: Location | str) -> list[int]:
+    """The clean part numbers of the run in folder or URL `out`, in input order; an InputError
+    without any."""
+    layout = RunLayout(location(out))
+    if not layout.root.is_dir():
         raise InputError(f"{out} is not a folder: name a run's output folder")
-    layout = RunLayout(Path(out))
-    parts = layout.clean_parts()
+    parts = layout.clean_parts() if layout.clean.is_dir() else []
     if not parts:
         raise InputError(
             f"{out} holds no run: {layout.clean} has no part; run `corpusmill run` first"
