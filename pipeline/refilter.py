@@ -33,7 +33,7 @@ from corpusmill.loader.layout import RunLayout, part_name
 from corpusmill.pipeline.clean import decided_rows, part_writer, summarize
 from corpusmill.pipeline.cluster import dask_client, run_tasks
 from corpusmill.pipeline.config import RunConfig, config_to_toml, load_config
-from corpusmill.pipeline.filters import FAMILIES, RuleFamily, build_families, decide_filters
+from corpusmill.pipeline.filters import FAMILIES, Decision, build_families, decide_filters
 from corpusmill.pipeline.run import changed_keys
 from corpusmill.pipeline.schema import DOCUMENTS
 
@@ -108,20 +108,28 @@ def refilter_part(index: int, config: RunConfig, layout: RunLayout) -> dict[str,
     measured = pq.ParquetFile(open_input(layout.signals_part(index)))
     marker = json.loads(layout.clean_marker(index).read_text())
     old_rejected = pq.ParquetFile(open_input(layout.rejected_part(index)))
-    verdicts = measured.read(columns=["id", "signals"])
-    measured_ids = verdicts["id"]
-    if _holds_verdicts(layout, index, old_rejected, verdicts, families):
+    measured_ids = measured.read(columns=["id"])["id"].combine_chunks()
+    signals = measured.read(columns=["signals"])["signals"].combine_chunks()
+    decision = decide_filters(signals, families)
+    if _holds_verdicts(layout, index, old_rejected, measured_ids, decision):
         return marker
     with part_writer(layout, index, marker["splits"]) as part:
         part.counters.update(marker["counters"])
         for batch in old_rejected.iter_batches():
             rows = pa.Table.from_batches([batch])
             part.reject(rows.filter(pc.invert(pc.is_in(rows["id"], measured_ids))))
-        for batch in measured.iter_batches():
+        start = 0
+        for batch in measured.iter_batches(columns=[*DOCUMENTS.names, "edited"]):
             table = pa.Table.from_batches([batch])
             texts = pc.coalesce(table["edited"], table["text"]).combine_chunks()
-            decision = decide_filters(table["signals"].combine_chunks(), families)
-            kept, removed = decided_rows(table.select(DOCUMENTS.names), texts, decision)
+            rows = slice(start, start + table.num_rows)
+            start = rows.stop
+            verdicts = Decision(
+                decision.keep[rows],
+                decision.reason.slice(rows.start, table.num_rows),
+                decision.saw_edited[rows],
+            )
+            kept, removed = decided_rows(table.select(DOCUMENTS.names), texts, verdicts)
             part.keep(kept)
             part.reject(removed)
     return part.record
@@ -131,13 +139,11 @@ def _holds_verdicts(
     layout: RunLayout,
     index: int,
     rejected: pq.ParquetFile,
-    verdicts: pa.Table,
-    families: Sequence[RuleFamily],
+    ids: pa.Array,
+    decision: Decision,
 ) -> bool:
-    """Whether part `index` keeps the documents the families keep from their signals in
-    `verdicts` (ids and signals), and lists the others with the reasons they fail for."""
-    decision = decide_filters(verdicts["signals"].combine_chunks(), families)
-    ids = verdicts["id"].combine_chunks()
+    """Whether part `index` keeps the documents of `ids` that `decision` keeps, and lists the
+    others with the reasons it gives."""
     keep = pa.array(decision.keep, pa.bool_())
     kept = pq.ParquetFile(open_input(layout.clean_part(index))).read(columns=["id"])["id"]
     if not kept.combine_chunks().equals(ids.filter(keep)):
