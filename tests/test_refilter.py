@@ -117,10 +117,16 @@ def test_refilter_to_new_thresholds_writes_what_a_fresh_run_with_them_writes(
     assert results(out) == results(fresh_b)
 
 
-def test_refilter_with_the_run_own_thresholds_rewrites_the_same_bytes(run_a, client):
+def test_parts_whose_verdicts_do_not_change_are_left_as_they_are(run_a, client):
     before = files(run_a, "clean", "clean/_done", "rejected")
-    refilter_run(run_a, [], client=client)
+    written = {path: (run_a / path).stat().st_mtime_ns for path in before}
+    # min_words 50 -> 49: no document of the sample has 49 words.
+    config = run_a.parent / "same.toml"
+    config.write_text("[filters.gopher_quality]\nmin_words = 49\n")
+    refilter_run(run_a, [config], client=client)
     assert files(run_a, "clean", "clean/_done", "rejected") == before
+    assert {path: (run_a / path).stat().st_mtime_ns for path in before} == written
+    assert "min_words = 49" in (run_a / "config.toml").read_text()
 
 
 def test_a_change_beyond_thresholds_is_refused_and_leaves_the_run_as_it_was(run_a, client):
