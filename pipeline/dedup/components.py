@@ -3,7 +3,9 @@
 Two ways, with identical results: `local_components` on one machine when the edge list fits in
 memory, and `distributed_components`, the large-star/small-star rounds of Kiveris et al. 2014
 ("Connected Components in MapReduce and Beyond") over edges hash-partitioned across Dask tasks,
-when it does not. Labels are minimum keys, so neither depends on edge order or partitioning.
+when it does not; each step's tasks exchange edges through files sorted by destination partition
+(shuffle.py), a task per partition. Labels are minimum keys, so neither depends on edge order or
+partitioning.
 
 Then which document each one is kept as, or removed for (`keepers`, `distributed_keepers`): in
 the order of a keeper policy, each removed document with a kept twin it has an edge to.
