@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 from pathlib import Path
 
 from corpusmill.cli.flags import add_config_flags, config_from_flags
+from corpusmill.core.storage import check_location, location
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import ConfigError
@@ -16,6 +18,8 @@ from corpusmill.report.config import ReportConfig
 from corpusmill.report.predict import CheckpointModel
 from corpusmill.report.render import write_report
 from corpusmill.report.sample import run_parts
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
@@ -28,13 +32,18 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
         "byte: gzip and zstd (with and without a dictionary), the tokenizer, Kneser-Ney token "
         "models and a trained model used as arithmetic coders, and raw vs clean vs deduplicated.",
     )
-    parser.add_argument("out", type=Path, metavar="OUT", help="a run's output folder")
+    parser.add_argument(
+        "out", type=location, metavar="OUT", help="a run's output folder or its s3:// URL"
+    )
     parser.add_argument("--model", type=Path, help="a trained checkpoint (model.npz) to measure")
     parser.add_argument(
         "--tokenizer", type=Path, help="tokenizer.json to use when OUT has no tokenized shards"
     )
     parser.add_argument(
-        "--dest", type=Path, help="folder for the report files (default: OUT/report)"
+        "--dest",
+        type=Path,
+        help="local folder for the report files (default: OUT/report; ./report-NAME for a run "
+        "on an object store named NAME)",
     )
     parser.add_argument(
         "--no-stages",
@@ -57,8 +66,9 @@ def report(args: argparse.Namespace) -> int:
     """Build the report and write its files."""
     config = config_from_flags(args, ReportConfig)
     # Everything that can be refused is, before the minutes of work.
+    check_location(args.out)
     run_parts(args.out)
-    dest = args.dest or RunLayout(args.out).report
+    dest = args.dest or _default_dest(RunLayout(args.out))
     if dest.exists() and not dest.is_dir():
         raise ConfigError(f"--dest {dest} is a file: name a folder for the report files")
     tokenizer, _ = report_tokenizer(args.out, args.tokenizer)
@@ -76,11 +86,21 @@ def report(args: argparse.Namespace) -> int:
             model=model,
             checkpoint=checkpoint,
             client=client,
-            documents=dest / "documents",
+            documents=dest / RunLayout(args.out).report_documents.name,
         )
     for path in write_report(result, dest):
         print(path)
     return 0
+
+
+def _default_dest(layout: RunLayout) -> Path:
+    """OUT/report for a local run; the report of a run on an object store is written locally,
+    to ./report-NAME."""
+    if isinstance(layout.report, Path):
+        return layout.report
+    dest = Path(f"{layout.report.name}-{layout.root.name}")
+    log.warning("report: %s is on an object store; the report goes to %s", layout.root, dest)
+    return dest
 
 
 def _checkpoint(path: Path, tokenizer: Path) -> tuple[CheckpointModel, dict]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from corpusmill.core.storage import Location, location
 from corpusmill.loader.format import MissingRunError, read_manifest, run_tokenizer
 from corpusmill.pipeline.readers import InputError
 from corpusmill.report.compressors import compressed_sizes, train_dictionary
@@ -32,7 +33,7 @@ _NGRAM_NAMES = {1: "unigram", 2: "bigram", 3: "trigram"}
 
 
 def build_report(
-    out: Path,
+    out: Location | str,
     config: ReportConfig,
     tokenizer: Path | None = None,
     model: NextTokenModel | None = None,
@@ -40,13 +41,13 @@ def build_report(
     client: Client | None = None,
     documents: Path | None = None,
 ) -> dict[str, Any]:
-    """The report of run folder `out` as a JSON-ready dict. The tokenizer is the one the run's
-    manifest names, else `tokenizer`; `model` (a trained model) and its `checkpoint` (file bytes,
-    parameters, held-out set and training history) are optional; with a Dask `client`, the raw vs
-    clean vs deduplicated comparison of the whole run is added, each clean document's figures
-    written to the folder `documents`."""
+    """The report of run folder `out` (local, or an object store's URL) as a JSON-ready dict. The
+    tokenizer is the one the run's manifest names, else `tokenizer`; `model` (a trained model)
+    and its `checkpoint` (file bytes, parameters, held-out set and training history) are
+    optional; with a Dask `client`, the raw vs clean vs deduplicated comparison of the whole run
+    is added, each clean document's figures written to the local folder `documents`."""
     started = time.perf_counter()
-    out = Path(out)
+    out = location(out)
     held, train = held_out_split(out, config.held_out_bytes, config.train_bytes)
     if not train.num_rows:
         raise InputError(
@@ -169,7 +170,9 @@ def _figure(bits: float, num_bytes: int) -> dict[str, float]:
     return {"bits_per_byte": round(bpb, 4), "ratio": round(8 / bpb, 4) if bpb else float("inf")}
 
 
-def report_tokenizer(out: Path, tokenizer: Path | None = None) -> tuple[Path, int | None]:
+def report_tokenizer(
+    out: Location | str, tokenizer: Path | None = None
+) -> tuple[Location, int | None]:
     """The tokenizer file a report of run folder `out` encodes with, the one its manifest names,
     else `tokenizer`; and the manifest's EOS id (None without a manifest)."""
     try:
@@ -184,7 +187,9 @@ def report_tokenizer(out: Path, tokenizer: Path | None = None) -> tuple[Path, in
     return run_tokenizer(out, manifest), manifest.eos_id
 
 
-def _encoder(out: Path, tokenizer: Path | None, texts: list[str]) -> tuple[Encoder, int, Path]:
+def _encoder(
+    out: Location, tokenizer: Path | None, texts: list[str]
+) -> tuple[Encoder, int, Location]:
     """The run's encoder (its manifest's tokenizer, else `tokenizer`) and its EOS id."""
     path, eos_id = report_tokenizer(out, tokenizer)
     encoder = load_encoder(path, verify=texts[:16])
@@ -196,7 +201,7 @@ def _encoder(out: Path, tokenizer: Path | None, texts: list[str]) -> tuple[Encod
 
 def _tokenizer_section(
     encoder: Encoder,
-    path: Path,
+    path: Location,
     held: list[np.ndarray],
     train: list[np.ndarray],
     texts: list[str],
