@@ -37,6 +37,7 @@ from corpusmill.core.atomic import write_json
 from corpusmill.core.errors import StageError
 from corpusmill.core.storage import Location, file_sizes, open_input, remove
 from corpusmill.loader.layout import RunLayout
+from corpusmill.pipeline.cluster import gather
 from corpusmill.pipeline.dedup.candidates import submit_candidates
 from corpusmill.pipeline.dedup.clusters import submit_clusters
 from corpusmill.pipeline.dedup.config import DedupConfig
@@ -142,7 +143,7 @@ def _gather(client: Client, step: str, layers: Sequence[Sequence[Any]]) -> list[
     """The results of each layer of futures, or a StageError naming the step that failed; files
     written by finished tasks stay, so a rerun resumes."""
     try:
-        return [client.gather(list(layer)) for layer in layers]
+        return [gather(client, list(layer), f"dedup: {step}") for layer in layers]
     except StageError:
         raise
     except Exception as exc:
