@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from distributed import Client, get_task_stream
+from cluster_apart import cluster_started_apart
+from distributed import get_task_stream
 
 from corpusmill.cli.main import main
 from corpusmill.loader.format import read_manifest, verify_shards
@@ -173,54 +171,8 @@ def test_rerun_skips_finished_tasks_and_redoes_only_missing_ones(two_workers, tm
 
 
 def test_an_existing_dask_cluster_gives_the_same_output(two_workers, tmp_path):
-    dask = Path(sys.executable).with_name("dask")
-    scheduler_file = tmp_path / "scheduler.json"
-    scheduler = subprocess.Popen(
-        [
-            dask,
-            "scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--dashboard-address",
-            ":0",
-            "--scheduler-file",
-            scheduler_file,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    workers = [
-        subprocess.Popen(
-            [
-                dask,
-                "worker",
-                "--scheduler-file",
-                scheduler_file,
-                "--nthreads",
-                "1",
-                "--dashboard-address",
-                ":0",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(2)
-    ]
-    try:
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        address = json.loads(scheduler_file.read_text())["address"]
-        with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
+    with cluster_started_apart(tmp_path, workers=2) as (address, _):
         sample_run(tmp_path / "out", scheduler=address)
-    finally:
-        for process in [*workers, scheduler]:
-            process.terminate()
-        for process in [*workers, scheduler]:
-            process.wait(timeout=30)
     assert outputs(tmp_path / "out") == outputs(two_workers[0])
 
 
