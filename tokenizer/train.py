@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from corpusmill.core.atomic import write_text
 from corpusmill.core.errors import UserError
+from corpusmill.core.progress import Progress, progress
 from corpusmill.core.storage import Location, location
 from corpusmill.tokenizer.config import TokenizerConfig
 
@@ -60,13 +61,7 @@ def train_tokenizer(
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=sys.stderr.isatty(),
     )
-    with tqdm(
-        total=min(total, config.sample_bytes),
-        desc="train-tokenizer",
-        unit="B",
-        unit_scale=True,
-        disable=None,
-    ) as bar:
+    with progress("train-tokenizer", min(total, config.sample_bytes), unit="byte") as bar:
         # One text per item: tokenizers reads 256 items ahead, so items that were whole batches
         # would hold 256 batches of text at once.
         texts = _sample(corpus, config, fraction, counts, bar)
@@ -125,7 +120,7 @@ def _sample(
     config: TokenizerConfig,
     fraction: float,
     counts: Counter[str],
-    bar: tqdm,
+    bar: Progress,
 ) -> Iterator[str]:
     """The texts to train on, one at a time: documents whose id hashes below `fraction` of the
     hash range, cut to max_doc_chars, until the next one would pass sample_bytes."""
