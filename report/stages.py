@@ -12,9 +12,9 @@ as one stream, which shows the duplicates within a split or a part.
 
 A task holds one batch of documents at a time, whatever the size of its split or part (a file
 that cannot be split is one split): sizes are summed batch by batch and the stream is fed to
-streaming compressors. Their size is the stream figure; zstd's differs from one-shot compression
-of the same bytes by a few bytes at -19 and up to half a percent at -3, as a streaming frame does
-not know its size in advance; gzip's is the same.
+streaming compressors, whose output is the stream figure. gzip's is that of one-shot compression;
+zstd's is not quite, as a streaming frame is compressed without knowing its size: on MB of text it
+differs by a few bytes at -19 and by up to half a percent at -3.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def stage_compression(out: Location | str, client: Client, documents: Path) -> d
     stages = {
         stage: _merge(result[stage] for result in results if stage in result) for stage in STAGES
     }
-    if not layout.dedup_marker.exists():
+    if not (layout.dedup_marker.exists() or layout.lines_marker.exists()):
         del stages["deduplicated"]
     return {
         "input_files": len(files),
