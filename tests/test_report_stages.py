@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import gc
 import gzip
+import os
 import random
+import subprocess
 import weakref
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 from test_dedup_s3 import upload
-from test_lines import lines_run
+from test_lines import CORPUSMILL, lines_run
 
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import dask_client
@@ -128,6 +130,27 @@ def test_the_report_of_a_run_on_s3_equals_the_report_of_its_local_copy(
     assert figures(remote) == figures(local)
     assert remote["stages"]["stages"]["deduplicated"]["total"]["docs"] == 39
     assert pq.read_table(tmp_path / "s3").equals(pq.read_table(tmp_path / "local"))
+
+
+def test_the_report_of_a_run_on_s3_is_written_to_a_local_folder_named_after_it(
+    run, s3_server, s3_bucket, tmp_path
+):
+    upload(run, s3_bucket / "run")
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": s3_server.endpoint,
+        "AWS_ACCESS_KEY_ID": s3_server.options["key"],
+        "AWS_SECRET_ACCESS_KEY": s3_server.options["secret"],
+    }
+    command = [CORPUSMILL, "report", s3_bucket / "run", "--held-out-bytes", 2000, "--workers", 1]
+    done = subprocess.run(
+        list(map(str, command)), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    dest = tmp_path / "report-run"
+    assert "the report goes to report-run" in done.stderr
+    assert (dest / "report.json").is_file()
+    assert pq.read_table(dest / "documents").num_rows == 40
 
 
 def figures(report: dict) -> dict:
