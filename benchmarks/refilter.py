@@ -13,14 +13,16 @@ family measuring every document and the rows of the signals part made (`judge_fa
 `measured_rows`), and the bytes of the signals parts against those of the clean and rejected
 parts.
 
-On the generated crawl of 55.6 MB of HTML (584 pages, 9 parts by the default plan), 2 workers
-of a 2-core machine shared with other work, new thresholds of every family changing the verdicts
-of every part: the clean stage 8.9 s, refilter 0.25 s (35x; the tasks' compute 16.7 s against
-0.44 s, 38x). On 4 parts (`--splits 4`) 23x, on the 111.6 MB crawl in 4 parts 31x: refilter's
-time is mostly the cost per task of Dask and of opening and writing Parquet, which grows with the
-parts, not the bytes. Measuring every family on every document took -26 % to +10 % of the filters'
-time in sequence (the noise of this machine), and the signals parts take twice the bytes of the
-clean and rejected parts (each text twice: as it reached the filters and as C4 left it).
+On a 2-core machine shared with other work, 2 workers, new thresholds of every family changing
+the verdicts of every part: on the generated crawl of 55.6 MB of HTML (584 pages, 9 parts by the
+default plan) the clean stage took 3.0 to 8.9 s and refilter 0.22 to 0.25 s from run to run,
+13x to 35x (the tasks' compute 14x to 38x); on 503.1 MB in 4 parts (`--html-mb 500 --splits 4`)
+16.0 s against 0.77 s, 21x. Refilter reads the signals parts and writes zstd Parquet parts: in
+one process a part of 125 MB of HTML takes 0.1 s, half of it in `write_table`, and a worker's
+first part about twice that. Measuring every family on every document took -26 % to +10 % of
+the filters' time in sequence (the noise of this machine), and the signals parts take twice the
+bytes of the clean and rejected parts (each text twice: as it reached the filters and as C4 left
+it).
 
     python benchmarks/refilter.py [--html-mb 50] [--splits 64] [--workers 2] [--root out/bench]
 """
