@@ -35,7 +35,7 @@ import zstandard
 
 from corpusmill.core.atomic import atomic_path
 from corpusmill.core.storage import Location, ObjectPath, location, open_input
-from corpusmill.loader.layout import RunLayout
+from corpusmill.loader.layout import RunLayout, part_name
 from corpusmill.pipeline.cluster import gather
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.corpus import kept_mask
@@ -102,7 +102,7 @@ def clean_part(part: int, out: Location | str, documents: str) -> dict[str, Any]
     layout = RunLayout(location(out))
     frequent = read_frequent(layout.frequent_lines) if layout.lines_marker.exists() else None
     clean, deduplicated = Breakdown(), Breakdown()
-    path = Path(documents) / f"part-{part:05d}.parquet"
+    path = Path(documents) / f"{part_name(part)}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open_input(layout.clean_part(part)) as source, atomic_path(path) as temporary:
         reader = pq.ParquetFile(source)
@@ -187,6 +187,7 @@ class StreamSizes:
         self.counts = dict.fromkeys(self.compressors, 0)
 
     def add(self, texts: Iterable[bytes]) -> None:
+        """Feed `texts` to every compressor, in order."""
         for text in texts:
             for name, compressor in self.compressors.items():
                 self.counts[name] += len(compressor.compress(text))
