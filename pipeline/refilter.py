@@ -28,7 +28,7 @@ from distributed import Client
 
 from corpusmill.core.atomic import folder_lock, write_json, write_text
 from corpusmill.core.errors import ConfigError
-from corpusmill.core.storage import Location, open_input, remove
+from corpusmill.core.storage import Location, ObjectPath, open_input, remove
 from corpusmill.loader.layout import RunLayout, part_name
 from corpusmill.pipeline.clean import decided_rows, part_writer, summarize
 from corpusmill.pipeline.cluster import dask_client, run_tasks
@@ -36,6 +36,7 @@ from corpusmill.pipeline.config import RunConfig, config_to_toml, load_config
 from corpusmill.pipeline.filters import FAMILIES, Decision, build_families, decide_filters
 from corpusmill.pipeline.run import changed_keys
 from corpusmill.pipeline.schema import DOCUMENTS
+from corpusmill.pipeline.worker_storage import credentials_on_workers
 
 log = logging.getLogger(__name__)
 
@@ -160,17 +161,20 @@ def _holds_verdicts(
 def _refilter_parts(
     layout: RunLayout, config: RunConfig, parts: list[int], client: Client
 ) -> dict[str, Any]:
-    """Rewrite every part on `client`; the clean stage's stats of the new parts."""
+    """Rewrite every part on `client`, whose workers are given the credentials of the run's
+    object store if it is on one; the clean stage's stats of the new parts."""
     started = time.perf_counter()
-    run_tasks(
-        client,
-        refilter_part,
-        parts,
-        describe=part_name,
-        desc="refilter",
-        config=config,
-        layout=layout,
-    )
+    options = layout.root.options if isinstance(layout.root, ObjectPath) else {}
+    with credentials_on_workers(client, options):
+        run_tasks(
+            client,
+            refilter_part,
+            parts,
+            describe=part_name,
+            desc="refilter",
+            config=config,
+            layout=layout,
+        )
     records = [json.loads(layout.clean_marker(index).read_text()) for index in parts]
     stats = summarize(records)
     stats.update(tasks=len(parts), seconds=round(time.perf_counter() - started, 3))

@@ -186,3 +186,17 @@ def test_signals_are_stored_for_kept_and_rejected_documents_and_are_their_statis
         edited_lines = [line for line in edited.split("\n") if line]
         punctuated = sum(line[-1] in TERMINAL_PUNCTUATION for line in edited_lines)
         assert signals["fineweb"]["line_punct_ratio"] == punctuated / len(edited_lines)
+
+
+def test_refilter_of_a_run_on_an_object_store_writes_what_a_fresh_run_writes(
+    run_a, fresh_b, client, s3_bucket
+):
+    s3_bucket.fs.put(str(run_a), f"{s3_bucket.path}/run", recursive=True)
+    remote = s3_bucket / "run"
+    config_b = run_a.parent / "b.toml"
+    config_b.write_text(THRESHOLDS_B)
+    refilter_run(remote, [config_b], client=client)
+    local = run_a.parent / "fetched"
+    s3_bucket.fs.get(f"{s3_bucket.path}/run", str(local), recursive=True)
+    parts = ("clean", "clean/_done", "rejected")
+    assert files(local, *parts) == files(fresh_b, *parts)
