@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import gzip
 import logging
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,9 +45,30 @@ def document_sizes(texts: Sequence[bytes]) -> dict[str, np.ndarray]:
     return sizes
 
 
-def stream_sizes(stream: bytes) -> dict[str, int]:
-    """Compressed bytes of one stream by gzip -9, zstd -3 and zstd -19."""
-    return {name: sizes["stream"] for name, sizes in compressed_sizes([stream]).items()}
+class StreamSizes:
+    """Compressed bytes of a stream fed piece by piece by gzip -9, zstd -3 and zstd -19, the
+    compressors applied to each document alone."""
+
+    def __init__(self) -> None:
+        self.compressors = {
+            "gzip -9": zlib.compressobj(9, zlib.DEFLATED, 31),
+            "zstd -3": zstandard.ZstdCompressor(level=3).compressobj(),
+            "zstd -19": zstandard.ZstdCompressor(level=19).compressobj(),
+        }
+        self.counts = dict.fromkeys(self.compressors, 0)
+
+    def add(self, texts: Iterable[bytes]) -> None:
+        """Feed `texts` to every compressor, in order."""
+        for text in texts:
+            for name, compressor in self.compressors.items():
+                self.counts[name] += len(compressor.compress(text))
+
+    def sizes(self) -> dict[str, int]:
+        """The stream's compressed sizes; the stream ends here."""
+        return {
+            name: self.counts[name] + len(compressor.flush())
+            for name, compressor in self.compressors.items()
+        }
 
 
 def train_dictionary(texts: Sequence[bytes], size: int) -> zstandard.ZstdCompressionDict | None:

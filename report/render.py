@@ -227,8 +227,11 @@ def _stages_sections(stages: dict[str, Any]) -> list[Section]:
             "compress well, so the bits per byte rise; deduplication removes whole documents "
             "that are copies, which a compressor that sees them together stores almost for free "
             "(the last column compresses each input split's or clean part's documents as one "
-            "stream, where the copies within it show): compression of the raw crawl overstates "
-            "how much the corpus holds. Figures are bits per byte. Unlike the "
+            "stream, where the copies within it show, fed to a streaming compressor a batch at a "
+            "time; zstd's streaming frame is a few bytes larger than one-shot compression): "
+            "compression of the raw crawl overstates how much the corpus holds. When the lines "
+            "stage ran, the deduplicated documents are counted without the lines it removed. "
+            "Figures are bits per byte. Unlike the "
             "sections above, these figures cover the whole run; the models are measured on the "
             "held-out documents only. Each clean document's own figures, and whether dedup kept "
             f"it, are in {stages['documents']} (Parquet, one file per clean part).",

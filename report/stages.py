@@ -20,9 +20,7 @@ differs by a few bytes at -19 and by up to half a percent at -3.
 from __future__ import annotations
 
 import logging
-import zlib
 from collections import defaultdict
-from collections.abc import Iterable
 from itertools import compress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +29,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import zstandard
 
 from corpusmill.core.atomic import atomic_path
 from corpusmill.core.storage import Location, ObjectPath, location, open_input
@@ -42,7 +39,7 @@ from corpusmill.pipeline.corpus import kept_mask
 from corpusmill.pipeline.dedup.lines import drop_lines, read_frequent
 from corpusmill.pipeline.readers import ReadConfig, Split, discover_inputs, plan_splits, read_split
 from corpusmill.pipeline.worker_storage import credentials_on_workers
-from corpusmill.report.compressors import document_sizes
+from corpusmill.report.compressors import StreamSizes, document_sizes
 
 if TYPE_CHECKING:
     from dask.distributed import Client
@@ -172,32 +169,6 @@ class Breakdown:
         for key, groups in self.groups.items():
             result[key] = {name: dict(groups[name]) for name in sorted(groups)}
         return result
-
-
-class StreamSizes:
-    """Compressed bytes of a stream fed piece by piece by gzip -9, zstd -3 and zstd -19, the
-    compressors report/compressors.py applies to each document alone."""
-
-    def __init__(self) -> None:
-        self.compressors = {
-            "gzip -9": zlib.compressobj(9, zlib.DEFLATED, 31),
-            "zstd -3": zstandard.ZstdCompressor(level=3).compressobj(),
-            "zstd -19": zstandard.ZstdCompressor(level=19).compressobj(),
-        }
-        self.counts = dict.fromkeys(self.compressors, 0)
-
-    def add(self, texts: Iterable[bytes]) -> None:
-        """Feed `texts` to every compressor, in order."""
-        for text in texts:
-            for name, compressor in self.compressors.items():
-                self.counts[name] += len(compressor.compress(text))
-
-    def sizes(self) -> dict[str, int]:
-        """The stream's compressed sizes; the stream ends here."""
-        return {
-            name: self.counts[name] + len(compressor.flush())
-            for name, compressor in self.compressors.items()
-        }
 
 
 def _encoded(texts: pa.ChunkedArray | pa.Array) -> list[bytes]:
