@@ -9,7 +9,16 @@ import logging
 import sys
 from importlib.metadata import version
 
-from corpusmill.cli import export, inspect, report, run, sample, train, train_tokenizer
+from corpusmill.cli import (
+    export,
+    inspect,
+    refilter,
+    report,
+    run,
+    sample,
+    train,
+    train_tokenizer,
+)
 from corpusmill.core import progress
 from corpusmill.core.errors import CorpusmillError
 from corpusmill.core.logs import LOG_FORMAT
@@ -67,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=version("corpusmill"))
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.add_parser(subparsers, parents=[verbosity])
+    refilter.add_parser(subparsers, parents=[verbosity])
     train_tokenizer.add_parser(subparsers, parents=[verbosity])
     inspect.add_parser(subparsers, parents=[verbosity])
     train.add_parser(subparsers, parents=[verbosity])
