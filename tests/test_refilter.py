@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
+from corpusmill.cli.main import main
 from corpusmill.core.errors import ConfigError
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
@@ -200,3 +201,21 @@ def test_refilter_of_a_run_on_an_object_store_writes_what_a_fresh_run_writes(
     s3_bucket.fs.get(f"{s3_bucket.path}/run", str(local), recursive=True)
     parts = ("clean", "clean/_done", "rejected")
     assert files(local, *parts) == files(fresh_b, *parts)
+
+
+def test_the_command_refuses_a_change_beyond_thresholds_with_exit_2(run_a, capsys):
+    config = run_a.parent / "lines.toml"
+    config.write_text("[filters.c4]\nmin_words_per_line = 5\n")
+    assert main(["refilter", str(run_a), "--config", str(config)]) == 2
+    error = capsys.readouterr().err
+    assert "filters.c4.min_words_per_line" in error and "a full run is needed" in error
+
+
+def test_the_command_refilters_and_names_the_run_that_finishes_the_job(run_a, capsys):
+    config = run_a.parent / "same.toml"
+    config.write_text("[filters.gopher_quality]\nmin_words = 49\n")
+    assert main(["refilter", str(run_a), "--config", str(config)]) == 0
+    kept = json.loads((run_a / "stats.json").read_text())["clean"]["kept"]["docs"]
+    printed = capsys.readouterr().out
+    assert f"{kept} kept" in printed
+    assert f"corpusmill run {run_a / 'config.toml'}" in printed
