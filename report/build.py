@@ -19,7 +19,7 @@ from corpusmill.report.config import ReportConfig
 from corpusmill.report.entropy import bits_per_byte, entropy_bits
 from corpusmill.report.ngram import KneserNey
 from corpusmill.report.predict import NextTokenModel, code_documents
-from corpusmill.report.sample import held_out_split
+from corpusmill.report.sample import held_out_split, validation_fraction
 from corpusmill.report.stages import stage_compression
 from corpusmill.tokenizer.encode import Encoder, load_encoder
 
@@ -65,6 +65,7 @@ def build_report(
                 "bytes": num_bytes,
                 "chars": sum(map(len, texts)),
                 "held_out_bytes": config.held_out_bytes,
+                "validation_fraction": validation_fraction(out),
                 "ids": held["id"].to_pylist(),
             },
             "train": {"docs": len(train_bytes), "bytes": sum(map(len, train_bytes))},

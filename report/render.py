@@ -43,10 +43,9 @@ def sections_of(report: dict[str, Any]) -> list[Section]:
             "What is measured",
             f"Every figure is in bits per byte: the bits a method spends on the same "
             f"{held['docs']} held-out documents ({held['bytes']:,} bytes of UTF-8 text) divided "
-            "by those bytes; 8 means no compression, lower is better. The documents are those "
-            "first by the xxh3-64 hash of their id, up to "
-            f"{held['held_out_bytes']:,} bytes (at most a tenth of the corpus): the same "
-            "documents `corpusmill train` evaluates its model on. Models and the zstd "
+            "by those bytes; 8 means no compression, lower is better. The documents are "
+            + _held_out_rule(held)
+            + ": the same documents `corpusmill train` evaluates its model on. Models and the zstd "
             "dictionary are fit on other documents, listed as the training part.",
             ["part", "documents", "UTF-8 bytes"],
             [
@@ -422,4 +421,17 @@ def _html(sections: list[Section], charts: dict[str, bytes]) -> str:
         f"<style>{style}</style></head><body><h1>Compression report</h1>"
         + "\n".join(body)
         + "</body></html>\n"
+    )
+
+
+def _held_out_rule(held: dict[str, Any]) -> str:
+    """Which documents are held out: the run's validation split, or the first by id hash."""
+    if held.get("validation_fraction"):
+        return (
+            "the run's validation split, those whose id's xxh3-64 hash lies below "
+            f"{held['validation_fraction']} of the hash range"
+        )
+    return (
+        "those first by the xxh3-64 hash of their id, up to "
+        f"{held['held_out_bytes']:,} bytes (at most a tenth of the corpus)"
     )

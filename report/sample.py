@@ -1,6 +1,7 @@
 """The documents a report measures: the held-out documents `corpusmill train` evaluates on
-(train/heldout.py: the first by the xxh3-64 of their id, up to `held_out_bytes`), and a training
-part, the next ones in that order up to `train_bytes`, that models and dictionaries are fit on.
+(train/heldout.py: the run's validation split, else the first by the xxh3-64 of their id, up to
+`held_out_bytes`), and a training part, the next ones in that order up to `train_bytes`, that
+models and dictionaries are fit on.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusmill.core.storage import Location, location
+from corpusmill.loader.format import read_manifest
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.corpus import read_kept
 from corpusmill.pipeline.readers import InputError
@@ -21,6 +23,7 @@ def held_out_split(
 ) -> tuple[pa.Table, pa.Table]:
     """(held-out, training) tables of `id` and `text` of a run's deduplicated documents, each in
     corpus order; the run is a local folder or an object store's URL."""
+    fraction = validation_fraction(out)
     layout = RunLayout(location(out))
     parts = run_parts(out)
     ids, sizes = [], []
@@ -28,8 +31,15 @@ def held_out_split(
         table = read_kept(layout, part)
         ids += table["id"].to_pylist()
         sizes.append(pc.binary_length(table["text"]).to_numpy().astype(np.int64))
-    held, train = split_rows(ids, np.concatenate(sizes), held_out_bytes, train_bytes)
+    held, train = split_rows(ids, np.concatenate(sizes), held_out_bytes, train_bytes, fraction)
     return _take(layout, parts, held), _take(layout, parts, train)
+
+
+def validation_fraction(out: Location | str) -> float:
+    """The fraction of the run's validation split (loader/split.py), 0 when it has none or has
+    not been tokenized."""
+    layout = RunLayout(location(out))
+    return read_manifest(out).validation_fraction if layout.manifest.exists() else 0.0
 
 
 def run_parts(out: Location | str) -> list[int]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import xxhash
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -18,6 +20,7 @@ from corpusmill.cli.main import main
 from corpusmill.core.checksums import file_checksum
 from corpusmill.loader.format import Manifest, token_type, tokens_array, write_shard
 from corpusmill.loader.layout import MANIFEST, shard_name
+from corpusmill.loader.split import in_validation
 from corpusmill.loader.stream import TokenStream
 from corpusmill.report.predict import CheckpointModel, code_documents
 from corpusmill.train.checkpoint import (
@@ -54,8 +57,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tokenized_run(tmp_path_factory.mktemp("run"))
 
 
-def write_tokenized_run(out: Path) -> Path:
-    """A tokenized run in `out`: a byte-level BPE tokenizer, two shards and their manifest."""
+def write_tokenized_run(out: Path, validation_fraction: float = 0.0) -> Path:
+    """A tokenized run in `out`: a byte-level BPE tokenizer, two shards and their manifest; with
+    `validation_fraction`, the documents loader/split.py holds out at it in a validation shard."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -71,16 +75,23 @@ def write_tokenized_run(out: Path) -> Path:
     vocab_size = tokenizer.get_vocab_size()
     ids = [np.array(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
     kind = token_type(vocab_size)
-    shards = []
-    for index, part in enumerate((slice(0, 200), slice(200, 300))):
-        table = pa.table(
-            {
-                "id": [f"doc#{i}" for i in range(300)][part],
-                "tokens": tokens_array(ids[part], eos_id, kind),
-                "num_bytes": [len(t.encode()) for t in texts[part]],
-            }
-        )
-        shards.append(write_shard(out / shard_name(index), [table], kind))
+    table = pa.table(
+        {
+            "id": [f"doc#{i}" for i in range(300)],
+            "tokens": tokens_array(ids, eos_id, kind),
+            "num_bytes": [len(t.encode()) for t in texts],
+        }
+    )
+    held = pa.array(in_validation(table["id"].to_pylist(), validation_fraction))
+    rest = table.filter(pc.invert(held))
+    shards = [
+        write_shard(out / shard_name(index), [rest.slice(first, 200)], kind)
+        for index, first in enumerate((0, 200))
+    ]
+    validation = ()
+    if validation_fraction:
+        path = out / shard_name(0, "validation")
+        validation = (write_shard(path, [table.filter(held)], kind),)
     manifest = Manifest(
         tokenizer="tokenizer.json",
         tokenizer_xxh3=file_checksum(out / "tokenizer.json"),
@@ -89,6 +100,8 @@ def write_tokenized_run(out: Path) -> Path:
         eos_id=eos_id,
         tokens_per_shard=1 << 20,
         shards=tuple(shards),
+        validation=validation,
+        validation_fraction=validation_fraction,
     )
     (out / MANIFEST).write_text(manifest.to_json())
     return out
@@ -150,6 +163,7 @@ def test_held_out_bits_per_byte_are_the_held_out_documents_bits_over_their_bytes
     held = held_out_documents(run, SMALL.held_out_bytes)
     assert stats["held_out"] == {
         "held_out_bytes": SMALL.held_out_bytes,
+        "validation_fraction": 0.0,
         "ids": held.ids,
         "docs": len(held.docs),
         "bytes": held.bytes,
@@ -272,3 +286,30 @@ def test_train_and_sample_commands(run: Path, tmp_path: Path, capsys: pytest.Cap
 def test_train_command_explains_a_folder_without_tokens(tmp_path: Path, capsys):
     assert main(["train", str(tmp_path), "--no-progress"]) == 2
     assert "holds no tokenized run" in capsys.readouterr().err
+
+
+def test_a_run_with_a_validation_split_is_evaluated_on_exactly_its_documents(tmp_path: Path):
+    run = write_tokenized_run(tmp_path, validation_fraction=0.1)
+    config = dataclasses.replace(SMALL, steps=20, eval_every=20)
+    stats = train(run, config, tmp_path / "model.npz", progress=False)
+    ids = [f"doc#{i}" for i in range(300)]
+    chosen = [i for i, held in enumerate(in_validation(ids, 0.1)) if held]
+    texts = documents()
+    num_bytes = sum(len(texts[i].encode()) for i in chosen)
+    assert stats["held_out"]["ids"] == [ids[i] for i in chosen] and 10 < len(chosen) < 60
+    assert (stats["held_out"]["validation_fraction"], stats["held_out"]["bytes"]) == (
+        0.1,
+        num_bytes,
+    )
+    # Bits per byte from the validation shard's tokens, coded by the report's coder, over the
+    # documents' own UTF-8 bytes.
+    model, meta = load_checkpoint(tmp_path / "model.npz")
+    eos_id = meta["tokenizer"]["eos_id"]
+    shard = pa.ipc.open_file(pa.memory_map(str(run / shard_name(0, "validation")))).read_all()
+    docs = [np.array(tokens[:-1]) for tokens in shard["tokens"].to_pylist()]
+    coded = code_documents(
+        CheckpointModel(model, eos_id), docs, eos_id, ["x"] * len(docs), lambda ids: "x",
+        verify_tokens=1,
+    )  # fmt: skip
+    bpb = stats["history"][-1]["eval_bpb"]
+    assert bpb == pytest.approx(coded["cross_entropy_bits"] / num_bytes, rel=1e-4)

@@ -24,6 +24,7 @@ from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.shards import RunShardsConfig
 from corpusmill.pipeline.tokenize import run_tokenize
+from corpusmill.report.sample import held_out_split
 from corpusmill.tokenizer.config import TokenizerConfig
 
 FRACTION = 0.1
@@ -176,3 +177,13 @@ def test_llmc_export_writes_the_runs_validation_documents_as_its_validation_file
     assert [f.name for f in files] == ["out_train_000001.bin", "out_val_000000.bin"]
     assert read_token_file(files[1]).tolist() == moved_eos(val)
     assert read_token_file(files[0]).tolist() == moved_eos(train)
+
+
+def test_the_report_holds_out_the_validation_split(run):
+    out, _, _, _ = run
+    held, train = held_out_split(out, held_out_bytes=1000, train_bytes=10**9)
+    validation = read_shards(sorted(out.glob("val-*.arrow")))
+    assert held["id"].to_pylist() == validation["id"].to_pylist()
+    assert (
+        train["id"].to_pylist() == read_shards(sorted(out.glob("shard-*.arrow")))["id"].to_pylist()
+    )

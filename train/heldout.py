@@ -1,10 +1,13 @@
 """The held-out documents of a run, one definition for `corpusmill train` and `corpusmill report`.
 
-Documents are ordered by the xxh3-64 of their id (ties in corpus order); the first ones, up to
-`held_out_bytes` of UTF-8 text but at most a tenth of the corpus's bytes (and at least one
-document), are held out. The choice depends only on ids and sizes, never on parts, shards or the
-tokenizer, so the trainer (reading shards) and the report (reading the deduplicated documents)
-hold out the same documents, and every bits-per-byte figure is bits over their own UTF-8 bytes.
+Documents are ordered by the xxh3-64 of their id (ties in corpus order; loader/split.py, the rule
+the tokenize stage writes the validation split by). A run with a validation split holds out
+exactly its documents, the first in that order below `shards.validation_fraction` of the hash
+range; a run without one holds out the first ones up to `held_out_bytes` of UTF-8 text but at
+most a tenth of the corpus's bytes (and at least one document). The choice depends only on ids
+and sizes, never on parts, shards or the tokenizer, so the trainer (reading shards) and the report
+(reading the deduplicated documents) hold out the same documents, and every bits-per-byte figure
+is bits over their own UTF-8 bytes.
 A model sees each held-out document as the report's coder does: the document's tokens then EOS,
 in consecutive windows of the context length, the first token given EOS alone.
 """
@@ -15,7 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import xxhash
+
+from corpusmill.loader.split import hash_threshold, id_hashes
 
 HELD_OUT_BYTES = 131072
 # At most this share of a corpus's bytes is held out, so a small run still has most to train on.
@@ -33,22 +37,30 @@ class Windows:
 
 
 def split_rows(
-    ids: Iterable[str], sizes: np.ndarray, held_out_bytes: int, train_bytes: int | None = None
+    ids: Iterable[str],
+    sizes: np.ndarray,
+    held_out_bytes: int,
+    train_bytes: int | None = None,
+    validation_fraction: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted row numbers of the held-out documents and of the training ones: every other
-    document, or the next ones in hash order up to `train_bytes`."""
-    hashes = np.fromiter((xxhash.xxh3_64_intdigest(i.encode()) for i in ids), dtype=np.uint64)
+    """Sorted row numbers of the held-out documents (the validation split's at
+    `validation_fraction` when it is above 0) and of the training ones: every other document, or
+    the next ones in hash order up to `train_bytes`."""
+    hashes = id_hashes(ids)
     sizes = np.asarray(sizes, dtype=np.int64)
     order = np.lexsort((np.arange(len(hashes)), hashes))
     if not len(order):
         return order, order
     cumulative = np.cumsum(sizes[order])
-    budget = min(held_out_bytes, int(cumulative[-1] * MAX_HELD_OUT))
-    held = max(1, int(np.searchsorted(cumulative, budget, side="right")))
+    if validation_fraction:
+        held = int(np.count_nonzero(hashes < np.uint64(hash_threshold(validation_fraction))))
+    else:
+        budget = min(held_out_bytes, int(cumulative[-1] * MAX_HELD_OUT))
+        held = max(1, int(np.searchsorted(cumulative, budget, side="right")))
     if train_bytes is None:
         train = len(order)
     else:
-        rest = cumulative[held:] - cumulative[held - 1]
+        rest = cumulative[held:] - (cumulative[held - 1] if held else 0)
         train = held + int(np.searchsorted(rest, train_bytes, side="right"))
     return np.sort(order[:held]), np.sort(order[held:train])
 

@@ -2,10 +2,11 @@
 
 Held-out set: the run's documents that train/heldout.py holds out (chosen by a hash of their id,
 the same ones `corpusmill report` measures), read from the shards and evaluated whole, in windows
-of the context length; bits per byte are their bits over their own UTF-8 bytes. Training batches
-come from a shuffled `TokenStream` over the whole run, and any row equal to a sequence of the
-stream that overlaps a held-out document is dropped from its batch, so the model never trains on
-what it is evaluated on.
+of the context length; bits per byte are their bits over their own UTF-8 bytes. A run with a
+validation split holds out its validation shards, and training batches come from a shuffled
+`TokenStream` over its training shards. In a run without one, they are chosen among its shards,
+and any row equal to a sequence of the stream that overlaps a held-out document is dropped from
+its batch, so the model never trains on what it is evaluated on.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from corpusmill.loader.format import (
     read_manifest,
     shard_schema,
 )
+from corpusmill.loader.split import VALIDATION
 from corpusmill.loader.stream import TokenStream
 from corpusmill.pipeline.config import ConfigError
 from corpusmill.pipeline.readers import InputError
@@ -148,7 +150,8 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
     bar = tqdm(
         total=config.steps, disable=None if progress else True, unit="step", dynamic_ncols=True
     )
-    batches = _training_batches(stream, held_out_sequences(stream, held))
+    excluded = held_out_sequences(stream, held) if not held.validation_fraction else ()
+    batches = _training_batches(stream, excluded)
     # Overflow shows as a non-finite loss, which stops training naming the step: no warnings.
     with np.errstate(over="ignore", invalid="ignore"):
         for step in range(1, config.steps + 1):
@@ -186,13 +189,16 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
 @dataclass(frozen=True)
 class HeldOut:
     """The held-out documents of a run: their ids, token ids (each ending with EOS), UTF-8 bytes
-    and where each lies in the run's token stream ([start, stop) positions)."""
+    and where each lies in the token stream of their split ([start, stop) positions); the
+    fraction of the run's validation split, which holds them, or 0 when they are chosen among
+    its training shards."""
 
     ids: list[str]
     docs: list[np.ndarray]
     bytes: int
     starts: np.ndarray
     stops: np.ndarray
+    validation_fraction: float = 0.0
 
     @property
     def tokens(self) -> int:
@@ -200,13 +206,19 @@ class HeldOut:
         return sum(len(doc) for doc in self.docs)
 
     def describe(self) -> str:
-        """One line for the log."""
-        return f"{len(self.docs)} documents, {self.bytes} bytes, {self.tokens} tokens"
+        """One line for the log, saying which documents they are."""
+        which = (
+            f"the validation split (shards.validation_fraction {self.validation_fraction})"
+            if self.validation_fraction
+            else "first by id hash, no validation split"
+        )
+        return f"{len(self.docs)} documents, {self.bytes} bytes, {self.tokens} tokens: {which}"
 
     def summary(self, held_out_bytes: int) -> dict[str, Any]:
         """What the checkpoint records of the held-out set, for the report to compare."""
         return {
             "held_out_bytes": held_out_bytes,
+            "validation_fraction": self.validation_fraction,
             "ids": self.ids,
             "docs": len(self.docs),
             "bytes": self.bytes,
@@ -215,16 +227,20 @@ class HeldOut:
 
 
 def held_out_documents(run: Path, held_out_bytes: int) -> HeldOut:
-    """The run's held-out documents (train/heldout.py), read from its shards: ids, sizes and
-    lengths of every document first, then the tokens of the chosen ones."""
+    """The run's held-out documents (train/heldout.py): its validation split when it has one,
+    else documents of its shards. Read from the shards: ids, sizes and lengths of every document
+    first, then the tokens of the chosen ones."""
     dataset = TokenDataset(run)
+    fraction = dataset.manifest.validation_fraction
+    if fraction:
+        dataset = TokenDataset(run, split=VALIDATION)
     schema = shard_schema(pa.from_numpy_dtype(dataset.dtype))
     ids, sizes, lengths = [], [], []
     for batch in _shard_batches(dataset, schema):
         ids += batch["id"].to_pylist()
         sizes.append(batch["num_bytes"].to_numpy())
         lengths.append(pc.list_value_length(batch["tokens"]).to_numpy())
-    rows, _ = heldout.split_rows(ids, np.concatenate(sizes), held_out_bytes)
+    rows, _ = heldout.split_rows(ids, np.concatenate(sizes), held_out_bytes, None, fraction)
     lengths = np.concatenate(lengths).astype(np.int64)
     stops = np.cumsum(lengths)
     chosen = np.zeros(len(lengths), dtype=bool)
@@ -240,6 +256,7 @@ def held_out_documents(run: Path, held_out_bytes: int) -> HeldOut:
         bytes=int(np.concatenate(sizes)[rows].sum()),
         starts=stops[rows] - lengths[rows],
         stops=stops[rows],
+        validation_fraction=fraction,
     )
 
 
@@ -262,8 +279,10 @@ def held_out_sequences(stream: TokenStream, held: HeldOut) -> np.ndarray:
     )
 
 
-def _training_batches(stream: TokenStream, held_out: np.ndarray) -> Iterator[np.ndarray]:
-    """The stream's batches, epoch after epoch, as int64, without the held-out sequences."""
+def _training_batches(
+    stream: TokenStream, held_out: np.ndarray | tuple[()]
+) -> Iterator[np.ndarray]:
+    """The stream's batches, epoch after epoch, as int64, without the `held_out` sequences."""
     excluded = {row.tobytes() for row in held_out}
     while True:
         yielded = False
@@ -291,8 +310,8 @@ def _checked_ids(batch: np.ndarray, dataset: TokenDataset) -> np.ndarray:
 
 
 def _shard_batches(dataset: TokenDataset, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    """Every record batch of the run's shards in stream order, checked."""
-    for shard in dataset.manifest.shards:
+    """Every record batch of the shards of the dataset's split in stream order, checked."""
+    for shard in dataset.shards:
         path = dataset.folder / shard.name
         reader = open_shard(path)
         for index in range(reader.num_record_batches):
