@@ -22,10 +22,22 @@ def corpusmill(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
+SUBCOMMANDS = [
+    "run",
+    "refilter",
+    "train-tokenizer",
+    "inspect",
+    "train",
+    "sample",
+    "report",
+    "export",
+]
+
+
 def test_help_lists_every_subcommand():
     result = corpusmill("--help")
     assert result.returncode == 0
-    for name in ["run", "train-tokenizer", "inspect", "train", "sample", "report", "export"]:
+    for name in SUBCOMMANDS:
         assert f"\n    {name}" in result.stdout
 
 
@@ -60,9 +72,7 @@ def test_verbosity_flags_work_before_and_after_the_subcommand(capsys):
     assert "out = " in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    "name", ["run", "train-tokenizer", "inspect", "train", "sample", "report", "export"]
-)
+@pytest.mark.parametrize("name", SUBCOMMANDS)
 def test_every_subcommand_help_renders(name, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([name, "--help"])

@@ -60,6 +60,7 @@ def named_files(layout: RunLayout) -> set[Path]:
         layout.manifest,
         *(layout.clean_part(n) for n in parts),
         *(layout.rejected_part(n) for n in parts),
+        *(layout.signals_part(n) for n in parts),
         *(layout.clean_marker(n) for n in parts),
         *(layout.encoded_marker(n) for n in parts),
         *(layout.dataset_part(n) for n in parts),
@@ -100,6 +101,7 @@ def test_the_names_are_those_the_readme_documents(tmp_path):
     names = {
         "clean/part-00003.parquet": layout.clean_part(3),
         "rejected/part-00003.parquet": layout.rejected_part(3),
+        "signals/part-00003.parquet": layout.signals_part(3),
         "clean/_done/part-00003.json": layout.clean_marker(3),
         "dedup/removed.parquet": layout.removed,
         "dedup/removed/part-00003.arrow": layout.removed_part(3),

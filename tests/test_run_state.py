@@ -141,7 +141,7 @@ def test_force_starts_afresh_when_the_recorded_config_is_damaged(copied, client,
 def test_results_without_their_config_are_refused(copied, capsys):
     (copied / "out" / "config.toml").unlink()
     err = refusal([str(copied / "in"), "--out", str(copied / "out")], capsys)
-    assert "(clean, rejected, dedup and 2 more, and no config.toml of theirs)" in err
+    assert "(clean, rejected, signals and 3 more, and no config.toml of theirs)" in err
 
 
 def test_the_same_out_spelled_differently_or_moved_is_the_same_run(finished, tmp_path, monkeypatch):
