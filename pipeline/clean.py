@@ -104,6 +104,7 @@ def run_clean(
         describe=_describe,
         desc="clean",
         done=len(tasks) - len(todo),
+        task_bytes=lambda task: sum(map(_split_bytes, task.splits)),
         config=config,
         layout=layout,
     )

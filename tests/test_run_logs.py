@@ -54,7 +54,10 @@ def test_off_a_terminal_each_stage_logs_progress_lines_with_growing_counts(local
     # Several lines while the tasks run, their counts never falling, the last one saying all
     # are done.
     assert len(set(clean)) >= 3 and clean == sorted(clean) and clean[-1] == total
-    assert re.search(rf"clean: {total}/{total} tasks \(100%\), done in \d\d:\d\d\n", err)
+    # Clean tells each task's bytes of input, so its lines give the rate.
+    assert re.search(
+        rf"clean: {total}/{total} tasks \(100%\), [\d.]+ MB/s, done in \d\d:\d\d\n", err
+    )
     assert re.search(r"dataset: (\d+)/\1 tasks \(100%\), done in ", err)
 
 
