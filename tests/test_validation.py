@@ -187,3 +187,15 @@ def test_the_report_holds_out_the_validation_split(run):
     assert (
         train["id"].to_pylist() == read_shards(sorted(out.glob("shard-*.arrow")))["id"].to_pylist()
     )
+
+
+def test_a_rerun_after_losing_a_validation_shard_writes_the_same_bytes(run, tmp_path):
+    out, _, _, _ = run
+    copy = shutil.copytree(out, tmp_path / "copy")
+    before = {path.name: path.read_bytes() for path in copy.glob("*.arrow")}
+    (copy / "val-00001.arrow").unlink()
+    (copy / "index.json").unlink()
+    with dask_client("", 1) as client:
+        run_tokenize(copy, TokenizerConfig(path=str(copy / "tokenizer.json")), SHARDS, client)
+    assert {path.name: path.read_bytes() for path in copy.glob("*.arrow")} == before
+    assert (copy / "index.json").read_bytes() == (out / "index.json").read_bytes()
