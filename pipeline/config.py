@@ -29,8 +29,7 @@ from corpusmill.pipeline.filters import FiltersConfig
 from corpusmill.pipeline.langid import LangIdConfig
 from corpusmill.pipeline.pii import PiiConfig
 from corpusmill.pipeline.readers import ReadConfig, printable
-from corpusmill.pipeline.shards import RunShardsConfig
-from corpusmill.tokenizer.config import TokenizerConfig
+from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class RunConfig(Checked):
     dedup: DedupConfig = field(default_factory=DedupConfig)
     lines: LinesConfig = field(default_factory=LinesConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    shards: RunShardsConfig = field(default_factory=RunShardsConfig)
+    shards: ShardsConfig = field(default_factory=ShardsConfig)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 corpus order (which the encoded parts' markers record), so the shards hold the same documents
 whatever the parts and workers; a task per shard writes `OUT/shard-N.arrow` (`OUT/val-N.arrow` for
 the validation split) from slices of the encoded parts, reading only their record batches that
-hold the slices, then its marker. Also the `[shards]` config of a run, the finished manifest a
-rerun finds, and the files the shards make unneeded."""
+hold the slices, then its marker. Also the finished manifest a rerun finds, and the files the
+shards make unneeded."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import itertools
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,6 @@ import pyarrow as pa
 from distributed import Client
 
 from corpusmill.core.atomic import atomic_path, write_json
-from corpusmill.core.checks import between
 from corpusmill.core.errors import StageError
 from corpusmill.core.storage import Location, ObjectPath, open_input
 from corpusmill.loader.format import (
@@ -38,22 +37,6 @@ from corpusmill.pipeline.cluster import run_tasks
 from corpusmill.tokenizer.config import ShardsConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunShardsConfig(ShardsConfig):
-    """The `[shards]` section of a run: the shards' size, and the documents held out as the
-    validation split."""
-
-    validation_fraction: float = field(
-        default=0.0,
-        metadata={
-            "help": "share of documents held out in their own shards (val-NNNNN.arrow), chosen "
-            "by a hash of each id (loader/split.py), which `corpusmill train` and `report` "
-            "evaluate on; 0 writes none",
-            "checks": (between(0, 0.5),),
-        },
-    )
 
 
 @dataclass(frozen=True)
@@ -158,15 +141,9 @@ def finished_manifest(layout: RunLayout, digest: str, shards: ShardsConfig) -> M
         log.warning("tokenize: rewriting the manifest: %s", exc)
         return None
     found = (manifest.tokenizer_xxh3, manifest.tokens_per_shard, manifest.validation_fraction)
-    if found == (digest, shards.tokens_per_shard, validation_fraction(shards)):
+    if found == (digest, shards.tokens_per_shard, shards.validation_fraction):
         return manifest
     return None
-
-
-def validation_fraction(shards: ShardsConfig) -> float:
-    """The share of documents a run holds out: none for a ShardsConfig without the key (a
-    tokenize stage called with tokenizer/config.py's own)."""
-    return shards.validation_fraction if isinstance(shards, RunShardsConfig) else 0.0
 
 
 def remove_leftovers(layout: RunLayout, encoded: Iterable[Location], manifest: Manifest) -> None:

@@ -30,7 +30,7 @@ from corpusmill.loader.format import Manifest, token_type
 from corpusmill.loader.layout import SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, RunLayout
 from corpusmill.loader.split import VALIDATION
 from corpusmill.pipeline.encode import encode_parts, encoded_lengths, encoder_facts
-from corpusmill.pipeline.shards import remove_leftovers, validation_fraction, write_shards
+from corpusmill.pipeline.shards import remove_leftovers, write_shards
 from corpusmill.pipeline.tokenizer_setup import RunTokenizer, local_tokenizer, set_up_tokenizer
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 from corpusmill.tokenizer.hf_files import write_transformers_files
@@ -72,7 +72,7 @@ def tokenize(
         )
     tokens = token_type(vocab_size)
     digest = tokenizer.digest
-    fraction = validation_fraction(shards)
+    fraction = shards.validation_fraction
     encoded = encode_parts(
         layout, parts, fraction, encoder, backend, eos_id, tokens, digest, client
     )

@@ -22,13 +22,12 @@ from corpusmill.loader.split import hash_threshold, id_hashes, in_validation
 from corpusmill.loader.stream import TokenStream
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
-from corpusmill.pipeline.shards import RunShardsConfig
 from corpusmill.pipeline.tokenize import run_tokenize
 from corpusmill.report.sample import held_out_split
-from corpusmill.tokenizer.config import TokenizerConfig
+from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 
 FRACTION = 0.1
-SHARDS = RunShardsConfig(tokens_per_shard=5_000, validation_fraction=FRACTION)
+SHARDS = ShardsConfig(tokens_per_shard=5_000, validation_fraction=FRACTION)
 WORDS = "river stone light paper window garden market silver morning letter engine cloud".split()
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from corpusmill.core.checks import NON_NEGATIVE, POSITIVE, Checked, distinct_nonempty
+from corpusmill.core.checks import NON_NEGATIVE, POSITIVE, Checked, between, distinct_nonempty
 
 # Token ids up to 2^24 (16.8M, 64x the largest vocabularies in use): a larger id in a tokenizer is
 # a damaged file, and a model's embedding of that many rows would not fit in memory.
@@ -112,7 +112,8 @@ class TokenizerConfig(Checked):
 
 @dataclass(frozen=True)
 class ShardsConfig(Checked):
-    """How the tokenize stage cuts the corpus into `shard-NNNNN.arrow` files."""
+    """How the tokenize stage cuts the corpus into `shard-NNNNN.arrow` files, and the documents it
+    holds out as the validation split."""
 
     # llm.c's FineWeb preparation writes shards of 1e8 tokens: big enough that a corpus is a few
     # hundred files, small enough that one shard loads in well under a second.
@@ -122,5 +123,14 @@ class ShardsConfig(Checked):
             "help": "target tokens per shard; shards end at document boundaries, so each "
             "holds about that many",
             "checks": (POSITIVE,),
+        },
+    )
+    validation_fraction: float = field(
+        default=0.0,
+        metadata={
+            "help": "share of documents held out in their own shards (val-NNNNN.arrow), chosen "
+            "by a hash of each id (loader/split.py), which `corpusmill train` and `report` "
+            "evaluate on; 0 writes none",
+            "checks": (between(0, 0.5),),
         },
     )
