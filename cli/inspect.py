@@ -14,12 +14,12 @@ from corpusmill.loader.format import (
     checked_batch,
     read_manifest,
     run_tokenizer,
+    shard_reader,
     shard_schema,
     tokenizer_problem,
     verify_shards,
 )
 from corpusmill.pipeline.config import ConfigError
-from corpusmill.pipeline.shards import open_shard_at
 
 
 def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
@@ -63,7 +63,8 @@ def inspect(args: argparse.Namespace) -> int:
             print(f"verify: {len(problems)} problems")
         else:
             print(
-                f"verify: the tokenizer and all {len(manifest.shards)} shards match their checksums"
+                f"verify: the tokenizer and all {len(manifest.all_shards())} shards match their "
+                "checksums"
             )
         status = 1 if problems else 0
     if args.show:
@@ -72,27 +73,29 @@ def inspect(args: argparse.Namespace) -> int:
 
 
 def summary(out: Location, manifest: Manifest) -> str:
-    """The manifest as a table: a line per shard and totals."""
+    """The manifest as a table: a line per shard, the validation split's after the training
+    split's, and the totals of each split."""
     totals = manifest.totals()
     rows = [
         (s.name, s.docs, s.tokens, s.num_bytes / 1e6, s.num_bytes / max(s.tokens, 1), s.size / 1e6)
-        for s in manifest.shards
+        for s in manifest.all_shards()
     ]
-    rows.append(
-        (
-            "total",
-            totals["docs"],
-            totals["tokens"],
-            totals["num_bytes"] / 1e6,
-            totals["bytes_per_token"],
-            totals["size"] / 1e6,
-        )
-    )
-    width = max(len(row[0]) for row in rows)
+    rows.append(_total_row("total", totals))
     lines = [
         f"{out}: {totals['shards']} shards, {totals['docs']} documents, {totals['tokens']} tokens "
         f"({manifest.token_dtype}, vocabulary {manifest.vocab_size}, EOS {manifest.eos_id}), "
         f"{totals['bytes_per_token']:.3f} bytes/token",
+    ]
+    if manifest.validation_fraction:
+        held = manifest.totals("validation")
+        rows.append(_total_row("validation total", held))
+        lines.append(
+            f"validation: {held['shards']} shards, {held['docs']} documents, {held['tokens']} "
+            f"tokens, {held['bytes_per_token']:.3f} bytes/token, held out at fraction "
+            f"{manifest.validation_fraction}"
+        )
+    width = max(len(row[0]) for row in rows)
+    lines += [
         f"tokenizer: {manifest.tokenizer} (xxh3 {manifest.tokenizer_xxh3}), "
         f"format version {manifest.format_version}",
         "",
@@ -112,20 +115,20 @@ def show(out: Location, manifest: Manifest, count: int) -> str:
     schema = shard_schema(pa.from_numpy_dtype(np.dtype(manifest.token_dtype)))
     blocks = []
     for shard in manifest.shards:
-        reader = open_shard_at(out / shard.name)
-        for index in range(reader.num_record_batches):
-            batch = checked_batch(out / shard.name, reader, index, schema)
-            for doc_id, tokens, num_bytes in zip(
-                batch["id"].to_pylist(),
-                batch["tokens"],
-                batch["num_bytes"].to_pylist(),
-                strict=True,
-            ):
-                ids = tokens.values.to_numpy().tolist()
-                text = tokenizer.decode(ids, skip_special_tokens=False)
-                blocks.append(f"--- {doc_id} ({len(ids)} tokens, {num_bytes} bytes)\n{text}")
-                if len(blocks) == count:
-                    return "\n".join(blocks)
+        with shard_reader(out / shard.name) as reader:
+            for index in range(reader.num_record_batches):
+                batch = checked_batch(out / shard.name, reader, index, schema)
+                for doc_id, tokens, num_bytes in zip(
+                    batch["id"].to_pylist(),
+                    batch["tokens"],
+                    batch["num_bytes"].to_pylist(),
+                    strict=True,
+                ):
+                    ids = tokens.values.to_numpy().tolist()
+                    text = tokenizer.decode(ids, skip_special_tokens=False)
+                    blocks.append(f"--- {doc_id} ({len(ids)} tokens, {num_bytes} bytes)\n{text}")
+                    if len(blocks) == count:
+                        return "\n".join(blocks)
     return "\n".join(blocks)
 
 
@@ -133,3 +136,15 @@ def _problems(out: Location, manifest: Manifest) -> list[str]:
     """Every mismatch between the files and the manifest, the tokenizer file included."""
     problem = tokenizer_problem(out, manifest)
     return ([problem] if problem else []) + list(verify_shards(out, manifest))
+
+
+def _total_row(name: str, totals: dict) -> tuple[str, int, int, float, float, float]:
+    """A split's totals as a row of the summary's table."""
+    return (
+        name,
+        totals["docs"],
+        totals["tokens"],
+        totals["num_bytes"] / 1e6,
+        totals["bytes_per_token"],
+        totals["size"] / 1e6,
+    )

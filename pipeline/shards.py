@@ -21,13 +21,12 @@ from distributed import Client
 
 from corpusmill.core.atomic import atomic_path, write_json
 from corpusmill.core.errors import StageError
-from corpusmill.core.storage import Location, ObjectPath, open_input
+from corpusmill.core.storage import Location
 from corpusmill.loader.format import (
     FormatError,
     Manifest,
     ShardInfo,
     batch_bounds,
-    open_shard,
     read_manifest,
     shard_reader,
     write_shard,
@@ -154,14 +153,6 @@ def remove_leftovers(layout: RunLayout, encoded: Iterable[Location], manifest: M
     for path in (path for split in SPLITS for path in layout.shards(split)):
         if path.name not in listed:
             path.unlink()
-
-
-def open_shard_at(path: Location) -> pa.ipc.RecordBatchFileReader:
-    """A shard opened wherever it is, for cli/inspect.py; an object's file is left to the garbage
-    collector, which loader/format.py's `with shard_reader(path)` closes on leaving."""
-    if isinstance(path, ObjectPath):
-        return pa.ipc.open_file(open_input(path))
-    return open_shard(path)
 
 
 def _encoded_rows(path: Location, bounds: np.ndarray, start: int, stop: int) -> Iterator[pa.Table]:

@@ -15,6 +15,7 @@ import pytest
 from test_tokenizer_train import write_run
 
 from corpusmill.cli import export as export_command
+from corpusmill.cli.main import main
 from corpusmill.loader.dataset import MissingSplitError, TokenDataset
 from corpusmill.loader.format import open_shard, read_manifest, verify_shards
 from corpusmill.loader.llmc import read_token_file
@@ -176,6 +177,24 @@ def test_llmc_export_writes_the_runs_validation_documents_as_its_validation_file
     assert [f.name for f in files] == ["out_train_000001.bin", "out_val_000000.bin"]
     assert read_token_file(files[1]).tolist() == moved_eos(val)
     assert read_token_file(files[0]).tolist() == moved_eos(train)
+
+
+def test_inspect_names_the_validation_shards_and_their_totals_and_verifies_them(run, capsys):
+    out, _, _, _ = run
+    manifest = read_manifest(out)
+    held = manifest.totals("validation")
+    assert main(["inspect", str(out), "--verify"]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        f"\nvalidation: {held['shards']} shards, {held['docs']} documents, {held['tokens']} "
+        f"tokens, {held['bytes_per_token']:.3f} bytes/token, held out at fraction {FRACTION}\n"
+    ) in printed
+    rows = [line.split()[0] for line in printed.splitlines() if line.startswith("val-")]
+    assert rows == [shard.name for shard in manifest.validation]
+    total = next(line for line in printed.splitlines() if line.startswith("validation total"))
+    assert total.split()[2:4] == [str(held["docs"]), str(held["tokens"])]
+    shards = len(manifest.shards) + len(manifest.validation)
+    assert f"verify: the tokenizer and all {shards} shards match their checksums" in printed
 
 
 def test_the_report_holds_out_the_validation_split(run):
