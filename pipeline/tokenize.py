@@ -23,15 +23,15 @@ from typing import Any
 
 from distributed import Client
 
-from corpusmill.core.atomic import write_bytes, write_text
+from corpusmill.core.atomic import write_text
 from corpusmill.core.errors import StageError
 from corpusmill.core.storage import Location, location
 from corpusmill.loader.format import Manifest, token_type
-from corpusmill.loader.layout import SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG, RunLayout
+from corpusmill.loader.layout import RunLayout
 from corpusmill.loader.split import VALIDATION
 from corpusmill.pipeline.encode import encode_parts, encoded_lengths, encoder_facts
 from corpusmill.pipeline.shards import remove_leftovers, write_shards
-from corpusmill.pipeline.tokenizer_setup import RunTokenizer, local_tokenizer, set_up_tokenizer
+from corpusmill.pipeline.tokenizer_setup import RunTokenizer, set_up_tokenizer
 from corpusmill.tokenizer.config import ShardsConfig, TokenizerConfig
 from corpusmill.tokenizer.hf_files import write_transformers_files
 
@@ -60,7 +60,7 @@ def tokenize(
     parts = layout.clean_parts()
     if tokenizer.finished:
         log.info("tokenize: %s is complete for this tokenizer; nothing to do", layout.manifest)
-        _write_transformers_files(tokenizer.path, config)
+        write_transformers_files(tokenizer.path, config)
         return _stats(layout, parts, tokenizer.finished, tokenizer, started)
     encoder = tokenizer.encoder
     facts = client.submit(encoder_facts, encoder, config.eos, pure=False)
@@ -100,24 +100,10 @@ def tokenize(
         validation=tuple(infos.get(VALIDATION, ())),
         validation_fraction=fraction,
     )
-    _write_transformers_files(tokenizer.path, config)
+    write_transformers_files(tokenizer.path, config)
     write_text(layout.manifest, manifest.to_json())
     remove_leftovers(layout, (path for files in encoded.values() for path in files), manifest)
     return _stats(layout, parts, manifest, tokenizer, started)
-
-
-def _write_transformers_files(tokenizer: Location, config: TokenizerConfig) -> None:
-    """tokenizer_config.json and special_tokens_map.json beside the run's `tokenizer`
-    (tokenizer/hf_files.py, which writes beside a local file: an object's are written beside its
-    local copy, then put beside it when they differ, so that a rerun rewrites none)."""
-    with local_tokenizer(tokenizer) as local:
-        write_transformers_files(local, config)
-        if local == tokenizer:
-            return
-        for name in (TOKENIZER_CONFIG, SPECIAL_TOKENS_MAP):
-            data, target = local.with_name(name).read_bytes(), tokenizer.with_name(name)
-            if not (target.exists() and target.read_bytes() == data):
-                write_bytes(target, data)
 
 
 def _stats(

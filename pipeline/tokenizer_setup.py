@@ -6,13 +6,10 @@ cluster. A given tokenizer is set up before dedup, so that a worker loads and ch
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,19 +76,6 @@ def set_up_tokenizer(
     return RunTokenizer(config, path, digest, trained, finished, encoder, seconds)
 
 
-@contextlib.contextmanager
-def local_tokenizer(path: Location) -> Iterator[Path]:
-    """The tokenizer file `path` as a local file, for the libraries that load one by its path:
-    itself, or an object's copy under its own name in a temporary folder while the block runs."""
-    if isinstance(path, Path):
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="corpusmill-tokenizer-") as folder:
-        local = Path(folder) / path.name
-        local.write_bytes(path.read_bytes())
-        yield local
-
-
 def _tokenizer_file(
     layout: RunLayout, config: TokenizerConfig
 ) -> tuple[Location, dict[str, Any] | None]:
@@ -115,8 +99,7 @@ def _tokenizer_file(
             log.info("tokenize: reusing the tokenizer trained by an earlier run, %s", path)
             return path, record["stats"]
     tokenizer, stats = train_tokenizer(Corpus([layout.root]), config)
-    with atomic_path(path) as tmp:  # save_tokenizer writes local files
-        save_tokenizer(tokenizer, tmp)
+    save_tokenizer(tokenizer, path)
     write_json(marker, {"options": options, "xxh3": file_checksum(path), "stats": stats})
     return path, stats
 
@@ -135,8 +118,7 @@ def _verified_encoder(tokenizer: Location, first_part: Location) -> Encoder:
         batch = next(batches, None)
     texts = pa.array([], pa.string()) if batch is None else batch.column("text")
     verify = pc.utf8_slice_codeunits(texts, 0, _VERIFY_CHARS).to_pylist()
-    with local_tokenizer(tokenizer) as local:
-        return load_encoder(local, verify=verify)
+    return load_encoder(tokenizer, verify=verify)
 
 
 def _json_value(value: Any) -> Any:
