@@ -12,7 +12,8 @@ for large shards (the tokenize stage's default holds 100M tokens, 200 MB): 64 of
 12 GB of pages resident, while mapping a shard again costs little next to reading 200 MB of it.
 
 A run on an object store (an fsspec URL such as s3://bucket/run) is opened the same way, its
-manifest read and its shards listed once; a shard is downloaded into a local cache (loader/cache.py,
+bucket asked for first (an unreachable store is the CLI's one-line UserError), its manifest read
+and its shards listed once; a shard is downloaded into a local cache (loader/cache.py,
 bounded in bytes, each download checked against the manifest's xxh3) before it is mapped, and
 `prefetch` starts downloads of the shards a stream will need next. Its batches are those of a local
 copy of the run, bit for bit.
@@ -31,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from corpusmill.core.errors import UserError
-from corpusmill.core.storage import ObjectPath, file_sizes, location
+from corpusmill.core.storage import ObjectPath, check_location, file_sizes, location
 from corpusmill.loader.cache import DEFAULT_CACHE_BYTES, ShardCache
 from corpusmill.loader.format import (
     FormatError,
@@ -79,6 +80,7 @@ class TokenDataset:
         split: str = TRAIN,
     ) -> None:
         path = location(path, storage_options)
+        check_location(path)
         self.folder = path.parent if path.name == MANIFEST else path
         self.manifest: Manifest = read_manifest(self.folder)
         self.split = split

@@ -14,6 +14,7 @@ import pytest
 from test_loader import SHARDS, all_batches, write_run
 
 from corpusmill.core.checksums import file_checksum
+from corpusmill.core.errors import UserError
 from corpusmill.core.storage import ObjectPath, location
 from corpusmill.loader import FormatError, TokenDataset, TokenStream
 from corpusmill.loader import stream as stream_module
@@ -149,6 +150,14 @@ def test_a_missing_or_resized_object_is_named_when_the_run_is_opened(runs, s3_se
 def test_a_url_without_a_run_is_a_missing_run_error(s3_bucket, s3_server, tmp_path):
     with pytest.raises(MissingRunError, match=f"{s3_bucket}/nothing/index.json does not exist"):
         TokenDataset(f"{s3_bucket}/nothing", storage_options=s3_server.options, cache_dir=tmp_path)
+
+
+def test_a_run_on_an_unreachable_store_is_the_one_line_user_error_of_the_cli(s3_server, tmp_path):
+    options = {**s3_server.options, "endpoint_url": "http://127.0.0.1:9"}
+    with pytest.raises(UserError, match=r"^s3://outb/run1: cannot reach http://127.0.0.1:9 ") as e:
+        TokenDataset("s3://outb/run1", storage_options=options, cache_dir=tmp_path / "cache")
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "cache").exists()
 
 
 def test_the_default_cache_is_under_the_users_cache_folder(runs, s3_server, tmp_path, monkeypatch):
