@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from corpusmill.cli.flags import add_config_flags, config_from_flags
-from corpusmill.core.storage import check_location, location
+from corpusmill.core.storage import Location, check_location, location
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import ConfigError
@@ -103,7 +103,7 @@ def _default_dest(layout: RunLayout) -> Path:
     return dest
 
 
-def _checkpoint(path: Path, tokenizer: Path) -> tuple[CheckpointModel, dict]:
+def _checkpoint(path: Path, tokenizer: Location) -> tuple[CheckpointModel, dict]:
     """The trained model of a checkpoint, refused unless trained with `tokenizer`, and what the
     report says of it: its file's bytes, its parameters, held-out set and training history."""
     from corpusmill.train.checkpoint import CheckpointError, checkpoint_tokenizer, load_checkpoint

@@ -17,6 +17,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from corpusmill.cli import sample as sample_command
 from corpusmill.cli import train as train_command
 from corpusmill.cli.main import main
+from corpusmill.core.atomic import write_bytes
 from corpusmill.core.checksums import file_checksum
 from corpusmill.loader.format import Manifest, token_type, tokens_array, write_shard
 from corpusmill.loader.layout import MANIFEST, shard_name
@@ -235,6 +236,16 @@ def test_a_tokenizer_other_than_the_checkpoints_is_refused(trained, tmp_path: Pa
     other.write_text(Path(meta["tokenizer"]["file"]).read_text().replace("cat", "cut", 1))
     with pytest.raises(CheckpointError, match="is not the tokenizer checkpoint"):
         checkpoint_tokenizer(ckpt, meta, other)
+
+
+def test_the_checkpoints_tokenizer_is_read_from_an_object_of_a_run_on_s3(trained, s3_bucket):
+    ckpt, _ = trained
+    _, meta = load_checkpoint(ckpt)
+    local = Path(meta["tokenizer"]["file"])
+    remote = s3_bucket / "run" / "tokenizer.json"
+    write_bytes(remote, local.read_bytes())
+    tokenizer = checkpoint_tokenizer(ckpt, meta, remote)
+    assert tokenizer.to_str() == checkpoint_tokenizer(ckpt, meta).to_str()
 
 
 def test_sampling_is_deterministic_for_a_seed_and_greedy_at_temperature_zero():

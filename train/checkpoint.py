@@ -18,6 +18,7 @@ from tokenizers import Tokenizer
 from corpusmill.core.atomic import atomic_path
 from corpusmill.core.checksums import file_checksum
 from corpusmill.core.errors import UserError
+from corpusmill.core.storage import Location, location
 from corpusmill.train.model import GPT, ModelConfig, param_shapes
 
 FORMAT_VERSION = 1
@@ -71,12 +72,13 @@ def load_checkpoint(path: Path) -> tuple[GPT, dict[str, Any]]:
 
 
 def checkpoint_tokenizer(
-    path: Path, meta: dict[str, Any], override: Path | None = None
+    path: Path, meta: dict[str, Any], override: Location | None = None
 ) -> Tokenizer:
-    """The tokenizer a checkpoint was trained with (or `override`), checked against its xxh3 and
-    its vocabulary size: another tokenizer's ids mean other text, or lie outside the model's."""
+    """The tokenizer a checkpoint was trained with (or `override`), local or an object (a run's
+    on S3), checked against its xxh3 and its vocabulary size: another tokenizer's ids mean other
+    text, or lie outside the model's."""
     reference = meta["tokenizer"]
-    file = Path(override or reference["file"])
+    file = location(override or reference["file"])
     if not file.is_file():
         raise CheckpointError(
             f"{file}, the tokenizer of checkpoint {path}, does not exist: pass the run's "
@@ -88,7 +90,7 @@ def checkpoint_tokenizer(
             f"(xxh3 {reference['xxh3']}): use the checkpoint with that run, or pass its "
             "tokenizer.json with --tokenizer"
         )
-    tokenizer = Tokenizer.from_file(str(file))
+    tokenizer = Tokenizer.from_str(file.read_text(encoding="utf-8"))
     vocab_size = max(tokenizer.get_vocab(with_added_tokens=True).values()) + 1
     if vocab_size != meta["model"]["vocab_size"]:
         raise CheckpointError(
