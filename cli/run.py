@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summary_table(stats: dict) -> str:
-    """A short table per stage: documents and bytes in, out and removed by reason, and time."""
+    """A short table per stage: documents and bytes in, out and removed by reason (the tokenize
+    stage's validation split on a line of its own), and time."""
     rows: list[tuple[str, dict | None]] = []
     notes = []
     clean = stats["clean"]
@@ -98,6 +99,11 @@ def summary_table(stats: dict) -> str:
             f"{tokenize['bytes_per_token']:.2f} bytes/token ({tokenize['backend']}), "
             f"{tokenize['seconds']:.1f} s"
         )
+        if held := tokenize.get("validation"):
+            rows.append(("  validation", {"docs": held["docs"], "bytes": held["num_bytes"]}))
+            notes.append(
+                f"tokenize: validation split {held['tokens']} tokens in {held['shards']} shards"
+            )
     width = max(len(name) for name, _ in rows)
     lines = [f"{'':<{width}} {'docs':>9} {'MB':>9}"]
     for name, counts in rows:

@@ -16,6 +16,7 @@ from test_tokenizer_train import write_run
 
 from corpusmill.cli import export as export_command
 from corpusmill.cli.main import main
+from corpusmill.cli.run import summary_table
 from corpusmill.loader.dataset import MissingSplitError, TokenDataset
 from corpusmill.loader.format import open_shard, read_manifest, verify_shards
 from corpusmill.loader.llmc import read_token_file
@@ -195,6 +196,19 @@ def test_inspect_names_the_validation_shards_and_their_totals_and_verifies_them(
     assert total.split()[2:4] == [str(held["docs"]), str(held["tokens"])]
     shards = len(manifest.shards) + len(manifest.validation)
     assert f"verify: the tokenizer and all {shards} shards match their checksums" in printed
+
+
+def test_the_runs_summary_gives_the_validation_documents_on_a_line_of_their_own(run):
+    _, stats, _, _ = run
+    counts = {"docs": 1, "bytes": 10}
+    clean = {"read": counts, "rejected": {}, "kept": counts, "files": 1, "tasks": 1, "seconds": 0}
+    lines = summary_table({"clean": clean, "tokenize": stats}).splitlines()
+    held = stats["validation"]
+    assert lines[lines.index("tokenize") + 1 :][:2] == [
+        f"  documents  {stats['docs']:>9} {stats['num_bytes'] / 1e6:>9.2f}",
+        f"  validation {held['docs']:>9} {held['num_bytes'] / 1e6:>9.2f}",
+    ]
+    assert f"tokenize: validation split {held['tokens']} tokens in {held['shards']} shards" in lines
 
 
 def test_the_report_holds_out_the_validation_split(run):
