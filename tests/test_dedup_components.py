@@ -69,7 +69,7 @@ def mixed_graph(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-@pytest.mark.parametrize("partitions", [1, 4, 64])
+@pytest.mark.parametrize("partitions", [1, 4, 16])
 def test_distributed_components_equal_local_ones(client, partitions, tmp_path):
     a, b = mixed_graph(partitions)
     assert distributed(client, a, b, partitions, tmp_path) == labels_of(*local_components(a, b))
@@ -217,7 +217,7 @@ def length_score(keys: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("twins", [True, False])
-@pytest.mark.parametrize("partitions", [1, 4, 64])
+@pytest.mark.parametrize("partitions", [1, 4, 16])
 def test_distributed_keepers_equal_local_ones(client, partitions, twins, tmp_path):
     rng = np.random.default_rng(partitions)
     chain = rng.permutation(300) * 11 + 5
