@@ -139,32 +139,8 @@ def distributed_components(
     )
     last = None
     for rounds in range(1, _MAX_ROUNDS + 1):
-        large = client.gather(
-            [
-                client.submit(
-                    _large_star_task,
-                    sources,
-                    j,
-                    partitions,
-                    _file(folder, f"large-{rounds}", j),
-                    pure=False,
-                )
-                for j in range(partitions)
-            ]
-        )
-        small = client.gather(
-            [
-                client.submit(
-                    _small_star_task,
-                    large,
-                    j,
-                    partitions,
-                    _file(folder, f"small-{rounds}", j),
-                    pure=False,
-                )
-                for j in range(partitions)
-            ]
-        )
+        large = _exchange(client, _large_star_task, sources, partitions, folder, f"large-{rounds}")
+        small = _exchange(client, _small_star_task, large, partitions, folder, f"small-{rounds}")
         # A round reads only the last round's files.
         for step in (sources, large):
             if step:
@@ -268,6 +244,19 @@ def _stacked(pieces: Sequence[Any]) -> np.ndarray:
     """Pieces of (n, 2) rows (arrays or lists of pairs) as one (n, 2) int64 array."""
     rows = [np.asarray(piece, np.int64).reshape(-1, 2) for piece in pieces]
     return np.concatenate(rows or [np.empty((0, 2), np.int64)])
+
+
+def _exchange(
+    client: Client, task: Any, sources: Any, partitions: int, folder: Location, step: str
+) -> list[Any]:
+    """One exchange step: `task` run for every partition on the files of the step before, each
+    writing its file of `step`; their results in partition order."""
+    return client.gather(
+        [
+            client.submit(task, sources, j, partitions, _file(folder, step, j), pure=False)
+            for j in range(partitions)
+        ]
+    )
 
 
 def _file(folder: Location, step: str, index: int) -> Location:
