@@ -46,9 +46,9 @@ from threadpoolctl import threadpool_limits
 from corpusmill.core.checksums import file_checksum
 from corpusmill.loader.format import Manifest, token_type, tokens_array, write_shard
 from corpusmill.loader.layout import MANIFEST, shard_name
+from corpusmill.pipeline.ngram import KneserNey
 from corpusmill.report.build import break_even_bytes
 from corpusmill.report.compressors import compressed_sizes, train_dictionary
-from corpusmill.report.ngram import KneserNey
 from corpusmill.report.predict import CheckpointModel, code_documents
 from corpusmill.tokenizer.config import TokenizerConfig
 from corpusmill.tokenizer.encode import load_encoder

@@ -13,11 +13,11 @@ import numpy as np
 
 from corpusmill.core.storage import Location, location
 from corpusmill.loader.format import MissingRunError, read_manifest, run_tokenizer
+from corpusmill.pipeline.ngram import KneserNey
 from corpusmill.pipeline.readers import InputError
 from corpusmill.report.compressors import compressed_sizes, train_dictionary
 from corpusmill.report.config import ReportConfig
 from corpusmill.report.entropy import bits_per_byte, entropy_bits
-from corpusmill.report.ngram import KneserNey
 from corpusmill.report.predict import NextTokenModel, code_documents
 from corpusmill.report.sample import held_out_split, validation_fraction
 from corpusmill.report.stages import stage_compression

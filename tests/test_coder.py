@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from corpusmill.pipeline.ngram import KneserNey
 from corpusmill.report.coder import TOTAL, Decoder, encode, intervals, quantize
-from corpusmill.report.ngram import KneserNey
 from corpusmill.report.predict import code_documents
 
 

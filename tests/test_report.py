@@ -15,11 +15,11 @@ from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.corpus import Corpus
+from corpusmill.pipeline.ngram import KneserNey
 from corpusmill.pipeline.run import run_pipeline
 from corpusmill.report.build import break_even_bytes, build_report, training_curve
 from corpusmill.report.config import ReportConfig
 from corpusmill.report.entropy import bits_per_byte, entropy_bits
-from corpusmill.report.ngram import KneserNey
 from corpusmill.report.predict import CheckpointModel
 from corpusmill.report.render import method_rows, write_report
 from corpusmill.report.sample import held_out_split
