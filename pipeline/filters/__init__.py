@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from corpusmill.core.checks import Checked, ConfigValueError
+from corpusmill.core.storage import Location
 from corpusmill.pipeline.filters.base import (
     Decision,
     Filter,
@@ -22,6 +23,7 @@ from corpusmill.pipeline.filters.fineweb import FineWeb, FineWebConfig
 from corpusmill.pipeline.filters.gopher_quality import GopherQuality, GopherQualityConfig
 from corpusmill.pipeline.filters.gopher_repetition import GopherRepetition, GopherRepetitionConfig
 from corpusmill.pipeline.filters.language import Language, LanguageConfig
+from corpusmill.pipeline.filters.perplexity import Perplexity, PerplexityConfig
 
 __all__ = [
     "C4",
@@ -40,6 +42,8 @@ __all__ = [
     "GopherRepetitionConfig",
     "Language",
     "LanguageConfig",
+    "Perplexity",
+    "PerplexityConfig",
     "RuleFamily",
     "apply_filters",
     "build_custom",
@@ -52,9 +56,10 @@ __all__ = [
 
 
 # The built-in families in FineWeb's order: language first (cheap, and it decides which rules
-# apply), then repetition, Gopher quality, C4 (which edits texts) and FineWeb's rules. Each is
-# configured by the section of FiltersConfig named as the filter.
-FAMILIES = (Language, GopherRepetition, GopherQuality, C4, FineWeb)
+# apply), then repetition, Gopher quality, C4 (which edits texts) and FineWeb's rules, then
+# perplexity (CCNet's, the costliest, on the texts C4 left). Each is configured by the section of
+# FiltersConfig named as the filter.
+FAMILIES = (Language, GopherRepetition, GopherQuality, C4, FineWeb, Perplexity)
 # The clean stage's other steps, whose names prefix rejections as the filters' do.
 _STEPS = ("read", "extract", "normalize", "langid", "pii", "filters")
 
@@ -75,6 +80,10 @@ class FiltersConfig(Checked):
     c4: C4Config = field(default_factory=C4Config, metadata={"help": "C4 line and document rules"})
     fineweb: FineWebConfig = field(
         default_factory=FineWebConfig, metadata={"help": "FineWeb's rules"}
+    )
+    perplexity: PerplexityConfig = field(
+        default_factory=PerplexityConfig,
+        metadata={"help": "CCNet's perplexity buckets under a model of a reference text"},
     )
     custom: tuple[CustomFilterConfig, ...] = field(
         default=(),
@@ -104,10 +113,17 @@ def build_filters(config: FiltersConfig) -> list[Filter]:
     return [*build_families(config), *build_custom(config)]
 
 
-def build_families(config: FiltersConfig) -> list[RuleFamily]:
-    """The enabled built-in filters, in FAMILIES' order."""
+def build_families(
+    config: FiltersConfig, reference_model: Location | None = None
+) -> list[RuleFamily]:
+    """The enabled built-in filters, in FAMILIES' order; the perplexity family measures with the
+    model saved at `reference_model` (deciding needs none)."""
     sections = [(family, getattr(config, family.name)) for family in FAMILIES]
-    return [family(section) for family, section in sections if section.enabled]
+    return [
+        Perplexity(section, reference_model) if family is Perplexity else family(section)
+        for family, section in sections
+        if section.enabled
+    ]
 
 
 def build_custom(config: FiltersConfig) -> list[Filter]:
