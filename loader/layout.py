@@ -74,6 +74,11 @@ class RunLayout:
         return self.root / "inputs.json"
 
     @property
+    def reference_model(self) -> Location:
+        """The perplexity filter's model of the reference text, trained before the clean stage."""
+        return self.root / "reference-model.arrow"
+
+    @property
     def lock(self) -> Location:
         """Present while a run writes the folder."""
         return self.root / "run.lock"
@@ -256,7 +261,8 @@ class RunLayout:
     def outputs(self) -> list[Location]:
         """Everything in the folder a run wrote but its lock: its records, then its results;
         what `--force` removes (the user's own files stay)."""
-        return [path for path in (self.config, self.inputs) if path.exists()] + self.results()
+        records = (self.config, self.inputs, self.reference_model)
+        return [path for path in records if path.exists()] + self.results()
 
 
 def _numbered(unit: str, index: int) -> str:
