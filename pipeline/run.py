@@ -34,6 +34,8 @@ from corpusmill.pipeline.config import RunConfig, config_to_toml, flat_config, l
 from corpusmill.pipeline.readers import InputFile, discover_inputs, printable
 from corpusmill.pipeline.stages import RunContext, stages
 from corpusmill.pipeline.worker_storage import credentials_on_workers
+from corpusmill.pipeline.reference import prepare_reference_model
+from corpusmill.pipeline.refilter import refilter_refusal, refilterable, start_refilter
 from corpusmill.tokenizer.encode import check_tokenizer_file
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,10 @@ def prepared_run(config: RunConfig, force: bool = False) -> Iterator[PreparedRun
     if config.scheduler:
         check_scheduler(config.scheduler)
     if config.tokenizer.path:
+        if config.filters.perplexity.enabled:
+            # Trained here, once, so that a bad reference is reported before the cluster starts.
+            perplexity = config.filters.perplexity
+            prepare_reference_model(perplexity, config.read, layout.reference_model, options)
         check_tokenizer_file(Path(config.tokenizer.path))
     options = storage_options(config.storage)
     check_storage([config.out, *config.inputs], options)
