@@ -167,7 +167,7 @@ def clean_task(
     """Clean one task's splits into its part files in `layout` (default: the folder
     `config.out` names), then write its done marker; return counts."""
     layout = layout or output_layout(config)
-    families = build_families(config.filters)
+    families = build_families(config.filters, layout.reference_model)
     others = build_custom(config.filters)
     measured_schema = signals_schema(signals_type(families))
     with (
