@@ -32,10 +32,9 @@ from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import check_scheduler, dask_client
 from corpusmill.pipeline.config import RunConfig, config_to_toml, flat_config, load_config
 from corpusmill.pipeline.readers import InputFile, discover_inputs, printable
+from corpusmill.pipeline.reference import prepare_reference_model
 from corpusmill.pipeline.stages import RunContext, stages
 from corpusmill.pipeline.worker_storage import credentials_on_workers
-from corpusmill.pipeline.reference import prepare_reference_model
-from corpusmill.pipeline.refilter import refilter_refusal, refilterable, start_refilter
 from corpusmill.tokenizer.encode import check_tokenizer_file
 
 log = logging.getLogger(__name__)
@@ -96,10 +95,6 @@ def prepared_run(config: RunConfig, force: bool = False) -> Iterator[PreparedRun
     if config.scheduler:
         check_scheduler(config.scheduler)
     if config.tokenizer.path:
-        if config.filters.perplexity.enabled:
-            # Trained here, once, so that a bad reference is reported before the cluster starts.
-            perplexity = config.filters.perplexity
-            prepare_reference_model(perplexity, config.read, layout.reference_model, options)
         check_tokenizer_file(Path(config.tokenizer.path))
     options = storage_options(config.storage)
     check_storage([config.out, *config.inputs], options)
@@ -112,6 +107,10 @@ def prepared_run(config: RunConfig, force: bool = False) -> Iterator[PreparedRun
             _claim_output(layout, config, _inputs_record(files), force)
         except OSError as exc:
             raise _output_error(layout.root, exc) from None
+        if config.filters.perplexity.enabled:
+            # Trained here, once, so that a bad reference is reported before the cluster starts.
+            perplexity = config.filters.perplexity
+            prepare_reference_model(perplexity, config.read, layout.reference_model, options)
         yield PreparedRun(config, files, layout, options)
 
 
