@@ -31,7 +31,13 @@ from corpusmill.train.checkpoint import (
     save_checkpoint,
 )
 from corpusmill.train.heldout import split_rows
-from corpusmill.train.loop import TrainConfig, held_out_documents, held_out_sequences, train
+from corpusmill.train.loop import (
+    Budget,
+    TrainConfig,
+    held_out_documents,
+    held_out_sequences,
+    train,
+)
 from corpusmill.train.model import GPT, ModelConfig
 from corpusmill.train.sample import generate, sample_text
 
@@ -123,6 +129,40 @@ def test_training_on_structured_text_lowers_the_held_out_loss(trained):
     assert first > 4.0  # about ln(vocab size) before training
     assert last < first / 3
     assert history[1]["train_loss"] > history[2]["train_loss"]
+
+
+def test_a_cpu_budget_ends_training_and_the_decay_when_its_seconds_are_spent():
+    budget = Budget(dataclasses.replace(SMALL, steps=1000, warmup=2, cpu_seconds=10.0))
+    for _ in range(2):  # warm-up takes 2 of the 10 seconds; the decay spans the other 8
+        budget.add_step(1.0)
+    assert budget.decayed() == 0.0
+    for _ in range(4):
+        budget.add_step(1.0)
+    assert (budget.decayed(), budget.spent()) == (0.5, False)
+    for _ in range(4):
+        budget.add_step(1.0)
+    assert (budget.decayed(), budget.spent(), budget.steps) == (1.0, True, 10)
+
+
+def test_without_a_cpu_budget_the_steps_alone_end_training_and_the_decay():
+    budget = Budget(dataclasses.replace(SMALL, steps=12, warmup=2))
+    for _ in range(7):
+        budget.add_step(100.0)
+    assert (budget.decayed(), budget.spent()) == (0.5, False)
+    for _ in range(5):
+        budget.add_step(100.0)
+    assert (budget.decayed(), budget.spent()) == (1.0, True)
+
+
+def test_training_under_a_cpu_budget_stops_after_it_and_evaluates_the_last_step(
+    run: Path, tmp_path: Path
+):
+    config = dataclasses.replace(SMALL, steps=10**6, eval_every=10**6, cpu_seconds=0.5)
+    stats = train(run, config, tmp_path / "model.npz", progress=False)
+    assert 1 <= stats["steps"] < 10**6 and stats["cpu_seconds"] >= 0.5
+    assert [entry["step"] for entry in stats["history"]] == [0, stats["steps"]]
+    _, meta = load_checkpoint(tmp_path / "model.npz")
+    assert (meta["steps"], meta["train"]["cpu_seconds"]) == (stats["steps"], 0.5)
 
 
 def test_held_out_documents_come_first_by_id_hash_up_to_a_tenth_of_the_bytes(run: Path):
@@ -256,11 +296,34 @@ def test_sampling_is_deterministic_for_a_seed_and_greedy_at_temperature_zero():
     assert not np.array_equal(first, generate(model, context, 20, temperature=1.0, seed=8))
     greedy = generate(model, context, 20, temperature=0.0)
     assert np.array_equal(greedy, generate(model, context, 20, temperature=1e-6, seed=5))
-    # Greedy decoding picks the argmax of each step, the context window sliding past seq_len.
-    tokens = list(context)
-    for _ in range(20):
-        tokens.append(int(np.argmax(model.log_probs(np.array([tokens[-8:]]))[0, -1])))
-    assert greedy.tolist() == tokens
+    assert greedy.tolist() == uncached_generate(model, context, 20, 0.0, 0)
+
+
+@pytest.mark.parametrize("context", [[1, 2], list(range(13)) * 2])
+def test_cached_sampling_draws_the_tokens_a_whole_forward_per_token_draws(context: list[int]):
+    model = GPT.init(ModelConfig(vocab_size=13, seq_len=8, n_layer=2, n_head=2, n_embd=8), seed=5)
+    for seed in range(3):
+        drawn = generate(model, np.array(context), 40, temperature=1.0, seed=seed)
+        assert drawn.tolist() == uncached_generate(model, context, 40, 1.0, seed)
+
+
+def uncached_generate(
+    model: GPT, context: list[int], tokens: int, temperature: float, seed: int
+) -> list[int]:
+    """Sampling by hand, the whole window read for every token: the window is the last seq_len
+    tokens, and restarts from the last seq_len // 2 tokens when a new one would pass seq_len."""
+    rng, out, seq_len = np.random.default_rng(seed), list(context), model.config.seq_len
+    start = max(0, len(out) - seq_len)
+    for _ in range(tokens):
+        if len(out) - start > seq_len:
+            start = len(out) - seq_len // 2
+        logp = model.log_probs(np.array([out[start:]]))[0, -1].astype(np.float64)
+        if temperature == 0:
+            out.append(int(np.argmax(logp)))
+        else:
+            cdf = np.cumsum(np.exp(logp / temperature - np.logaddexp.reduce(logp / temperature)))
+            out.append(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")))
+    return out
 
 
 def test_the_trained_model_continues_the_sentence_frame(trained):

@@ -126,7 +126,10 @@ def test_adamw_step_matches_a_hand_computation():
 
 
 def test_schedule_warms_up_linearly_peaks_then_decays_to_the_final_rate():
-    rates = [learning_rate(step, peak=1.0, warmup=10, total=110, final=0.1) for step in range(111)]
+    rates = [
+        learning_rate(step, (step - 10) / 100, peak=1.0, warmup=10, final=0.1)
+        for step in range(111)
+    ]
     assert rates[0] == pytest.approx(0.1)
     assert rates[4] == pytest.approx(0.5)
     assert rates[10] == pytest.approx(1.0)

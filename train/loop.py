@@ -56,7 +56,17 @@ class TrainConfig:
     n_head: int = field(default=4, metadata={"help": "attention heads per block"})
     n_embd: int = field(default=64, metadata={"help": "width of the residual stream"})
     seq_len: int = field(default=64, metadata={"help": "context length in tokens"})
-    steps: int = field(default=300, metadata={"help": "optimizer steps"})
+    steps: int = field(
+        default=300, metadata={"help": "optimizer steps, or fewer when --cpu-seconds run out"}
+    )
+    cpu_seconds: float = field(
+        default=0.0,
+        metadata={
+            "help": "CPU seconds of training steps (every thread counted, evaluations not) "
+            "after which training ends if --steps have not; the learning rate decays over "
+            "whichever budget runs out first. 0: --steps alone, and the run is reproducible"
+        },
+    )
     batch_size: int = field(default=16, metadata={"help": "sequences per step"})
     lr: float = field(default=3e-3, metadata={"help": "peak learning rate"})
     # Cosine decay to 10% of the peak, as in Chinchilla (Hoffmann et al. 2022).
@@ -89,7 +99,7 @@ class TrainConfig:
             _require(self, name, int, lambda value: value >= 0, "an integer of at least 0")
         _require(self, "lr", float, lambda value: value > 0, "a finite number above 0")
         _require(self, "min_lr_ratio", float, lambda value: 0 <= value <= 1, "from 0 to 1")
-        for name in ("weight_decay", "grad_clip"):
+        for name in ("cpu_seconds", "weight_decay", "grad_clip"):
             _require(self, name, float, lambda value: value >= 0, "a finite number, at least 0")
         if self.n_embd % self.n_head:
             raise ValueError(
@@ -152,24 +162,28 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
     )
     excluded = held_out_sequences(stream, held) if not held.validation_fraction else ()
     batches = _training_batches(stream, excluded)
+    budget = Budget(config)
     # Overflow shows as a non-finite loss, which stops training naming the step: no warnings.
     with np.errstate(over="ignore", invalid="ignore"):
-        for step in range(1, config.steps + 1):
+        while not budget.spent():
+            started_step = time.process_time()
             batch = next(batches)
             loss, grads = model.loss_and_grads(batch[:, :-1], batch[:, 1:])
-            _check_finite(loss, f"the training loss of step {step}", config)
+            _check_finite(loss, f"the training loss of step {budget.steps + 1}", config)
             norm = clip_gradients(grads, config.grad_clip)
-            lr = learning_rate(step - 1, config.lr, config.warmup, config.steps, final_lr)
+            lr = learning_rate(budget.steps, budget.decayed(), config.lr, config.warmup, final_lr)
             optimizer.step(grads, lr)
+            budget.add_step(time.process_time() - started_step)
             step_losses.append(loss)
             bar.set_postfix(loss=f"{loss:.3f}", norm=f"{norm:.2f}")
             bar.update()
-            if step % config.eval_every == 0 or step == config.steps:
-                history.append(evaluate(step, float(np.mean(step_losses))))
+            if budget.steps % config.eval_every == 0 or budget.spent():
+                history.append(evaluate(budget.steps, float(np.mean(step_losses))))
                 step_losses = []
     bar.close()
     stats = {
-        "steps": config.steps,
+        "steps": budget.steps,
+        "cpu_seconds": round(budget.cpu, 2),
         "params": model.num_params(),
         "bytes_per_token": totals["bytes_per_token"],
         "held_out": held.summary(config.held_out_bytes),
@@ -184,6 +198,38 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
     info = {"run": str(Path(run).resolve()), "train": dataclasses.asdict(config), **stats}
     save_checkpoint(ckpt, model, tokenizer, info)
     return stats
+
+
+class Budget:
+    """How much of the training budget is spent: `steps` steps, or `cpu_seconds` of the steps'
+    CPU time, whichever runs out first. Under a CPU budget the schedule follows the time spent,
+    so a slow spell on a shared machine costs steps, not the end of the decay."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.steps = 0
+        self.cpu = 0.0
+        self._cpu_at_warmup = 0.0
+
+    def add_step(self, cpu: float) -> None:
+        """Count a step that took `cpu` seconds of CPU time."""
+        self.steps += 1
+        self.cpu += cpu
+        if self.steps == self.config.warmup:
+            self._cpu_at_warmup = self.cpu
+
+    def spent(self) -> bool:
+        """Whether training is over."""
+        limit = self.config.cpu_seconds
+        return self.steps >= self.config.steps or bool(limit and self.cpu >= limit)
+
+    def decayed(self) -> float:
+        """The share of the budget after warm-up spent, which the learning rate decays over."""
+        warmup, limit = self.config.warmup, self.config.cpu_seconds
+        shares = [(self.steps - warmup) / max(1, self.config.steps - warmup)]
+        if limit and self.steps >= warmup:
+            shares.append((self.cpu - self._cpu_at_warmup) / max(1e-9, limit - self._cpu_at_warmup))
+        return max(shares)
 
 
 @dataclass(frozen=True)

@@ -47,13 +47,12 @@ class AdamW:
             p -= lr * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
 
 
-def learning_rate(step: int, peak: float, warmup: int, total: int, final: float) -> float:
+def learning_rate(step: int, decayed: float, peak: float, warmup: int, final: float) -> float:
     """The rate at `step` (0-based): linear warm-up to `peak` over `warmup` steps, then a cosine
-    decay reaching `final` at `total`."""
+    decay reaching `final` when `decayed`, the share of the budget after warm-up spent, is 1."""
     if step < warmup:
         return peak * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return final + 0.5 * (1.0 + math.cos(math.pi * progress)) * (peak - final)
+    return final + 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, decayed)))) * (peak - final)
 
 
 def clip_gradients(grads: Params, max_norm: float) -> float:

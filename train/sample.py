@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from tokenizers import Tokenizer
 
-from corpusmill.train.model import GPT, log_softmax
+from corpusmill.train.model import GPT, Past, log_softmax
 
 
 def sample_text(
@@ -33,17 +33,26 @@ def generate(
 ) -> np.ndarray:
     """`context` (1-D token ids, at least one) followed by `tokens` sampled ones.
 
-    Each token is drawn from the softmax of the logits divided by `temperature`, seeing the last
-    `seq_len` tokens; `temperature` 0 takes the most likely token (greedy decoding).
+    Each token is drawn from the softmax of the logits divided by `temperature`; `temperature` 0
+    takes the most likely token (greedy decoding). The model reads the tokens of its window, their
+    keys and values cached, so a new token costs one position; when the window would pass
+    `seq_len` tokens, it starts again from the last half of them, read in one forward call.
     """
     if len(context) == 0:
         raise ValueError("generation needs at least one context token")
     rng = np.random.default_rng(seed)
     out = list(np.asarray(context).tolist())
-    window = model.config.seq_len
+    seq_len = model.config.seq_len
+    fresh = out[-seq_len:]  # tokens the model has not read yet
+    past: Past | None = None
+    held = 0  # tokens of the window in `past`
     for _ in range(tokens):
-        logp = model.log_probs(np.array([out[-window:]]))[0, -1].astype(np.float64)
-        out.append(_pick(logp, temperature, rng))
+        if held + len(fresh) > seq_len:
+            fresh, past, held = out[-max(1, seq_len // 2) :], None, 0
+        logits, cache = model.forward(np.array([fresh]), past)
+        past, held = model.keys_values(cache), held + len(fresh)
+        out.append(_pick(log_softmax(logits[0, -1]).astype(np.float64), temperature, rng))
+        fresh = out[-1:]
     return np.array(out, dtype=np.int64)
 
 
