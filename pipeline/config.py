@@ -62,6 +62,17 @@ class RunConfig(Checked):
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     shards: ShardsConfig = field(default_factory=ShardsConfig)
 
+    def __post_init__(self) -> None:
+        """Check each section, then that the quality keeper has the perplexity it ranks by."""
+        super().__post_init__()
+        if self.dedup.keeper == "quality" and not self.filters.perplexity.enabled:
+            raise ConfigValueError(
+                "dedup.keeper",
+                self.dedup.keeper,
+                "ranks duplicates by their perplexity, which filters.perplexity.reference is "
+                'needed for; name a reference text there, or choose "first" or "longest"',
+            )
+
 
 @dataclass(frozen=True)
 class ConfigKey:
