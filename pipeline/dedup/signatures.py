@@ -1,7 +1,8 @@
 """Dedup step 1, a task per clean part: each document's text hash (xxh3-128), optional URL hash
 and MinHash band keys, as shuffle rows (bucket, band, high, low, key, and the document's text
 bytes when the longest is kept) sorted by bucket -> signatures/part-N.arrow, and its text bytes
--> sizes/part-N.arrow. A part whose files were written for its content and these settings is not
+(and, for the "quality" keeper, its perplexity from the clean stage's signals) ->
+sizes/part-N.arrow. A part whose files were written for its content and these settings is not
 redone."""
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ _BANDS = pa.schema(
 )
 # The column a row gains under the "longest" keeper policy: candidates centre on the longest.
 _SIZE = pa.field("bytes", pa.int64())
+# The column the sizes file gains under the "quality" keeper policy: minus the document's bits
+# per byte under the perplexity filter's reference model, so that the highest is the best.
+QUALITY = "quality"
 
 
 class Signed(NamedTuple):
@@ -64,8 +68,9 @@ def signatures_task(part: int, files: DedupFiles, config: DedupConfig) -> Signed
         return signed._replace(counts=current["counts"])
     source = files.clean(part)
     permutations = Permutations.from_seed(config.bands * config.rows, config.seed)
-    columns = ["text", "url"] if config.exact_url else ["text"]
-    tables, sizes, offset = [], [], 0
+    quality = config.keeper == "quality"
+    columns = ["text", *(["url"] if config.exact_url else []), *(["id"] if quality else [])]
+    tables, sizes, ids, offset = [], [], [], 0
     try:
         with open_input(source) as handle:
             parquet = pq.ParquetFile(handle)
@@ -78,13 +83,18 @@ def signatures_task(part: int, files: DedupFiles, config: DedupConfig) -> Signed
                     rows = rows.append_column(_SIZE, pa.array(size.to_numpy()[owner]))
                 tables.append(rows)
                 sizes.append(size)
+                ids.append(batch.column("id") if quality else pa.array([], pa.string()))
                 offset += batch.num_rows
     except (OSError, pa.ArrowException) as exc:
         raise StageError(f"dedup: cannot read {source} ({exc}); rerun the clean stage") from exc
     size_column = pa.chunked_array(sizes, pa.int64())
     counts = {"docs": offset, "bytes": int(pc.sum(size_column).as_py() or 0)}
     keys = pa.array((np.int64(part) << ROW_BITS) + np.arange(offset))
-    write_sorted(signed.sizes, pa.table({"key": keys, "bytes": size_column}))
+    sizes_table = pa.table({"key": keys, "bytes": size_column})
+    if quality:
+        scores = _quality(files, part, pa.chunked_array(ids, pa.string()))
+        sizes_table = sizes_table.append_column(QUALITY, scores)
+    write_sorted(signed.sizes, sizes_table)
     schema = _BANDS.append(_SIZE) if config.keeper == "longest" else _BANDS
     rows = pa.concat_tables(tables) if tables else schema.empty_table()
     order = pc.sort_indices(rows, [(name, "ascending") for name in rows.column_names])
@@ -104,6 +114,24 @@ def signature_metadata(files: DedupFiles, config: DedupConfig, part: int) -> dic
         # and the signature file's bytes never depend on when the part was written.
         "source": {"bytes": source.stat().st_size, "xxh3": file_checksum(source)},
     }
+
+
+def _quality(files: DedupFiles, part: int, ids: pa.ChunkedArray) -> pa.Array:
+    """Minus the bits per byte of each document of clean part `part` (of `ids`, in order), as
+    the perplexity filter measured it in the part's signals."""
+    path = files.run.signals_part(part)
+    try:
+        with open_input(path) as handle:
+            measured = pq.read_table(handle, columns=["id", "signals"])
+        scores = measured["signals"].combine_chunks().field("perplexity").field("bits_per_byte")
+    except (OSError, KeyError, pa.ArrowException) as exc:
+        raise StageError(
+            f"dedup: no perplexity of clean part {part} in {path} ({exc}); rerun the clean stage"
+        ) from exc
+    rows = pc.index_in(ids, measured["id"])
+    if rows.null_count:
+        raise StageError(f"dedup: {path} misses documents of clean part {part}; rerun clean")
+    return pc.negate(scores.take(rows))
 
 
 def _band_rows(
