@@ -70,9 +70,10 @@ class DedupConfig(Checked):
     keeper: str = field(
         default="first",
         metadata={
-            "help": 'which document of duplicates is kept: "first" in input order, or the '
-            '"longest" text (ties: the first); there is no per-document quality score to rank by',
-            "checks": (one_of("first", "longest"),),
+            "help": 'which document of duplicates is kept: "first" in input order, the '
+            '"longest" text, or the "quality" one, of the lowest perplexity under the '
+            "reference model (filters.perplexity); ties: the first",
+            "checks": (one_of("first", "longest", "quality"),),
         },
     )
     kept_twins: bool = field(

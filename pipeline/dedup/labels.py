@@ -1,10 +1,10 @@
 """Dedup step 5: which document each document of an edge is kept as, or removed for ->
 components/partition-N.arrow (key, cluster: the kept document's key). In the order of the keeper
-policy (`keeper`: first in input order, or longest text), each document is kept unless an edge
-joins it to a document kept before it (`kept_twins`), or each connected component keeps its
-first document (`kept_twins` off); on one worker when the edges fit `local_max_edges`, else
-distributed (`components.py`) over a partition per `partition_edges` edges, exchanging edges
-through files under exchange/."""
+policy (`keeper`: first in input order, longest text, or lowest perplexity), each document is
+kept unless an edge joins it to a document kept before it (`kept_twins`), or each connected
+component keeps its first document (`kept_twins` off); on one worker when the edges fit
+`local_max_edges`, else distributed (`components.py`) over a partition per `partition_edges`
+edges, exchanging edges through files under exchange/."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.edges import Edges
 from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.shuffle import read_table, write_sorted
+from corpusmill.pipeline.dedup.signatures import QUALITY
 
 # The folder under OUT/dedup/ of the distributed steps' exchange files, rewritten by every run.
 EXCHANGE = "exchange"
@@ -50,12 +51,14 @@ def submit_labels(
 ) -> tuple[list[Future], dict[str, Any]]:
     """Futures of the Labelled components files of every partition's `edges`, and how they are
     found: locally when the edges are at most `local_max_edges`, else in distributed rounds.
-    `sizes` are the parts' text sizes, the score of the "longest" policy."""
+    `sizes` are the parts' size files, holding the scores of the "longest" and "quality"
+    policies."""
     total = sum(found.counts["edges"] for found in edges)
     paths = [found.path for found in edges]
+    columns = {"longest": "bytes", "quality": QUALITY}
     score = (
-        PartScores(dict(zip(files.parts, sizes, strict=True)), "bytes")
-        if config.keeper == "longest"
+        PartScores(dict(zip(files.parts, sizes, strict=True)), columns[config.keeper])
+        if config.keeper in columns
         else None
     )
     if total <= config.local_max_edges:

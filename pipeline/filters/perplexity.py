@@ -44,7 +44,8 @@ class PerplexityConfig(Checked):
         metadata={
             "help": "files, folders, globs or URLs of text the kept pages should resemble, in "
             "any format the run reads (WARC, WET, JSONL, Parquet, .txt); empty: no "
-            "perplexity filter"
+            "perplexity filter",
+            "path": True,
         },
     )
     reference_bytes: int = field(
@@ -63,8 +64,7 @@ class PerplexityConfig(Checked):
     score_bytes: int = field(
         default=8192,
         metadata={
-            "help": "score each document's first this many bytes (bounds the cost of long "
-            "pages)",
+            "help": "score each document's first this many bytes (bounds the cost of long pages)",
             "checks": (POSITIVE,),
         },
     )
