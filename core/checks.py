@@ -4,6 +4,7 @@ not allow fails where it is set, naming the key."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +62,21 @@ def between(low: float, high: float) -> Check:
     return lambda value, _: None if low <= value <= high else f"must be from {low} to {high}"
 
 
+def below(high: float) -> Check:
+    """Allow values less than `high`."""
+    return lambda value, _: None if value < high else f"must be less than {high}"
+
+
+def finite(value: Any, _: Any) -> str | None:
+    """Allow numbers that are neither infinite nor NaN, which the range checks let through."""
+    return None if math.isfinite(value) else "must be a finite number"
+
+
+def integer(value: Any, _: Any) -> str | None:
+    """Allow whole numbers given as integers (not true or false)."""
+    return None if isinstance(value, int) and not isinstance(value, bool) else "must be an integer"
+
+
 def not_above(other: str) -> Check:
     """Allow values at most the sibling key `other`'s, for a minimum and its maximum."""
 
@@ -89,6 +105,11 @@ def distinct_nonempty(values: tuple[str, ...], _: Any) -> str | None:
 FRACTION = between(0, 1)
 NON_NEGATIVE = at_least(0)
 POSITIVE = above(0)
+# The usual checks of a count and of a number: a whole count of at least 0 or 1, a finite rate.
+COUNT = (integer, at_least(0))
+SIZE = (integer, at_least(1))
+FINITE_NON_NEGATIVE = (finite, at_least(0))
+FINITE_POSITIVE = (finite, above(0))
 
 
 def show_value(value: Any) -> str:

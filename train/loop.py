@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,15 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from corpusmill.core.atomic import unwritable_file
+from corpusmill.core.checks import (
+    COUNT,
+    FINITE_NON_NEGATIVE,
+    FINITE_POSITIVE,
+    FRACTION,
+    SIZE,
+    Checked,
+    ConfigValueError,
+)
 from corpusmill.core.errors import StageError
 from corpusmill.loader.dataset import TokenDataset
 from corpusmill.loader.format import (
@@ -49,62 +58,83 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Checked):
     """The model's shape and the optimization; the defaults train in about a minute on 2 cores."""
 
-    n_layer: int = field(default=2, metadata={"help": "transformer blocks"})
-    n_head: int = field(default=4, metadata={"help": "attention heads per block"})
-    n_embd: int = field(default=64, metadata={"help": "width of the residual stream"})
-    seq_len: int = field(default=64, metadata={"help": "context length in tokens"})
+    n_layer: int = field(default=2, metadata={"help": "transformer blocks", "checks": SIZE})
+    n_head: int = field(default=4, metadata={"help": "attention heads per block", "checks": SIZE})
+    n_embd: int = field(
+        default=64, metadata={"help": "width of the residual stream", "checks": SIZE}
+    )
+    seq_len: int = field(default=64, metadata={"help": "context length in tokens", "checks": SIZE})
     steps: int = field(
-        default=300, metadata={"help": "optimizer steps, or fewer when --cpu-seconds run out"}
+        default=300,
+        metadata={"help": "optimizer steps, or fewer when --cpu-seconds run out", "checks": SIZE},
     )
     cpu_seconds: float = field(
         default=0.0,
         metadata={
             "help": "CPU seconds of training steps (every thread counted, evaluations not) "
             "after which training ends if --steps have not; the learning rate decays over "
-            "whichever budget runs out first. 0: --steps alone, and the run is reproducible"
+            "whichever budget runs out first. 0: --steps alone, and the run is reproducible",
+            "checks": FINITE_NON_NEGATIVE,
         },
     )
-    batch_size: int = field(default=16, metadata={"help": "sequences per step"})
-    lr: float = field(default=3e-3, metadata={"help": "peak learning rate"})
+    batch_size: int = field(default=16, metadata={"help": "sequences per step", "checks": SIZE})
+    lr: float = field(
+        default=3e-3, metadata={"help": "peak learning rate", "checks": FINITE_POSITIVE}
+    )
     # Cosine decay to 10% of the peak, as in Chinchilla (Hoffmann et al. 2022).
     min_lr_ratio: float = field(
-        default=0.1, metadata={"help": "final learning rate as a fraction of the peak"}
+        default=0.1,
+        metadata={
+            "help": "final learning rate as a fraction of the peak",
+            "checks": (FRACTION,),
+        },
     )
-    warmup: int = field(default=30, metadata={"help": "steps of linear learning-rate warm-up"})
+    warmup: int = field(
+        default=30, metadata={"help": "steps of linear learning-rate warm-up", "checks": COUNT}
+    )
     # Weight decay 0.1 and clipping at 1.0 follow GPT-3 (Brown et al. 2020).
     weight_decay: float = field(
-        default=0.1, metadata={"help": "AdamW decoupled weight decay of matrices and embeddings"}
+        default=0.1,
+        metadata={
+            "help": "AdamW decoupled weight decay of matrices and embeddings",
+            "checks": FINITE_NON_NEGATIVE,
+        },
     )
     grad_clip: float = field(
-        default=1.0, metadata={"help": "maximum global gradient norm; 0 disables clipping"}
+        default=1.0,
+        metadata={
+            "help": "maximum global gradient norm; 0 disables clipping",
+            "checks": FINITE_NON_NEGATIVE,
+        },
     )
-    eval_every: int = field(default=50, metadata={"help": "steps between held-out evaluations"})
+    eval_every: int = field(
+        default=50, metadata={"help": "steps between held-out evaluations", "checks": SIZE}
+    )
     held_out_bytes: int = field(
         default=HELD_OUT_BYTES,
         metadata={
             "help": "UTF-8 bytes of documents held out and evaluated (at most 10% of the run's), "
-            "chosen by a hash of each document id, the same as `corpusmill report` measures"
+            "chosen by a hash of each document id, the same as `corpusmill report` measures",
+            "checks": SIZE,
         },
     )
-    seed: int = field(default=0, metadata={"help": "seed of the initial weights and the shuffle"})
+    seed: int = field(
+        default=0,
+        metadata={"help": "seed of the initial weights and the shuffle", "checks": COUNT},
+    )
 
     def __post_init__(self) -> None:
-        sizes = ("n_layer", "n_head", "n_embd", "seq_len", "steps", "batch_size", "eval_every")
-        for name in (*sizes, "held_out_bytes"):
-            _require(self, name, int, lambda value: value >= 1, "an integer of at least 1")
-        for name in ("warmup", "seed"):
-            _require(self, name, int, lambda value: value >= 0, "an integer of at least 0")
-        _require(self, "lr", float, lambda value: value > 0, "a finite number above 0")
-        _require(self, "min_lr_ratio", float, lambda value: 0 <= value <= 1, "from 0 to 1")
-        for name in ("cpu_seconds", "weight_decay", "grad_clip"):
-            _require(self, name, float, lambda value: value >= 0, "a finite number, at least 0")
+        """Check each key, then that the heads split the width evenly."""
+        super().__post_init__()
         if self.n_embd % self.n_head:
-            raise ValueError(
-                f"n_embd {self.n_embd} is not a multiple of n_head {self.n_head}: choose sizes "
-                "where each head gets n_embd / n_head dimensions"
+            raise ConfigValueError(
+                "n_embd",
+                self.n_embd,
+                f"is not a multiple of n_head {self.n_head}: choose sizes where each head gets "
+                "n_embd / n_head dimensions",
             )
 
 
@@ -403,19 +433,3 @@ def _check_finite(loss: float, what: str, config: TrainConfig) -> None:
             f"training diverged: {what} is {loss}; no checkpoint was written. Lower --lr (now "
             f"{config.lr}) or raise --warmup (now {config.warmup})"
         )
-
-
-def _require(
-    config: TrainConfig, name: str, kind: type, allowed: Callable[[Any], bool], what: str
-) -> None:
-    """Raise a ValueError naming the key unless config.`name` is a finite number of `kind` (an
-    int is a float too) that `allowed` accepts."""
-    value = getattr(config, name)
-    kinds = (int, float) if kind is float else (int,)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, kinds)
-        or not math.isfinite(value)
-        or not allowed(value)
-    ):
-        raise ValueError(f"{name} must be {what}, got {value!r}")
