@@ -115,6 +115,12 @@ class RunLayout:
         """Clean task `index`'s counts, written after both of its parts."""
         return self.clean / _DONE / f"{part_name(index)}.json"
 
+    @property
+    def refilter_marker(self) -> Location:
+        """Present while the clean parts are decided again from their signals with new
+        thresholds: until it is gone, some parts may hold the verdicts of the old ones."""
+        return self.clean / _DONE / "refilter.json"
+
     def clean_parts(self) -> list[int]:
         """The numbers of the clean parts in the folder, in input order."""
         return sorted(

@@ -153,6 +153,32 @@ def flat_config(config: RunConfig) -> dict[str, Any]:
     return dict(_flatten(_as_dict(config)))
 
 
+# Keys that never change what a run writes: where it executes, where its output goes, how the
+# storage is reached, and the spelling of its inputs (the files they resolve to are compared
+# instead, in OUT/inputs.json).
+_UNCOMPARED_KEYS = frozenset(
+    {
+        "scheduler",
+        "workers",
+        "out",
+        "inputs",
+        "storage.endpoint_url",
+        "storage.region",
+        "storage.anon",
+    }
+)
+
+
+def changed_keys(old: RunConfig, new: RunConfig) -> list[str]:
+    """The keys whose values differ between two configs, but those that never change output."""
+    before, after = flat_config(old), flat_config(new)
+    return sorted(
+        key
+        for key in before.keys() | after.keys()
+        if key not in _UNCOMPARED_KEYS and before.get(key) != after.get(key)
+    )
+
+
 def _as_dict(config: RunConfig) -> dict[str, Any]:
     """A config as nested dicts, its strings printable; an empty list of tables is left out, as
     TOML writes no [[table]] for it (and a config without one keeps the bytes it had)."""

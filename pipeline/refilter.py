@@ -1,19 +1,22 @@
-"""`corpusmill refilter`: new filter thresholds decided from the signals a run stored, without
-reading its inputs again.
+"""New filter thresholds decided from the signals a run stored, without reading its inputs again:
+`corpusmill refilter`, and `corpusmill run` of a config whose only changes are thresholds.
 
 The clean stage keeps every document the built-in filters measured, as it reached them, with the
 text they left and their signals (OUT/signals/). A family's verdict is a function of its signals
 and thresholds alone, so for a config whose only changes are thresholds (keys outside each
 family's `signal_keys`) the verdicts decided from the signals are those of a run reading the
-crawl again, and so are the clean/ and rejected/ parts rewritten from them, byte for byte. The
-parts are rewritten one Dask task each; what the later stages made of the old parts is removed
-first, and the next `corpusmill run` of the new config makes it again (its clean stage finds
-every part done). Interrupted, refilter is run again: it rewrites every part from the same
-signals.
+crawl again, and so are the clean/ and rejected/ parts rewritten from them, byte for byte.
+
+Deciding again is marked first (OUT/clean/_done/refilter.json), then the new config recorded;
+while the mark is there, the parts may hold either thresholds' verdicts, and the next run's clean
+stage (or refilter) deletes what the later stages made of them, rewrites every finished part
+from its signals with the config it runs (one Dask task each) and removes the mark. So an
+interrupted refilter, rerun with the old config or the new, ends in that config's parts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -32,9 +35,8 @@ from corpusmill.core.storage import Location, ObjectPath, open_input, remove
 from corpusmill.loader.layout import RunLayout, part_name
 from corpusmill.pipeline.clean import decided_rows, part_writer, summarize
 from corpusmill.pipeline.cluster import dask_client, run_tasks
-from corpusmill.pipeline.config import RunConfig, config_to_toml, load_config
+from corpusmill.pipeline.config import RunConfig, changed_keys, config_to_toml, load_config
 from corpusmill.pipeline.filters import FAMILIES, Decision, build_families, decide_filters
-from corpusmill.pipeline.run import changed_keys
 from corpusmill.pipeline.schema import DOCUMENTS
 from corpusmill.pipeline.worker_storage import credentials_on_workers
 
@@ -44,42 +46,83 @@ log = logging.getLogger(__name__)
 def refilter_run(
     out: Location, config_files: Sequence[str | Path], client: Client | None = None
 ) -> dict[str, Any]:
-    """Decide the run in `out` again with its config changed by `config_files`, whose only
-    changes must be filter thresholds (ConfigError otherwise); return the clean stage's new
-    stats. Runs on `client`, or on the cluster the config names."""
+    """Decide the finished run in `out` again with its config changed by `config_files`, whose
+    only changes must be filter thresholds (ConfigError otherwise); return the clean stage's
+    new stats. Runs on `client`, or on the cluster the config names."""
     layout = RunLayout(out)
     if not layout.config.exists():
         raise ConfigError(f"{out} holds no run ({layout.config.name} is missing); check the path")
     with folder_lock(layout.lock):
         old = load_config([layout.config])
         new = load_config([layout.config, *config_files])
-        check_refilterable(old, new, out)
-        parts = _measured_parts(layout)
-        removed = _remove_later_stages(layout)
-        log.info("refilter: %d parts; removed %d outputs of later stages", len(parts), removed)
-        if client is not None:
-            stats = _refilter_parts(layout, new, parts, client)
-        else:
-            with dask_client(new.scheduler, new.workers) as own_client:
-                stats = _refilter_parts(layout, new, parts, own_client)
+        parts = _finished_parts(layout)
+        if why := refilter_refusal(layout, old, new):
+            raise ConfigError(f"{out}: {why}; a full run is needed: corpusmill run --force")
+        start_refilter(layout, changed_keys(old, new))
         write_text(layout.config, config_to_toml(new))
+        started = time.perf_counter()
+        options = layout.root.options if isinstance(layout.root, ObjectPath) else {}
+        with contextlib.ExitStack() as stack:
+            if client is None:
+                client = stack.enter_context(dask_client(new.scheduler, new.workers))
+            stack.enter_context(credentials_on_workers(client, options))
+            finish_refilter(layout, new, client)
+        stats = summarize([json.loads(layout.clean_marker(index).read_text()) for index in parts])
+        stats.update(tasks=len(parts), seconds=round(time.perf_counter() - started, 3))
         write_json(layout.stats, {"clean": stats})
     return stats
 
 
-def check_refilterable(old: RunConfig, new: RunConfig, out: Location) -> None:
-    """Raise ConfigError unless `new` differs from `old` only in keys the stored signals decide."""
+def refilter_refusal(layout: RunLayout, old: RunConfig, new: RunConfig) -> str | None:
+    """Why the run in `layout`, made with `old`, cannot be decided with `new` from its stored
+    signals, or None if it can: `new` changes only thresholds, and every finished part has its
+    signals."""
     if old.filters.custom or new.filters.custom:
-        raise ConfigError(
-            f"{out}: the run has filters of your own (filters.custom), whose verdicts cannot be "
-            "decided from stored signals; a full run is needed: corpusmill run --force"
+        return (
+            "the run has filters of your own (filters.custom), whose verdicts cannot be decided "
+            "from stored signals"
         )
-    refused = [key for key in changed_keys(old, new) if not refilterable(key)]
-    if refused:
-        raise ConfigError(
-            f"{out}: {', '.join(refused)} change what the clean stage reads or measures, not "
-            "only filter thresholds; a full run is needed: corpusmill run --force"
+    if refused := [key for key in changed_keys(old, new) if not refilterable(key)]:
+        return (
+            f"{', '.join(refused)} change what the clean stage reads or measures, not only "
+            "filter thresholds"
         )
+    done = [index for index in layout.clean_parts() if layout.clean_marker(index).exists()]
+    if unmeasured := [part_name(i) for i in done if not layout.signals_part(i).exists()]:
+        return f"no stored signals for {', '.join(unmeasured[:3])} (written by an older version)"
+    return None
+
+
+def start_refilter(layout: RunLayout, changed: Sequence[str]) -> None:
+    """Mark the run's clean parts as to be decided again from their signals (with the changed
+    keys, for a reader); the caller records the new config after."""
+    write_json(layout.refilter_marker, {"changed": list(changed)})
+
+
+def finish_refilter(layout: RunLayout, config: RunConfig, client: Client) -> None:
+    """If the run's clean parts are marked to be decided again, delete what the later stages
+    made of them, rewrite every finished part with `config`'s verdicts on `client`, and remove
+    the mark; nothing otherwise."""
+    if not layout.refilter_marker.exists():
+        return
+    parts = [index for index in layout.clean_parts() if layout.clean_marker(index).exists()]
+    removed = _remove_later_stages(layout)
+    log.info(
+        "refilter: deciding %d clean parts again from their signals; removed %d outputs of "
+        "later stages",
+        len(parts),
+        removed,
+    )
+    run_tasks(
+        client,
+        refilter_part,
+        parts,
+        describe=part_name,
+        desc="refilter",
+        config=config,
+        layout=layout,
+    )
+    remove(layout.refilter_marker)
 
 
 def refilterable(key: str) -> bool:
@@ -158,32 +201,9 @@ def _holds_verdicts(
     )
 
 
-def _refilter_parts(
-    layout: RunLayout, config: RunConfig, parts: list[int], client: Client
-) -> dict[str, Any]:
-    """Rewrite every part on `client`, whose workers are given the credentials of the run's
-    object store if it is on one; the clean stage's stats of the new parts."""
-    started = time.perf_counter()
-    options = layout.root.options if isinstance(layout.root, ObjectPath) else {}
-    with credentials_on_workers(client, options):
-        run_tasks(
-            client,
-            refilter_part,
-            parts,
-            describe=part_name,
-            desc="refilter",
-            config=config,
-            layout=layout,
-        )
-    records = [json.loads(layout.clean_marker(index).read_text()) for index in parts]
-    stats = summarize(records)
-    stats.update(tasks=len(parts), seconds=round(time.perf_counter() - started, 3))
-    return stats
-
-
-def _measured_parts(layout: RunLayout) -> list[int]:
-    """The run's clean parts, once each is known finished and has its signals; ConfigError
-    saying what to do otherwise."""
+def _finished_parts(layout: RunLayout) -> list[int]:
+    """The run's clean parts, once each is known finished; ConfigError saying what to do
+    otherwise."""
     parts = layout.clean_parts()
     unfinished = [part_name(i) for i in parts if not layout.clean_marker(i).exists()]
     if not parts or unfinished:
@@ -191,12 +211,6 @@ def _measured_parts(layout: RunLayout) -> list[int]:
         raise ConfigError(
             f"{layout.root}: the clean stage has not finished ({missing}); finish it with "
             "corpusmill run first"
-        )
-    unmeasured = [part_name(i) for i in parts if not layout.signals_part(i).exists()]
-    if unmeasured:
-        raise ConfigError(
-            f"{layout.root}: no stored signals for {', '.join(unmeasured[:3])} (written by an "
-            "older version); a full run is needed: corpusmill run --force"
         )
     return parts
 

@@ -3,7 +3,9 @@ client, with their counts in OUT/stats.json.
 
 An output folder holds one run: its effective config (`OUT/config.toml`) and the files it read
 (`OUT/inputs.json`: each one's source, size and modification time). A rerun of the same config
-on the same files resumes the run; any other is refused, and `--force` starts the folder afresh.
+on the same files resumes the run; one changing only filter thresholds decides the clean parts
+again from their stored signals (refilter.py), then makes the later stages again; any other is
+refused, and `--force` starts the folder afresh.
 `OUT/run.lock` keeps a second run out of the folder while one runs.
 """
 
@@ -30,29 +32,16 @@ from corpusmill.core.storage import (
 )
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import check_scheduler, dask_client
-from corpusmill.pipeline.config import RunConfig, config_to_toml, flat_config, load_config
+from corpusmill.pipeline.config import RunConfig, changed_keys, config_to_toml, load_config
 from corpusmill.pipeline.readers import InputFile, discover_inputs, printable
 from corpusmill.pipeline.reference import prepare_reference_model
+from corpusmill.pipeline.refilter import refilter_refusal, refilterable, start_refilter
 from corpusmill.pipeline.stages import RunContext, stages
 from corpusmill.pipeline.worker_storage import credentials_on_workers
 from corpusmill.tokenizer.encode import check_tokenizer_file
 
 log = logging.getLogger(__name__)
 
-# Keys that never change what a run writes: where it executes, where its output goes, how the
-# storage is reached, and the spelling of its inputs (the files they resolve to are compared
-# instead, in OUT/inputs.json).
-_UNCOMPARED_KEYS = frozenset(
-    {
-        "scheduler",
-        "workers",
-        "out",
-        "inputs",
-        "storage.endpoint_url",
-        "storage.region",
-        "storage.anon",
-    }
-)
 # How many names of added, removed or changed inputs a refusal lists.
 _NAMED_INPUTS = 3
 
@@ -134,16 +123,26 @@ def _claim_output(
     layout: RunLayout, config: RunConfig, inputs: list[dict[str, Any]], force: bool
 ) -> None:
     """Record `config` and `inputs` as the output folder's run, refusing to mix them with another
-    run's output unless `force`, which deletes every output of a previous run first."""
+    run's output unless `force`, which deletes every output of a previous run first. A config
+    that changes only filter thresholds is the same run decided again: its clean parts are
+    marked, and the clean stage decides them from their stored signals (refilter.py)."""
     out = layout.root
     if force:
         if removed := _remove_outputs(layout):
             log.warning("--force: removed %d outputs of the previous run in %s", removed, out)
-    elif differences := _differences(layout, config, inputs):
+    elif (rerun := _compare(layout, config, inputs)).refused:
         raise ConfigError(
-            f"{out} holds the output of another run ({'; '.join(differences)}); choose another "
+            f"{out} holds the output of another run ({'; '.join(rerun.refused)}); choose another "
             "--out, or pass --force to delete that output and start again"
         )
+    elif rerun.thresholds:
+        log.info(
+            "only filter thresholds changed (%s): the clean parts in %s are decided again from "
+            "their stored signals, without reading the inputs",
+            ", ".join(rerun.thresholds),
+            out,
+        )
+        start_refilter(layout, rerun.thresholds)
     if removed := _remove_temporaries(layout):
         log.info("removed %d temporary files left by an interrupted run in %s", removed, out)
     write_json(layout.inputs, {"files": inputs})
@@ -164,39 +163,38 @@ def _inputs_record(files: Sequence[InputFile]) -> list[dict[str, Any]]:
     ]
 
 
-def changed_keys(old: RunConfig, new: RunConfig) -> list[str]:
-    """The keys whose values differ between two configs, but those that never change output."""
-    before, after = flat_config(old), flat_config(new)
-    return sorted(
-        key
-        for key in before.keys() | after.keys()
-        if key not in _UNCOMPARED_KEYS and before.get(key) != after.get(key)
-    )
+class _Rerun(NamedTuple):
+    """How the run recorded in a folder differs from this one: what makes it another run's
+    output, and the changed filter thresholds its stored signals decide."""
+
+    refused: list[str]
+    thresholds: list[str]
 
 
-def _differences(layout: RunLayout, config: RunConfig, inputs: list[dict[str, Any]]) -> list[str]:
-    """How the run recorded in `layout` differs from this one: its changed config keys and
-    inputs added, removed or changed. Nothing for a folder that holds no run's results, such as
+def _compare(layout: RunLayout, config: RunConfig, inputs: list[dict[str, Any]]) -> _Rerun:
+    """Compare the run recorded in `layout` with this one: its changed config keys and inputs
+    added, removed or changed. Changed thresholds alone are decided again if refilter.py can
+    (why not is named otherwise). Nothing for a folder that holds no run's results, such as
     one claimed by a run that stopped before its cluster started."""
     results = [path.name for path in layout.results()]
     if not results:
-        return []
+        return _Rerun([], [])
     if not layout.config.exists():
-        return [f"{_some(results)}, and no {layout.config.name} of theirs"]
+        return _Rerun([f"{_some(results)}, and no {layout.config.name} of theirs"], [])
     try:
         previous = load_config([layout.config])
     except ConfigError as exc:
-        return [f"its config cannot be read: {exc}"]
-    differences = []
-    if changed := changed_keys(previous, config):
-        differences.append(f"changed: {', '.join(changed)}")
+        return _Rerun([f"its config cannot be read: {exc}"], [])
+    changed = changed_keys(previous, config)
+    named = [f"changed: {', '.join(changed)}"] if changed else []
     try:
         before = json.loads(layout.inputs.read_text(encoding="utf-8"))["files"]
         old = {file["source"]: (file["size"], file["modified"]) for file in before}
     except (OSError, ValueError, KeyError, TypeError):
-        return [*differences, f"no readable record of its inputs in {layout.inputs}"]
+        return _Rerun([*named, f"no readable record of its inputs in {layout.inputs}"], [])
     new = {file["source"]: (file["size"], file["modified"]) for file in inputs}
     changed_inputs = {source for source in old.keys() & new.keys() if old[source] != new[source]}
+    differences = []
     for what, sources in (
         ("inputs added", new.keys() - old.keys()),
         ("inputs removed", old.keys() - new.keys()),
@@ -204,7 +202,11 @@ def _differences(layout: RunLayout, config: RunConfig, inputs: list[dict[str, An
     ):
         if sources:
             differences.append(f"{what}: {_some(sorted(sources))}")
-    return differences
+    if differences or not changed or not all(map(refilterable, changed)):
+        return _Rerun(named + differences, [])
+    if why := refilter_refusal(layout, previous, config):
+        return _Rerun([*named, why], [])
+    return _Rerun([], changed)
 
 
 def _some(names: Sequence[str]) -> str:

@@ -18,6 +18,7 @@ from corpusmill.pipeline.dataset import run_dataset
 from corpusmill.pipeline.dedup.stage import run_dedup
 from corpusmill.pipeline.lines import run_lines
 from corpusmill.pipeline.readers import InputFile
+from corpusmill.pipeline.refilter import finish_refilter
 from corpusmill.pipeline.tokenize import tokenize
 from corpusmill.pipeline.tokenizer_setup import set_up_tokenizer
 
@@ -72,13 +73,15 @@ def stages(config: RunConfig) -> list[Stage]:
 
 
 class CleanStage:
-    """The input files cleaned and filtered into OUT/clean/ and OUT/rejected/ (clean.py); a run
-    that keeps no document ends here."""
+    """The input files cleaned and filtered into OUT/clean/ and OUT/rejected/ (clean.py), the
+    finished parts first decided again from their signals if the run changed only thresholds
+    (refilter.py); a run that keeps no document ends here."""
 
     name = "clean"
     needs: tuple[str, ...] = ()
 
     def run(self, context: RunContext, needed: Mapping[str, Any]) -> Finished:
+        finish_refilter(context.layout, context.config, context.client)
         stats = run_clean(context.config, context.client, context.files, context.layout)
         _check_kept(stats, context.layout)
         return Finished(stats)

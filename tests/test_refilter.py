@@ -5,6 +5,9 @@ of every document that reached the filters."""
 from __future__ import annotations
 
 import json
+import logging
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from kill_at import KILLED, MOMENTS, run_killed_at
 
 from corpusmill.cli.main import main
 from corpusmill.core.errors import ConfigError
@@ -23,6 +27,7 @@ from corpusmill.pipeline.run import run_pipeline
 from corpusmill.pipeline.words import split_words
 
 REPO = Path(__file__).resolve().parents[1]
+CORPUSMILL = Path(sys.executable).with_name("corpusmill")
 SAMPLE = REPO / "sample_data"
 INPUTS = tuple(str(p) for p in sorted(SAMPLE.glob("*.gz")) + sorted(SAMPLE.glob("*.zst")))
 BASE = {
@@ -77,6 +82,15 @@ def results(out: Path) -> dict[str, bytes]:
     return found
 
 
+def without_seconds(stats: dict) -> dict:
+    """A run's stats without its timings."""
+    return {
+        key: without_seconds(value) if isinstance(value, dict) else value
+        for key, value in stats.items()
+        if key != "seconds"
+    }
+
+
 @pytest.fixture(scope="module")
 def client():
     with dask_client(workers=2) as client:
@@ -116,6 +130,41 @@ def test_refilter_to_new_thresholds_writes_what_a_fresh_run_with_them_writes(
     # The run of B resumes from the rewritten parts and ends in the shards of a fresh run.
     run(client, out, **B)
     assert results(out) == results(fresh_b)
+
+
+def test_a_rerun_changing_only_thresholds_decides_from_the_signals_as_a_fresh_run_would(
+    run_a, fresh_b, client, tmp_path, caplog
+):
+    out = tmp_path / "out"
+    shutil.copytree(run_a, out)
+    with caplog.at_level(logging.INFO, logger="corpusmill.pipeline"):
+        stats = run(client, out, **B)
+    assert "only filter thresholds changed (filters.c4.min_sentences, " in caplog.text
+    assert "refilter: deciding " in caplog.text
+    assert results(out) == results(fresh_b)
+    expected = json.loads((fresh_b / "stats.json").read_text())
+    assert without_seconds(stats) == without_seconds(expected)
+    assert not (out / "clean" / "_done" / "refilter.json").exists()
+
+
+def test_a_refilter_killed_midway_then_a_rerun_of_the_old_config_ends_in_its_parts(
+    run_a, client, tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    shutil.copytree(run_a, out)
+    before = files(out, "clean", "clean/_done", "rejected")
+    old = tmp_path / "old.toml"
+    shutil.copy(out / "config.toml", old)
+    new = tmp_path / "b.toml"
+    new.write_text(THRESHOLDS_B)
+    monkeypatch.setitem(MOMENTS, "refilter", ("refilter_part", "memory", 1))
+    command = [CORPUSMILL, "-q", "refilter", out, "--config", new]
+    assert run_killed_at(command, "refilter", tmp_path) == KILLED
+    assert (out / "clean" / "_done" / "refilter.json").exists()
+    assert files(out, "clean", "clean/_done", "rejected") != before
+    run_pipeline(load_config([old], {"out": str(out)}), client=client)
+    assert files(out, "clean", "clean/_done", "rejected") == before
+    assert (out / "index.json").exists()
 
 
 def test_parts_whose_verdicts_do_not_change_are_left_as_they_are(run_a, client):

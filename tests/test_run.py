@@ -196,11 +196,11 @@ def test_a_rerun_with_a_different_config_is_refused_unless_forced(tmp_path, caps
     assert main(base) == 0
     assert main([*base, "--workers", "2"]) == 0  # where a run executes is not its config
     capsys.readouterr()
-    changed = [*base, "--filters-gopher-quality-min-words", "80"]
+    changed = [*base, "--filters-fineweb-short-line-length", "40"]
     assert main(changed) == 2
-    assert "changed: filters.gopher_quality.min_words" in capsys.readouterr().err
+    assert "changed: filters.fineweb.short_line_length" in capsys.readouterr().err
     assert main([*changed, "--force"]) == 0
-    assert "min_words = 80" in (out / "config.toml").read_text()
+    assert "short_line_length = 40" in (out / "config.toml").read_text()
 
 
 def test_the_run_ends_in_verified_shards_of_the_deduplicated_documents(two_workers):
