@@ -169,10 +169,9 @@ def clean_task(
     layout = layout or output_layout(config)
     families = build_families(config.filters, layout.reference_model)
     others = build_custom(config.filters)
-    measured_schema = signals_schema(signals_type(families))
     with (
         part_writer(layout, task.index, task_splits(task)) as part,
-        parquet_sink(layout.signals_part(task.index), measured_schema) as measured_sink,
+        _signals_sink(layout, task.index, families, config.filters.store_signals) as measured_sink,
         _spill(REJECTED) as removed,
     ):
         for batch in task_batches(task, config.read):
@@ -186,6 +185,16 @@ def clean_task(
         for table in removed.tables():
             part.reject(table)
     return part.record
+
+
+def _signals_sink(
+    layout: RunLayout, index: int, families: Sequence[RuleFamily], store: bool
+) -> contextlib.AbstractContextManager:
+    """Where task `index` appends its documents' signals: OUT/signals/, or nowhere for a run
+    that does not store them (filters.store_signals)."""
+    if not store:
+        return contextlib.nullcontext(lambda measured: None)
+    return parquet_sink(layout.signals_part(index), signals_schema(signals_type(families)))
 
 
 class PartWriter:
@@ -567,6 +576,7 @@ def _remove_parts_past(layout: RunLayout, count: int) -> None:
             layout.clean_marker(index),
             layout.clean_part(index),
             layout.rejected_part(index),
+            layout.signals_part(index),
         ):
             path.unlink(missing_ok=True)
 

@@ -87,6 +87,11 @@ def refilter_refusal(layout: RunLayout, old: RunConfig, new: RunConfig) -> str |
             f"{', '.join(refused)} change what the clean stage reads or measures, not only "
             "filter thresholds"
         )
+    if not old.filters.store_signals:
+        return (
+            "the run stored no signals to decide new thresholds from (filters.store_signals = "
+            "false)"
+        )
     done = [index for index in layout.clean_parts() if layout.clean_marker(index).exists()]
     if unmeasured := [part_name(i) for i in done if not layout.signals_part(i).exists()]:
         return f"no stored signals for {', '.join(unmeasured[:3])} (written by an older version)"

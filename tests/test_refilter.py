@@ -167,6 +167,27 @@ def test_a_refilter_killed_midway_then_a_rerun_of_the_old_config_ends_in_its_par
     assert (out / "index.json").exists()
 
 
+def test_a_run_storing_no_signals_writes_the_same_parts_and_refuses_new_thresholds(
+    run_a, client, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    run(client, out, **{"filters.store_signals": False})
+    assert not (out / "signals").exists()
+    parts = ("clean", "clean/_done", "rejected")
+    assert files(out, *parts) == files(run_a, *parts)
+    thresholds = {"filters.store_signals": False, "filters.c4.min_sentences": 2}
+    why = r"changed: filters\.c4\.min_sentences; the run stored no signals to decide new "
+    with pytest.raises(ConfigError, match=why + r".*pass --force") as refused:
+        run(client, out, **thresholds)
+    assert refused.value.exit_code == 2
+    config = tmp_path / "b.toml"
+    config.write_text(THRESHOLDS_B)
+    assert main(["refilter", str(out), "--config", str(config)]) == 2
+    error = capsys.readouterr().err
+    assert "(filters.store_signals = false); a full run is needed: corpusmill run --force" in error
+    assert files(out, *parts) == files(run_a, *parts)
+
+
 def test_parts_whose_verdicts_do_not_change_are_left_as_they_are(run_a, client):
     before = files(run_a, "clean", "clean/_done", "rejected")
     written = {path: (run_a / path).stat().st_mtime_ns for path in before}

@@ -66,8 +66,16 @@ _STEPS = ("read", "extract", "normalize", "langid", "pii", "filters")
 
 @dataclass(frozen=True)
 class FiltersConfig(Checked):
-    """One section per filter family, and the user's own filters."""
+    """One section per filter family, the user's own filters, and whether their signals are
+    stored."""
 
+    store_signals: bool = field(
+        default=True,
+        metadata={
+            "help": "write every filtered document's signals to OUT/signals/, from which "
+            "refilter and a rerun changing only thresholds decide without the inputs"
+        },
+    )
     language: LanguageConfig = field(
         default_factory=LanguageConfig, metadata={"help": "language allow-list and score"}
     )
