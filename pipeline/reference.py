@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -63,14 +64,15 @@ def prepare_reference_model(
                 "--force to start the run again",
             )
         return
-    texts = reference_texts(files, read, config.reference_bytes)
+    texts, rejected = reference_texts(files, read, config.reference_bytes)
+    problems = ", ".join(f"{count} {reason}" for reason, count in sorted(rejected.items()))
     if not texts:
+        found = f" (records rejected: {problems})" if problems else ""
         raise ConfigValueError(
-            _KEY,
-            config.reference,
-            "holds no readable text; name files of text (see rejections "
-            "in the log) in a format the run reads",
+            _KEY, config.reference, f"holds no readable text{found}; name files of text"
         )
+    if problems:
+        log.warning("perplexity: records of the reference rejected: %s", problems)
     model = train_model(texts, config.order)
     save_model(model, path, record)
     log.info(
@@ -92,27 +94,24 @@ def reference_files(
         raise ConfigValueError(_KEY, reference, str(exc)) from None
 
 
-def reference_texts(files: Sequence[InputFile], read: ReadConfig, limit: int) -> list[bytes]:
+def reference_texts(
+    files: Sequence[InputFile], read: ReadConfig, limit: int
+) -> tuple[list[bytes], Counter[str]]:
     """The UTF-8 texts of the reference's documents in order, normalized as the run's are, up to
-    `limit` bytes in all (the last one cut)."""
+    `limit` bytes in all (the last one cut), and how many records were rejected, by reason."""
     texts: list[bytes] = []
+    rejected: Counter[str] = Counter()
     total = 0
     for split in plan_splits(files, read):
         for batch in read_split(split, read):
-            if batch.rejected.num_rows:
-                log.warning(
-                    "perplexity: %d records of the reference %s rejected (%s)",
-                    batch.rejected.num_rows,
-                    split.file.source,
-                    ", ".join(sorted(set(batch.rejected["reason"].to_pylist()))),
-                )
-            docs = normalize_text(batch.docs)
-            for text in docs["text"].to_pylist():
-                texts.append(text.encode()[: limit - total])
-                total += len(texts[-1])
-                if total >= limit:
-                    return [text for text in texts if text]
-    return [text for text in texts if text]
+            rejected.update(batch.rejected["reason"].to_pylist())
+            for text in normalize_text(batch.docs)["text"].to_pylist():
+                if total < limit and text:
+                    texts.append(text.encode()[: limit - total])
+                    total += len(texts[-1])
+            if total >= limit:
+                return texts, rejected
+    return texts, rejected
 
 
 def train_model(texts: Sequence[bytes], order: int) -> KneserNey:
