@@ -7,7 +7,9 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from distributed import Client, LocalCluster
@@ -15,7 +17,9 @@ from distributed import Client, LocalCluster
 from corpusmill.core.errors import StageError
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.config import load_config
+from corpusmill.pipeline.dedup.candidates import chunk_rows
 from corpusmill.pipeline.dedup.hashing import shingle_hashes, shingle_sets
+from corpusmill.pipeline.dedup.shuffle import read_table
 from corpusmill.pipeline.dedup.stage import DedupConfig, run_dedup
 from corpusmill.pipeline.dedup.verify import jaccard
 from corpusmill.pipeline.readers import discover_inputs
@@ -177,19 +181,20 @@ def test_rerun_skips_a_finished_stage_and_reuses_finished_signature_files(
     ).read_bytes()
 
 
-def write_parts(out: Path, parts: list[list[tuple[str, str]]]) -> None:
-    """Clean-stage parts of (url, text) documents, with done markers."""
+def write_parts(out: Path, parts: list[list[tuple[str, str]]], stride: int = 100) -> None:
+    """Clean-stage parts of (url, text) documents, with done markers; part p's row i has id and
+    offset p * stride + i."""
     (out / "clean" / "_done").mkdir(parents=True)
     for number, docs in enumerate(parts):
         n = len(docs)
         table = pa.table(
             {
-                "id": [f"f.jsonl#{number * 100 + i}" for i in range(n)],
+                "id": [f"f.jsonl#{number * stride + i}" for i in range(n)],
                 "text": [text for _, text in docs],
                 "url": [url for url, _ in docs],
                 "title": [None] * n,
                 "source": ["f.jsonl"] * n,
-                "offset": [number * 100 + i for i in range(n)],
+                "offset": [number * stride + i for i in range(n)],
                 "lang": ["en"] * n,
                 "lang_score": [1.0] * n,
                 "meta": [None] * n,
@@ -294,3 +299,60 @@ def test_a_missing_or_unfinished_clean_stage_is_an_error_naming_the_folder(clien
     (tmp_path / "clean" / "_done" / "part-00000.json").unlink()
     with pytest.raises(StageError, match=r"clean parts \[0\] .* no done marker"):
         run_dedup(tmp_path, DedupConfig(), client)
+
+
+def copied_page_parts(out: Path, copies: int) -> tuple[list[str], str]:
+    """Two clean parts of 200 unrelated texts and, after the first 10, `copies` copies of one page
+    (in capitals every third time: the same text to dedup); copy 490 has its spaces doubled, the
+    longest. Returns the copies' ids in input order."""
+    page = " ".join(f"boiler{i}" for i in range(20))
+    words = np.random.default_rng(5).integers(0, 10**6, (200, 20))
+    docs = [
+        (f"https://u.example/{i}", " ".join(f"w{w}" for w in row)) for i, row in enumerate(words)
+    ]
+    for i in range(copies):
+        text = page.upper() if i % 3 == 1 else page
+        text = text.replace(" ", "  ") if i == 490 else text
+        docs.insert(10 + i, (f"https://c.example/{i}", text))
+    half = len(docs) // 2
+    write_parts(out, [docs[:half], docs[half:]], stride=half)
+    return [f"f.jsonl#{10 + i}" for i in range(copies)]
+
+
+def test_a_page_copied_many_times_is_paired_in_bounded_chunks_with_the_same_result(
+    client, tmp_path
+):
+    copies, small = 700, 400
+    runs = {
+        "one-chunk": {},
+        "chunked": {"bucket_rows": small},
+        "longest-one-chunk": {"keeper": "longest"},
+        "longest-chunked": {"keeper": "longest", "bucket_rows": small},
+    }
+    stats = {}
+    for name, settings in runs.items():
+        ids = copied_page_parts(tmp_path / name, copies)
+        stats[name] = run_dedup(tmp_path / name, DedupConfig(**settings), client)
+    # Each of the page's 33 keys has 700 rows in its bucket: every such bucket is paired in
+    # several chunks, none holding more rows than the limit; no other bucket is.
+    folder = tmp_path / "chunked" / "dedup"
+    rows = read_table(folder / "signatures" / "part-00000.arrow")
+    swollen = set(rows.filter(pc.equal(rows.column("key"), 10)).column("bucket").to_pylist())
+    pairs = sorted((folder / "pairs").glob("*.arrow"))
+    assert {int(path.stem.split("-")[1]) for path in pairs if path.stem.count("-") == 2} == swollen
+    assert max(read_table(path).num_rows for path in pairs) <= chunk_rows(
+        DedupConfig(bucket_rows=small)
+    )
+    assert stats["one-chunk"]["buckets"] == 1
+    for one, chunked in (("one-chunk", "chunked"), ("longest-one-chunk", "longest-chunked")):
+        assert (tmp_path / one / "dedup" / "removed.parquet").read_bytes() == (
+            tmp_path / chunked / "dedup" / "removed.parquet"
+        ).read_bytes()
+        assert stats[one]["pairs"] == stats[chunked]["pairs"]
+    # All copies but one are removed, each for the kept copy: the first, or the longest.
+    for name, kept in (("chunked", ids[0]), ("longest-chunked", ids[490])):
+        rows = removed_rows(tmp_path / name)
+        assert sum(kind["docs"] for kind in stats[name]["removed"].values()) == copies - 1
+        assert sorted(row["id"] for row in rows) == sorted(set(ids) - {kept})
+        assert {row["kept_id"] for row in rows} == {kept}
+    assert {row["kind"] for row in removed_rows(tmp_path / "chunked")} == {"exact"}

@@ -1,11 +1,20 @@
 """Dedup step 2, a task per shuffle bucket: star pairs of the rows sharing a key, centred on the
 first in the keeper policy's order (`lsh.candidate_pairs`) -> pairs/bucket-N.arrow, sorted by the
 partition that verifies each pair, and the keys they touch -> keys/bucket-N.arrow, sorted by
-key."""
+key.
+
+Every row of a key lands in one bucket, so a page copied G times adds G rows to each bucket of
+its keys. A bucket of more rows than `chunk_rows(config)` is paired in chunks of at most that
+many, merged in key order from the parts' signature files (each sorted by key, then in the keeper
+policy's order: signatures.py); a key whose rows run on into the next chunk is paired with its
+first row, carried over. The pairs are those of the whole bucket at once, in a file per chunk
+(pairs/bucket-N-C.arrow and keys/bucket-N-C.arrow for chunk C >= 1), so a task's memory is bounded
+by `dedup.bucket_rows` whatever the number of copies.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -16,15 +25,25 @@ from corpusmill.core.storage import Location
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.lsh import Pairs, candidate_pairs, unique_pairs
-from corpusmill.pipeline.dedup.shuffle import partition_of, read_range, write_sorted
+from corpusmill.pipeline.dedup.shuffle import (
+    partition_of,
+    range_rows,
+    read_range,
+    read_range_rows,
+    write_sorted,
+)
 from corpusmill.pipeline.dedup.signatures import Signed
+
+# The columns a bucket's rows are merged by: the key, then the keeper policy's order in it (the
+# largest text first under "longest", whose rows carry "bytes"; signatures.py sorts them so).
+_KEY = ("band", "high", "low")
 
 
 class Candidates(NamedTuple):
-    """A bucket's candidate pairs and the keys they touch."""
+    """A bucket's candidate pairs and the keys they touch, a file of each per chunk."""
 
-    pairs: Location
-    keys: Location
+    pairs: tuple[Location, ...]
+    keys: tuple[Location, ...]
 
 
 def submit_candidates(
@@ -37,31 +56,137 @@ def submit_candidates(
     ]
 
 
+def pair_files(candidates: Sequence[Candidates]) -> list[Location]:
+    """Every pairs file of the buckets, for a reader of one partition's pairs."""
+    return [path for found in candidates for path in found.pairs]
+
+
+def key_files(candidates: Sequence[Candidates]) -> list[Location]:
+    """Every touched-keys file of the buckets, for a reader of one part's keys."""
+    return [path for found in candidates for path in found.keys]
+
+
+def chunk_rows(config: DedupConfig) -> int:
+    """The most rows a candidates task pairs at once: buckets are hash partitions whose sizes
+    spread by about the square root of `bucket_rows` around it, so only a bucket swollen by the
+    many rows of a few keys is paired in more than one chunk."""
+    return config.bucket_rows + config.bucket_rows // 4
+
+
 def candidates_task(
     j: int, signed: Sequence[Signed], files: DedupFiles, config: DedupConfig
 ) -> Candidates:
     """Pair up bucket j's rows that share a key; write the pairs by verification partition and
-    the keys they touch by key. Memory: the bucket's rows (~165 bytes each)."""
-    rows = read_range([part.signatures for part in signed], j, j + 1)
-    column = {name: rows.column(name).to_numpy() for name in rows.column_names}
-    pairs = unique_pairs(
-        candidate_pairs(
-            column["band"],
-            column["high"],
-            column["low"],
-            column["key"],
-            config.bands,
-            column.get("bytes"),
+    the keys they touch by key, a file of each per chunk. Memory: ~165 bytes per row of a chunk,
+    at most `chunk_rows(config)` rows."""
+    pairs, keys = [], []
+    paths = [part.signatures for part in signed]
+    for chunk, column in enumerate(bucket_chunks(paths, j, chunk_rows(config))):
+        found = unique_pairs(
+            candidate_pairs(
+                column["band"],
+                column["high"],
+                column["low"],
+                column["key"],
+                config.bands,
+                column.get("bytes"),
+            )
         )
-    )
+        pairs.append(files.chunk("pairs", j, chunk))
+        keys.append(files.chunk("keys", j, chunk))
+        _write_pairs(pairs[-1], found, files.buckets)
+        write_sorted(keys[-1], _touched_keys(found))
+    return Candidates(tuple(pairs), tuple(keys))
+
+
+def bucket_chunks(paths: Sequence[Location], j: int, limit: int) -> Iterator[dict[str, np.ndarray]]:
+    """Bucket j's rows of the signature files `paths`, as columns: all at once when they are at
+    most `limit`, else merged in key order in chunks of at most `limit` (and one carried) rows,
+    each after the first starting with its first key's first row when that key began earlier, so
+    that star pairs per chunk are the bucket's star pairs."""
+    sizes = [range_rows(path, j, j + 1) for path in paths]
+    if sum(sizes) <= limit:
+        yield _columns(read_range(paths, j, j + 1))
+        return
+    read = [0] * len(paths)
+    carried: dict[str, np.ndarray] | None = None
+    while any(done < size for done, size in zip(read, sizes, strict=True)):
+        active = [i for i, size in enumerate(sizes) if read[i] < size]
+        take = max(1, limit // len(active))
+        window = {
+            i: _columns(read_range_rows(paths[i], j, j + 1, read[i], read[i] + take))
+            for i in active
+        }
+        # Rows not read yet follow the last one read of their file, so every row up to the
+        # smallest of those lasts is in this window.
+        unfinished = [i for i in active if read[i] + take < sizes[i]]
+        if unfinished:
+            bound = min(_order(window[i], -1) for i in unfinished)
+            window = {i: _take(rows, _up_to(rows, bound)) for i, rows in window.items()}
+        for i, rows in window.items():
+            read[i] += len(rows["key"])
+        rows = _sorted(_concat(list(window.values())))
+        if carried is not None and _order(carried, 0)[:3] == _order(rows, 0)[:3]:
+            rows = _concat([carried, rows])
+        carried = _take(rows, slice(_last_key_start(rows), None))
+        carried = _take(carried, slice(0, 1))
+        yield rows
+
+
+def _columns(table: pa.Table) -> dict[str, np.ndarray]:
+    """A table's columns as numpy arrays (copies, so no mapped file stays referenced)."""
+    return {name: table.column(name).to_numpy().copy() for name in table.column_names}
+
+
+def _take(rows: dict[str, np.ndarray], which: np.ndarray | slice) -> dict[str, np.ndarray]:
+    return {name: values[which] for name, values in rows.items()}
+
+
+def _concat(pieces: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([piece[name] for piece in pieces]) for name in pieces[0]}
+
+
+def _merge_columns(rows: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The columns rows are merged by, first to last: the key, the score descending, the key."""
+    score = [-rows["bytes"]] if "bytes" in rows else []
+    return [rows[name] for name in _KEY] + score + [rows["key"]]
+
+
+def _order(rows: dict[str, np.ndarray], index: int) -> tuple[int, ...]:
+    """Where row `index` of `rows` comes in the merge order, as a comparable tuple."""
+    return tuple(int(column[index]) for column in _merge_columns(rows))
+
+
+def _up_to(rows: dict[str, np.ndarray], bound: tuple[int, ...]) -> np.ndarray:
+    """Which rows come at or before `bound` in the merge order."""
+    columns = _merge_columns(rows)
+    before = columns[-1] <= bound[-1]
+    for column, limit in zip(columns[-2::-1], bound[-2::-1], strict=True):
+        before = (column < limit) | ((column == limit) & before)
+    return before
+
+
+def _sorted(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return _take(rows, np.lexsort(_merge_columns(rows)[::-1]))
+
+
+def _last_key_start(rows: dict[str, np.ndarray]) -> int:
+    """The first row of the last key of rows in merge order."""
+    same = np.ones(len(rows["key"]), bool)
+    for name in _KEY:
+        same &= rows[name] == rows[name][-1]
+    return int(np.argmax(same))
+
+
+def _write_pairs(path: Location, pairs: Pairs, partitions: int) -> None:
+    """Write pairs sorted by the partition that verifies them."""
     destination = partition_of(
         pairs.a.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + pairs.b.astype(np.uint64),
-        files.buckets,
+        partitions,
     )
     order = np.argsort(destination, kind="stable")
-    found = Candidates(files.file("pairs", j), files.file("keys", j))
     write_sorted(
-        found.pairs,
+        path,
         pa.table(
             {
                 "partition": destination[order],
@@ -71,8 +196,6 @@ def candidates_task(
             }
         ),
     )
-    write_sorted(found.keys, _touched_keys(pairs))
-    return found
 
 
 def _touched_keys(pairs: Pairs) -> pa.Table:

@@ -14,7 +14,7 @@ from distributed import Client, Future
 
 from corpusmill.core.errors import StageError
 from corpusmill.core.storage import Location, open_input
-from corpusmill.pipeline.dedup.candidates import Candidates
+from corpusmill.pipeline.dedup.candidates import Candidates, key_files
 from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.keys import ROW_BITS
 from corpusmill.pipeline.dedup.shuffle import read_range, read_table, write_sorted
@@ -60,7 +60,7 @@ def clusters_task(
     order = pc.sort_indices(labelled, [("key", "ascending")])
     key = labelled.column("key").to_numpy()[order.to_numpy()]
     cluster = labelled.column("cluster").to_numpy()[order.to_numpy()]
-    touched = read_range([found.keys for found in candidates], low, high)
+    touched = read_range(key_files(candidates), low, high)
     earlier_copy = touched.filter(touched.column("exact")).column("key").to_numpy()
     source = files.clean(part)
     try:

@@ -12,7 +12,7 @@ import pyarrow as pa
 from distributed import Client, Future
 
 from corpusmill.core.storage import Location
-from corpusmill.pipeline.dedup.candidates import Candidates
+from corpusmill.pipeline.dedup.candidates import Candidates, pair_files
 from corpusmill.pipeline.dedup.files import DedupFiles, rows_of
 from corpusmill.pipeline.dedup.keys import ROW_BITS
 from corpusmill.pipeline.dedup.lsh import Pairs, unique_pairs
@@ -55,7 +55,7 @@ def edges_task(
     """Keep partition j's exact pairs and its near pairs whose true Jaccard similarity reaches
     `threshold` (all near pairs when it is 0); write them as edges and return the counts.
     Memory: the partition's pairs (25 bytes each) and the sets of 4,096 pairs at a time."""
-    rows = read_range([found.pairs for found in candidates], j, j + 1)
+    rows = read_range(pair_files(candidates), j, j + 1)
     pairs = unique_pairs(
         Pairs(*(rows.column(name).to_numpy(zero_copy_only=False) for name in ("a", "b", "exact")))
     )

@@ -27,6 +27,12 @@ class DedupFiles:
     def file(self, step: str, index: int) -> Location:
         return self.run.dedup_file(step, index)
 
+    def chunk(self, step: str, index: int, chunk: int) -> Location:
+        """File `index` of a step for its first chunk, and beside it one per further chunk (a
+        bucket too large to pair at once: candidates.py)."""
+        path = self.file(step, index)
+        return path if chunk == 0 else path.with_name(f"{path.stem}-{chunk}{path.suffix}")
+
 
 def rows_of(known: np.ndarray, wanted: np.ndarray, path: Location) -> np.ndarray:
     """The rows of sorted `wanted` keys among the sorted keys of file `path`, all of which it

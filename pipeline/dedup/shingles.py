@@ -12,7 +12,7 @@ from distributed import Client, Future
 
 from corpusmill.core.errors import StageError
 from corpusmill.core.storage import Location, open_input
-from corpusmill.pipeline.dedup.candidates import Candidates
+from corpusmill.pipeline.dedup.candidates import Candidates, key_files
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.hashing import shingle_hashes, shingle_sets
@@ -39,7 +39,7 @@ def shingles_task(
     """Write the shingle sets of the part's documents that are in a near candidate pair.
     Memory: one row group's texts, and the sets (4 bytes per shingle)."""
     low, high = part << ROW_BITS, (part + 1) << ROW_BITS
-    touched = read_range([found.keys for found in candidates], low, high)
+    touched = read_range(key_files(candidates), low, high)
     near = touched.filter(touched.column("near")).column("key").to_numpy()
     rows = np.unique(near - (np.int64(part) << ROW_BITS))
     source = files.clean(part)

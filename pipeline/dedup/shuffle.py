@@ -74,6 +74,42 @@ def read_range(paths: Iterable[Location], low: int, high: int) -> pa.Table:
     return pa.Table.from_batches(sliced, schema)
 
 
+def range_rows(path: Location, low: int, high: int) -> int:
+    """How many rows of file `path` have their first column in [low, high); reads at most the
+    two record batches at the ends of the range."""
+    with open_input(path) as source:
+        reader = pa.ipc.open_file(source)
+        return _row_of(reader, high) - _row_of(reader, low)
+
+
+def read_range_rows(path: Location, low: int, high: int, start: int, stop: int) -> pa.Table:
+    """Rows `start` to `stop` (counted from 0) of those of file `path` whose first column is in
+    [low, high), reading only the record batches that hold them (and the first of the range)."""
+    with open_input(path) as source:
+        reader = pa.ipc.open_file(source)
+        begin = _row_of(reader, low)
+        first, stop = begin + start, min(begin + stop, _row_of(reader, high))
+        schema = reader.schema.remove_metadata()
+        batches = [
+            reader.get_batch(index)
+            for index in range(first // _BATCH_ROWS, -(-stop // _BATCH_ROWS))
+        ]
+    rows = pa.Table.from_batches(batches, schema)
+    return rows.slice(first % _BATCH_ROWS, max(0, stop - first))
+
+
+def _row_of(reader: pa.ipc.RecordBatchFileReader, value: int) -> int:
+    """The number of rows whose first column is below `value`: every batch but the last holds
+    `_BATCH_ROWS` rows (write_sorted), so only the batch where `value` falls is read."""
+    bounds = json.loads(reader.schema.metadata[_BOUNDS_KEY])
+    index = next((i for i, (_, last) in enumerate(bounds) if last >= value), None)
+    if index is None:
+        last = len(bounds) - 1
+        return last * _BATCH_ROWS + reader.get_batch(last).num_rows if bounds else 0
+    column = reader.get_batch(index).column(0).to_numpy()
+    return index * _BATCH_ROWS + int(np.searchsorted(column, value))
+
+
 def read_table(path: Location) -> pa.Table:
     """A whole file, memory-mapped when local: closing the file keeps the mapping while rows are
     used (an object's rows are read into memory)."""

@@ -43,6 +43,8 @@ _SIZE = pa.field("bytes", pa.int64())
 # The column the sizes file gains under the "quality" keeper policy: minus the document's bits
 # per byte under the perplexity filter's reference model, so that the highest is the best.
 QUALITY = "quality"
+# What a signature file's rows are sorted by, in its metadata: a file sorted otherwise is redone.
+_ROWS_SORTED_BY = "bucket, band, high, low, score descending, key"
 
 
 class Signed(NamedTuple):
@@ -97,7 +99,7 @@ def signatures_task(part: int, files: DedupFiles, config: DedupConfig) -> Signed
     write_sorted(signed.sizes, sizes_table)
     schema = _BANDS.append(_SIZE) if config.keeper == "longest" else _BANDS
     rows = pa.concat_tables(tables) if tables else schema.empty_table()
-    order = pc.sort_indices(rows, [(name, "ascending") for name in rows.column_names])
+    order = pc.sort_indices(rows, _row_order(rows))
     write_sorted(signed.signatures, rows.take(order), {"params": params, "counts": counts})
     return signed._replace(counts=counts)
 
@@ -110,10 +112,20 @@ def signature_metadata(files: DedupFiles, config: DedupConfig, part: int) -> dic
     return {
         **{name: getattr(config, name) for name in settings},
         "buckets": files.buckets,
+        "sorted_by": _ROWS_SORTED_BY,
         # The part's content, not its mtime: a rewritten but identical part keeps its signatures,
         # and the signature file's bytes never depend on when the part was written.
         "source": {"bytes": source.stat().st_size, "xxh3": file_checksum(source)},
     }
+
+
+def _row_order(rows: pa.Table) -> list[tuple[str, str]]:
+    """Bucket and key, then the keeper policy's order within a key: its score columns (such as
+    "bytes") largest first, then the document key; so the candidates step can merge a bucket's
+    rows from every part in chunks and meet each key's first document first (candidates.py)."""
+    key = [(name, "ascending") for name in ("bucket", "band", "high", "low")]
+    scores = [(name, "descending") for name in rows.column_names if name not in _BANDS.names]
+    return [*key, *scores, ("key", "ascending")]
 
 
 def _quality(files: DedupFiles, part: int, ids: pa.ChunkedArray) -> pa.Array:
