@@ -50,7 +50,7 @@ from corpusmill.pipeline.config import config_to_toml, load_config
 from corpusmill.pipeline.filters import apply_filters, build_families, build_filters, judge_families
 from corpusmill.pipeline.readers import discover_inputs
 from corpusmill.pipeline.refilter import refilter_run
-from corpusmill.pipeline.schema import DOCUMENTS
+from corpusmill.pipeline.schema import DOCUMENTS, unpaired_texts
 
 # Other thresholds for every built-in family, some looser and some stricter than the defaults.
 NEW_THRESHOLDS = """\
@@ -147,7 +147,8 @@ def markers(layout: RunLayout) -> dict[int, str]:
 def print_signals_cost(config, measured: pa.Table, layout: RunLayout) -> None:
     """The filters' time in sequence against every family on every document, in this process,
     and the bytes of the signals parts against the clean and rejected parts'."""
-    docs = measured.select(DOCUMENTS.names)
+    reached, _ = unpaired_texts(measured["texts"].combine_chunks())
+    docs = measured.append_column(DOCUMENTS.field("text"), reached).select(DOCUMENTS.names)
     filters, families = build_filters(config.filters), build_families(config.filters)
 
     def every_family() -> None:

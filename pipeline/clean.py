@@ -62,7 +62,7 @@ from corpusmill.pipeline.readers import (
     read_split,
     split_size,
 )
-from corpusmill.pipeline.schema import DOCUMENTS, REJECTED, signals_schema
+from corpusmill.pipeline.schema import DOCUMENTS, REJECTED, paired_texts, signals_schema
 from corpusmill.pipeline.stats import add_counts, count_by_reason
 
 log = logging.getLogger(__name__)
@@ -364,13 +364,11 @@ def _clean_steps(
 
 
 def measured_rows(docs: pa.Table, texts: pa.Array, signals: pa.StructArray) -> pa.Table:
-    """The rows of OUT/signals/ of documents as they reached the filters: `edited` holds the
-    texts the filters left, null where they left one as it was."""
-    texts = texts.cast(pa.large_string())
-    same = pc.fill_null(pc.equal(texts, docs["text"].combine_chunks()), False)
-    edited = pc.if_else(same, pa.scalar(None, pa.large_string()), texts)
-    table = docs.append_column("edited", edited).append_column("signals", signals)
-    return table.cast(signals_schema(signals.type))
+    """The rows of OUT/signals/ of documents as they reached the filters, `texts` the filters
+    left beside the texts they reached."""
+    paired = paired_texts(docs["text"].combine_chunks(), texts)
+    table = docs.drop_columns(["text"]).append_column("texts", paired)
+    return table.append_column("signals", signals).cast(signals_schema(signals.type))
 
 
 def _cleaned_apart(
@@ -536,11 +534,16 @@ ROW_GROUP_TEXT_BYTES = 32 << 20
 
 
 def _text_sizes(table: pa.Table) -> np.ndarray:
-    """The UTF-8 bytes of each row's text (0 for a table without texts, or a null text)."""
-    if "text" not in table.column_names:
+    """The UTF-8 bytes of each row's text, or texts (0 for a table without them, or a null
+    text)."""
+    if not table.num_rows or not {"text", "texts"} & set(table.column_names):
         return np.zeros(table.num_rows, np.int64)
-    sizes = pc.fill_null(pc.binary_length(table["text"]), 0)
-    return sizes.to_numpy().astype(np.int64) if table.num_rows else np.zeros(0, np.int64)
+    if "texts" in table.column_names:
+        texts = table["texts"].combine_chunks()
+        sizes = pc.binary_length(pc.list_flatten(texts)).to_numpy()
+        rows = pc.list_parent_indices(texts).to_numpy()
+        return np.bincount(rows, sizes, minlength=table.num_rows).astype(np.int64)
+    return pc.fill_null(pc.binary_length(table["text"]), 0).to_numpy().astype(np.int64)
 
 
 @contextlib.contextmanager

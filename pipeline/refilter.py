@@ -37,10 +37,13 @@ from corpusmill.pipeline.clean import decided_rows, part_writer, summarize
 from corpusmill.pipeline.cluster import dask_client, run_tasks
 from corpusmill.pipeline.config import RunConfig, changed_keys, config_to_toml, load_config
 from corpusmill.pipeline.filters import FAMILIES, Decision, build_families, decide_filters
-from corpusmill.pipeline.schema import DOCUMENTS
+from corpusmill.pipeline.schema import DOCUMENTS, unpaired_texts
 from corpusmill.pipeline.worker_storage import credentials_on_workers
 
 log = logging.getLogger(__name__)
+
+# The columns of a document but its text, which the signals parts hold as `texts`.
+_OTHER_COLUMNS = [name for name in DOCUMENTS.names if name != "text"]
 
 
 def refilter_run(
@@ -168,9 +171,10 @@ def refilter_part(index: int, config: RunConfig, layout: RunLayout) -> dict[str,
             rows = pa.Table.from_batches([batch])
             part.reject(rows.filter(pc.invert(pc.is_in(rows["id"], measured_ids))))
         start = 0
-        for batch in measured.iter_batches(columns=[*DOCUMENTS.names, "edited"]):
+        for batch in measured.iter_batches(columns=[*_OTHER_COLUMNS, "texts"]):
             table = pa.Table.from_batches([batch])
-            texts = pc.coalesce(table["edited"], table["text"]).combine_chunks()
+            reached, texts = unpaired_texts(table["texts"].combine_chunks())
+            table = table.append_column(DOCUMENTS.field("text"), reached)
             rows = slice(start, start + table.num_rows)
             start = rows.stop
             verdicts = Decision(

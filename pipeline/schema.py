@@ -8,7 +8,9 @@ WARC members, in the decompressed stream otherwise), so ids never depend on how 
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 DOCUMENTS = pa.schema(
     [
@@ -61,12 +63,34 @@ REJECTED = pa.schema(
 
 def signals_schema(signals: pa.StructType) -> pa.Schema:
     """OUT/signals/part-N.parquet: every document the filters measured, as it reached them, in
-    input order; `edited`, its text as the filters that edit texts left it (null where they
-    left it as it was); and `signals`, the filters' statistics of it (filters/base.py
-    signals_type), from which new thresholds are decided without the inputs."""
-    return DOCUMENTS.append(pa.field("edited", pa.large_string())).append(
-        pa.field("signals", signals, nullable=False)
-    )
+    input order, with `texts` in place of `text` (paired_texts); and `signals`, the filters'
+    statistics of it (filters/base.py signals_type), from which new thresholds are decided
+    without the inputs."""
+    documents = DOCUMENTS.remove(DOCUMENTS.get_field_index("text"))
+    texts = pa.field("texts", pa.large_list(pa.large_string()), nullable=False)
+    return documents.append(texts).append(pa.field("signals", signals, nullable=False))
+
+
+def paired_texts(reached: pa.Array, left: pa.Array) -> pa.LargeListArray:
+    """The `texts` of OUT/signals/: each document's text as it reached the filters, then as the
+    filters that edit texts left it, where that differs. Side by side in one column, Parquet's
+    zstd stores the second as a copy of the first: half the bytes of two columns."""
+    reached, left = reached.cast(pa.large_string()), left.cast(pa.large_string())
+    changed = pc.fill_null(pc.not_equal(reached, left), True).to_numpy(zero_copy_only=False)
+    ends = np.cumsum(1 + changed.astype(np.int64))
+    starts = ends - 1 - changed
+    order = np.empty(int(ends[-1]) if len(ends) else 0, np.int64)
+    order[starts] = np.arange(len(reached))
+    order[starts[changed] + 1] = len(reached) + np.flatnonzero(changed)
+    values = pa.concat_arrays([reached, left]).take(pa.array(order))
+    offsets = pa.array(np.concatenate([[0], ends]), pa.int64())
+    return pa.LargeListArray.from_arrays(offsets, values)
+
+
+def unpaired_texts(texts: pa.LargeListArray) -> tuple[pa.Array, pa.Array]:
+    """The texts as they reached the filters and as the filters left them, from `texts`."""
+    offsets = texts.offsets.to_numpy()
+    return texts.values.take(pa.array(offsets[:-1])), texts.values.take(pa.array(offsets[1:] - 1))
 
 
 # The dedup stage's result, OUT/dedup/removed.parquet: one row per document removed as a

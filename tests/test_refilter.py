@@ -229,7 +229,8 @@ def test_only_the_thresholds_of_built_in_families_are_refilterable():
 
 def test_signals_are_stored_for_kept_and_rejected_documents_and_are_their_statistics(run_a):
     measured = pq.read_table(run_a / "signals" / "part-00000.parquet")
-    kept = set(pq.read_table(run_a / "clean" / "part-00000.parquet")["id"].to_pylist())
+    clean = pq.read_table(run_a / "clean" / "part-00000.parquet")
+    kept = dict(zip(clean["id"].to_pylist(), clean["text"].to_pylist(), strict=True))
     rejected = pq.read_table(run_a / "rejected" / "part-00000.parquet")
     by_filters = {
         doc_id
@@ -239,10 +240,14 @@ def test_signals_are_stored_for_kept_and_rejected_documents_and_are_their_statis
         if step in ("language", "gopher_repetition", "gopher_quality", "c4", "fineweb")
     }
     ids = measured["id"].to_pylist()
-    assert kept and by_filters and set(ids) == kept | by_filters
+    assert kept and by_filters and set(ids) == kept.keys() | by_filters
     rows = measured.to_pylist()
+    # Each text as it reached the filters, then as C4 left it where that differs.
+    assert {len(row["texts"]) for row in rows} == {1, 2}
+    assert all(row["texts"][0] != row["texts"][-1] for row in rows if len(row["texts"]) == 2)
+    assert all(row["texts"][-1] == kept[row["id"]] for row in rows if row["id"] in kept)
     for row in [rows[0], rows[len(rows) // 2], rows[-1]]:
-        text, signals = row["text"], row["signals"]
+        (text, *_), signals = row["texts"], row["signals"]
         data = text.encode()
         lines = [line for line in text.split("\n") if line]
         document = signals["document"]
@@ -253,7 +258,7 @@ def test_signals_are_stored_for_kept_and_rejected_documents_and_are_their_statis
         assert document["compression_ratio"] == len(data) / compressed
         assert signals["language"] == {"lang": row["lang"], "score": np.float32(row["lang_score"])}
         assert signals["gopher_quality"]["words"] == document["words"]
-        edited = row["edited"] if row["edited"] is not None else text
+        edited = row["texts"][-1]
         edited_lines = [line for line in edited.split("\n") if line]
         punctuated = sum(line[-1] in TERMINAL_PUNCTUATION for line in edited_lines)
         assert signals["fineweb"]["line_punct_ratio"] == punctuated / len(edited_lines)
