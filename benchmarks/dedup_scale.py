@@ -6,15 +6,19 @@ each part, the signature step's files as that step would write them for the defa
 are copies in known families: each copy is its original with the last of 12 words replaced
 (3-word shingle Jaccard 9/11 = 0.82), sharing each of the 32 band keys with its original with
 probability 0.82^3 = 0.55, as MinHash would; 3 in 10 copies are exact (same text hash, every band
-key). One family of N/1000 copies makes one skewed bucket. The signature step itself is thus
-not timed here (it only checks its files: see benchmarks/dedup.py for its speed on real text).
+key). One family of N/1000 copies makes one skewed bucket; with `--copies G ...`, each size is
+run once per G with that family instead G exact copies of one page, which adds G rows to each of
+the 33 buckets of its keys: the heavy-duplication case, paired in chunks of at most
+`candidates.chunk_rows` rows. The signature step itself is thus not timed here (it only checks
+its files: see benchmarks/dedup.py for its speed on real text).
 
 Runs the stage on a local cluster of single-threaded workers and prints, per size: seconds per
 step (wall clock span and the tasks' summed seconds), documents/s per core, each worker's peak RSS
-(VmHWM, reset before the stage), the largest bucket's rows against `dedup.bucket_rows`, the
-candidate pairs and edges, and whether exactly the planted copies were removed, each for its
-family's first document. Step times come from Dask's task stream, grouped by task function.
-Run `python benchmarks/dedup_scale.py [--docs 100000 1000000 10000000] [--workers 2]`; a size is
+(VmHWM, reset before the stage), the largest bucket's rows against `dedup.bucket_rows` and the
+most rows a candidates task pairs at once, the candidate pairs and edges, and whether exactly the
+planted copies were removed, each for its family's first document. Step times come from Dask's
+task stream, grouped by task function. Run `python benchmarks/dedup_scale.py [--docs 100000
+1000000 10000000] [--copies 10000 100000 1000000] [--bucket-rows N] [--workers 2]`; a size is
 skipped when the one before it took longer than `--max-seconds`.
 """
 
@@ -42,6 +46,7 @@ from distributed import get_task_stream
 
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import dask_client
+from corpusmill.pipeline.dedup.candidates import chunk_rows
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.hashing import fmix64
@@ -89,16 +94,36 @@ def main() -> None:
         default=DedupConfig().partition_edges,
         help="dedup.partition_edges: edges per partition of the distributed components",
     )
+    parser.add_argument(
+        "--copies",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="exact copies of one page, a run per value (0: the family of N/1000 copies)",
+    )
+    parser.add_argument(
+        "--bucket-rows",
+        type=int,
+        default=DedupConfig().bucket_rows,
+        help="dedup.bucket_rows: band-key rows per bucket, and so per candidates task",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    config = DedupConfig(local_max_edges=args.local_max_edges, partition_edges=args.partition_edges)
+    config = DedupConfig(
+        local_max_edges=args.local_max_edges,
+        partition_edges=args.partition_edges,
+        bucket_rows=args.bucket_rows,
+    )
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     results = []
     for docs in sorted(args.docs):
-        with tempfile.TemporaryDirectory() as tmp:
-            result = measure(Path(tmp), docs, args.part_docs, args.workers, config, args.seed)
-        results.append(result)
-        print_steps(result, args.workers)
+        for copies in sorted(args.copies):
+            with tempfile.TemporaryDirectory() as tmp:
+                result = measure(
+                    Path(tmp), docs, args.part_docs, args.workers, config, args.seed, copies
+                )
+            results.append(result)
+            print_steps(result, args.workers)
         if result["seconds"] > args.max_seconds:
             print(f"stopping: {docs:,} documents took over {args.max_seconds:.0f} s")
             break
@@ -106,10 +131,17 @@ def main() -> None:
 
 
 def measure(
-    out: Path, docs: int, part_docs: int, workers: int, config: DedupConfig, seed: int
+    out: Path,
+    docs: int,
+    part_docs: int,
+    workers: int,
+    config: DedupConfig,
+    seed: int,
+    copies: int = 0,
 ) -> dict[str, Any]:
-    """Write the inputs of `docs` documents, then run the dedup stage on them and measure it."""
-    original, exact = plant_families(docs, seed)
+    """Write the inputs of `docs` documents (with `copies` exact copies of one page, if not 0),
+    then run the dedup stage on them and measure it."""
+    original, exact = plant_families(docs, seed, copies)
     parts = math.ceil(docs / part_docs)
     buckets = max(1, math.ceil(docs * (1 + config.bands) / config.bucket_rows))
     files = DedupFiles(RunLayout(out), tuple(range(parts)), buckets)
@@ -145,6 +177,7 @@ def measure(
         times["rss"] = f"{max(during):.0f}" if during else "-"  # shorter than a poll
     return {
         "docs": docs,
+        "copies": copies,
         "parts": parts,
         "buckets": buckets,
         "written": written,
@@ -154,6 +187,8 @@ def measure(
         "idle_mb": idle,
         "peak_mb": peak,
         "largest_bucket": int(bucket_rows.max()),
+        "chunk_rows": chunk_rows(config),
+        "chunks": len(list((out / "dedup" / "pairs").glob("*.arrow"))),
         "mean_bucket": float(bucket_rows.mean()),
         "pairs": stats["pairs"],
         "components": stats["components"],
@@ -162,13 +197,13 @@ def measure(
     }
 
 
-def plant_families(docs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def plant_families(docs: int, seed: int, heavy: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Each document's original (its own index unless it is a copy) and whether it is an exact
-    copy. Families of 2 to ~20 documents at random places, plus one of docs/1000 copies; a
-    family's first document is its original."""
+    copy. Families of 2 to ~20 documents at random places, plus one of docs/1000 copies, or of
+    `heavy` exact copies if not 0; a family's first document is its original."""
     rng = np.random.default_rng(seed)
-    big = max(1, docs // 1000)
-    copies = int(docs * COPIES) - big
+    big = heavy or max(1, docs // 1000)
+    copies = int(docs * COPIES) - max(1, docs // 1000)
     small = rng.geometric(0.5, copies)
     small = small[: np.searchsorted(np.cumsum(small), copies) + 1]
     small[-1] -= small.sum() - copies
@@ -180,6 +215,9 @@ def plant_families(docs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     original = np.arange(docs)
     original[members] = first[family]
     exact = (original != np.arange(docs)) & (rng.random(docs) < EXACT)
+    if heavy:
+        family_0 = members[: 1 + big]
+        exact[family_0[family_0 != first[0]]] = True
     return original, exact
 
 
@@ -315,8 +353,9 @@ def print_steps(result: dict[str, Any], workers: int) -> None:
     """The size's table: each step's span, busy seconds and documents/s per core."""
     docs = result["docs"]
     print(
-        f"\n{docs:,} documents in {result['parts']} parts, {result['buckets']} buckets "
-        f"(inputs written in {result['written']:.1f} s; load average {result['load']:.2f})"
+        f"\n{docs:,} documents ({_family(result)}) in {result['parts']} parts, "
+        f"{result['buckets']} buckets in {result['chunks']} chunks (inputs written in "
+        f"{result['written']:.1f} s; load average {result['load']:.2f})"
     )
     print("| step | wall s | task s | docs/s per core | peak worker RSS MB |")
     print("|---|---|---|---|---|")
@@ -333,31 +372,42 @@ def print_steps(result: dict[str, Any], workers: int) -> None:
 
 
 def print_summary(results: list[dict[str, Any]], workers: int, config: DedupConfig) -> None:
-    """One line per size: time, memory, largest bucket, pairs, edges, correctness."""
+    """One line per run: time, memory, largest bucket, pairs, edges, correctness."""
     print(
-        "\n| documents | stage s | docs/s per core | peak RSS per worker (idle) | largest bucket "
-        "rows (mean) | candidate pairs | edges | components | removed exact + near | correct |"
+        "\n| documents | largest family | stage s | docs/s per core | peak RSS per worker (idle) "
+        "| candidates step peak RSS | largest bucket rows (mean) | buckets, chunks | candidate "
+        "pairs | edges | components | removed exact + near | correct |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         peaks = " / ".join(f"{p:.0f}" for p in r["peak_mb"])
         idle = " / ".join(f"{m:.0f}" for m in r["idle_mb"])
         pairs = r["pairs"]
         print(
-            f"| {r['docs']:,} | {r['seconds']:.1f} | {r['docs'] / r['seconds'] / workers:,.0f} | "
-            f"{peaks} MB ({idle}) | {r['largest_bucket']:,} ({r['mean_bucket']:,.0f}) | "
+            f"| {r['docs']:,} | {_family(r)} | {r['seconds']:.1f} | "
+            f"{r['docs'] / r['seconds'] / workers:,.0f} | {peaks} MB ({idle}) | "
+            f"{r['steps']['candidates']['rss']} MB | "
+            f"{r['largest_bucket']:,} ({r['mean_bucket']:,.0f}) | {r['buckets']}, {r['chunks']} | "
             f"{pairs['exact'] + pairs['candidates']:,} | {pairs['edges']:,} | "
             f"{_components(r['components'])} | {r['removed']['exact']['docs']:,} + "
             f"{r['removed']['near']['docs']:,} | {'yes' if r['correct'] else 'NO'} |"
         )
     print(
-        f"\nbucket_rows = {config.bucket_rows:,} (~165 bytes a row: "
-        f"{config.bucket_rows * 165 / 1e6:.0f} MB per candidates task); local_max_edges = "
+        f"\nbucket_rows = {config.bucket_rows:,}, at most {chunk_rows(config):,} rows paired at "
+        f"once (~165 bytes a row: {chunk_rows(config) * 165 / 1e6:.0f} MB per candidates task); "
+        "local_max_edges = "
         f"{config.local_max_edges:,} (~120 bytes an edge: "
         f"{config.local_max_edges * 120 / 1e6:.0f} MB on one worker); partition_edges = "
         f"{config.partition_edges:,} (~100 bytes an edge: "
         f"{config.partition_edges * 100 / 1e6:.0f} MB per distributed components task)"
     )
+
+
+def _family(result: dict[str, Any]) -> str:
+    """The largest planted family: G exact copies of one page, or docs/1000 mixed copies."""
+    if result["copies"]:
+        return f"{result['copies']:,} exact copies"
+    return f"{max(1, result['docs'] // 1000):,} copies"
 
 
 def _components(how: dict[str, Any]) -> str:
