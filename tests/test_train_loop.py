@@ -161,6 +161,7 @@ def test_training_under_a_cpu_budget_stops_after_it_and_evaluates_the_last_step(
     stats = train(run, config, tmp_path / "model.npz", progress=False)
     assert 1 <= stats["steps"] < 10**6 and stats["cpu_seconds"] >= 0.5
     assert [entry["step"] for entry in stats["history"]] == [0, stats["steps"]]
+    assert [entry["cpu_seconds"] for entry in stats["history"]] == [0, stats["cpu_seconds"]]
     _, meta = load_checkpoint(tmp_path / "model.npz")
     assert (meta["steps"], meta["train"]["cpu_seconds"]) == (stats["steps"], 0.5)
 

@@ -167,6 +167,8 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
         f"model of {model.num_params()} parameters; held out: {held.describe()}"
     )
 
+    budget = Budget(config)
+
     def evaluate(step: int, train_loss: float | None = None) -> dict[str, Any]:
         nats = heldout.held_out_nats(model.log_probs, held_windows, config.batch_size)
         loss = nats / held.tokens
@@ -174,6 +176,7 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
         entry: dict[str, Any] = {
             "step": step,
             "tokens_seen": step * config.batch_size * config.seq_len,
+            "cpu_seconds": round(budget.cpu, 2),
             "eval_loss": loss,
             "eval_bpb": nats / math.log(2) / held.bytes,
         }
@@ -188,11 +191,13 @@ def train(run: Path, config: TrainConfig, ckpt: Path, progress: bool = True) -> 
     step_losses: list[float] = []
     final_lr = config.lr * config.min_lr_ratio
     bar = tqdm(
-        total=config.steps, disable=None if progress else True, unit="step", dynamic_ncols=True
+        total=None if config.cpu_seconds else config.steps,
+        disable=None if progress else True,
+        unit="step",
+        dynamic_ncols=True,
     )
     excluded = held_out_sequences(stream, held) if not held.validation_fraction else ()
     batches = _training_batches(stream, excluded)
-    budget = Budget(config)
     # Overflow shows as a non-finite loss, which stops training naming the step: no warnings.
     with np.errstate(over="ignore", invalid="ignore"):
         while not budget.spent():
