@@ -77,7 +77,9 @@ def test_a_swollen_bucket_in_chunks_gives_the_pairs_of_the_whole_bucket(tmp_path
         whole = read_range(paths, j, j + 1)
         everything = {name: whole.column(name).to_numpy() for name in whole.column_names}
         chunks = list(bucket_chunks(paths, j, 900))
-        assert len(chunks) >= whole.num_rows // 900
+        # Rows of one key running through one file after another are read mostly from the file
+        # they are in, so the chunks are nearly full.
+        assert whole.num_rows / 900 <= len(chunks) <= 2 * whole.num_rows / 900
         assert max(len(chunk["key"]) for chunk in chunks) <= 901
         expected = unique_pairs(pairs_of(everything))
         found = merged([pairs_of(chunk) for chunk in chunks])

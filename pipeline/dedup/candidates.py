@@ -108,29 +108,45 @@ def bucket_chunks(paths: Sequence[Location], j: int, limit: int) -> Iterator[dic
     if sum(sizes) <= limit:
         yield _columns(read_range(paths, j, j + 1))
         return
-    read = [0] * len(paths)
     carried: dict[str, np.ndarray] | None = None
-    while any(done < size for done, size in zip(read, sizes, strict=True)):
-        active = [i for i, size in enumerate(sizes) if read[i] < size]
-        take = max(1, limit // len(active))
+    for rows in _merged(paths, j, sizes, limit):
+        if carried is not None and _order(carried, 0)[:3] == _order(rows, 0)[:3]:
+            rows = _concat([carried, rows])
+        carried = _take(rows, slice(_last_key_start(rows), _last_key_start(rows) + 1))
+        yield rows
+
+
+def _merged(
+    paths: Sequence[Location], j: int, sizes: Sequence[int], limit: int
+) -> Iterator[dict[str, np.ndarray]]:
+    """Bucket j's rows of every file (`sizes` rows each) in merge order, at most `limit` at a
+    time: a window of each file is read, and the rows up to the smallest last row of the windows
+    of files not read to their end go out, as every row not read yet comes after it. Each file's
+    next window is twice the rows that went out of it, at least half an even share, scaled down
+    to `limit` in all: a key whose rows run through one file after another (as part numbers
+    order keys) is read mostly from the file it is in, not a sliver of each."""
+    read = np.zeros(len(paths), np.int64)
+    sizes = np.asarray(sizes, np.int64)
+    take = np.full(len(paths), max(1, limit // len(paths)), np.int64)
+    while (read < sizes).any():
+        active = np.flatnonzero(read < sizes)
+        share = take[active]
+        if share.sum() > limit:
+            share = np.maximum(1, share * limit // share.sum())
         window = {
-            i: _columns(read_range_rows(paths[i], j, j + 1, read[i], read[i] + take))
-            for i in active
+            i: _columns(read_range_rows(paths[i], j, j + 1, read[i], read[i] + n))
+            for i, n in zip(active.tolist(), share.tolist(), strict=True)
         }
-        # Rows not read yet follow the last one read of their file, so every row up to the
-        # smallest of those lasts is in this window.
-        unfinished = [i for i in active if read[i] + take < sizes[i]]
+        unfinished = [i for i in window if read[i] + len(window[i]["key"]) < sizes[i]]
         if unfinished:
             bound = min(_order(window[i], -1) for i in unfinished)
             window = {i: _take(rows, _up_to(rows, bound)) for i, rows in window.items()}
-        for i, rows in window.items():
-            read[i] += len(rows["key"])
-        rows = _sorted(_concat(list(window.values())))
-        if carried is not None and _order(carried, 0)[:3] == _order(rows, 0)[:3]:
-            rows = _concat([carried, rows])
-        carried = _take(rows, slice(_last_key_start(rows), None))
-        carried = _take(carried, slice(0, 1))
-        yield rows
+        floor = max(1, limit // (2 * len(active)))
+        for i in active.tolist():
+            went = len(window[i]["key"])
+            read[i] += went
+            take[i] = max(floor, 2 * went)
+        yield _sorted(_concat(list(window.values())))
 
 
 def _columns(table: pa.Table) -> dict[str, np.ndarray]:
