@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -25,7 +26,6 @@ class _Level:
     k-grams and the weight `gamma` it gives the lower order."""
 
     contexts: np.ndarray  # distinct context keys, sorted
-    keys: np.ndarray  # the k-grams' keys, sorted
     starts: np.ndarray
     stops: np.ndarray
     gamma: np.ndarray
@@ -142,31 +142,78 @@ class KneserNey:
         """-log2 of the probability of each token of documents laid end to end (document i
         starts at `starts[i]`) given the tokens before it in its document, EOS before the first.
 
-        Looks up only the tokens' own probabilities, a binary search per order over the n-grams
-        sorted first (nine times faster than unsorted lookups into a large model), so a batch
-        of documents is scored at once without the (rows, vocabulary) distributions.
+        Looks up only the tokens' own probabilities, so a batch of documents is scored at once
+        without the (rows, vocabulary) distributions: binary searches of sorted lookups (nine
+        times faster than unsorted ones into a large model) in the levels' n-grams and contexts
+        keyed newest token first, so that sorting the batch's histories once sorts them for
+        every order (two sorts in all, not two per order).
         """
         tokens = np.asarray(tokens, np.int64)
-        position = np.arange(len(tokens)) - np.repeat(starts, np.diff([*starts, len(tokens)]))
-        probs = self.unigram[tokens]
-        contexts = np.zeros(len(tokens), np.int64)
-        for k, level in enumerate(self.levels[1:], start=1):
+        vocab, context = self.vocab_size, self.context
+        position = np.arange(len(tokens)) - np.repeat(
+            starts, np.diff(np.append(starts, len(tokens)))
+        )
+        history = np.zeros(len(tokens), np.int64)  # the tokens before, the latest first
+        for back in range(1, context + 1):
             before = np.full(len(tokens), self.eos_id, np.int64)
-            before[k:] = np.where(position[k:] >= k, tokens[:-k], self.eos_id)
-            contexts += before * self.vocab_size ** (k - 1)
-            ngrams = contexts * self.vocab_size + tokens
-            ranked = np.argsort(ngrams)
-            sought = ngrams[ranked]
-            where = np.searchsorted(level.contexts, sought // self.vocab_size)
-            where = np.minimum(where, len(level.contexts) - 1)
+            before[back:] = np.where(position[back:] >= back, tokens[:-back], self.eos_id)
+            history = history * vocab + before
+        ngrams = tokens * vocab**context + history
+        by_ngram, by_history = np.argsort(ngrams), np.argsort(history)
+        ngrams, history = ngrams[by_ngram], history[by_history]
+        probs = self.unigram[tokens]
+        value, gamma = np.empty(len(tokens)), np.empty(len(tokens))
+        found = np.empty(len(tokens), bool)
+        for k, level in enumerate(self._newest_first, start=1):
+            sought = ngrams // vocab ** (context - k)
             entry = np.minimum(np.searchsorted(level.keys, sought), len(level.keys) - 1)
-            found = np.empty(len(tokens), bool)
-            found[ranked] = level.contexts[where] == sought // self.vocab_size
-            gamma, value = np.empty(len(tokens)), np.empty(len(tokens))
-            gamma[ranked] = level.gamma[where]
-            value[ranked] = np.where(level.keys[entry] == sought, level.values[entry], 0.0)
+            value[by_ngram] = np.where(level.keys[entry] == sought, level.values[entry], 0.0)
+            sought = history // vocab ** (context - k)
+            where = np.minimum(np.searchsorted(level.contexts, sought), len(level.contexts) - 1)
+            found[by_history] = level.contexts[where] == sought
+            gamma[by_history] = level.gamma[where]
             probs = np.where(found, gamma * probs + value, probs)
         return -np.log2(probs)
+
+    @cached_property
+    def _newest_first(self) -> list[_NewestFirst]:
+        """The levels above the unigram with their k-grams and contexts keyed newest token
+        first, for token_bits."""
+        levels = []
+        for k, level in enumerate(self.levels[1:], start=1):
+            keys = np.repeat(level.contexts, level.stops - level.starts) * self.vocab_size
+            keys = _reversed(keys + level.tokens, k + 1, self.vocab_size)
+            contexts = _reversed(level.contexts, k, self.vocab_size)
+            by_key, by_context = np.argsort(keys), np.argsort(contexts)
+            levels.append(
+                _NewestFirst(
+                    keys[by_key],
+                    level.values[by_key],
+                    contexts[by_context],
+                    level.gamma[by_context],
+                )
+            )
+        return levels
+
+
+@dataclass(frozen=True)
+class _NewestFirst:
+    """A level's k-grams and contexts keyed newest token first, sorted, with their values and
+    back-off weights."""
+
+    keys: np.ndarray
+    values: np.ndarray
+    contexts: np.ndarray
+    gamma: np.ndarray
+
+
+def _reversed(keys: np.ndarray, digits: int, vocab_size: int) -> np.ndarray:
+    """Keys of `digits` tokens with their tokens in the reverse order."""
+    reversed_keys = np.zeros_like(keys)
+    for _ in range(digits):
+        reversed_keys = reversed_keys * vocab_size + keys % vocab_size
+        keys = keys // vocab_size
+    return reversed_keys
 
 
 def _check(vocab_size: int, order: int, discount: float) -> None:
@@ -196,7 +243,6 @@ def _level(keys: np.ndarray, counts: np.ndarray, vocab_size: int, discount: floa
     per_key = np.repeat(totals, types)
     return _Level(
         contexts=contexts,
-        keys=keys,
         starts=starts,
         stops=starts + types,
         gamma=discount * types / totals,
