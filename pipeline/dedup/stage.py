@@ -5,7 +5,8 @@ what they wrote, which the next step's tasks take as their input (the shuffles o
 only integer columns travel, never text):
 
 1. `signatures`: hashes and MinHash band keys of each clean part, and its documents' sizes.
-2. `candidates`: pairs of documents sharing a key, and the keys they touch, per bucket.
+2. `candidates`: pairs of documents sharing a key, and the keys they touch, per bucket (in
+   chunks of bounded rows when many documents share its keys).
 3. `shingles`: the shingle sets of the documents in near pairs, when verifying.
 4. `edges`: the pairs verified by their true Jaccard similarity, per partition of pairs.
 5. `labels`: the document each one is kept as or removed for, on one worker or distributed.
