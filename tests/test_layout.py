@@ -120,6 +120,7 @@ def test_the_names_are_those_the_readme_documents(tmp_path):
         "stats.json": layout.stats,
         "config.toml": layout.config,
         "inputs.json": layout.inputs,
+        "reference-model.arrow": layout.reference_model,
         "run.lock": layout.lock,
         "report": layout.report,
     }
