@@ -56,7 +56,8 @@ def run_train(args: argparse.Namespace) -> int:
     first, last, held = stats["history"][0], stats["history"][-1], stats["held_out"]
     print(
         f"{args.ckpt}: {stats['params']} parameters, {stats['steps']} steps in "
-        f"{stats['seconds']:.1f} s; on {held['docs']} held-out documents ({held['bytes']} bytes"
+        f"{stats['seconds']:.1f} s ({stats['cpu_seconds']:.1f} CPU-seconds of steps); "
+        f"on {held['docs']} held-out documents ({held['bytes']} bytes"
         f"{', the validation split' if held['validation_fraction'] else ''}): "
         f"loss {first['eval_loss']:.3f} -> {last['eval_loss']:.3f} nats/token, "
         f"{first['eval_bpb']:.3f} -> {last['eval_bpb']:.3f} bits/byte"

@@ -349,10 +349,12 @@ def test_train_and_sample_commands(run: Path, tmp_path: Path, capsys: pytest.Cap
     parser = command_parser()
     args = parser.parse_args(
         ["train", str(run), "--ckpt", str(ckpt), "--steps", "3", "--seq-len", "16",
-         "--n-embd", "16", "--eval-every", "2", "--no-progress"]
+         "--n-embd", "16", "--eval-every", "2", "--cpu-seconds", "1000", "--no-progress"]
     )  # fmt: skip
     assert args.handler(args) == 0
-    assert f"{ckpt}: " in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"{ckpt}: ") and " 3 steps in " in printed
+    assert "CPU-seconds of steps" in printed
     args = parser.parse_args(["sample", str(ckpt), "--prompt", "the dog", "--tokens", "5"])
     assert args.handler(args) == 0
     assert capsys.readouterr().out.startswith("the dog")
