@@ -5,13 +5,13 @@ The clean stage runs on the generated crawl of `benchmarks/crawl.py` on a local 
 Python's own documentation, `pydoc_data.topics`, 0.46 MB; the model trained before the stage, as
 `corpusmill run` does), alternately, best of `--repeat`; its seconds are the stage's own. Then, in
 this process, on the documents that run kept, the family's scoring of the first
-`score_bytes` of each document and of whole documents, in MB of text per second.
+`score_bytes` of each document and of whole documents, in MB of text per CPU second (the
+process's, so that other work on the machine counts less).
 
-On a 2-core machine shared with other work (load 12 to 15), 2 workers, the generated crawl of
-55.6 MB of HTML (600 documents, 8.2 MB of text): the clean stage 3.64 s without the filter and
-8.60 s with it, 2.4x the time (4.10 s against 5.11 s, 1.25x, in a run under less load); scoring
-alone 0.96 MB/s of text scored (the first 8,192 bytes of each document, 3.9 of 7.5 MB) and
-0.75 MB/s on whole documents.
+On a 2-core machine shared with other work (load 18 to 20), 2 workers, the generated crawl of
+55.6 MB of HTML (600 documents, 8.2 MB of text), best of 3: the clean stage 6.53 s without the
+filter and 9.65 s with it, 1.48x the time; scoring alone 2.0 MB of text per CPU second (the first
+8,192 bytes of each document, 3.9 of 7.5 MB) and 2.5 MB/s on whole documents.
 
     python benchmarks/perplexity.py [--html-mb 50] [--workers 2] [--repeat 2] [--root out/bench]
 """
@@ -103,18 +103,17 @@ def print_scoring(layout: RunLayout, score_bytes: int) -> None:
     """The family's scoring alone, in this process, on the documents the run kept."""
     model = load_model(layout.reference_model)
     texts = pa.concat_tables(
-        pq.read_table(layout.clean_part(index), columns=["text"])
-        for index in layout.clean_parts()
+        pq.read_table(layout.clean_part(index), columns=["text"]) for index in layout.clean_parts()
     )["text"].combine_chunks()
     total = pc.sum(pc.binary_length(texts)).as_py() / 1e6
     for label, limit in ((f"first {score_bytes} bytes", score_bytes), ("whole documents", 1 << 40)):
         scored = pc.sum(pc.min_element_wise(pc.binary_length(texts), limit)).as_py() / 1e6
-        started = time.perf_counter()
+        started = time.process_time()
         bits_per_byte(model, texts, limit)
-        took = time.perf_counter() - started
+        took = time.process_time() - started
         print(
             f"scoring {len(texts)} documents ({total:.1f} MB), {label}: {scored:.1f} MB scored in "
-            f"{took:.2f} s, {scored / took:.2f} MB/s scored, {len(texts) / took:,.0f} docs/s"
+            f"{took:.2f} CPU s, {scored / took:.2f} MB/s scored, {len(texts) / took:,.0f} docs/s"
         )
 
 
