@@ -98,7 +98,16 @@ def refilter_refusal(layout: RunLayout, old: RunConfig, new: RunConfig) -> str |
     done = [index for index in layout.clean_parts() if layout.clean_marker(index).exists()]
     if unmeasured := [part_name(i) for i in done if not layout.signals_part(i).exists()]:
         return f"no stored signals for {', '.join(unmeasured[:3])} (written by an older version)"
+    if done and (missing := _unmeasured_families(layout.signals_part(done[0]), new)):
+        return f"the stored signals have none of {', '.join(missing)} (written by an older version)"
     return None
+
+
+def _unmeasured_families(part: Location, config: RunConfig) -> list[str]:
+    """The families of `config` whose signals the signals part `part` does not hold."""
+    stored = pq.read_schema(open_input(part)).field("signals").type
+    names = {stored.field(index).name for index in range(stored.num_fields)}
+    return [family.name for family in build_families(config.filters) if family.name not in names]
 
 
 def start_refilter(layout: RunLayout, changed: Sequence[str]) -> None:

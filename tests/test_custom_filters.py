@@ -208,7 +208,8 @@ def test_custom_filters_run_after_the_built_in_ones_in_the_order_listed(user_mod
     )
     names = [filt.name for filt in build_filters(config)]
     assert names == [
-        "language", "gopher_repetition", "gopher_quality", "c4", "fineweb", "MinChars", "mentions"
+        "language", "gopher_repetition", "gopher_quality", "compression", "c4", "fineweb",
+        "MinChars", "mentions",
     ]  # fmt: skip
 
 

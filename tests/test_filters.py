@@ -695,6 +695,7 @@ def test_every_filter_gives_a_verdict_on_texts_without_sentences(text):
         ["language:low_score"],
         [None],
         ["gopher_quality:too_few_words"],
+        [None],
         ["c4:too_few_sentences"],
         ["fineweb:line_punct_ratio"],
     ]
@@ -702,10 +703,17 @@ def test_every_filter_gives_a_verdict_on_texts_without_sentences(text):
 
 def test_build_filters_runs_language_first_and_skips_disabled_families():
     names = [f.name for f in build_filters(FiltersConfig())]
-    assert names == ["language", "gopher_repetition", "gopher_quality", "c4", "fineweb"]
+    assert names == [
+        "language",
+        "gopher_repetition",
+        "gopher_quality",
+        "compression",
+        "c4",
+        "fineweb",
+    ]
     config = FiltersConfig(c4=C4Config(enabled=False), language=LanguageConfig(enabled=False))
     names = [f.name for f in build_filters(config)]
-    assert names == ["gopher_repetition", "gopher_quality", "fineweb"]
+    assert names == ["gopher_repetition", "gopher_quality", "compression", "fineweb"]
 
 
 def test_filter_config_keys_have_types_toml_and_flags_support():

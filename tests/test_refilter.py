@@ -38,7 +38,7 @@ BASE = {
     "shards.tokens_per_shard": 250_000,
 }
 # Thresholds B: looser for some rules, stricter for others, of families before and after C4,
-# which edits texts.
+# which edits texts, and a bound on the compression ratio.
 THRESHOLDS_B = """\
 [filters.language]
 min_score = 0.8
@@ -46,6 +46,9 @@ min_score = 0.8
 [filters.gopher_quality]
 min_words = 120
 min_stop_words = 1
+
+[filters.compression]
+max_ratio = 4.5
 
 [filters.c4]
 min_sentences = 2
@@ -57,6 +60,7 @@ B = {
     "filters.language.min_score": 0.8,
     "filters.gopher_quality.min_words": 120,
     "filters.gopher_quality.min_stop_words": 1,
+    "filters.compression.max_ratio": 4.5,
     "filters.c4.min_sentences": 2,
     "filters.fineweb.line_punct_thr": 0.3,
 }
@@ -139,11 +143,15 @@ def test_a_rerun_changing_only_thresholds_decides_from_the_signals_as_a_fresh_ru
     shutil.copytree(run_a, out)
     with caplog.at_level(logging.INFO, logger="corpusmill.pipeline"):
         stats = run(client, out, **B)
-    assert "only filter thresholds changed (filters.c4.min_sentences, " in caplog.text
+    assert (
+        "only filter thresholds changed (filters.c4.min_sentences, filters.compression"
+        in caplog.text
+    )
     assert "refilter: deciding " in caplog.text
     assert results(out) == results(fresh_b)
     expected = json.loads((fresh_b / "stats.json").read_text())
     assert without_seconds(stats) == without_seconds(expected)
+    assert expected["clean"]["rejected"]["compression:repetitive"]["docs"] > 0
     assert not (out / "clean" / "_done" / "refilter.json").exists()
 
 
@@ -216,6 +224,23 @@ def test_a_change_beyond_thresholds_is_refused_and_leaves_the_run_as_it_was(run_
     assert files(run_a, "clean", "rejected") == before
 
 
+def test_signals_without_a_family_written_by_an_older_version_are_refused_naming_it(
+    run_a, client, tmp_path
+):
+    out = tmp_path / "out"
+    shutil.copytree(run_a, out)
+    path = out / "signals" / "part-00000.parquet"
+    table = pq.read_table(path)
+    signals = table["signals"].combine_chunks()
+    groups = [group for group in signals.type if group.name != "compression"]
+    older = pa.StructArray.from_arrays([signals.field(g.name) for g in groups], fields=groups)
+    pq.write_table(table.set_column(table.num_columns - 1, "signals", older), path)
+    config = tmp_path / "b.toml"
+    config.write_text(THRESHOLDS_B)
+    with pytest.raises(ConfigError, match="the stored signals have none of compression"):
+        refilter_run(out, [config], client=client)
+
+
 def test_only_the_thresholds_of_built_in_families_are_refilterable():
     assert refilterable("filters.gopher_quality.min_words")
     assert refilterable("filters.c4.min_sentences")
@@ -237,7 +262,8 @@ def test_signals_are_stored_for_kept_and_rejected_documents_and_are_their_statis
         for doc_id, step in zip(
             rejected["id"].to_pylist(), rejected["step"].to_pylist(), strict=True
         )
-        if step in ("language", "gopher_repetition", "gopher_quality", "c4", "fineweb")
+        if step
+        in ("language", "gopher_repetition", "gopher_quality", "compression", "c4", "fineweb")
     }
     ids = measured["id"].to_pylist()
     assert kept and by_filters and set(ids) == kept.keys() | by_filters

@@ -18,6 +18,7 @@ from corpusmill.pipeline.filters.base import (
     signals_type,
 )
 from corpusmill.pipeline.filters.c4 import C4, C4Config
+from corpusmill.pipeline.filters.compression import Compression, CompressionConfig
 from corpusmill.pipeline.filters.custom import Custom, CustomFilterConfig
 from corpusmill.pipeline.filters.fineweb import FineWeb, FineWebConfig
 from corpusmill.pipeline.filters.gopher_quality import GopherQuality, GopherQualityConfig
@@ -28,6 +29,8 @@ from corpusmill.pipeline.filters.perplexity import Perplexity, PerplexityConfig
 __all__ = [
     "C4",
     "C4Config",
+    "Compression",
+    "CompressionConfig",
     "Custom",
     "Decision",
     "CustomFilterConfig",
@@ -57,9 +60,11 @@ __all__ = [
 
 # The built-in families in FineWeb's order: language first (cheap, and it decides which rules
 # apply), then repetition, Gopher quality, C4 (which edits texts) and FineWeb's rules, then
-# perplexity (CCNet's, the costliest, on the texts C4 left). Each is configured by the section of
+# perplexity (CCNet's, the costliest, on the texts C4 left). The compression ratio comes after
+# the Gopher rules, which name the short and repetitive documents they remove, and before C4, so
+# that it is the ratio of the document signals. Each is configured by the section of
 # FiltersConfig named as the filter.
-FAMILIES = (Language, GopherRepetition, GopherQuality, C4, FineWeb, Perplexity)
+FAMILIES = (Language, GopherRepetition, GopherQuality, Compression, C4, FineWeb, Perplexity)
 # The clean stage's other steps, whose names prefix rejections as the filters' do.
 _STEPS = ("read", "extract", "normalize", "langid", "pii", "filters")
 
@@ -84,6 +89,9 @@ class FiltersConfig(Checked):
     )
     gopher_quality: GopherQualityConfig = field(
         default_factory=GopherQualityConfig, metadata={"help": "Gopher quality rules"}
+    )
+    compression: CompressionConfig = field(
+        default_factory=CompressionConfig, metadata={"help": "compression-ratio bounds"}
     )
     c4: C4Config = field(default_factory=C4Config, metadata={"help": "C4 line and document rules"})
     fineweb: FineWebConfig = field(

@@ -254,15 +254,11 @@ def signal_values(group: pa.StructArray) -> dict[str, Any]:
 
 def document_signals(splits: Splits) -> dict[str, np.ndarray]:
     """The DOCUMENT_SIGNALS of each text of a view."""
-    compressor = zstandard.ZstdCompressor(level=_COMPRESSION_LEVEL)
-    encoded = [text.encode() for text in splits.texts.to_pylist()]
-    sizes = np.array([len(text) for text in encoded], np.float64)
-    compressed = np.array([len(compressor.compress(text)) for text in encoded], np.float64)
     return {
         "chars": splits.chars,
         "lines": np.bincount(splits.nonempty_lines[1], minlength=splits.num_rows),
         "words": splits.word_counts,
-        "compression_ratio": ratio(sizes, compressed),
+        "compression_ratio": splits.compression_ratios,
     }
 
 
@@ -363,6 +359,17 @@ class Splits:
     def chars(self) -> np.ndarray:
         """The length of each text in characters."""
         return pc.utf8_length(self.texts).to_numpy()
+
+    @cached_property
+    def compression_ratios(self) -> np.ndarray:
+        """Each text's UTF-8 bytes over its zstd-compressed bytes (level 3): high for repetitive
+        text, near 1 for random or encoded text (the document signals and filters/compression.py
+        share it)."""
+        compressor = zstandard.ZstdCompressor(level=_COMPRESSION_LEVEL)
+        encoded = [text.encode() for text in self.texts.to_pylist()]
+        sizes = np.array([len(text) for text in encoded], np.float64)
+        compressed = np.array([len(compressor.compress(text)) for text in encoded], np.float64)
+        return ratio(sizes, compressed)
 
     def filter(self, keep: np.ndarray) -> Splits:
         """The view of the rows where `keep` is true, with what was computed of them so far."""
