@@ -63,7 +63,8 @@ class RunConfig(Checked):
     shards: ShardsConfig = field(default_factory=ShardsConfig)
 
     def __post_init__(self) -> None:
-        """Check each section, then that the quality keeper has the perplexity it ranks by."""
+        """Check each section, then that the quality keeper has the perplexity it ranks by, in
+        the stored signals."""
         super().__post_init__()
         if self.dedup.keeper == "quality" and not self.filters.perplexity.enabled:
             raise ConfigValueError(
@@ -71,6 +72,13 @@ class RunConfig(Checked):
                 self.dedup.keeper,
                 "ranks duplicates by their perplexity, which filters.perplexity.reference is "
                 'needed for; name a reference text there, or choose "first" or "longest"',
+            )
+        if self.dedup.keeper == "quality" and not self.filters.store_signals:
+            raise ConfigValueError(
+                "dedup.keeper",
+                self.dedup.keeper,
+                "reads each document's perplexity from OUT/signals/, which "
+                "filters.store_signals = false leaves out; store them, or choose another keeper",
             )
 
 

@@ -147,6 +147,11 @@ def test_buckets_and_rejections_follow_the_thresholds(keep, reasons):
             "filters.perplexity.reference is needed for",
         ),
         (
+            '[dedup]\nkeeper = "quality"\n[filters]\nstore_signals = false\n'
+            '[filters.perplexity]\nreference = ["docs.txt"]\n',
+            'dedup.keeper = "quality": reads each document\'s perplexity from OUT/signals/',
+        ),
+        (
             "[filters.perplexity]\nhead_max = 4.0\n",
             "filters.perplexity.head_max = 4.0: must not exceed middle_max, which is 3.0",
         ),
