@@ -60,14 +60,13 @@ from crawl import DEFAULT_ROOT, Crawl, add_files_flag, add_pages_flag, crawl_for
 from distributed import get_task_stream
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+from run import DATATROVE_INSTALL
 
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import RunConfig
 from corpusmill.pipeline.extract import ExtractConfig, html_to_text
 from corpusmill.pipeline.readers import ReadConfig, discover_inputs, split_size
-
-DATATROVE_INSTALL = "pip install 'datatrove[io,processing]' spacy"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,23 +1,31 @@
-"""`corpusmill run` (clean, dedup, tokenize) end to end and at scale, and datatrove's equivalent.
+"""`corpusmill run` end to end, beside datatrove's equivalent on the same crawl and cores.
 
-Scale: the whole pipeline on a web-weight crawl (`benchmarks/crawl.py`) and on one `--scale` times
-bigger, each through `run_pipeline` on a fresh local cluster of `--workers` processes, with the same
-`read.split_bytes` (the 1x crawl's stored bytes over 4 tasks per worker), so the bigger crawl has
-more tasks of the same size, not bigger ones. Both runs encode with one tokenizer (`--tokenizer`, or
-a BPE trained once on the 1x crawl's deduplicated documents and cached), so tokenizer training is
-timed on its own line, not inside the runs. Peak RSS is the kernel's high-water mark (VmHWM, reset
-before each run) of the client process (which also hosts the scheduler and the workers' nannies) and
-of every worker process; a thread polls /proc ten times a second, and a mark that rose between two
-polls is a peak in that interval, which gives each stage's largest worker RSS. MB/s are of the
-crawl's HTML per core (HTML MB / stage seconds / workers); docs/s are of the documents the stage
-reads.
+corpusmill: `run_pipeline` with default settings and a 32k byte-level BPE trained in the run
+(`tokenizer.train`): clean, dedup (exact and near), the dataset, the tokenizer and tokenize, on a
+fresh local cluster of `--workers` processes. datatrove, when installed: WarcReader, Trafilatura,
+GopherRepetitionFilter, GopherQualityFilter and JsonlWriter; MinHash dedup in its four stages; a
+32k BPE trained on the documents it kept (datatrove has no trainer; this is corpusmill's, which
+a run uses: HF tokenizers on a sample of up to 1 GB); DocumentTokenizer with it. Each
+datatrove step is a LocalPipelineExecutor of as many workers and up to 4 tasks per worker (one per
+WARC file at most: its readers shard by file).
 
-End to end: datatrove's WarcReader, Trafilatura, GopherRepetitionFilter, GopherQualityFilter and
-JsonlWriter, then MinHash dedup in its four stages, then DocumentTokenizer with the same
-tokenizer.json, each a LocalPipelineExecutor of as many workers, when datatrove is installed.
+Throughput per core is MB of the crawl's HTML per CPU-second: the user and system seconds of the
+processes doing the work, read from /proc: for a corpusmill stage, those of the client (which
+hosts the scheduler and the nannies and trains the tokenizer) and of every worker at the stage's
+start and end; for corpusmill's whole run (cluster start-up included) and for a datatrove step,
+those of this process and all its descendants. On a machine shared with other work the
+wall clock also counts the time other processes held the cores and CPU seconds mostly do not, so
+only they compare across runs; wall-clock MB/s per core (HTML MB / seconds / workers) and the
+1-minute load average sampled during the run are printed beside them. The clean stage's busy share
+is the seconds its tasks computed (Dask's task stream) over its wall seconds times the workers:
+what scheduling leaves idle (a task waiting for a core still counts as computing). Peak RSS is the
+kernel's high-water mark (VmHWM, reset before the run) of the client and of every worker, polled
+from /proc ten times a second, which also gives the largest worker RSS while each stage ran.
 
-    python benchmarks/run.py [--html-mb 50] [--scale 10] [--workers 2] [--skip-datatrove]
-                             [--tokenizer PATH]
+    python benchmarks/run.py [--html-mb 50] [--pages DIR] [--files N] [--workers 2]
+                             [--skip-datatrove] [--root DIR]
+
+`benchmarks/scale.py` runs the same measurement on crawls of 1x, 10x and 100x the HTML.
 """
 
 from __future__ import annotations
@@ -38,52 +46,78 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
-from crawl import DEFAULT_ROOT, Crawl, build_crawl
+import pyarrow as pa
+from crawl import DEFAULT_ROOT, Crawl, add_files_flag, add_pages_flag, crawl_for
+from distributed import get_task_stream
 
+from corpusmill.pipeline import run as pipeline_run
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import RunConfig
-from corpusmill.pipeline.corpus import Corpus
-from corpusmill.pipeline.readers import ReadConfig
 from corpusmill.pipeline.run import run_pipeline
+from corpusmill.pipeline.stages import Finished, RunContext, Stage
 from corpusmill.tokenizer.config import TokenizerConfig
 from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
 
-DATATROVE_INSTALL = "pip install 'datatrove[io,processing]' spacy"
-STAGES = ("clean", "dedup", "tokenize")
-# Tasks per worker that read.split_bytes is sized for on the 1x crawl, as in benchmarks/clean.py.
+# corpusmill's bench extra wants trafilatura>=1.12, which datatrove 0.10 does not allow: with both,
+# pip settles on datatrove 0.2.
+DATATROVE_INSTALL = (
+    "in a virtual environment of its own, pip install -e . 'datatrove[io,processing]>=0.10' spacy"
+)
+# Tasks per worker of each datatrove step but the single-task ones, one per WARC file at most.
 TASKS_PER_WORKER = 4
 POLL_SECONDS = 0.1
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The issue's goal for the whole pipeline against datatrove's, end to end.
+GOAL = 15
 
 log = logging.getLogger("benchmarks.run")
 
 
-@dataclass
+@dataclass(frozen=True)
+class Span:
+    """A stretch of a run: its wall-clock start and stop (epoch seconds, as Dask's task stream
+    gives) and the CPU seconds each process spent in it."""
+
+    start: float
+    stop: float
+    cpu: dict[str, float]
+
+    @property
+    def seconds(self) -> float:
+        return self.stop - self.start
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu.values())
+
+
+@dataclass(frozen=True)
 class Measured:
-    """One pipeline run: its stats, wall seconds with the cluster, and memory per process."""
+    """One pipeline run: its crawl and stats, the span of each stage and of the whole run (cluster
+    start-up and shutdown included), memory per process, the load and the clean stage's busy
+    share."""
 
     crawl: Crawl
+    workers: int
     stats: dict[str, Any]
-    wall: float
+    stages: dict[str, Span]
+    whole: Span
     peak_mb: dict[str, float]
     stage_worker_mb: dict[str, float]
+    load: tuple[float, float, float]
+    clean_busy: float
 
 
 def main() -> None:
-    """Build or reuse the crawls and the tokenizer, run the pipeline on each crawl, print tables."""
+    """Build or reuse the crawl, run corpusmill and datatrove on it, print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--html-mb", type=int, default=50, help="least MB of HTML of the 1x crawl")
-    parser.add_argument(
-        "--scale",
-        type=int,
-        default=10,
-        help="size of the big crawl, times 1x; 1 runs the 1x crawl only (with datatrove's)",
-    )
-    parser.add_argument("--workers", type=int, default=2, help="worker processes of every run")
+    parser.add_argument("--html-mb", type=int, default=50, help="least MB of HTML of the crawl")
+    add_pages_flag(parser)
+    add_files_flag(parser)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of both")
     parser.add_argument("--skip-datatrove", action="store_true", help="do not run datatrove")
-    parser.add_argument(
-        "--tokenizer", type=Path, help="tokenizer.json to encode with; default: train on 1x"
-    )
     parser.add_argument(
         "--root", type=Path, default=DEFAULT_ROOT, help="cache folder of crawls and outputs"
     )
@@ -91,38 +125,41 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("benchmarks").setLevel(logging.INFO)
 
-    small = build_crawl(args.html_mb, args.root)
-    crawls = (
-        [small] if args.scale == 1 else [small, build_crawl(args.html_mb * args.scale, args.root)]
+    crawl = crawl_for(args.html_mb, args.pages, args.root, args.files)
+    out = Path(args.root) / "run" / Path(crawl.folder).name
+    config = RunConfig(
+        inputs=crawl.warcs,
+        out=str(out),
+        workers=args.workers,
+        tokenizer=TokenizerConfig(train=True),
     )
-    split_bytes = math.ceil(_stored(small) / (args.workers * TASKS_PER_WORKER))
-    read = ReadConfig(split_bytes=split_bytes)
-    tokenizer, train_seconds = bench_tokenizer(args.tokenizer, small, read, args.workers, args.root)
-    load_before = os.getloadavg()[0]
-    runs = [measure_run(crawl, tokenizer, read, args.workers, args.root) for crawl in crawls]
-
-    print(
-        f"\n{args.workers} workers; read.split_bytes {split_bytes / 1e6:.1f} MB; tokenizer "
-        f"{tokenizer} ({_training_note(train_seconds)}); load average {load_before:.1f} before, "
-        f"{os.getloadavg()[0]:.1f} after (other work on the machine skews every row)"
-    )
-    for run, name in zip(runs, ("1x", f"{args.scale}x")[: len(runs)], strict=True):
-        print(f"{name}: {_describe(run)}")
-    if len(runs) == 2:
-        print()
-        print_stage_table(runs, args.workers, args.scale)
-        print()
-        print_memory_table(runs, args.scale)
+    run = measure_run(crawl, config)
+    mb = crawl.html_bytes / 1e6
+    print(f"\n{describe(run)}\n")
+    print_spans("corpusmill", run.stages | {"whole run": run.whole}, mb, args.workers)
+    print("peak RSS: " + ", ".join(f"{name} {value:.0f} MB" for name, value in run.peak_mb.items()))
 
     if args.skip_datatrove:
         print("\ndatatrove: skipped (--skip-datatrove)")
     elif importlib.util.find_spec("datatrove") is None:
         print(f"\ndatatrove: not installed; to compare, {DATATROVE_INSTALL}")
     else:
-        steps, kept = measure_datatrove(small, tokenizer, args.workers, args.root)
-        print()
-        print_versus_datatrove(runs[0], steps)
-        dedup = runs[0].stats["dedup"]
+        steps, kept, load = measure_datatrove(crawl, args.workers, args.root)
+        total = Span(
+            min(span.start for span in steps.values()),
+            max(span.stop for span in steps.values()),
+            {"all steps": sum(span.cpu_seconds for span in steps.values())},
+        )
+        print(f"\ndatatrove: load average {_load_note(load)} during its steps")
+        print_spans("datatrove", steps | {"total": total}, mb, args.workers)
+        stages_cpu = sum(span.cpu_seconds for span in run.stages.values())
+        print(
+            f"\ncorpusmill is {total.seconds / run.whole.seconds:.1f}x faster than datatrove end "
+            f"to end on the wall clock (its whole run, cluster start-up included), "
+            f"{total.cpu_seconds / run.whole.cpu_seconds:.1f}x on CPU seconds and "
+            f"{total.cpu_seconds / stages_cpu:.1f}x on its stages' CPU seconds; goal: {GOAL}x"
+        )
+        dedup = run.stats["dedup"]
         print(
             f"documents kept: datatrove {kept['filtered']} after its filters, "
             f"{kept['deduplicated']} after MinHash; corpusmill {dedup['docs']} after clean, "
@@ -130,70 +167,81 @@ def main() -> None:
         )
 
 
-def bench_tokenizer(
-    given: Path | None, crawl: Crawl, read: ReadConfig, workers: int, root: Path
-) -> tuple[Path, float | None]:
-    """The tokenizer both runs encode with, and its training seconds (None when given).
-
-    Trained once on the deduplicated documents of a run of `crawl` without the tokenize stage,
-    and cached beside the crawls with its training seconds.
-    """
-    if given:
-        return given.resolve(), None
-    config = TokenizerConfig(train=True)
-    path = Path(root) / f"tokenizer-{Path(crawl.folder).name}-{config.vocab_size}.json"
-    record = path.with_suffix(".seconds.json")
-    if path.exists() and record.exists():
-        return path, json.loads(record.read_text())["seconds"]
-    out = Path(root) / "run" / f"tokenizer-source-{Path(crawl.folder).name}"
-    shutil.rmtree(out, ignore_errors=True)
-    log.info("training the benchmark tokenizer on the deduplicated documents of %s", crawl.folder)
-    run_pipeline(RunConfig(inputs=crawl.warcs, out=str(out), workers=workers, read=read))
-    started = time.perf_counter()
-    tokenizer, _ = train_tokenizer(Corpus([str(out)]), config)
-    seconds = time.perf_counter() - started
-    save_tokenizer(tokenizer, path)
-    record.write_text(json.dumps({"seconds": round(seconds, 3)}) + "\n")
-    return path, seconds
-
-
-def measure_run(
-    crawl: Crawl, tokenizer: Path, read: ReadConfig, workers: int, root: Path
-) -> Measured:
-    """Run the whole pipeline on `crawl` into a fresh folder on a fresh local cluster."""
-    out = Path(root) / "run" / Path(crawl.folder).name
-    shutil.rmtree(out, ignore_errors=True)
-    config = RunConfig(
-        inputs=crawl.warcs,
-        out=str(out),
-        workers=workers,
-        read=read,
-        tokenizer=TokenizerConfig(path=str(tokenizer)),
-    )
+def measure_run(crawl: Crawl, config: RunConfig) -> Measured:
+    """Run the whole pipeline of `config` on `crawl` into a fresh folder on a fresh local cluster
+    of `config.workers` processes."""
+    shutil.rmtree(config.out, ignore_errors=True)
     log.info("running the pipeline on %s", crawl.folder)
-    started = time.perf_counter()
-    with dask_client("", workers) as client:
+    started, cpu_before = time.time(), tree_cpu_seconds(os.getpid())
+    with dask_client("", config.workers) as client:
         processes = {"client and scheduler": os.getpid()}
         worker_pids = sorted(client.run(os.getpid).values())
         processes |= {f"worker {i + 1}": pid for i, pid in enumerate(worker_pids)}
-        with sampled_memory(processes) as sampler:
-            run_started = time.monotonic()
+        with (
+            sampled(processes) as sampler,
+            get_task_stream(client) as stream,
+            timed_stages(processes) as stages,
+        ):
             stats = run_pipeline(config, client=client)
-    wall = time.perf_counter() - started
-    windows = _stage_windows(stats, run_started)
-    stage_worker_mb = {
-        stage: sampler.max_rss_mb([name for name in processes if name.startswith("worker")], *span)
-        for stage, span in windows.items()
-    }
-    return Measured(crawl, stats, wall, _ranked_workers(sampler.peak_mb()), stage_worker_mb)
+    cpu = tree_cpu_seconds(os.getpid()) - cpu_before
+    whole = Span(started, time.time(), {"this process and its descendants": cpu})
+    workers = [name for name in processes if name.startswith("worker")]
+    clean = stages["clean"]
+    return Measured(
+        crawl=crawl,
+        workers=config.workers,
+        stats=stats,
+        stages=stages,
+        whole=whole,
+        peak_mb=_ranked_workers(sampler.peak_mb()),
+        stage_worker_mb={
+            name: sampler.max_rss_mb(workers, span.start, span.stop)
+            for name, span in stages.items()
+        },
+        load=sampler.load(),
+        clean_busy=_computing(stream.data, clean) / (clean.seconds * config.workers),
+    )
 
 
-class MemorySampler:
-    """Peak and sampled RSS of named processes, read from /proc (Linux)."""
+class TimedStage:
+    """A stage of a run that records its span under its name in `spans` when it has run."""
+
+    def __init__(self, stage: Stage, processes: Mapping[str, int], spans: dict[str, Span]):
+        self.name, self.needs = stage.name, stage.needs
+        self._stage, self._processes, self._spans = stage, processes, spans
+
+    def run(self, context: RunContext, needed: Mapping[str, Any]) -> Finished:
+        start, before = time.time(), process_cpu_seconds(self._processes)
+        finished = self._stage.run(context, needed)
+        after = process_cpu_seconds(self._processes)
+        used = {name: after[name] - before[name] for name in before.keys() & after.keys()}
+        self._spans[self.name] = Span(start, time.time(), used)
+        return finished
+
+
+@contextmanager
+def timed_stages(processes: Mapping[str, int]) -> Iterator[dict[str, Span]]:
+    """The span of every stage a run started in the block runs, by name: run_pipeline's stages
+    are wrapped, so each stage's own start and end are read (the tokenizer stage has no seconds
+    in the stats, and stages do not follow each other without gaps)."""
+    spans: dict[str, Span] = {}
+    planned = pipeline_run.stages
+
+    def timed(config: RunConfig) -> list[Stage]:
+        return [TimedStage(stage, processes, spans) for stage in planned(config)]
+
+    with mock.patch.object(pipeline_run, "stages", timed):
+        yield spans
+
+
+class Sampler:
+    """Peak and sampled RSS of named processes and the 1-minute load average, read from /proc
+    (Linux)."""
 
     def __init__(self, processes: Mapping[str, int]) -> None:
         self.processes = dict(processes)
         self.samples: list[tuple[float, str, float]] = []
+        self.loads: list[float] = []
         self.hwm_mb: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
@@ -217,19 +265,24 @@ class MemorySampler:
         }
 
     def max_rss_mb(self, names: list[str], start: float, stop: float) -> float:
-        """The largest RSS of any of `names` between two monotonic times (to a poll's interval)."""
+        """The largest RSS of any of `names` between two times (to a poll's interval)."""
         wanted = set(names)
         return max(
             (mb for at, name, mb in self.samples if name in wanted and start <= at <= stop),
             default=0.0,
         )
 
+    def load(self) -> tuple[float, float, float]:
+        """The mean, least and largest 1-minute load average sampled."""
+        return sum(self.loads) / len(self.loads), min(self.loads), max(self.loads)
+
     def _poll(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
             self._read()
 
     def _read(self) -> None:
-        now = time.monotonic()
+        now = time.time()
+        self.loads.append(os.getloadavg()[0])
         for name, pid in self.processes.items():
             status = _proc_status(pid)
             if status:
@@ -240,9 +293,9 @@ class MemorySampler:
 
 
 @contextmanager
-def sampled_memory(processes: Mapping[str, int]) -> Iterator[MemorySampler]:
-    """Sample the memory of `processes` while the block runs."""
-    sampler = MemorySampler(processes)
+def sampled(processes: Mapping[str, int]) -> Iterator[Sampler]:
+    """Sample the memory of `processes` and the load average while the block runs."""
+    sampler = Sampler(processes)
     sampler.start()
     try:
         yield sampler
@@ -251,10 +304,10 @@ def sampled_memory(processes: Mapping[str, int]) -> Iterator[MemorySampler]:
 
 
 def measure_datatrove(
-    crawl: Crawl, tokenizer: Path, workers: int, root: Path
-) -> tuple[dict[str, float], dict[str, int]]:
-    """Seconds of each step of datatrove's equivalent pipeline on `crawl`, and the documents it
-    kept after the filters and after MinHash dedup."""
+    crawl: Crawl, workers: int, root: Path
+) -> tuple[dict[str, Span], dict[str, int], tuple[float, float, float]]:
+    """The span of each step of datatrove's equivalent pipeline on `crawl`, the documents it
+    kept after the filters and after MinHash dedup, and the load average during the steps."""
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup import (
         MinhashDedupBuckets,
@@ -271,12 +324,24 @@ def measure_datatrove(
 
     out = Path(root) / "run" / f"datatrove-{Path(crawl.folder).name}"
     shutil.rmtree(out, ignore_errors=True)
-    # One task per WARC file at most: datatrove's readers shard by file.
     tasks = min(len(crawl.warcs), workers * TASKS_PER_WORKER)
     minhash = MinhashConfig()  # datatrove's defaults: 5-grams, 14 buckets of 8 hashes
-    steps: list[tuple[str, list[Any], int]] = [
-        (
-            "extract + Gopher filters",
+    tokenizer = out / "tokenizer.json"
+
+    def executor(pipeline: list[Any], step_tasks: int) -> Callable[[], object]:
+        def run() -> object:
+            with tempfile.TemporaryDirectory(prefix="datatrove-logs-", dir=root) as logs:
+                return LocalPipelineExecutor(
+                    pipeline=pipeline,
+                    tasks=step_tasks,
+                    workers=min(workers, step_tasks),
+                    logging_dir=logs,
+                ).run()
+
+        return run
+
+    steps: dict[str, Callable[[], object]] = {
+        "extract + Gopher filters": executor(
             [
                 WarcReader(crawl.folder, glob_pattern=crawl.glob),
                 # As in datatrove's FineWeb example; its word tokenizer is a blank spaCy pipeline.
@@ -287,26 +352,22 @@ def measure_datatrove(
             ],
             tasks,
         ),
-        (
-            "MinHash 1: signatures",
+        "MinHash 1: signatures": executor(
             [
                 JsonlReader(str(out / "filtered")),
                 MinhashDedupSignature(str(out / "signatures"), config=minhash),
             ],
             tasks,
         ),
-        (
-            "MinHash 2: buckets",
+        "MinHash 2: buckets": executor(
             [MinhashDedupBuckets(str(out / "signatures"), str(out / "buckets"), config=minhash)],
             minhash.num_buckets,
         ),
-        (
-            "MinHash 3: clusters",
+        "MinHash 3: clusters": executor(
             [MinhashDedupCluster(str(out / "buckets"), str(out / "clusters"), config=minhash)],
             1,
         ),
-        (
-            "MinHash 4: filter",
+        "MinHash 4: filter": executor(
             [
                 JsonlReader(str(out / "filtered")),
                 MinhashDedupFilter(str(out / "clusters")),
@@ -314,8 +375,8 @@ def measure_datatrove(
             ],
             tasks,
         ),
-        (
-            "tokenize",
+        "train a 32k BPE": lambda: train_bpe(out / "deduplicated", tokenizer),
+        "tokenize": executor(
             [
                 JsonlReader(str(out / "deduplicated")),
                 DocumentTokenizer(
@@ -326,91 +387,116 @@ def measure_datatrove(
             ],
             tasks,
         ),
-    ]
-    seconds = {}
-    for name, pipeline, step_tasks in steps:
-        log.info("datatrove: %s", name)
-        with tempfile.TemporaryDirectory(prefix="datatrove-logs-", dir=root) as logs:
-            executor = LocalPipelineExecutor(
-                pipeline=pipeline,
-                tasks=step_tasks,
-                workers=min(workers, step_tasks),
-                logging_dir=logs,
+    }
+    spans = {}
+    with sampled({}) as sampler:
+        for name, step in steps.items():
+            log.info("datatrove: %s", name)
+            spans[name] = timed_span(step)
+    kept = {
+        folder: sum(table.num_rows for table in JsonlTables(out / folder))
+        for folder in ("filtered", "deduplicated")
+    }
+    return spans, kept, sampler.load()
+
+
+def train_bpe(folder: Path, path: Path) -> None:
+    """Train the 32k BPE a run trains, with the run's trainer and default options, on the
+    documents of datatrove's gzip JSONL output in `folder`; save it to `path`."""
+    tokenizer, _ = train_tokenizer(JsonlTables(folder), TokenizerConfig(train=True))
+    save_tokenizer(tokenizer, path)
+
+
+class JsonlTables:
+    """The `id` and `text` of the records of the gzip JSONL files in a folder, a table per file:
+    an iterable the tokenizer trainer can read twice."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        for path in sorted(self.folder.glob("*.jsonl.gz")):
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                records = [json.loads(line) for line in handle]
+            yield pa.table(
+                {
+                    "id": pa.array([str(record["id"]) for record in records], pa.string()),
+                    "text": pa.array([record["text"] for record in records], pa.string()),
+                }
             )
-            seconds[name] = _timed(executor.run)
-    kept = {folder: _jsonl_records(out / folder) for folder in ("filtered", "deduplicated")}
-    return seconds, kept
 
 
-def print_stage_table(runs: list[Measured], workers: int, scale: int) -> None:
-    """Per stage, 1x and Nx: seconds, MB/s of HTML per core, docs/s, largest worker RSS."""
-    small, big = runs
-    n = f"{scale}x"
-    print(
-        f"{'stage':<22} {'1x s':>8} {n + ' s':>8} {'1x MB/s/core':>13} {n + ' MB/s/core':>13} "
-        f"{'ratio':>6} {'1x docs/s':>10} {n + ' docs/s':>10} {'1x worker MB':>13} "
-        f"{n + ' worker MB':>13} {'ratio':>6}"
-    )
-    rows = [(stage, lambda run, s=stage: run.stats[s]["seconds"], stage) for stage in STAGES]
-    rows.append(("whole run, wall", lambda run: run.wall, None))
-    for name, seconds_of, stage in rows:
-        speed = [run.crawl.html_bytes / 1e6 / seconds_of(run) / workers for run in runs]
-        docs = [_stage_docs(run.stats, stage) / seconds_of(run) for run in runs] if stage else None
-        memory = [run.stage_worker_mb[stage] if stage else _worker_peak_mb(run) for run in runs]
-        docs_cells = f"{docs[0]:>10.1f} {docs[1]:>10.1f}" if docs else f"{'-':>10} {'-':>10}"
+def print_spans(
+    title: str, spans: Mapping[str, Span], mb: float, workers: int, flush: bool = False
+) -> None:
+    """Per row: wall and CPU seconds, MB/s of HTML per core on the wall clock and MB of HTML per
+    CPU-second."""
+    print(f"{title:<40} {'wall s':>8} {'CPU s':>8} {'MB/s/core':>10} {'MB/CPU-s':>9}")
+    for name, span in spans.items():
         print(
-            f"{name:<22} {seconds_of(small):>8.2f} {seconds_of(big):>8.2f} {speed[0]:>13.2f} "
-            f"{speed[1]:>13.2f} {speed[1] / speed[0]:>6.2f} {docs_cells} {memory[0]:>13.0f} "
-            f"{memory[1]:>13.0f} {memory[1] / memory[0]:>6.2f}"
+            f"{name:<40} {span.seconds:>8.2f} {span.cpu_seconds:>8.2f} "
+            f"{mb / span.seconds / workers:>10.2f} {mb / span.cpu_seconds:>9.2f}",
+            flush=flush,
         )
 
 
-def print_memory_table(runs: list[Measured], scale: int) -> None:
-    """Peak RSS of every process of the two runs and its ratio."""
-    small, big = runs
-    n = f"{scale}x"
-    print(f"{'process (peak RSS)':<22} {'1x MB':>8} {n + ' MB':>8} {'ratio':>6}")
-    # Workers are ranked by their peak, so each row compares the nth largest of both runs.
-    for name in small.peak_mb:
-        before, after = small.peak_mb[name], big.peak_mb.get(name, 0.0)
-        print(f"{name:<22} {before:>8.0f} {after:>8.0f} {after / before:>6.2f}")
-
-
-def print_versus_datatrove(run: Measured, steps: Mapping[str, float]) -> None:
-    """datatrove's seconds per step beside corpusmill's per stage on one crawl, and the ratio."""
-    ours = {stage: run.stats[stage]["seconds"] for stage in STAGES}
-    total = sum(steps.values())
-    mb = run.crawl.html_bytes / 1e6
-    print(f"{'end to end on ' + Path(run.crawl.folder).name:<40} {'seconds':>8} {'MB/s':>7}")
-    for name, seconds in steps.items():
-        print(f"{'datatrove: ' + name:<40} {seconds:>8.2f} {mb / seconds:>7.2f}")
-    print(f"{'datatrove: total':<40} {total:>8.2f} {mb / total:>7.2f}")
-    for stage, seconds in ours.items():
-        print(f"{'corpusmill: ' + stage:<40} {seconds:>8.2f} {mb / seconds:>7.2f}")
-    print(f"{'corpusmill: whole run, wall':<40} {run.wall:>8.2f} {mb / run.wall:>7.2f}")
-    print(
-        f"corpusmill is {total / run.wall:.1f}x faster than datatrove end to end (wall, with "
-        f"cluster start-up), {total / sum(ours.values()):.1f}x on the stages' own seconds; "
-        "goal: 10x"
+def describe(run: Measured) -> str:
+    """What a run read and kept, the load during it and the clean stage's busy share."""
+    crawl, clean = run.crawl, run.stats["clean"]
+    dedup, tokens = run.stats["dedup"], run.stats["tokenize"]
+    removed = {kind: counts["docs"] for kind, counts in dedup["removed"].items()}
+    stored = sum(os.path.getsize(warc) for warc in crawl.warcs)
+    return (
+        f"{crawl.folder}: {crawl.source}; {len(crawl.warcs)} WARC files, {stored / 1e6:.1f} MB "
+        f"stored, {crawl.html_pages} HTML pages, {crawl.html_bytes / 1e6:.1f} MB of HTML\n"
+        f"{run.workers} workers, load average {_load_note(run.load)} during the run; clean: "
+        f"{clean['tasks']} tasks, workers computing {run.clean_busy:.0%} of its wall time, "
+        f"{clean['read']['docs']} records read, {clean['kept']['docs']} kept "
+        f"({clean['kept']['bytes'] / 1e6:.1f} MB of text); dedup removed {removed['exact']} exact "
+        f"and {removed['near']} near; tokenize: {tokens['docs']} documents, {tokens['tokens']} "
+        f"tokens in {tokens['shards']} shards"
     )
 
 
-def _stage_windows(stats: Mapping[str, Any], started: float) -> dict[str, tuple[float, float]]:
-    """Monotonic (start, stop) of each stage, laid end to end from the run's start."""
-    windows, at = {}, started
-    for stage in STAGES:
-        windows[stage] = (at, at + stats[stage]["seconds"])
-        at = windows[stage][1]
-    return windows
+def tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process, of its descendants that exited (once waited
+    for) and of its live descendants, from /proc. datatrove's workers are children of a fork
+    server, not of this process, so getrusage's children would miss them."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0.0
+    # utime, stime, cutime and cstime: fields 14 to 17 of proc(5), the 12th to 15th after the name.
+    own = sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+    return own + sum(tree_cpu_seconds(child) for child in _children(pid))
 
 
-def _stage_docs(stats: Mapping[str, Any], stage: str) -> int:
-    """The documents a stage reads: records for clean, kept documents for dedup and tokenize."""
-    if stage == "clean":
-        return stats["clean"]["read"]["docs"]
-    if stage == "dedup":
-        return stats["dedup"]["docs"]
-    return stats["tokenize"]["docs"] + stats["tokenize"]["removed_by_dedup"]
+def process_cpu_seconds(processes: Mapping[str, int]) -> dict[str, float]:
+    """User and system CPU seconds of each live process of `processes` so far, from /proc."""
+    seconds = {}
+    for name, pid in processes.items():
+        fields = _stat_fields(pid)
+        if fields is not None:
+            # utime and stime: fields 14 and 15 of proc(5).
+            seconds[name] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return seconds
+
+
+def timed_span(work: Callable[[], object]) -> Span:
+    """The span of `work`, with the CPU seconds of this process and its descendants."""
+    start, before = time.time(), tree_cpu_seconds(os.getpid())
+    work()
+    used = tree_cpu_seconds(os.getpid()) - before
+    return Span(start, time.time(), {"this process and its descendants": used})
+
+
+def _computing(tasks: list[dict[str, Any]], span: Span) -> float:
+    """Seconds the tasks of a Dask task stream computed within `span`."""
+    return sum(
+        max(0.0, min(part["stop"], span.stop) - max(part["start"], span.start))
+        for task in tasks
+        for part in task["startstops"]
+        if part["action"] == "compute"
+    )
 
 
 def _ranked_workers(peak_mb: Mapping[str, float]) -> dict[str, float]:
@@ -422,27 +508,29 @@ def _ranked_workers(peak_mb: Mapping[str, float]) -> dict[str, float]:
     return others | {f"worker {rank}": mb for rank, mb in enumerate(workers, 1)}
 
 
-def _worker_peak_mb(run: Measured) -> float:
-    """The largest peak RSS of the run's worker processes."""
-    return max(mb for name, mb in run.peak_mb.items() if name.startswith("worker"))
+def _load_note(load: tuple[float, float, float]) -> str:
+    mean, least, most = load
+    return f"{mean:.1f} ({least:.1f} to {most:.1f})"
 
 
-def _describe(run: Measured) -> str:
-    """What a run read and kept."""
-    clean, dedup, tokens = run.stats["clean"], run.stats["dedup"], run.stats["tokenize"]
-    removed = {kind: counts["docs"] for kind, counts in dedup["removed"].items()}
-    return (
-        f"{run.crawl.folder}: {len(run.crawl.warcs)} WARC files, {_stored(run.crawl) / 1e6:.1f} MB "
-        f"stored, {run.crawl.html_pages} HTML pages, {run.crawl.html_bytes / 1e6:.1f} MB of HTML; "
-        f"clean: {clean['tasks']} tasks, {clean['read']['docs']} records read, "
-        f"{clean['kept']['docs']} kept ({clean['kept']['bytes'] / 1e6:.1f} MB of text); dedup "
-        f"removed {removed['exact']} exact and {removed['near']} near; tokenize: "
-        f"{tokens['docs']} documents, {tokens['tokens']} tokens in {tokens['shards']} shards"
-    )
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the process's name (state first), or None once it has
+    exited."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
 
 
-def _training_note(seconds: float | None) -> str:
-    return "given" if seconds is None else f"trained on the 1x run's output in {seconds:.2f} s"
+def _children(pid: int) -> list[int]:
+    """The live child processes of a process, by the threads that started them."""
+    children = []
+    for task in Path(f"/proc/{pid}").glob("task/*/children"):
+        try:
+            children += [int(child) for child in task.read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return children
 
 
 def _proc_status(pid: int) -> dict[str, float] | None:
@@ -453,26 +541,6 @@ def _proc_status(pid: int) -> dict[str, float] | None:
         return None
     fields = dict(line.split(":", 1) for line in lines if line.startswith(("VmRSS", "VmHWM")))
     return {key: int(value.split()[0]) / 1024 for key, value in fields.items()}
-
-
-def _jsonl_records(folder: Path) -> int:
-    """Lines of the gzip JSONL files datatrove's writer left in `folder`."""
-    total = 0
-    for path in folder.glob("*.jsonl.gz"):
-        with gzip.open(path, "rb") as handle:
-            total += sum(1 for _ in handle)
-    return total
-
-
-def _stored(crawl: Crawl) -> int:
-    return sum(os.path.getsize(warc) for warc in crawl.warcs)
-
-
-def _timed(work: Callable[[], object]) -> float:
-    """Seconds `work` took."""
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
 """How `corpusmill run` scales: the whole pipeline on generated crawls of 1x, 10x and 100x the HTML.
 
 Each scale is a crawl of `--html-mb` times the scale MB of HTML (`benchmarks/crawl.py`; 100x the
-default 50 MB is about 5 GB of HTML, and as much disk again for the run's output), run as
-`benchmarks/run.py` runs one: a fresh local cluster of `--workers` processes, the same
-`read.split_bytes` at every scale (so a bigger crawl has more tasks of the same size), one
-tokenizer trained once on the 1x crawl (and cached), and the high-water mark of every process
-read from /proc. Per stage it prints the MB/s of HTML per core (HTML MB / stage seconds /
-workers) and the largest worker RSS while the stage ran; per process its peak RSS; each beside
-its ratio to 1x.
+default 50 MB is about 5 GB of HTML in 1.4 GB of WARC files, and about as much disk again for the
+run's output), measured as `benchmarks/run.py` measures a run: a fresh local cluster of
+`--workers` processes, each stage's span with the CPU seconds of the client and every worker,
+the load average, and the high-water mark of every process. Every scale has the same
+`read.split_bytes` (the 1x crawl's stored bytes over 4 tasks per worker), so a bigger crawl has
+more tasks of the same size, not bigger ones, and encodes with one tokenizer trained once on the
+1x crawl's deduplicated documents (and cached), so that every stage does the same work per byte.
+
+Per stage it prints MB of HTML per CPU-second, the per-core throughput that holds when other work
+shares the machine; MB/s of HTML per core on the wall clock (HTML MB / stage seconds / workers);
+the largest worker RSS while the stage ran; per process its peak RSS; each beside its ratio to 1x.
 
     python benchmarks/scale.py [--html-mb 50] [--scales 1 10 100] [--workers 2] [--root DIR]
 """
@@ -15,19 +19,27 @@ its ratio to 1x.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
+import shutil
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from crawl import DEFAULT_ROOT, build_crawl
-from run import TASKS_PER_WORKER, Measured, bench_tokenizer, measure_run
+from crawl import DEFAULT_ROOT, Crawl, build_crawl
+from run import Measured, Span, describe, measure_run, print_spans
 
+from corpusmill.pipeline.config import RunConfig
+from corpusmill.pipeline.corpus import Corpus
 from corpusmill.pipeline.readers import ReadConfig
+from corpusmill.pipeline.run import run_pipeline
+from corpusmill.tokenizer.config import TokenizerConfig
+from corpusmill.tokenizer.train import save_tokenizer, train_tokenizer
 
-# The stages a run's stats hold, in the order they run; each row says where a run skipped one.
-STAGES = ("clean", "dedup", "dataset", "tokenize")
+# Tasks per worker that read.split_bytes is sized for on the 1x crawl, as in benchmarks/clean.py.
+TASKS_PER_WORKER = 4
 
 log = logging.getLogger("benchmarks.scale")
 
@@ -52,29 +64,54 @@ def main() -> None:
     crawls = [build_crawl(args.html_mb * scale, args.root) for scale in scales]
     stored = sum(os.path.getsize(warc) for warc in crawls[0].warcs)
     read = ReadConfig(split_bytes=math.ceil(stored / (args.workers * TASKS_PER_WORKER)))
-    tokenizer, _ = bench_tokenizer(None, crawls[0], read, args.workers, args.root)
-    load_before = os.getloadavg()[0]
+    tokenizer = bench_tokenizer(crawls[0], read, args.workers, args.root)
     runs = []
     for scale, crawl in zip(scales, crawls, strict=True):
-        runs.append(measure_run(crawl, tokenizer, read, args.workers, args.root))
-        log.info("%dx: %.1f MB of HTML in %.1f s", scale, crawl.html_bytes / 1e6, runs[-1].wall)
-
-    print(
-        f"\n{args.workers} workers; read.split_bytes {read.split_bytes / 1e6:.1f} MB; tokenizer "
-        f"{tokenizer}; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
-        "(other work on the machine skews every row)"
-    )
-    for scale, run in zip(scales, runs, strict=True):
-        print(
-            f"{scale}x: {run.crawl.html_bytes / 1e6:.1f} MB of HTML in {len(run.crawl.warcs)} "
-            f"WARC files, {run.stats['clean']['tasks']} clean tasks, {run.wall:.1f} s wall"
+        config = RunConfig(
+            inputs=crawl.warcs,
+            out=str(Path(args.root) / "run" / Path(crawl.folder).name),
+            workers=args.workers,
+            read=read,
+            tokenizer=TokenizerConfig(path=str(tokenizer)),
         )
+        run = measure_run(crawl, config)
+        runs.append(run)
+        # Each scale's figures as soon as it has run, so a long run stopped early keeps them.
+        print(f"\n{scale}x: {describe(run)}")
+        spans = run.stages | {"whole run": run.whole}
+        print_spans(f"{scale}x", spans, crawl.html_bytes / 1e6, args.workers, flush=True)
+
+    print(f"\nread.split_bytes {read.split_bytes / 1e6:.1f} MB; tokenizer {tokenizer}")
     print()
-    print_table("MB/s of HTML per core", scales, runs, _speeds(args.workers))
+    print_table("MB of HTML per CPU-s", scales, runs, _throughput(lambda span: span.cpu_seconds))
     print()
-    print_table("largest worker RSS, MB", scales, runs, _stage_memory)
+    wall = _throughput(lambda span: span.seconds * args.workers)
+    print_table("MB/s of HTML per core", scales, runs, wall)
+    print()
+    print_table("largest worker RSS, MB", scales, runs, lambda run: dict(run.stage_worker_mb))
     print()
     print_table("peak RSS, MB", scales, runs, lambda run: dict(run.peak_mb))
+
+
+def bench_tokenizer(crawl: Crawl, read: ReadConfig, workers: int, root: Path) -> Path:
+    """The tokenizer every scale encodes with: trained once on the deduplicated documents of a
+    run of `crawl` without the tokenize stage, and cached beside the crawls with its training
+    seconds."""
+    config = TokenizerConfig(train=True)
+    path = Path(root) / f"tokenizer-{Path(crawl.folder).name}-{config.vocab_size}.json"
+    record = path.with_suffix(".seconds.json")
+    if path.exists() and record.exists():
+        return path
+    out = Path(root) / "run" / f"tokenizer-source-{Path(crawl.folder).name}"
+    shutil.rmtree(out, ignore_errors=True)
+    log.info("training the benchmark tokenizer on the deduplicated documents of %s", crawl.folder)
+    run_pipeline(RunConfig(inputs=crawl.warcs, out=str(out), workers=workers, read=read))
+    started = time.perf_counter()
+    tokenizer, _ = train_tokenizer(Corpus([str(out)]), config)
+    seconds = time.perf_counter() - started
+    save_tokenizer(tokenizer, path)
+    record.write_text(json.dumps({"seconds": round(seconds, 3)}) + "\n")
+    return path
 
 
 def print_table(
@@ -88,34 +125,28 @@ def print_table(
     columns = [values(run) for run in runs]
     names = [f"{scale}x" for scale in scales]
     ratios = [f"{name}/1x" for name in names[1:]]
-    print(f"{title:<22}" + "".join(f"{name:>10}" for name in names + ratios))
+    print(f"{title:<24}" + "".join(f"{name:>10}" for name in names + ratios))
     for row in dict.fromkeys(key for column in columns for key in column):
         cells = [column.get(row) for column in columns]
         first = cells[0]
         shares = [cell / first if cell is not None and first else None for cell in cells[1:]]
         print(
-            f"{row:<22}"
+            f"{row:<24}"
             + "".join(_cell(cell, ".1f") for cell in cells)
             + "".join(_cell(share, ".2f") for share in shares)
         )
 
 
-def _speeds(workers: int) -> Callable[[Measured], dict[str, float | None]]:
-    """MB/s of the crawl's HTML per core of each stage of a run, and of the whole run's wall time
+def _throughput(cost: Callable[[Span], float]) -> Callable[[Measured], dict[str, float | None]]:
+    """MB of the crawl's HTML per unit of `cost` of each stage of a run and of the whole run
     (cluster start-up included)."""
 
-    def speeds(run: Measured) -> dict[str, float | None]:
-        seconds = {stage: run.stats[stage].get("seconds") for stage in STAGES if stage in run.stats}
-        seconds["whole run, wall"] = run.wall
+    def throughput(run: Measured) -> dict[str, float | None]:
         html_mb = run.crawl.html_bytes / 1e6
-        return {name: html_mb / s / workers if s else None for name, s in seconds.items()}
+        spans = run.stages | {"whole run": run.whole}
+        return {name: html_mb / cost(span) if cost(span) else None for name, span in spans.items()}
 
-    return speeds
-
-
-def _stage_memory(run: Measured) -> dict[str, float | None]:
-    """The largest RSS of any worker while each stage ran (the stages `benchmarks/run.py` times)."""
-    return {stage: run.stage_worker_mb.get(stage) for stage in STAGES if stage in run.stats}
+    return throughput
 
 
 def _cell(value: float | None, spec: str) -> str:
