@@ -18,7 +18,11 @@ set, each at its own host and in its own WARC file, are added until the crawl ho
 The pipeline's clean stage does the same work on every copy, so this measures the clean stage on
 real markup. Saved web pages are not shipped with corpusmill; one public set is the 134 pages of
 more than 10 KB (news, blogs, shops, docs; 25.8 MB) under `tests/cache/` in the source archive of
-trafilatura 0.9.0 (`pip download --no-deps --no-binary :all: trafilatura==0.9.0`).
+trafilatura 0.9.0 (`pip download --no-deps --no-binary :all: trafilatura==0.9.0`). Another is a
+Rust toolchain's documentation: `--pages ~/.rustup/toolchains/stable-*/share/doc/rust/html/
+unstable-book --html-mb 164` gives 8 copies of its 831 pages of more than 10 KB (Rust 1.95), 8
+WARC files of 5.5 MB, 6648 pages and 164.6 MB of HTML, the documentation crawl of
+`benchmarks/run.py`.
 
     python benchmarks/crawl.py [--html-mb 100] [--pages DIR] [--files N] [--root out/bench]
 """
