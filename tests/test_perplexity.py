@@ -307,16 +307,22 @@ def test_the_quality_keeper_keeps_the_twin_of_lowest_perplexity(client, referenc
     families = ("language", "gopher_repetition", "gopher_quality", "c4", "fineweb")
     off = {f"filters.{name}.enabled": False for name in families}
 
-    def kept(keeper: str) -> list[str]:
-        """The pages a run with `keeper` keeps, by their ids."""
+    def kept(keeper: str, **dedup) -> list[str]:
+        """The pages a run with `keeper` (and other `dedup` settings) keeps, by their ids."""
         values = {"filters.perplexity.reference": (reference,), "dedup.keeper": keeper, **off}
-        layout = clean_only(client, tmp_path / keeper, **{**values, "inputs": (str(dump),)})
+        settings = {f"dedup.{key}": value for key, value in dedup.items()}
+        out = tmp_path / f"{keeper}-{len(list(tmp_path.iterdir()))}"
+        layout = clean_only(client, out, **values, **settings, inputs=(str(dump),))
         run_dedup(layout.root, load_config([layout.config]).dedup, client)
         removed = set(pq.read_table(layout.removed, columns=["id"])["id"].to_pylist())
         docs = pq.read_table(layout.clean, columns=["id", "offset"]).to_pylist()
         return sorted(names[doc["offset"]] for doc in docs if doc["id"] not in removed)
 
-    assert kept("quality") == sorted(f"clean-{index}" for index in range(6))
+    clean = sorted(f"clean-{index}" for index in range(6))
+    assert kept("quality") == clean
+    # The same without twins, and with the keepers found in distributed rounds.
+    assert kept("quality", kept_twins=False) == clean
+    assert kept("quality", local_max_edges=0, partition_edges=2) == clean
     assert kept("first") == sorted(f"spoiled-{index}" for index in range(6))
 
 
