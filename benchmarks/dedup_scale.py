@@ -253,14 +253,17 @@ def write_inputs(
     high = fmix64(seed ^ np.uint64(0x9E3779B97F4A7C15)).ravel()
     low = fmix64(seed).ravel()
     bucket = partition_of(low, files.buckets)
-    order = np.argsort(bucket, kind="stable")
+    band = np.tile(bands.astype(np.uint16), len(index))
+    owner = np.repeat(keys, config.bands + 1)
+    # Sorted as the signature step sorts them: the candidates step merges them in this order.
+    order = np.lexsort((owner, low, high, band, bucket))
     rows = pa.table(
         {
             "bucket": bucket[order].astype(np.uint32),
-            "band": np.tile(bands.astype(np.uint16), len(index))[order],
+            "band": band[order],
             "high": high[order],
             "low": low[order],
-            "key": np.repeat(keys, config.bands + 1)[order],
+            "key": owner[order],
         }
     )
     counts = {"docs": len(index), "bytes": int(pc.sum(sizes).as_py())}
