@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from corpusmill.core.errors import StageError
 from corpusmill.pipeline.dedup.candidates import bucket_chunks
 from corpusmill.pipeline.dedup.keys import ROW_BITS
 from corpusmill.pipeline.dedup.lsh import Pairs, candidate_pairs, unique_pairs
@@ -97,6 +98,15 @@ def test_a_page_copied_in_every_part_is_a_star_from_its_first_copy(tmp_path):
     star = np.isin(found.b, copies) & (found.a == copies[0])
     assert np.array_equal(np.sort(found.b[star]), copies[1:])
     assert not found.exact[star].any()
+
+
+def test_a_signature_file_out_of_key_order_is_named_not_merged(tmp_path):
+    paths = signature_files(tmp_path, longest=False)
+    rows = read_range([paths[1]], 0, 3)
+    shuffled = rows.take(np.random.default_rng(1).permutation(rows.num_rows))
+    write_sorted(paths[1], shuffled.take(pc.sort_indices(shuffled, [("bucket", "ascending")])))
+    with pytest.raises(StageError, match=f"{paths[1]} is not sorted by key; delete it and rerun"):
+        list(bucket_chunks(paths, 0, 900))
 
 
 def test_a_bucket_within_the_limit_is_one_chunk_as_read(tmp_path):

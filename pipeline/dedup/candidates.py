@@ -15,12 +15,13 @@ by `dedup.bucket_rows` whatever the number of copies.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 from distributed import Client, Future
 
+from corpusmill.core.errors import StageError
 from corpusmill.core.storage import Location
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.files import DedupFiles
@@ -134,7 +135,7 @@ def _merged(
         if share.sum() > limit:
             share = np.maximum(1, share * limit // share.sum())
         window = {
-            i: _columns(read_range_rows(paths[i], j, j + 1, read[i], read[i] + n))
+            i: _window(paths[i], j, read[i], read[i] + n)
             for i, n in zip(active.tolist(), share.tolist(), strict=True)
         }
         unfinished = [i for i in window if read[i] + len(window[i]["key"]) < sizes[i]]
@@ -147,6 +148,15 @@ def _merged(
             read[i] += went
             take[i] = max(floor, 2 * went)
         yield _sorted(_concat(list(window.values())))
+
+
+def _window(path: Location, j: int, start: int, stop: int) -> dict[str, np.ndarray]:
+    """Rows `start` to `stop` of bucket j in a signature file, which must be in merge order."""
+    rows = _columns(read_range_rows(path, j, j + 1, start, stop))
+    columns = _merge_columns(rows)
+    if not _at_or_before([c[:-1] for c in columns], [c[1:] for c in columns]).all():
+        raise StageError(f"dedup: {path} is not sorted by key; delete it and rerun")
+    return rows
 
 
 def _columns(table: pa.Table) -> dict[str, np.ndarray]:
@@ -175,9 +185,14 @@ def _order(rows: dict[str, np.ndarray], index: int) -> tuple[int, ...]:
 
 def _up_to(rows: dict[str, np.ndarray], bound: tuple[int, ...]) -> np.ndarray:
     """Which rows come at or before `bound` in the merge order."""
-    columns = _merge_columns(rows)
-    before = columns[-1] <= bound[-1]
-    for column, limit in zip(columns[-2::-1], bound[-2::-1], strict=True):
+    return _at_or_before(_merge_columns(rows), list(bound))
+
+
+def _at_or_before(columns: list[np.ndarray], other: list[Any]) -> np.ndarray:
+    """Whether each row of `columns` comes at or before the row of `other` (columns, or the
+    values of one row) in lexicographic order."""
+    before = columns[-1] <= other[-1]
+    for column, limit in zip(columns[-2::-1], other[-2::-1], strict=True):
         before = (column < limit) | ((column == limit) & before)
     return before
 
