@@ -1,10 +1,12 @@
 """Refilter against the clean stage: new thresholds decided from stored signals, timed.
 
-The clean stage runs on the generated crawl of `benchmarks/crawl.py` on a local Dask cluster of
-`--workers` processes (its config written into the run folder, as `corpusmill run` does); then
-`refilter_run` decides it again with other thresholds of every built-in family on the same
-cluster. Both are timed as their stages report it (the seconds of their Dask tasks, without
-cluster start-up) and the ratio is printed.
+The clean stage runs on a crawl of `benchmarks/crawl.py` (generated, or of saved pages with
+`--pages`) on a local Dask cluster of `--workers` processes (its config written into the run
+folder, as `corpusmill run` does); then `refilter_run` decides it again with other thresholds of
+every built-in family on the same cluster. Both are timed as their stages report it (the seconds
+of their Dask tasks, without cluster start-up), with their tasks' compute seconds, `--repeat`
+times on one cluster. Then, in this process, every clean task and every part refiltered run in
+turn, `--repeat` times: on a shared machine the two see the same load, and no scheduling.
 
 The cost the signals add to the clean stage is measured apart, in this process, on the documents
 of the signals parts (every document that reached the filters): the filters run as before this
@@ -13,18 +15,20 @@ family measuring every document and the rows of the signals part made (`judge_fa
 `measured_rows`), and the bytes of the signals parts against those of the clean and rejected
 parts.
 
-On a 2-core machine shared with other work, 2 workers, new thresholds of every family changing
-the verdicts of every part: on the generated crawl of 55.6 MB of HTML (584 pages, 9 parts by the
-default plan) the clean stage took 3.0 to 8.9 s and refilter 0.22 to 0.25 s from run to run,
-13x to 35x (the tasks' compute 14x to 38x); on 503.1 MB in 4 parts (`--html-mb 500 --splits 4`)
-16.0 s against 0.77 s, 21x. Refilter reads the signals parts and writes zstd Parquet parts: in
-one process a part of 125 MB of HTML takes 0.1 s, half of it in `write_table`, and a worker's
-first part about twice that. Measuring every family on every document took -26 % to +10 % of
-the filters' time in sequence (the noise of this machine), and the signals parts take twice the
-bytes of the clean and rejected parts (each text twice: as it reached the filters and as C4 left
-it).
+On a 2-core machine under a load average of 15 to 21 from other work, 2 workers, new thresholds
+of every family changing the verdicts of every part (README, "Signals and refilter", has the
+table): on the generated crawl of 55.6 MB of HTML (584 pages, 9 parts) the clean stage took 9.4
+to 12.4 s and refilter 0.22 to 1.66 s over 10 repeats, 6x to 43x, median 18x (the tasks'
+compute 10x to 50x), and 19x to 28x in one process; on 8 copies of the 831 pages of Rust's
+unstable book (`--pages ~/.rustup/toolchains/stable-*/share/doc/rust/html/unstable-book
+--html-mb 164`, 6648 pages, 27 parts) 10x to 29x, and 15x in one process. A part costs refilter
+at least 30 ms whatever its size (files opened, footers read, three atomic renames, a marker).
+Measuring every family on every document took -23 % to +50 % of the filters' time in sequence
+(the noise of this machine); the signals parts take 2.7 MB against 2.5 MB of clean and rejected
+parts on the generated crawl, 2.6 MB against 1.7 MB on the real pages.
 
-    python benchmarks/refilter.py [--html-mb 50] [--splits 64] [--workers 2] [--root out/bench]
+    python benchmarks/refilter.py [--html-mb 50] [--pages DIR] [--splits 64] [--workers 2]
+        [--repeat 3] [--root out/bench]
 """
 
 from __future__ import annotations
@@ -36,20 +40,20 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from crawl import DEFAULT_ROOT, crawl_for
-from distributed import get_task_stream
+from crawl import DEFAULT_ROOT, add_pages_flag, crawl_for
+from distributed import Client, get_task_stream
 
 from corpusmill.loader.layout import RunLayout
-from corpusmill.pipeline.clean import measured_rows, run_clean
+from corpusmill.pipeline.clean import clean_task, clean_tasks, measured_rows, run_clean
 from corpusmill.pipeline.cluster import dask_client
-from corpusmill.pipeline.config import config_to_toml, load_config
+from corpusmill.pipeline.config import RunConfig, config_to_toml, load_config
 from corpusmill.pipeline.filters import apply_filters, build_families, build_filters, judge_families
 from corpusmill.pipeline.readers import discover_inputs
-from corpusmill.pipeline.refilter import refilter_run
+from corpusmill.pipeline.refilter import refilter_part, refilter_run
 from corpusmill.pipeline.schema import DOCUMENTS, unpaired_texts
 
 # Other thresholds for every built-in family, some looser and some stricter than the defaults.
@@ -64,6 +68,9 @@ dup_line_frac = 0.25
 min_words = 150
 min_stop_words = 4
 
+[filters.compression]
+max_ratio = 6.0
+
 [filters.c4]
 min_sentences = 3
 
@@ -73,60 +80,91 @@ line_punct_thr = 0.2
 
 
 def main() -> None:
-    """Build or reuse the crawl, clean it, refilter it, print the times and the signals' cost."""
+    """Build or reuse the crawl, then `--repeat` times on one cluster: clean it, refilter it;
+    print each repeat's times and ratio, then the signals' cost."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--html-mb", type=int, default=50, help="least MB of HTML in the crawl")
+    add_pages_flag(parser)
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument(
         "--splits", type=int, default=64, help="read.splits: the parts the crawl is cut into"
     )
+    parser.add_argument("--repeat", type=int, default=3, help="clean and refilter this often")
     parser.add_argument(
         "--root", type=Path, default=DEFAULT_ROOT, help="cache folder of benchmark crawls"
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    crawl = crawl_for(args.html_mb, None, args.root)
-    out = Path(tempfile.mkdtemp(prefix="refilter-run-", dir=args.root))
-    try:
-        config = load_config(
-            overrides={
-                "inputs": crawl.warcs,
-                "out": str(out),
-                "workers": args.workers,
-                "read.splits": args.splits,
-            }
-        )
-        layout = RunLayout(out)
-        with dask_client("", args.workers) as client:
-            with get_task_stream(client) as clean_stream:
-                clean = run_clean(config, client, discover_inputs(config.inputs, config.read))
-            layout.config.write_text(config_to_toml(config))
-            thresholds = out.parent / f"{out.name}-thresholds.toml"
-            thresholds.write_text(NEW_THRESHOLDS)
-            before = markers(layout)
-            with get_task_stream(client) as refilter_stream:
-                refiltered = refilter_run(out, [thresholds], client=client)
-            thresholds.unlink()
-        after = markers(layout)
-        changed = sum(before[index] != after[index] for index in before)
-        measured = pa.concat_tables(
-            pq.read_table(layout.signals_part(index)) for index in layout.clean_parts()
-        )
-        print(
-            f"crawl {crawl.folder}: {crawl.html_pages} pages, {crawl.html_bytes / 1e6:.1f} MB "
-            f"of HTML; {args.workers} workers, {clean['tasks']} parts\n"
-            f"clean stage:  {clean['seconds']:.3f} s, {clean['kept']['docs']} of "
-            f"{measured.num_rows} filtered documents kept\n"
-            f"refilter:     {refiltered['seconds']:.3f} s, {refiltered['kept']['docs']} kept, "
-            f"{changed} of {len(before)} parts rewritten (their verdicts changed)\n"
-            f"refilter is {clean['seconds'] / refiltered['seconds']:.0f}x faster than the "
-            f"clean stage; its tasks computed {computing(refilter_stream):.3f} s in all, the "
-            f"clean stage's {computing(clean_stream):.3f} s "
-            f"({computing(clean_stream) / computing(refilter_stream):.0f}x)"
-        )
-        print_signals_cost(config, measured, layout)
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    crawl = crawl_for(args.html_mb, args.pages, args.root)
+    print(
+        f"crawl {crawl.folder}: {crawl.html_pages} pages, {crawl.html_bytes / 1e6:.1f} MB of "
+        f"HTML; {args.workers} workers"
+    )
+    print("repeat  parts  clean s  refilter s  ratio  clean compute s  refilter compute s  ratio")
+    with dask_client("", args.workers) as client:
+        for repeat in range(args.repeat):
+            out = Path(tempfile.mkdtemp(prefix="refilter-run-", dir=args.root))
+            try:
+                config = load_config(
+                    overrides={
+                        "inputs": crawl.warcs,
+                        "out": str(out),
+                        "workers": args.workers,
+                        "read.splits": args.splits,
+                    }
+                )
+                clean, refiltered, layout = clean_and_refilter(config, client)
+                print(
+                    f"{repeat + 1:>6}  {clean.stats['tasks']:>5}  {clean.seconds:>7.3f}  "
+                    f"{refiltered.seconds:>10.3f}  {clean.seconds / refiltered.seconds:>4.0f}x  "
+                    f"{clean.computing:>15.3f}  {refiltered.computing:>18.3f}  "
+                    f"{clean.computing / refiltered.computing:>4.0f}x"
+                )
+                if repeat == args.repeat - 1:
+                    print_outcome(clean.stats, refiltered.stats)
+                    print_in_one_process(config, layout, args.repeat)
+                    print_signals_cost(config, layout)
+            finally:
+                shutil.rmtree(out, ignore_errors=True)
+
+
+class Timed(NamedTuple):
+    """A stage's stats, its seconds as it reports them and its tasks' compute seconds."""
+
+    stats: dict[str, Any]
+    seconds: float
+    computing: float
+
+
+def clean_and_refilter(config: RunConfig, client: Client) -> tuple[Timed, Timed, RunLayout]:
+    """Clean the config's inputs into its folder, write its config there as `corpusmill run`
+    does, then refilter it with NEW_THRESHOLDS; both timed."""
+    layout = RunLayout(Path(config.out))
+    with get_task_stream(client) as clean_stream:
+        clean = run_clean(config, client, discover_inputs(config.inputs, config.read))
+    layout.config.write_text(config_to_toml(config))
+    thresholds = layout.root.parent / f"{layout.root.name}-thresholds.toml"
+    thresholds.write_text(NEW_THRESHOLDS)
+    before = markers(layout)
+    with get_task_stream(client) as refilter_stream:
+        refiltered = refilter_run(layout.root, [thresholds], client=client)
+    thresholds.unlink()
+    after = markers(layout)
+    refiltered["changed"] = sum(before[index] != after[index] for index in before)
+    return (
+        Timed(clean, clean["seconds"], computing(clean_stream)),
+        Timed(refiltered, refiltered["seconds"], computing(refilter_stream)),
+        layout,
+    )
+
+
+def print_outcome(clean: dict[str, Any], refiltered: dict[str, Any]) -> None:
+    """The documents each kept, and the parts refilter rewrote."""
+    print(
+        f"clean kept {clean['kept']['docs']} documents, refilter {refiltered['kept']['docs']}; "
+        f"{refiltered['changed']} of {refiltered['tasks']} parts rewritten (their verdicts "
+        "changed)"
+    )
 
 
 def computing(stream: Any) -> float:
@@ -144,9 +182,37 @@ def markers(layout: RunLayout) -> dict[int, str]:
     return {index: layout.clean_marker(index).read_text() for index in layout.clean_parts()}
 
 
-def print_signals_cost(config, measured: pa.Table, layout: RunLayout) -> None:
+def print_in_one_process(config: RunConfig, layout: RunLayout, repeat: int) -> None:
+    """Every clean task, then every part refiltered to NEW_THRESHOLDS, in this process, `repeat`
+    times in turn: on a machine shared with other work, the two see the same load, and no
+    cluster's scheduling is timed."""
+    tasks = clean_tasks(discover_inputs(config.inputs, config.read), config.read)
+    thresholds = layout.root.parent / f"{layout.root.name}-thresholds.toml"
+    thresholds.write_text(NEW_THRESHOLDS)
+    new = load_config([layout.config, thresholds])
+    thresholds.unlink()
+    print("in one process: repeat  clean s  refilter s  ratio")
+    for index in range(repeat):
+        started = time.perf_counter()
+        for task in tasks:
+            clean_task(task, config, layout)
+        cleaning = time.perf_counter() - started
+        started = time.perf_counter()
+        for task in tasks:
+            refilter_part(task.index, new, layout)
+        refiltering = time.perf_counter() - started
+        print(
+            f"{'':>15}{index + 1:>6}  {cleaning:>7.3f}  {refiltering:>10.3f}  "
+            f"{cleaning / refiltering:>4.0f}x"
+        )
+
+
+def print_signals_cost(config: RunConfig, layout: RunLayout) -> None:
     """The filters' time in sequence against every family on every document, in this process,
     and the bytes of the signals parts against the clean and rejected parts'."""
+    measured = pa.concat_tables(
+        pq.read_table(layout.signals_part(index)) for index in layout.clean_parts()
+    )
     reached, _ = unpaired_texts(measured["texts"].combine_chunks())
     docs = measured.append_column(DOCUMENTS.field("text"), reached).select(DOCUMENTS.names)
     filters, families = build_filters(config.filters), build_families(config.filters)
