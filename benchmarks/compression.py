@@ -8,7 +8,7 @@ The held-out documents are chosen as `corpusmill train` and `corpusmill report` 
 on the other documents, and the model trains on them until its training steps have used
 `--cpu-seconds` of CPU time (`corpusmill train --cpu-seconds`: every BLAS thread counted,
 evaluations not; the cosine decay follows the seconds spent, so a busy machine costs steps, not
-the end of the schedule). One BLAS thread: on this model's matrices a second one spent 6 times
+the end of the schedule). One BLAS thread: on this model's matrices a second one spent 5.5 times
 the CPU per step (20 CPU-seconds ran 22 steps with two threads, 121 with one). Every model figure
 is an actual arithmetic code, decoded back to the held-out text and checked identical; the
 model's total description length adds its checkpoint's bytes.
