@@ -102,52 +102,57 @@ def candidates_task(
 
 def bucket_chunks(paths: Sequence[Location], j: int, limit: int) -> Iterator[dict[str, np.ndarray]]:
     """Bucket j's rows of the signature files `paths`, as columns: all at once when they are at
-    most `limit`, else merged in key order in chunks of at most `limit` (and one carried) rows,
-    each after the first starting with its first key's first row when that key began earlier, so
-    that star pairs per chunk are the bucket's star pairs."""
-    sizes = [range_rows(path, j, j + 1) for path in paths]
-    if sum(sizes) <= limit:
+    most `limit`, else merged in key order in chunks of at most `limit` rows, each after the
+    first led by the first row of the key its predecessor ended with (alone in its key unless
+    that key runs on), so that star pairs per chunk are the bucket's star pairs."""
+    sizes = np.array([range_rows(path, j, j + 1) for path in paths], np.int64)
+    if sizes.sum() <= limit:
         yield _columns(read_range(paths, j, j + 1))
         return
-    carried: dict[str, np.ndarray] | None = None
-    for rows in _merged(paths, j, sizes, limit):
-        if carried is not None and _order(carried, 0)[:3] == _order(rows, 0)[:3]:
-            rows = _concat([carried, rows])
-        carried = _take(rows, slice(_last_key_start(rows), _last_key_start(rows) + 1))
+    read = np.zeros(len(paths), np.int64)
+    take = np.full(len(paths), max(1, limit // len(paths)), np.int64)
+    carried: list[dict[str, np.ndarray]] = []
+    while (read < sizes).any():
+        window = _next_rows(paths, j, read, take, sizes, limit)
+        rows = _sorted(_concat(carried + window))
+        del window  # the window's copies go before the chunk is paired
+        start = _last_key_start(rows)
+        carried = [_take(rows, slice(start, start + 1))]
         yield rows
 
 
-def _merged(
-    paths: Sequence[Location], j: int, sizes: Sequence[int], limit: int
-) -> Iterator[dict[str, np.ndarray]]:
-    """Bucket j's rows of every file (`sizes` rows each) in merge order, at most `limit` at a
-    time: a window of each file is read, and the rows up to the smallest last row of the windows
-    of files not read to their end go out, as every row not read yet comes after it. Each file's
-    next window is twice the rows that went out of it, at least half an even share, scaled down
-    to `limit` in all: a key whose rows run through one file after another (as part numbers
-    order keys) is read mostly from the file it is in, not a sliver of each."""
-    read = np.zeros(len(paths), np.int64)
-    sizes = np.asarray(sizes, np.int64)
-    take = np.full(len(paths), max(1, limit // len(paths)), np.int64)
-    while (read < sizes).any():
-        active = np.flatnonzero(read < sizes)
-        share = take[active]
-        if share.sum() > limit:
-            share = np.maximum(1, share * limit // share.sum())
-        window = {
-            i: _window(paths[i], j, read[i], read[i] + n)
-            for i, n in zip(active.tolist(), share.tolist(), strict=True)
-        }
-        unfinished = [i for i in window if read[i] + len(window[i]["key"]) < sizes[i]]
-        if unfinished:
-            bound = min(_order(window[i], -1) for i in unfinished)
-            window = {i: _take(rows, _up_to(rows, bound)) for i, rows in window.items()}
-        floor = max(1, limit // (2 * len(active)))
-        for i in active.tolist():
-            went = len(window[i]["key"])
-            read[i] += went
-            take[i] = max(floor, 2 * went)
-        yield _sorted(_concat(list(window.values())))
+def _next_rows(
+    paths: Sequence[Location],
+    j: int,
+    read: np.ndarray,
+    take: np.ndarray,
+    sizes: np.ndarray,
+    limit: int,
+) -> list[dict[str, np.ndarray]]:
+    """The next rows of bucket j in merge order, at most `limit`, a piece per file; advances
+    `read` past them and sets each file's next `take`. A window of each file is read, and the
+    rows up to the smallest last row of the windows of files not read to their end go out, as
+    every row not read yet comes after it. Each file's next window is twice the rows that went
+    out of it, at least half an even share, scaled down to `limit` in all: a key whose rows run
+    through one file after another (as part numbers order keys) is read mostly from the file it
+    is in, not a sliver of each."""
+    active = np.flatnonzero(read < sizes).tolist()
+    share = take[active]
+    if share.sum() > limit:
+        share = np.maximum(1, share * limit // share.sum())
+    window = {
+        i: _window(paths[i], j, read[i], read[i] + n)
+        for i, n in zip(active, share.tolist(), strict=True)
+    }
+    unfinished = [i for i in active if read[i] + len(window[i]["key"]) < sizes[i]]
+    if unfinished:
+        bound = min(_order(window[i], -1) for i in unfinished)
+        window = {i: _take(rows, _up_to(rows, bound)) for i, rows in window.items()}
+    floor = max(1, limit // (2 * len(active)))
+    for i, rows in window.items():
+        read[i] += len(rows["key"])
+        take[i] = max(floor, 2 * len(rows["key"]))
+    return list(window.values())
 
 
 def _window(path: Location, j: int, start: int, stop: int) -> dict[str, np.ndarray]:
