@@ -178,7 +178,8 @@ def _concat(pieces: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def _merge_columns(rows: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """The columns rows are merged by, first to last: the key, the score descending, the key."""
+    """The columns rows are merged by, first to last: the band key (band, high, low), the score
+    descending, the document key."""
     score = [-rows["bytes"]] if "bytes" in rows else []
     return [rows[name] for name in _KEY] + score + [rows["key"]]
 
