@@ -20,8 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list) -> None:
         description=(
             "Decide a run's clean and rejected parts again with the filter thresholds of "
             "CONFIG.toml, from the signals its clean stage stored, without reading its inputs; "
-            "then `corpusmill run OUT/config.toml` makes its later stages again. Only thresholds "
-            "of the built-in filters may change; any other change needs a full run (exit 2)."
+            "then `corpusmill run OUT/config.toml` makes its later stages again (a `corpusmill "
+            "run` whose config changes only thresholds does both). Only thresholds of the "
+            "built-in filters may change, in a run that stored its signals; any other change "
+            "needs a full run (exit 2)."
         ),
     )
     parser.add_argument(
