@@ -15,9 +15,12 @@ processes doing the work, read from /proc: for a corpusmill stage, those of the 
 hosts the scheduler and the nannies and trains the tokenizer) and of every worker at the stage's
 start and end; for corpusmill's whole run (cluster start-up included) and for a datatrove step,
 those of this process and all its descendants. On a machine shared with other work the
-wall clock also counts the time other processes held the cores and CPU seconds mostly do not, so
-only they compare across runs; wall-clock MB/s per core (HTML MB / seconds / workers) and the
-1-minute load average sampled during the run are printed beside them. The clean stage's busy share
+wall clock also counts the time other processes held the cores and CPU seconds mostly do not;
+wall-clock MB/s per core (HTML MB / seconds / workers) and the 1-minute load average sampled during
+the run are printed beside them. Load still costs CPU seconds: an idle local cluster spends about
+0.08 of a core (client 0.03, each worker 0.025) on its event loops, so a stage that other work
+slows down is charged that for every extra second, and contention for caches adds more. Compare
+rows of one run, or runs under like load. The clean stage's busy share
 is the seconds its tasks computed (Dask's task stream) over its wall seconds times the workers:
 what scheduling leaves idle (a task waiting for a core still counts as computing). Peak RSS is the
 kernel's high-water mark (VmHWM, reset before the run) of the client and of every worker, polled
