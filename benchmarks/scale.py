@@ -1,7 +1,7 @@
 """How `corpusmill run` scales: the whole pipeline on generated crawls of 1x, 10x and 100x the HTML.
 
 Each scale is a crawl of `--html-mb` times the scale MB of HTML (`benchmarks/crawl.py`; 100x the
-default 50 MB is about 5 GB of HTML in 1.4 GB of WARC files, and about as much disk again for the
+default 50 MB is about 5 GB of HTML in 1.25 GB of WARC files, and about as much disk again for the
 run's output), measured as `benchmarks/run.py` measures a run: a fresh local cluster of
 `--workers` processes, each stage's span with the CPU seconds of the client and every worker,
 the load average, and the high-water mark of every process. Every scale has the same
@@ -9,9 +9,11 @@ the load average, and the high-water mark of every process. Every scale has the 
 more tasks of the same size, not bigger ones, and encodes with one tokenizer trained once on the
 1x crawl's deduplicated documents (and cached), so that every stage does the same work per byte.
 
-Per stage it prints MB of HTML per CPU-second, the per-core throughput that holds when other work
-shares the machine; MB/s of HTML per core on the wall clock (HTML MB / stage seconds / workers);
-the largest worker RSS while the stage ran; per process its peak RSS; each beside its ratio to 1x.
+Per stage it prints MB of HTML per CPU-second, the per-core throughput that holds best when other
+work shares the machine (load still charges the idle cluster's 0.08 of a core for every second a
+stage is slowed, see `benchmarks/run.py`); MB/s of HTML per core on the wall clock (HTML MB / stage
+seconds / workers); the largest worker RSS while the stage ran; per process its peak RSS; each
+beside its ratio to 1x. Each scale's own figures are printed as soon as it has run.
 
     python benchmarks/scale.py [--html-mb 50] [--scales 1 10 100] [--workers 2] [--root DIR]
 """
