@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,20 @@ import pyarrow.parquet as pq
 from distributed import Client
 
 from corpusmill.core.atomic import folder_lock, write_json, write_text
-from corpusmill.core.errors import ConfigError
+from corpusmill.core.errors import ConfigError, StageError
 from corpusmill.core.storage import Location, ObjectPath, open_input, remove
 from corpusmill.loader.layout import RunLayout, part_name
 from corpusmill.pipeline.clean import decided_rows, part_writer, summarize
 from corpusmill.pipeline.cluster import dask_client, run_tasks
 from corpusmill.pipeline.config import RunConfig, changed_keys, config_to_toml, load_config
-from corpusmill.pipeline.filters import FAMILIES, Decision, build_families, decide_filters
-from corpusmill.pipeline.schema import DOCUMENTS, unpaired_texts
+from corpusmill.pipeline.filters import (
+    FAMILIES,
+    Decision,
+    build_families,
+    decide_filters,
+    signals_type,
+)
+from corpusmill.pipeline.schema import DOCUMENTS, signals_schema, unpaired_texts
 from corpusmill.pipeline.worker_storage import credentials_on_workers
 
 log = logging.getLogger(__name__)
@@ -78,8 +84,8 @@ def refilter_run(
 
 def refilter_refusal(layout: RunLayout, old: RunConfig, new: RunConfig) -> str | None:
     """Why the run in `layout`, made with `old`, cannot be decided with `new` from its stored
-    signals, or None if it can: `new` changes only thresholds, and every finished part has its
-    signals."""
+    signals, or None if it can: `new` changes only thresholds, every finished part has its
+    signals, and the first part's are of the layout this version writes, with every family's."""
     if old.filters.custom or new.filters.custom:
         return (
             "the run has filters of your own (filters.custom), whose verdicts cannot be decided "
@@ -98,16 +104,54 @@ def refilter_refusal(layout: RunLayout, old: RunConfig, new: RunConfig) -> str |
     done = [index for index in layout.clean_parts() if layout.clean_marker(index).exists()]
     if unmeasured := [part_name(i) for i in done if not layout.signals_part(i).exists()]:
         return f"no stored signals for {', '.join(unmeasured[:3])} (written by an older version)"
-    if done and (missing := _unmeasured_families(layout.signals_part(done[0]), new)):
+    return _layout_refusal(layout.signals_part(done[0]), new) if done else None
+
+
+def _layout_refusal(part: Location, config: RunConfig) -> str | None:
+    """Why the signals part `part` cannot be decided with `config`, or None: it lacks a family's
+    signals, or its columns are not those this version writes. Only its footer is read (one
+    range request on an object store); a footer that cannot be is damaged (StageError)."""
+    with _damaged(part):
+        stored = pq.read_schema(open_input(part))
+    expected = signals_schema(signals_type(build_families(config.filters)))
+    if missing := _missing_groups(stored, expected):
         return f"the stored signals have none of {', '.join(missing)} (written by an older version)"
-    return None
+    extra = [name for name in stored.names if name not in expected.names]
+    absent = [name for name in expected.names if name not in stored.names]
+    shared = [name for name in expected.names if name in stored.names]
+    typed = [name for name in shared if stored.field(name).type != expected.field(name).type]
+    if not (extra or absent or typed):
+        return None
+    has = [f"column{'s' * (len(extra) > 1)} {', '.join(extra)}"] if extra else []
+    has += [f"no {', '.join(absent)}"] if absent else []
+    has += [f"{', '.join(typed)} of another type"] if typed else []
+    return (
+        f"{part.parent.name}/{part.name} was written by an older layout of the stored signals "
+        f"(it has {' and '.join(has)})"
+    )
 
 
-def _unmeasured_families(part: Location, config: RunConfig) -> list[str]:
-    """The families of `config` whose signals the signals part `part` does not hold."""
-    stored = pq.read_schema(open_input(part)).field("signals").type
-    names = {stored.field(index).name for index in range(stored.num_fields)}
-    return [family.name for family in build_families(config.filters) if family.name not in names]
+def _missing_groups(stored: pa.Schema, expected: pa.Schema) -> list[str]:
+    """The groups (families) of the expected `signals` struct that a stored one lacks."""
+    if "signals" not in stored.names or not pa.types.is_struct(stored.field("signals").type):
+        return []
+    names = {group.name for group in stored.field("signals").type}
+    return [group.name for group in expected.field("signals").type if group.name not in names]
+
+
+@contextlib.contextmanager
+def _damaged(part: Location) -> Iterator[None]:
+    """Turn Arrow's failure to read the Parquet file `part` (cut short, bytes changed) into a
+    StageError naming it: damaged data, which a full run writes again."""
+    try:
+        yield
+    except (pa.ArrowInvalid, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # the system's error (a missing file, no permission), not the file's bytes
+        reason = str(exc).strip().partition("\n")[0]
+        raise StageError(
+            f"{part} is damaged ({reason}); a full run writes it again: corpusmill run --force"
+        ) from exc
 
 
 def start_refilter(layout: RunLayout, changed: Sequence[str]) -> None:
@@ -166,12 +210,14 @@ def refilter_part(index: int, config: RunConfig, layout: RunLayout) -> dict[str,
     removed) is left as it is: only the ids, steps and reasons are read to know it.
     """
     families = build_families(config.filters)
-    measured = pq.ParquetFile(open_input(layout.signals_part(index)))
+    signals = layout.signals_part(index)
     marker = json.loads(layout.clean_marker(index).read_text())
     old_rejected = pq.ParquetFile(open_input(layout.rejected_part(index)))
     # Arrow's own threads on parts this small, beside a worker per core, cost a third of the
     # time they were to save: every read here is single-threaded.
-    judged = measured.read(columns=["id", "signals"], use_threads=False)
+    with _damaged(signals):
+        measured = pq.ParquetFile(open_input(signals))
+        judged = measured.read(columns=["id", "signals"], use_threads=False)
     ids = judged["id"].combine_chunks()
     decision = decide_filters(judged["signals"].combine_chunks(), families)
     if _holds_verdicts(layout, index, marker, old_rejected, ids, decision):
@@ -182,7 +228,7 @@ def refilter_part(index: int, config: RunConfig, layout: RunLayout) -> dict[str,
         # Rejected rows go in at once: the rows, not the calls, decide the part's bytes.
         removed = [earlier.filter(pc.invert(pc.is_in(earlier["id"], ids)))]
         start = 0
-        for batch in measured.iter_batches(columns=[*_OTHER_COLUMNS, "texts"], use_threads=False):
+        for batch in _documents(measured, signals):
             table = pa.Table.from_batches([batch])
             reached, texts = unpaired_texts(table["texts"].combine_chunks())
             table = table.append_column(DOCUMENTS.field("text"), reached)
@@ -198,6 +244,12 @@ def refilter_part(index: int, config: RunConfig, layout: RunLayout) -> dict[str,
             removed.append(dropped)
         part.reject(pa.concat_tables(removed))
     return part.record
+
+
+def _documents(measured: pq.ParquetFile, part: Location) -> Iterator[pa.RecordBatch]:
+    """The batches of the signals part `part` (open as `measured`) without its signals."""
+    with _damaged(part):
+        yield from measured.iter_batches(columns=[*_OTHER_COLUMNS, "texts"], use_threads=False)
 
 
 def _holds_verdicts(

@@ -18,12 +18,13 @@ import zstandard
 from kill_at import KILLED, MOMENTS, run_killed_at
 
 from corpusmill.cli.main import main
-from corpusmill.core.errors import ConfigError
+from corpusmill.core.errors import ConfigError, StageError
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import load_config
 from corpusmill.pipeline.filters.base import TERMINAL_PUNCTUATION
 from corpusmill.pipeline.refilter import refilter_run, refilterable
 from corpusmill.pipeline.run import run_pipeline
+from corpusmill.pipeline.schema import unpaired_texts
 from corpusmill.pipeline.words import split_words
 
 REPO = Path(__file__).resolve().parents[1]
@@ -239,6 +240,76 @@ def test_signals_without_a_family_written_by_an_older_version_are_refused_naming
     config.write_text(THRESHOLDS_B)
     with pytest.raises(ConfigError, match="the stored signals have none of compression"):
         refilter_run(out, [config], client=client)
+
+
+def older_layout(path: Path) -> None:
+    """Rewrite a signals part as corpusmill wrote them before `texts`: the text as it reached
+    the filters in `text`, as they left it in `edited`."""
+    table = pq.read_table(path)
+    reached, edited = unpaired_texts(table["texts"].combine_chunks())
+    signals = table["signals"]
+    table = table.drop_columns(["texts", "signals"]).add_column(1, "text", reached)
+    pq.write_table(table.append_column("edited", edited).append_column("signals", signals), path)
+
+
+@pytest.mark.parametrize(
+    ("change", "has"),
+    [(older_layout, "columns text, edited and no texts"), ("url", "no url")],
+    ids=["text-and-edited", "a-column-dropped"],
+)
+def test_signals_of_an_older_layout_are_refused_in_one_line_by_refilter_and_by_a_rerun(
+    run_a, tmp_path, capsys, change, has
+):
+    out = tmp_path / "out"
+    shutil.copytree(run_a, out)
+    path = out / "signals" / "part-00000.parquet"
+    if callable(change):
+        change(path)
+    else:
+        pq.write_table(pq.read_table(path).drop_columns([change]), path)
+    before = files(out, "clean", "clean/_done", "rejected", "signals")
+    config = tmp_path / "b.toml"
+    config.write_text(THRESHOLDS_B)
+    why = (
+        "signals/part-00000.parquet was written by an older layout of the stored signals "
+        f"(it has {has})"
+    )
+
+    assert main(["refilter", str(out), "--config", str(config)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.endswith(f"{out}: {why}; a full run is needed: corpusmill run --force")
+    assert len(error.splitlines()) == 1
+    assert main(["run", str(out / "config.toml"), str(config), "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert why in error and error.endswith("or pass --force to delete that output and start again")
+    assert len(error.splitlines()) == 1
+    assert files(out, "clean", "clean/_done", "rejected", "signals") == before
+
+
+def test_a_damaged_signals_part_fails_refilter_and_a_rerun_with_exit_1_naming_it(
+    run_a, client, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    shutil.copytree(run_a, out)
+    config = tmp_path / "b.toml"
+    config.write_text(THRESHOLDS_B)
+    first, later = (out / "signals" / f"part-0000{index}.parquet" for index in (0, 1))
+    with first.open("r+b") as cut:
+        cut.truncate(first.stat().st_size // 2)
+    damaged = f"{first} is damaged (Parquet magic bytes not found in footer"
+
+    assert main(["refilter", str(out), "--config", str(config)]) == 1
+    assert damaged in capsys.readouterr().err
+    assert main(["run", str(out / "config.toml"), str(config), "--out", str(out)]) == 1
+    assert damaged in capsys.readouterr().err
+
+    # A part past the first, whose footer only its task reads, fails that task the same way.
+    shutil.copy(run_a / "signals" / first.name, first)
+    with later.open("r+b") as cut:
+        cut.truncate(later.stat().st_size // 2)
+    with pytest.raises(StageError, match=f"part-00001: StageError: {later} is damaged") as failed:
+        refilter_run(out, [config], client=client)
+    assert failed.value.exit_code == 1
 
 
 def test_only_the_thresholds_of_built_in_families_are_refilterable():
