@@ -219,11 +219,15 @@ class PartWriter:
 
 
 @contextlib.contextmanager
-def part_writer(layout: RunLayout, index: int, splits: list[list[Any]]) -> Iterator[PartWriter]:
+def part_writer(
+    layout: RunLayout, index: int, splits: list[list[Any]], write_kept: bool = True
+) -> Iterator[PartWriter]:
     """A PartWriter of clean part `index`; once both of its files are in place, its marker,
-    which the writer's `record` then holds."""
+    which the writer's `record` then holds. With `write_kept` False the documents kept are
+    counted only, their file left as it is (refilter.py: it holds them already)."""
+    kept = parquet_sink(layout.clean_part(index), DOCUMENTS) if write_kept else None
     with (
-        parquet_sink(layout.clean_part(index), DOCUMENTS) as keep,
+        kept or contextlib.nullcontext(lambda docs: None) as keep,
         parquet_sink(layout.rejected_part(index), REJECTED) as reject,
     ):
         part = PartWriter(keep, reject)

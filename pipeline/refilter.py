@@ -205,14 +205,14 @@ def refilter_part(index: int, config: RunConfig, layout: RunLayout) -> dict[str,
     signals, then its marker; return the marker's counts.
 
     The records rejected before the verdicts (those not in the signals part) are kept as they
-    are, first, as the clean stage writes them; the verdicts' rows follow in input order. A part
-    whose files already hold the new verdicts (its documents kept, and the reasons of those
-    removed) is left as it is: only the ids, steps and reasons are read to know it.
+    are, first, as the clean stage writes them; the verdicts' rows follow in input order. A
+    clean part that already keeps the documents the new verdicts keep is left as it is (its
+    texts do not depend on thresholds), and so is a part whose rejected rows already have the
+    new reasons: only ids, steps and reasons are read to know it.
     """
     families = build_families(config.filters)
     signals = layout.signals_part(index)
     marker = json.loads(layout.clean_marker(index).read_text())
-    old_rejected = pq.ParquetFile(open_input(layout.rejected_part(index)))
     # Arrow's own threads on parts this small, beside a worker per core, cost a third of the
     # time they were to save: every read here is single-threaded.
     with _damaged(signals):
@@ -220,13 +220,19 @@ def refilter_part(index: int, config: RunConfig, layout: RunLayout) -> dict[str,
         judged = measured.read(columns=["id", "signals"], use_threads=False)
     ids = judged["id"].combine_chunks()
     decision = decide_filters(judged["signals"].combine_chunks(), families)
-    if _holds_verdicts(layout, index, marker, old_rejected, ids, decision):
+    keep = pa.array(decision.keep, pa.bool_())
+    same_kept = _keeps(layout, index, marker, ids.filter(keep))
+    # Every document measured was kept or removed by a verdict; the other rejected rows came
+    # before the verdicts, and a part without any has its rejected part left unread.
+    earlier = sum(counts["docs"] for counts in marker["rejected"].values())
+    earlier -= len(ids) - marker["kept"]["docs"]
+    rejected = layout.rejected_part(index)
+    if same_kept and _lists(rejected, ids, decision):
         return marker
-    with part_writer(layout, index, marker["splits"]) as part:
+    with part_writer(layout, index, marker["splits"], write_kept=not same_kept) as part:
         part.counters.update(marker["counters"])
-        earlier = old_rejected.read(use_threads=False)
         # Rejected rows go in at once: the rows, not the calls, decide the part's bytes.
-        removed = [earlier.filter(pc.invert(pc.is_in(earlier["id"], ids)))]
+        removed = [_unmeasured(rejected, ids)] if earlier else []
         start = 0
         for batch in _documents(measured, signals):
             table = pa.Table.from_batches([batch])
@@ -252,27 +258,30 @@ def _documents(measured: pq.ParquetFile, part: Location) -> Iterator[pa.RecordBa
         yield from measured.iter_batches(columns=[*_OTHER_COLUMNS, "texts"], use_threads=False)
 
 
-def _holds_verdicts(
-    layout: RunLayout,
-    index: int,
-    marker: dict[str, Any],
-    rejected: pq.ParquetFile,
-    ids: pa.Array,
-    decision: Decision,
-) -> bool:
-    """Whether part `index` (of `marker`) keeps the documents of `ids` that `decision` keeps,
-    and lists the others with the reasons it gives. Another number kept says no, unread."""
-    if marker["kept"]["docs"] != int(decision.keep.sum()):
+def _unmeasured(rejected: Location, ids: pa.Array) -> pa.Table:
+    """The rows of the `rejected` part of records not in `ids`: those rejected before the
+    verdicts, which come first, in input order."""
+    rows = pq.ParquetFile(open_input(rejected)).read(use_threads=False)
+    return rows.filter(pc.invert(pc.is_in(rows["id"], ids)))
+
+
+def _keeps(layout: RunLayout, index: int, marker: dict[str, Any], ids: pa.Array) -> bool:
+    """Whether clean part `index` (of `marker`) holds the documents of `ids`, in order; another
+    number kept says no, unread."""
+    if marker["kept"]["docs"] != len(ids):
         return False
-    keep = pa.array(decision.keep, pa.bool_())
     clean = pq.ParquetFile(open_input(layout.clean_part(index)))
-    kept = clean.read(columns=["id"], use_threads=False)["id"]
-    if not kept.combine_chunks().equals(ids.filter(keep)):
-        return False
-    listed = rejected.read(columns=["id", "step", "reason"], use_threads=False)
+    return clean.read(columns=["id"], use_threads=False)["id"].combine_chunks().equals(ids)
+
+
+def _lists(rejected: Location, ids: pa.Array, decision: Decision) -> bool:
+    """Whether the `rejected` part lists the documents of `ids` that `decision` removes, with
+    the reasons it gives."""
+    listed = pq.ParquetFile(open_input(rejected))
+    listed = listed.read(columns=["id", "step", "reason"], use_threads=False)
     listed = listed.filter(pc.is_in(listed["id"], ids))
     reasons = pc.binary_join_element_wise(listed["step"], listed["reason"], ":").combine_chunks()
-    drop = pc.invert(keep)
+    drop = pc.invert(pa.array(decision.keep, pa.bool_()))
     return listed["id"].combine_chunks().equals(ids.filter(drop)) and reasons.equals(
         decision.reason.filter(drop)
     )
