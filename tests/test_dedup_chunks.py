@@ -21,10 +21,11 @@ BANDS = 4
 COPIES = 3000
 
 
-def signature_files(folder: Path, longest: bool) -> list[Path]:
+def signature_files(folder: Path, score: str | None = None) -> list[Path]:
     """Three parts' signature rows over buckets 0-2: each part's 1,000 copies of one page share
     its 4 band keys and text hash (band 4); 2,000 documents of its own have keys of their own but
-    for band 0, which 4 in 5 share with a few others."""
+    for band 0, which 4 in 5 share with a few others. With `score`, a keeper score column of that
+    name: text bytes ("bytes") or minus bits per byte ("quality"), both with ties."""
     rng = np.random.default_rng(7)
     paths = []
     for part in range(3):
@@ -45,25 +46,27 @@ def signature_files(folder: Path, longest: bool) -> list[Path]:
             "low": low,
             "key": keys[doc],
         }
-        if longest:
-            columns["bytes"] = rng.integers(1, 50, len(keys))[doc]
+        if score == "bytes":
+            columns[score] = rng.integers(1, 50, len(keys))[doc]
+        elif score == "quality":
+            columns[score] = -rng.integers(1, 50, len(keys))[doc] / 16
         table = pa.table(columns)
         order = [(n, "ascending") for n in ("bucket", "band", "high", "low")]
-        order += [("bytes", "descending")] if longest else []
+        order += [(score, "descending")] if score else []
         table = table.take(pc.sort_indices(table, [*order, ("key", "ascending")]))
         paths.append(folder / f"part-{part}.arrow")
         write_sorted(paths[-1], table)
     return paths
 
 
-def pairs_of(columns: dict[str, np.ndarray]) -> Pairs:
+def pairs_of(columns: dict[str, np.ndarray], score: str = "score") -> Pairs:
     return candidate_pairs(
         columns["band"],
         columns["high"],
         columns["low"],
         columns["key"],
         BANDS,
-        columns.get("bytes"),
+        columns.get(score),
     )
 
 
@@ -71,25 +74,25 @@ def merged(pieces: list[Pairs]) -> Pairs:
     return unique_pairs(Pairs(*(np.concatenate(column) for column in zip(*pieces, strict=True))))
 
 
-@pytest.mark.parametrize("longest", [False, True])
-def test_a_swollen_bucket_in_chunks_gives_the_pairs_of_the_whole_bucket(tmp_path, longest):
-    paths = signature_files(tmp_path, longest)
+@pytest.mark.parametrize("score", [None, "bytes", "quality"])
+def test_a_swollen_bucket_in_chunks_gives_the_pairs_of_the_whole_bucket(tmp_path, score):
+    paths = signature_files(tmp_path, score)
     for j in range(3):
         whole = read_range(paths, j, j + 1)
         everything = {name: whole.column(name).to_numpy() for name in whole.column_names}
-        chunks = list(bucket_chunks(paths, j, 900))
+        chunks = list(bucket_chunks(paths, j, 900, score))
         # Rows of one key running through one file after another are read mostly from the file
         # they are in, so the chunks are nearly full.
         assert whole.num_rows / 900 <= len(chunks) <= 2 * whole.num_rows / 900
         assert max(len(chunk["key"]) for chunk in chunks) <= 901
-        expected = unique_pairs(pairs_of(everything))
+        expected = unique_pairs(pairs_of(everything, score or "score"))
         found = merged([pairs_of(chunk) for chunk in chunks])
         for column, want in zip(found, expected, strict=True):
             assert np.array_equal(column, want)
 
 
 def test_a_page_copied_in_every_part_is_a_star_from_its_first_copy(tmp_path):
-    paths = signature_files(tmp_path, longest=False)
+    paths = signature_files(tmp_path)
     copies = np.concatenate(
         [(np.int64(part) << ROW_BITS) + np.arange(COPIES // 3) for part in range(3)]
     )
@@ -101,7 +104,7 @@ def test_a_page_copied_in_every_part_is_a_star_from_its_first_copy(tmp_path):
 
 
 def test_a_signature_file_out_of_key_order_is_named_not_merged(tmp_path):
-    paths = signature_files(tmp_path, longest=False)
+    paths = signature_files(tmp_path)
     rows = read_range([paths[1]], 0, 3)
     shuffled = rows.take(np.random.default_rng(1).permutation(rows.num_rows))
     write_sorted(paths[1], shuffled.take(pc.sort_indices(shuffled, [("bucket", "ascending")])))
@@ -110,7 +113,7 @@ def test_a_signature_file_out_of_key_order_is_named_not_merged(tmp_path):
 
 
 def test_a_bucket_within_the_limit_is_one_chunk_as_read(tmp_path):
-    paths = signature_files(tmp_path, longest=False)
+    paths = signature_files(tmp_path)
     whole = read_range(paths, 1, 2)
     (chunk,) = bucket_chunks(paths, 1, whole.num_rows)
     assert np.array_equal(chunk["key"], whole.column("key").to_numpy())

@@ -356,3 +356,42 @@ def test_a_page_copied_many_times_is_paired_in_bounded_chunks_with_the_same_resu
         assert sorted(row["id"] for row in rows) == sorted(set(ids) - {kept})
         assert {row["kept_id"] for row in rows} == {kept}
     assert {row["kind"] for row in removed_rows(tmp_path / "chunked")} == {"exact"}
+
+
+def write_perplexities(out: Path, bits_per_byte: dict[str, float]) -> None:
+    """Signals parts giving each clean document the bits per byte of `bits_per_byte` (1.0 for
+    others), as the perplexity filter stores them for the "quality" keeper."""
+    (out / "signals").mkdir()
+    for path in sorted((out / "clean").glob("part-*.parquet")):
+        ids = pq.read_table(path, columns=["id"]).column("id").to_pylist()
+        scores = [{"perplexity": {"bits_per_byte": bits_per_byte.get(i, 1.0)}} for i in ids]
+        pq.write_table(pa.table({"id": ids, "signals": scores}), out / "signals" / path.name)
+
+
+def test_the_quality_keeper_centres_pairs_on_the_best_copy_in_bounded_chunks(client, tmp_path):
+    copies, best = 700, 300
+    runs = {"quality-one-chunk": {}, "quality-chunked": {"bucket_rows": 400}}
+    stats = {}
+    for name, settings in runs.items():
+        ids = copied_page_parts(tmp_path / name, copies)
+        write_perplexities(tmp_path / name, {ids[best]: 0.5, ids[490]: 0.9})
+        stats[name] = run_dedup(tmp_path / name, DedupConfig(keeper="quality", **settings), client)
+    assert (tmp_path / "quality-one-chunk" / "dedup" / "removed.parquet").read_bytes() == (
+        tmp_path / "quality-chunked" / "dedup" / "removed.parquet"
+    ).read_bytes()
+    assert stats["quality-one-chunk"]["pairs"] == stats["quality-chunked"]["pairs"]
+    # Copy 300, of the lowest perplexity, is every copy's star centre, so every other copy is
+    # its twin and removed for it (centred on the first copy, only that one would be).
+    keys = {f"f.jsonl#{10 + i}": i for i in range(copies)}
+    half = (200 + copies) // 2
+    centre = (best + 10) if best + 10 < half else ((1 << 32) | (best + 10 - half))
+    for name in runs:
+        pairs = pa.concat_tables(
+            read_table(path) for path in (tmp_path / name / "dedup" / "pairs").glob("*.arrow")
+        )
+        assert pc.all(
+            pc.or_(pc.equal(pairs.column("a"), centre), pc.equal(pairs.column("b"), centre))
+        ).as_py()
+        rows = removed_rows(tmp_path / name)
+        assert sorted(keys[row["id"]] for row in rows) == sorted(set(range(copies)) - {best})
+        assert {row["kept_id"] for row in rows} == {ids[best]}

@@ -33,11 +33,13 @@ from corpusmill.pipeline.dedup.shuffle import (
     read_range_rows,
     write_sorted,
 )
-from corpusmill.pipeline.dedup.signatures import Signed
+from corpusmill.pipeline.dedup.signatures import Signed, score_column
 
-# The columns a bucket's rows are merged by: the key, then the keeper policy's order in it (the
-# largest text first under "longest", whose rows carry "bytes"; signatures.py sorts them so).
+# The columns a bucket's rows are merged by: the key, then the keeper policy's order in it (its
+# score largest first, then the document key; signatures.py sorts them so).
 _KEY = ("band", "high", "low")
+# The name a row's keeper score goes by here, whatever the policy's column is called.
+_SCORE = "score"
 
 
 class Candidates(NamedTuple):
@@ -82,7 +84,8 @@ def candidates_task(
     at most `chunk_rows(config)` rows."""
     pairs, keys = [], []
     paths = [part.signatures for part in signed]
-    for chunk, column in enumerate(bucket_chunks(paths, j, chunk_rows(config))):
+    score = score_column(config.keeper)
+    for chunk, column in enumerate(bucket_chunks(paths, j, chunk_rows(config), score)):
         found = unique_pairs(
             candidate_pairs(
                 column["band"],
@@ -90,7 +93,7 @@ def candidates_task(
                 column["low"],
                 column["key"],
                 config.bands,
-                column.get("bytes"),
+                column.get(_SCORE),
             )
         )
         pairs.append(files.chunk("pairs", j, chunk))
@@ -100,20 +103,23 @@ def candidates_task(
     return Candidates(tuple(pairs), tuple(keys))
 
 
-def bucket_chunks(paths: Sequence[Location], j: int, limit: int) -> Iterator[dict[str, np.ndarray]]:
-    """Bucket j's rows of the signature files `paths`, as columns: all at once when they are at
-    most `limit`, else merged in key order in chunks of at most `limit` rows, each after the
-    first led by the first row of the key its predecessor ended with (alone in its key unless
-    that key runs on), so that star pairs per chunk are the bucket's star pairs."""
+def bucket_chunks(
+    paths: Sequence[Location], j: int, limit: int, score: str | None = None
+) -> Iterator[dict[str, np.ndarray]]:
+    """Bucket j's rows of the signature files `paths`, as columns (band, high, low, key, and the
+    keeper score of column `score` as "score"): all at once when they are at most `limit`, else
+    merged in key order in chunks of at most `limit` rows, each after the first led by the first
+    row of the key its predecessor ended with (alone in its key unless that key runs on), so
+    that star pairs per chunk are the bucket's star pairs."""
     sizes = np.array([range_rows(path, j, j + 1) for path in paths], np.int64)
     if sizes.sum() <= limit:
-        yield _columns(read_range(paths, j, j + 1))
+        yield _columns(read_range(paths, j, j + 1), score)
         return
     read = np.zeros(len(paths), np.int64)
     take = np.full(len(paths), max(1, limit // len(paths)), np.int64)
     carried: list[dict[str, np.ndarray]] = []
     while (read < sizes).any():
-        window = _next_rows(paths, j, read, take, sizes, limit)
+        window = _next_rows(paths, j, read, take, sizes, limit, score)
         rows = _sorted(_concat(carried + window))
         del window  # the window's copies go before the chunk is paired
         start = _last_key_start(rows)
@@ -128,6 +134,7 @@ def _next_rows(
     take: np.ndarray,
     sizes: np.ndarray,
     limit: int,
+    score: str | None,
 ) -> list[dict[str, np.ndarray]]:
     """The next rows of bucket j in merge order, at most `limit`, a piece per file; advances
     `read` past them and sets each file's next `take`. A window of each file is read, and the
@@ -141,7 +148,7 @@ def _next_rows(
     if share.sum() > limit:
         share = np.maximum(1, share * limit // share.sum())
     window = {
-        i: _window(paths[i], j, read[i], read[i] + n)
+        i: _window(paths[i], j, read[i], read[i] + n, score)
         for i, n in zip(active, share.tolist(), strict=True)
     }
     unfinished = [i for i in active if read[i] + len(window[i]["key"]) < sizes[i]]
@@ -155,18 +162,24 @@ def _next_rows(
     return list(window.values())
 
 
-def _window(path: Location, j: int, start: int, stop: int) -> dict[str, np.ndarray]:
+def _window(
+    path: Location, j: int, start: int, stop: int, score: str | None
+) -> dict[str, np.ndarray]:
     """Rows `start` to `stop` of bucket j in a signature file, which must be in merge order."""
-    rows = _columns(read_range_rows(path, j, j + 1, start, stop))
+    rows = _columns(read_range_rows(path, j, j + 1, start, stop), score)
     columns = _merge_columns(rows)
     if not _at_or_before([c[:-1] for c in columns], [c[1:] for c in columns]).all():
         raise StageError(f"dedup: {path} is not sorted by key; delete it and rerun")
     return rows
 
 
-def _columns(table: pa.Table) -> dict[str, np.ndarray]:
-    """A table's columns as numpy arrays (copies, so no mapped file stays referenced)."""
-    return {name: table.column(name).to_numpy().copy() for name in table.column_names}
+def _columns(table: pa.Table, score: str | None) -> dict[str, np.ndarray]:
+    """The merge columns of signature rows as numpy arrays, the score column as "score" (copies,
+    so no mapped file stays referenced)."""
+    names = {name: name for name in (*_KEY, "key")}
+    if score is not None:
+        names[_SCORE] = score
+    return {name: table.column(column).to_numpy().copy() for name, column in names.items()}
 
 
 def _take(rows: dict[str, np.ndarray], which: np.ndarray | slice) -> dict[str, np.ndarray]:
@@ -180,16 +193,16 @@ def _concat(pieces: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 def _merge_columns(rows: dict[str, np.ndarray]) -> list[np.ndarray]:
     """The columns rows are merged by, first to last: the band key (band, high, low), the score
     descending, the document key."""
-    score = [-rows["bytes"]] if "bytes" in rows else []
+    score = [-rows[_SCORE]] if _SCORE in rows else []
     return [rows[name] for name in _KEY] + score + [rows["key"]]
 
 
-def _order(rows: dict[str, np.ndarray], index: int) -> tuple[int, ...]:
+def _order(rows: dict[str, np.ndarray], index: int) -> tuple[int | float, ...]:
     """Where row `index` of `rows` comes in the merge order, as a comparable tuple."""
-    return tuple(int(column[index]) for column in _merge_columns(rows))
+    return tuple(column[index].item() for column in _merge_columns(rows))
 
 
-def _up_to(rows: dict[str, np.ndarray], bound: tuple[int, ...]) -> np.ndarray:
+def _up_to(rows: dict[str, np.ndarray], bound: tuple[int | float, ...]) -> np.ndarray:
     """Which rows come at or before `bound` in the merge order."""
     return _at_or_before(_merge_columns(rows), list(bound))
 

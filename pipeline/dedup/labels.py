@@ -28,7 +28,7 @@ from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.edges import Edges
 from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.shuffle import read_table, write_sorted
-from corpusmill.pipeline.dedup.signatures import QUALITY
+from corpusmill.pipeline.dedup.signatures import score_column
 
 # The folder under OUT/dedup/ of the distributed steps' exchange files, rewritten by every run.
 EXCHANGE = "exchange"
@@ -55,10 +55,10 @@ def submit_labels(
     policies."""
     total = sum(found.counts["edges"] for found in edges)
     paths = [found.path for found in edges]
-    columns = {"longest": "bytes", "quality": QUALITY}
+    column = score_column(config.keeper)
     score = (
-        PartScores(dict(zip(files.parts, sizes, strict=True)), columns[config.keeper])
-        if config.keeper in columns
+        PartScores(dict(zip(files.parts, sizes, strict=True)), column)
+        if column is not None
         else None
     )
     if total <= config.local_max_edges:

@@ -1,7 +1,7 @@
 """Dedup step 1, a task per clean part: each document's text hash (xxh3-128), optional URL hash
-and MinHash band keys, as shuffle rows (bucket, band, high, low, key, and the document's text
-bytes when the longest is kept) sorted by bucket -> signatures/part-N.arrow, and its text bytes
-(and, for the "quality" keeper, its perplexity from the clean stage's signals) ->
+and MinHash band keys, as shuffle rows (bucket, band, high, low, key, and the keeper policy's
+score of the document: `score_column`) sorted by bucket -> signatures/part-N.arrow, and its text
+bytes (and, for the "quality" keeper, its perplexity from the clean stage's signals) ->
 sizes/part-N.arrow. A part whose files were written for its content and these settings is not
 redone."""
 
@@ -38,13 +38,12 @@ _BANDS = pa.schema(
         pa.field("key", pa.int64()),
     ]
 )
-# The column a row gains under the "longest" keeper policy: candidates centre on the longest.
-_SIZE = pa.field("bytes", pa.int64())
 # The column the sizes file gains under the "quality" keeper policy: minus the document's bits
 # per byte under the perplexity filter's reference model, so that the highest is the best.
 QUALITY = "quality"
-# What a signature file's rows are sorted by, in its metadata: a file sorted otherwise is redone.
-_ROWS_SORTED_BY = "bucket, band, high, low, score descending, key"
+# Each scoring keeper policy's column of the sizes file, which its signature rows carry too, by
+# the same name: candidates centre stars on the best-scored row, labels keep by its score.
+_SCORES = {"longest": "bytes", "quality": QUALITY}
 
 
 class Signed(NamedTuple):
@@ -79,11 +78,7 @@ def signatures_task(part: int, files: DedupFiles, config: DedupConfig) -> Signed
             for batch in parquet.iter_batches(batch_size=_BATCH_DOCS, columns=columns):
                 keys = (np.int64(part) << ROW_BITS) + offset + np.arange(batch.num_rows)
                 size = pc.binary_length(batch.column("text")).cast(pa.int64())
-                rows = _band_rows(batch, keys, config, permutations, files.buckets)
-                if config.keeper == "longest":
-                    owner = rows.column("key").to_numpy() - keys[0]
-                    rows = rows.append_column(_SIZE, pa.array(size.to_numpy()[owner]))
-                tables.append(rows)
+                tables.append(_band_rows(batch, keys, config, permutations, files.buckets))
                 sizes.append(size)
                 ids.append(batch.column("id") if quality else pa.array([], pa.string()))
                 offset += batch.num_rows
@@ -97,9 +92,12 @@ def signatures_task(part: int, files: DedupFiles, config: DedupConfig) -> Signed
         scores = _quality(files, part, pa.chunked_array(ids, pa.string()))
         sizes_table = sizes_table.append_column(QUALITY, scores)
     write_sorted(signed.sizes, sizes_table)
-    schema = _BANDS.append(_SIZE) if config.keeper == "longest" else _BANDS
-    rows = pa.concat_tables(tables) if tables else schema.empty_table()
-    order = pc.sort_indices(rows, _row_order(rows))
+    rows = pa.concat_tables(tables) if tables else _BANDS.empty_table()
+    score = score_column(config.keeper)
+    if score is not None:
+        owner = pc.subtract(rows.column("key"), np.int64(part) << ROW_BITS)
+        rows = rows.append_column(score, sizes_table.column(score).take(owner))
+    order = pc.sort_indices(rows, _row_order(config.keeper))
     write_sorted(signed.signatures, rows.take(order), {"params": params, "counts": counts})
     return signed._replace(counts=counts)
 
@@ -112,20 +110,27 @@ def signature_metadata(files: DedupFiles, config: DedupConfig, part: int) -> dic
     return {
         **{name: getattr(config, name) for name in settings},
         "buckets": files.buckets,
-        "sorted_by": _ROWS_SORTED_BY,
+        # What the rows are sorted by: a file sorted otherwise, or without the score, is redone.
+        "sorted_by": ", ".join(" ".join(column) for column in _row_order(config.keeper)),
         # The part's content, not its mtime: a rewritten but identical part keeps its signatures,
         # and the signature file's bytes never depend on when the part was written.
         "source": {"bytes": source.stat().st_size, "xxh3": file_checksum(source)},
     }
 
 
-def _row_order(rows: pa.Table) -> list[tuple[str, str]]:
-    """Bucket and key, then the keeper policy's order within a key: its score columns (such as
-    "bytes") largest first, then the document key; so the candidates step can merge a bucket's
-    rows from every part in chunks and meet each key's first document first (candidates.py)."""
+def score_column(keeper: str) -> str | None:
+    """The column of a keeper policy's score, highest best, in the sizes files and signature
+    rows; None for "first", which orders by key alone."""
+    return _SCORES.get(keeper)
+
+
+def _row_order(keeper: str) -> list[tuple[str, str]]:
+    """Bucket and key, then the keeper policy's order within a key: its score largest first,
+    then the document key; so the candidates step can merge a bucket's rows from every part in
+    chunks and meet each key's first document first (candidates.py)."""
     key = [(name, "ascending") for name in ("bucket", "band", "high", "low")]
-    scores = [(name, "descending") for name in rows.column_names if name not in _BANDS.names]
-    return [*key, *scores, ("key", "ascending")]
+    score = score_column(keeper)
+    return [*key, *([(score, "descending")] if score else []), ("key", "ascending")]
 
 
 def _quality(files: DedupFiles, part: int, ids: pa.ChunkedArray) -> pa.Array:
