@@ -23,11 +23,15 @@ TOTAL = 1 << 28
 
 def quantize(probs: np.ndarray) -> np.ndarray:
     """Integer frequencies (int64) of probability rows: floor(p * (TOTAL - V)) + 1, so every
-    symbol gets at least 1 and each row sums to at most TOTAL."""
+    symbol gets at least 1 and each row sums to at most TOTAL. Rows are renormalized in float64
+    first: a float32 softmax row may sum to a little over 1, which a sure model's top symbol
+    would turn into a total over TOTAL."""
     vocab = probs.shape[-1]
     if vocab >= TOTAL // 2:
         raise ValueError(f"a vocabulary of {vocab} symbols is too large for {TOTAL} frequencies")
-    scaled = np.floor(np.clip(probs, 0.0, 1.0) * (TOTAL - vocab))
+    clipped = np.clip(probs.astype(np.float64), 0.0, 1.0)
+    sums = clipped.sum(axis=-1, keepdims=True)
+    scaled = np.floor(clipped / np.where(sums > 1.0, sums, 1.0) * (TOTAL - vocab))
     return scaled.astype(np.int64) + 1
 
 

@@ -50,6 +50,19 @@ def test_quantized_frequencies_are_positive_and_fit_the_total():
     assert (freqs.sum(axis=1) <= TOTAL).all()
 
 
+def test_a_float32_row_summing_over_one_still_fits_the_total_and_round_trips():
+    # A sure model's float32 softmax: the top symbol's probability rounds up, and the row sums
+    # to 1 + 3e-5, which unnormalized would give a total over TOTAL.
+    probs = np.full((200, 2), 3e-5, dtype=np.float32)
+    probs[:, 0] = np.float32(0.99998)
+    assert float(probs[0].astype(np.float64).sum()) > 1.0
+    freqs = quantize(probs)
+    assert (freqs.sum(axis=1) <= TOTAL).all()
+    symbols = np.arange(200) % 2
+    decoded, _ = _round_trip(probs, symbols)
+    assert decoded == symbols.tolist()
+
+
 def test_coded_size_is_within_one_percent_of_the_cross_entropy():
     rng = np.random.default_rng(3)
     probs = rng.dirichlet(np.full(1000, 0.05), size=20000)
