@@ -15,14 +15,15 @@ family measuring every document and the rows of the signals part made (`judge_fa
 `measured_rows`), and the bytes of the signals parts against those of the clean and rejected
 parts.
 
-On a 2-core machine under a load average of 15 to 21 from other work, 2 workers, new thresholds
+On a 2-core machine under a load average of 24 to 31 from other work, 2 workers, new thresholds
 of every family changing the verdicts of every part (README, "Signals and refilter", has the
-table): on the generated crawl of 55.6 MB of HTML (584 pages, 9 parts) the clean stage took 9.4
-to 12.4 s and refilter 0.22 to 1.66 s over 10 repeats, 6x to 43x, median 18x (the tasks'
-compute 10x to 50x), and 19x to 28x in one process; on 8 copies of the 831 pages of Rust's
-unstable book (`--pages ~/.rustup/toolchains/stable-*/share/doc/rust/html/unstable-book
---html-mb 164`, 6648 pages, 27 parts) 10x to 29x, and 15x in one process. A part costs refilter
-at least 30 ms whatever its size (files opened, footers read, three atomic renames, a marker).
+table): on the generated crawl of 55.6 MB of HTML (584 pages, 9 parts) the clean stage took 9.7
+to 12.9 s and refilter 0.40 to 0.64 s over 3 repeats, 20x to 28x (10x to 14x before counting
+rejections with numpy), and 18x to 42x in one process; a generated crawl of 503.1 MB (64 parts),
+cleaned once on the cluster and refiltered four times, alternating new and old thresholds, took
+558 s against 5.2 to 12.8 s, 44x to 107x. A part costs refilter a time
+of its own whatever its size (at that load: 13 ms to read its signals, 12 ms to write two files,
+4 ms of renames), which the 65 documents of the 50 MB crawl's parts do not pay back.
 Measuring every family on every document took -23 % to +50 % of the filters' time in sequence
 (the noise of this machine); the signals parts take 2.7 MB against 2.5 MB of clean and rejected
 parts on the generated crawl, 2.6 MB against 1.7 MB on the real pages.
