@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from distributed import Client, Future
 
 from corpusmill.core.storage import Location
@@ -16,11 +17,14 @@ from corpusmill.pipeline.dedup.candidates import Candidates, pair_files
 from corpusmill.pipeline.dedup.files import DedupFiles, rows_of
 from corpusmill.pipeline.dedup.keys import ROW_BITS
 from corpusmill.pipeline.dedup.lsh import Pairs, unique_pairs
-from corpusmill.pipeline.dedup.shuffle import read_range, read_table, write_sorted
+from corpusmill.pipeline.dedup.shuffle import read_range, write_sorted
 from corpusmill.pipeline.dedup.verify import jaccard
 
-# Candidate pairs verified at once: their shingle sets take about 16 bytes per shingle.
-_VERIFY_PAIRS = 4096
+# Candidate pairs whose shingle sets are read at once (4 bytes per shingle), and the most
+# shingles of their sets compared at once (`jaccard` takes about 50 bytes per shingle while it
+# sorts them): about 100 MB whatever the pages' lengths; a pair of longer pages goes alone.
+_VERIFY_PAIRS = 1024
+_VERIFY_SHINGLES = 1 << 21
 
 
 class Edges(NamedTuple):
@@ -54,7 +58,9 @@ def edges_task(
 ) -> Edges:
     """Keep partition j's exact pairs and its near pairs whose true Jaccard similarity reaches
     `threshold` (all near pairs when it is 0); write them as edges and return the counts.
-    Memory: the partition's pairs (25 bytes each) and the sets of 4,096 pairs at a time."""
+    Memory: the partition's pairs (25 bytes each), the sets of `_VERIFY_PAIRS` pairs at a time
+    (read from the shingles files' record batches that hold them) and the sorting of at most
+    `_VERIFY_SHINGLES` of their shingles."""
     rows = read_range(pair_files(candidates), j, j + 1)
     pairs = unique_pairs(
         Pairs(*(rows.column(name).to_numpy(zero_copy_only=False) for name in ("a", "b", "exact")))
@@ -62,10 +68,12 @@ def edges_task(
     similarity = np.full(len(pairs.a), np.nan, np.float32)
     near = np.flatnonzero(~pairs.exact)
     if threshold > 0:
-        sets = _SetLookup(dict(zip(files.parts, shingles, strict=True)))
+        paths = dict(zip(files.parts, shingles, strict=True))
         for start in range(0, len(near), _VERIFY_PAIRS):
             chunk = near[start : start + _VERIFY_PAIRS]
-            similarity[chunk] = jaccard(sets.get(pairs.a[chunk]), sets.get(pairs.b[chunk]))
+            similarity[chunk] = _similarity(
+                _shingle_sets(paths, pairs.a[chunk]), _shingle_sets(paths, pairs.b[chunk])
+            )
         keep = pairs.exact | (similarity >= threshold)
     else:
         keep = np.ones(len(pairs.a), bool)
@@ -90,29 +98,32 @@ def edges_task(
     return Edges(path, counts)
 
 
-class _SetLookup:
-    """Shingle sets by document key, from the memory-mapped shingles file of each key's part."""
+def _similarity(sets_a: pa.LargeListArray, sets_b: pa.LargeListArray) -> np.ndarray:
+    """`jaccard` of each pair of sets, over runs of pairs of at most `_VERIFY_SHINGLES` shingles
+    in all (a pair of more alone)."""
+    sizes = pc.list_value_length(sets_a).to_numpy(zero_copy_only=False) + pc.list_value_length(
+        sets_b
+    ).to_numpy(zero_copy_only=False)
+    similarity = np.empty(len(sizes))
+    start = 0
+    while start < len(sizes):
+        within = np.cumsum(sizes[start:]) <= _VERIFY_SHINGLES
+        stop = start + max(1, int(within.sum()))
+        similarity[start:stop] = jaccard(
+            sets_a.slice(start, stop - start), sets_b.slice(start, stop - start)
+        )
+        start = stop
+    return similarity
 
-    def __init__(self, paths: Mapping[int, Location]) -> None:
-        self._paths = paths
-        self._files: dict[int, tuple[np.ndarray, pa.Array]] = {}
 
-    def get(self, keys: np.ndarray) -> pa.LargeListArray:
-        """The sets of `keys`, in their order."""
-        distinct, index = np.unique(keys, return_inverse=True)
-        found = []
-        for part in np.unique(distinct >> ROW_BITS).tolist():
-            known, sets = self._file(part)
-            wanted = distinct[(distinct >> ROW_BITS) == part]
-            found.append(sets.take(rows_of(known, wanted, self._paths[part])))
-        return pa.concat_arrays(found).take(index)
-
-    def _file(self, part: int) -> tuple[np.ndarray, pa.Array]:
-        if part not in self._files:
-            table = read_table(self._paths[part])
-            sets = table.column("shingles")
-            self._files[part] = (
-                table.column("key").to_numpy(),
-                sets.combine_chunks() if sets.num_chunks != 1 else sets.chunk(0),
-            )
-        return self._files[part]
+def _shingle_sets(paths: Mapping[int, Location], keys: np.ndarray) -> pa.LargeListArray:
+    """The shingle sets of `keys`, in their order, copied from the record batches of each part's
+    shingles file that hold them, so no file stays mapped or read once they are compared."""
+    distinct, index = np.unique(keys, return_inverse=True)
+    found = []
+    for part in np.unique(distinct >> ROW_BITS).tolist():
+        wanted = distinct[(distinct >> ROW_BITS) == part]
+        rows = read_range([paths[part]], int(wanted[0]), int(wanted[-1]) + 1)
+        known = rows.column("key").to_numpy()
+        found.extend(rows.column("shingles").take(rows_of(known, wanted, paths[part])).chunks)
+    return pa.concat_arrays(found).take(index)
