@@ -342,8 +342,12 @@ def test_a_running_run_refuses_a_second_and_ctrl_c_ends_it_quietly_for_a_rerun(
     argv = [corpusmill, "run", tmp_path / "held.toml", tmp_path / "in", "--out", out]
     argv += ["--workers", "1"]
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    # As from a terminal, the run starts with Ctrl-C's default action, even when this test runs
+    # where SIGINT is ignored (a background job of a script), which the run would inherit.
+    as_from_a_terminal = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    as_from_a_terminal += "os.execv(sys.argv[1], sys.argv[1:])"
     process = subprocess.Popen(
-        argv,
+        [sys.executable, "-c", as_from_a_terminal, *argv],
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
