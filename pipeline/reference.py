@@ -11,10 +11,11 @@ the reference files it was trained on: same reference, same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import pyarrow.compute as pc
 
 from corpusmill.core.atomic import atomic_path
 from corpusmill.core.checks import ConfigValueError
+from corpusmill.core.errors import StageError
 from corpusmill.core.storage import Location, open_input
 from corpusmill.pipeline.ngram import KneserNey
 from corpusmill.pipeline.normalize import normalize_text
@@ -135,7 +137,7 @@ def save_model(model: KneserNey, path: Location, record: list[dict[str, Any]]) -
 
 def load_model(path: Location) -> KneserNey:
     """The model save_model wrote to `path`."""
-    with pa.ipc.open_file(open_input(path)) as reader:
+    with _model_file(path) as reader:
         table = reader.read_all()
     metadata = table.schema.metadata
     return KneserNey.from_counts(
@@ -169,5 +171,19 @@ def _files_record(files: Sequence[InputFile]) -> list[dict[str, Any]]:
 
 def _metadata(path: Location) -> dict[bytes, bytes]:
     """The schema metadata of the model file at `path`."""
-    with pa.ipc.open_file(open_input(path)) as reader:
+    with _model_file(path) as reader:
         return reader.schema.metadata
+
+
+@contextlib.contextmanager
+def _model_file(path: Location) -> Iterator[pa.ipc.RecordBatchFileReader]:
+    """A reader of the model file at `path`; StageError naming it if it is damaged: damaged
+    data, which deleting the file (or --force) has the next run train again."""
+    try:
+        with pa.ipc.open_file(open_input(path)) as reader:
+            yield reader
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise StageError(
+            f"{path} is damaged ({exc}); delete it, and the next run trains the reference "
+            "model again"
+        ) from None

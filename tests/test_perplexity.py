@@ -18,7 +18,7 @@ import pytest
 import zstandard
 
 from corpusmill.cli.main import main
-from corpusmill.core.errors import ConfigError
+from corpusmill.core.errors import ConfigError, StageError
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline import run as run_module
 from corpusmill.pipeline.clean import run_clean
@@ -120,6 +120,14 @@ def test_a_documents_bits_are_its_bytes_probabilities_under_the_model(model, tmp
     assert scores(model, ["Assignment binds"])[0] == scores(model, texts[:1], limit=16)[0]
     save_model(model, tmp_path / "model.arrow", [])
     assert np.array_equal(scores(load_model(tmp_path / "model.arrow"), texts), got)
+
+
+def test_a_damaged_model_file_is_named_as_damaged_data(model, tmp_path):
+    path = tmp_path / "model.arrow"
+    save_model(model, path, [])
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(StageError, match=rf"{path} is damaged .*delete it"):
+        load_model(path)
 
 
 @pytest.mark.parametrize(
