@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import posixpath
-import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import fsspec
 import pyarrow.parquet as pq
 import zstandard
 from fsspec.implementations.local import LocalFileSystem
+from zlib_ng import zlib_ng
 
 from corpusmill.core.checks import POSITIVE, Checked
 from corpusmill.core.errors import UserError
@@ -389,10 +389,10 @@ def _decompress_head(head: bytes, compression: str) -> bytes:
     """As much of the start of a file's content as its first bytes decompress to."""
     try:
         if compression == "gzip":
-            return zlib.decompressobj(31).decompress(head, _HEAD_BYTES)
+            return zlib_ng.decompressobj(31).decompress(head, _HEAD_BYTES)
         if compression == "zstd":
             return zstandard.ZstdDecompressor().decompressobj().decompress(head)[:_HEAD_BYTES]
-    except (zlib.error, zstandard.ZstdError):
+    except (zlib_ng.error, zstandard.ZstdError):
         return b""
     return head
 

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import math
 import re
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from fastwarc.warc import WarcRecord
+from zlib_ng import zlib_ng
 
 from corpusmill.pipeline.extract import (
     decode_counting,
@@ -143,10 +143,10 @@ def gzip_warc_per_record(handle: BinaryIO) -> bool:
 def _one_record_member(data: bytes) -> bool | None:
     """Whether the gzip member `data` starts with holds one WARC record and nothing else; None if
     it is damaged or holds no WARC record, False if it does not end within `data`."""
-    decompressor = zlib.decompressobj(31)
+    decompressor = zlib_ng.decompressobj(31)
     try:
         member = decompressor.decompress(data, _MAX_MEMBER)
-    except zlib.error:
+    except zlib_ng.error:
         return None
     header = _parse_header(member[:_MAX_HEADER])
     if header is None:
@@ -435,8 +435,8 @@ def _header_at(reader: ByteReader) -> bool:
 def _member_at(raw: ByteReader) -> bool:
     """True if a gzip member whose content starts with "WARC/" starts at the reader's position."""
     try:
-        return zlib.decompressobj(31).decompress(raw.peek(_PROBE), 16).startswith(b"WARC/")
-    except zlib.error:
+        return zlib_ng.decompressobj(31).decompress(raw.peek(_PROBE), 16).startswith(b"WARC/")
+    except zlib_ng.error:
         return False
 
 
