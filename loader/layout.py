@@ -31,9 +31,12 @@ DEDUP_STEPS = {
     "keys": "bucket",
     "shingles": "part",
     "edges": "partition",
+    "members": "partition",
+    "firsts": "partition",
     "components": "partition",
     "clusters": "part",
     "roots": "part",
+    "counts": "part",
     "removed": "part",
 }
 _DONE = "_done"
