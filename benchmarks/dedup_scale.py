@@ -68,6 +68,7 @@ _STEP_OF = {
     "shingles_task": "shingles",
     "edges_task": "edges",
     "clusters_task": "clusters",
+    "histogram_task": "clusters",
     "kept_ids_task": "removed",
     "write_removed": "removed",
 }
@@ -378,8 +379,8 @@ def print_summary(results: list[dict[str, Any]], workers: int, config: DedupConf
     """One line per run: time, memory, largest bucket, pairs, edges, correctness."""
     print(
         "\n| documents | largest family | stage s | docs/s per core | peak RSS per worker (idle) "
-        "| candidates step peak RSS | largest bucket rows (mean) | buckets, chunks | candidate "
-        "pairs | edges | components | removed exact + near | correct |"
+        "| candidates, labels steps peak RSS | largest bucket rows (mean) | buckets, chunks "
+        "| candidate pairs | edges | components | removed exact + near | correct |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
@@ -389,7 +390,7 @@ def print_summary(results: list[dict[str, Any]], workers: int, config: DedupConf
         print(
             f"| {r['docs']:,} | {_family(r)} | {r['seconds']:.1f} | "
             f"{r['docs'] / r['seconds'] / workers:,.0f} | {peaks} MB ({idle}) | "
-            f"{r['steps']['candidates']['rss']} MB | "
+            f"{r['steps']['candidates']['rss']}, {r['steps']['labels']['rss']} MB | "
             f"{r['largest_bucket']:,} ({r['mean_bucket']:,.0f}) | {r['buckets']}, {r['chunks']} | "
             f"{pairs['exact'] + pairs['candidates']:,} | {pairs['edges']:,} | "
             f"{_components(r['components'])} | {r['removed']['exact']['docs']:,} + "

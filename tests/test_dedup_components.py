@@ -19,6 +19,7 @@ from corpusmill.pipeline.dedup.components import (
     keepers,
     local_components,
 )
+from corpusmill.pipeline.dedup.copies import graph_edges, member_rows
 from corpusmill.pipeline.dedup.keys import ROW_BITS
 from corpusmill.pipeline.dedup.lsh import Pairs, candidate_pairs, unique_pairs
 from corpusmill.pipeline.dedup.shuffle import write_sorted
@@ -256,3 +257,59 @@ def test_part_scores_read_each_keys_row_from_its_parts_file_and_name_a_missing_k
         lengths(np.array([1, (2 << ROW_BITS) | 3]))
     with pytest.raises(KeyError, match=f"key {1 << ROW_BITS}"):
         lengths(np.array([1 << ROW_BITS]))
+
+
+def copied_texts_edges(scores: np.ndarray | None) -> tuple[Pairs, np.ndarray]:
+    """The edges of 3,000 documents of 300 texts (one text in 3 of them, so families of 1 to
+    ~1,000 exact copies), paired as the candidates step pairs them: a star per key, 8 bands whose
+    keys a text shares with the texts of its group of 5 one time in 2, and the text hash; near
+    pairs verified by a made-up similarity of their texts, as copies' shingles are their
+    first's. Returns the edges and each document's text."""
+    rng = np.random.default_rng(11)
+    docs, texts, bands = 3000, 300, 8
+    text = np.where(rng.random(docs) < 1 / 3, 0, rng.integers(0, texts, docs))
+    shared = rng.random((texts, bands)) < 0.5
+    band_keys = np.where(shared, np.arange(texts)[:, None] // 5, texts + np.arange(texts)[:, None])
+    keys = np.repeat(np.arange(docs), bands + 1)
+    band = np.tile(np.arange(bands + 1), docs)
+    value = np.column_stack([band_keys[text], text]).ravel()
+    found = unique_pairs(
+        candidate_pairs(
+            band, value, np.zeros(len(keys)), keys, bands, None if scores is None else scores[keys]
+        )
+    )
+    alike = (text[found.a] * 7 + text[found.b] * 13) % 3 != 0
+    keep = found.exact | alike
+    return Pairs(found.a[keep], found.b[keep], found.exact[keep]), text
+
+
+@pytest.mark.parametrize("twins", [True, False])
+@pytest.mark.parametrize("scored", [False, True])
+def test_exact_copies_left_out_of_the_graph_are_kept_as_their_first_is(twins, scored):
+    scores = np.random.default_rng(2).integers(0, 4, 3000).astype(np.float64) if scored else None
+    score = None if scores is None else (lambda keys: scores[keys])
+    edges, text = copied_texts_edges(scores)
+    whole = kept_as(edges.a, edges.b, score, twins)
+    members, firsts = member_rows(edges, score, collapse=True)
+    copies = members.filter(members.column("copy"))
+    copy, first = (copies.column(name).to_numpy() for name in ("key", "centre"))
+    graph = graph_edges(members)
+    collapsed = kept_as(graph[:, 0], graph[:, 1], score, twins)
+    # A copy is a later document of its first's text, and the graph holds no copy.
+    assert np.array_equal(text[copy], text[first]) and len(copy) > 1500
+    assert not set(copy.tolist()) & set(graph.ravel().tolist())
+    assert len(graph) < len(edges.a) / 4
+    # The graph's documents are kept as in the whole graph; a copy as its first is.
+    assert {k: whole[k] for k in collapsed} == collapsed
+    assert [whole[c] for c in copy.tolist()] == [whole[f] for f in first.tolist()]
+    assert set(whole) == set(collapsed) | set(copy.tolist()) | set(firsts.column("key").to_pylist())
+    assert set(firsts.column("key").to_pylist()) == set(first.tolist())
+
+
+def test_without_collapse_every_edge_stays_in_the_graph_by_its_member_end():
+    edges, _ = copied_texts_edges(None)
+    members, firsts = member_rows(edges, None, collapse=False)
+    graph = graph_edges(members)
+    assert firsts.num_rows == 0
+    pairs = zip(edges.a.tolist(), edges.b.tolist(), strict=True)
+    assert sorted(map(tuple, graph.tolist())) == sorted(pairs)

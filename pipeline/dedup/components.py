@@ -23,9 +23,11 @@ import pyarrow as pa
 from distributed import Client, Future
 
 from corpusmill.core.storage import Location, remove
+from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.hashing import fmix64
 from corpusmill.pipeline.dedup.keys import split_keys
 from corpusmill.pipeline.dedup.shuffle import partition_of, read_range, read_table, write_sorted
+from corpusmill.pipeline.dedup.signatures import score_column
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,14 @@ class PartScores:
                 raise KeyError(f"no score for document key {int(keys[beyond[0]])} in {path}")
             values[which] = column[rows[which]]
         return values
+
+
+def part_scores(files: DedupFiles, keeper: str) -> PartScores | None:
+    """The score of a keeper policy, read from the parts' sizes files; None for "first"."""
+    column = score_column(keeper)
+    if column is None:
+        return None
+    return PartScores({part: files.file("sizes", part) for part in files.parts}, column)
 
 
 def distributed_components(

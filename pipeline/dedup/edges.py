@@ -1,10 +1,12 @@
 """Dedup step 4, a task per partition of pairs: each candidate pair once, exact pairs kept and
 near pairs kept when their true Jaccard similarity reaches the threshold (all of them when it is
-0) -> edges/partition-N.arrow, the edges of the duplicate graph."""
+0) -> edges/partition-N.arrow, the edges of the duplicate graph; the same edges by their member
+end, with exact copies marked, -> members/partition-N.arrow, and the copies' firsts ->
+firsts/partition-N.arrow (copies.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -14,6 +16,7 @@ from distributed import Client, Future
 
 from corpusmill.core.storage import Location
 from corpusmill.pipeline.dedup.candidates import Candidates, pair_files
+from corpusmill.pipeline.dedup.copies import member_rows
 from corpusmill.pipeline.dedup.files import DedupFiles, rows_of
 from corpusmill.pipeline.dedup.keys import ROW_BITS
 from corpusmill.pipeline.dedup.lsh import Pairs, unique_pairs
@@ -28,9 +31,12 @@ _VERIFY_SHINGLES = 1 << 21
 
 
 class Edges(NamedTuple):
-    """A partition's edge file and its counts of exact, candidate, verified and kept pairs."""
+    """A partition's edge, members and firsts files and its counts of exact, candidate, verified
+    and kept pairs."""
 
     path: Location
+    members: Location
+    firsts: Location
     counts: dict[str, int]
 
 
@@ -40,11 +46,16 @@ def submit_edges(
     threshold: float,
     candidates: Sequence[Future],
     shingles: Sequence[Future],
+    score: Callable[[np.ndarray], np.ndarray] | None = None,
+    collapse: bool = True,
 ) -> list[Future]:
     """A future of each partition's Edges, from every bucket's Candidates and, when `threshold`
-    is above 0, every clean part's shingles file."""
+    is above 0, every clean part's shingles file; `score` and `collapse` as `edges_task` takes
+    them."""
     return [
-        client.submit(edges_task, j, candidates, shingles, files, threshold, pure=False)
+        client.submit(
+            edges_task, j, candidates, shingles, files, threshold, score, collapse, pure=False
+        )
         for j in range(files.buckets)
     ]
 
@@ -55,9 +66,13 @@ def edges_task(
     shingles: Sequence[Location],
     files: DedupFiles,
     threshold: float,
+    score: Callable[[np.ndarray], np.ndarray] | None = None,
+    collapse: bool = True,
 ) -> Edges:
     """Keep partition j's exact pairs and its near pairs whose true Jaccard similarity reaches
-    `threshold` (all near pairs when it is 0); write them as edges and return the counts.
+    `threshold` (all near pairs when it is 0); write them as edges, and by their member end in
+    the order of the keeper policy's `score` with exact pairs marked as copies when `collapse`
+    (copies.py); return the counts.
     Memory: the partition's pairs (25 bytes each), the sets of `_VERIFY_PAIRS` pairs at a time
     (read from the shingles files' record batches that hold them) and the sorting of at most
     `_VERIFY_SHINGLES` of their shingles."""
@@ -77,9 +92,9 @@ def edges_task(
         keep = pairs.exact | (similarity >= threshold)
     else:
         keep = np.ones(len(pairs.a), bool)
-    path = files.file("edges", j)
+    written = Edges(files.file("edges", j), files.file("members", j), files.file("firsts", j), {})
     write_sorted(
-        path,
+        written.path,
         pa.table(
             {
                 "a": pairs.a[keep],
@@ -89,13 +104,18 @@ def edges_task(
             }
         ),
     )
+    members, firsts = member_rows(
+        Pairs(pairs.a[keep], pairs.b[keep], pairs.exact[keep]), score, collapse
+    )
+    write_sorted(written.members, members)
+    write_sorted(written.firsts, firsts)
     counts = {
         "exact": int(pairs.exact.sum()),
         "candidates": len(near),
         "verified": int(keep.sum() - pairs.exact.sum()),
         "edges": int(keep.sum()),
     }
-    return Edges(path, counts)
+    return written._replace(counts=counts)
 
 
 def _similarity(sets_a: pa.LargeListArray, sets_b: pa.LargeListArray) -> np.ndarray:

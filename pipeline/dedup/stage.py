@@ -8,9 +8,12 @@ only integer columns travel, never text):
 2. `candidates`: pairs of documents sharing a key, and the keys they touch, per bucket (in
    chunks of bounded rows when many documents share its keys).
 3. `shingles`: the shingle sets of the documents in near pairs, when verifying.
-4. `edges`: the pairs verified by their true Jaccard similarity, per partition of pairs.
-5. `labels`: the document each one is kept as or removed for, on one worker or distributed.
-6. `clusters`: each part's removed documents with kinds and clusters, and its kept documents.
+4. `edges`: the pairs verified by their true Jaccard similarity, per partition of pairs; the
+   same edges by their member end, exact copies marked (`copies`).
+5. `labels`: the document each one of the graph is kept as or removed for, on one worker or
+   distributed; the graph leaves out exact copies.
+6. `clusters`: each part's removed documents with kinds and clusters, and its kept documents,
+   each exact copy given its first's label; the histogram of cluster sizes.
 7. `removed`: each removed document's kept id, per part, then removed.parquet; _done.json last.
 
 A document is known by its key, (clean part number << 32) | row in the part (dedup/keys.py),
@@ -18,7 +21,10 @@ which follows input order, so "smallest key" is "first in input order" whatever 
 and worker count; the keeper policy orders documents by a score first (the longest text), ties by
 key. Exact edges go into the same graph as near ones, so a document is removed for one kept
 document only (its cluster); its `kind` is "exact" when an earlier document has the same
-normalized text (or URL), "near" otherwise.
+normalized text (or URL), "near" otherwise. A page copied G times would be a star of G edges
+around its first, all in one task of the labels step; so, unless URLs are compared, each copy
+is left out of the graph with its edges and takes its first's label after it (`copies.py`): the
+labels step's memory does not grow with G, and the result is the same.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from corpusmill.core.storage import Location, file_sizes, open_input, remove
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import gather
 from corpusmill.pipeline.dedup.candidates import submit_candidates
-from corpusmill.pipeline.dedup.clusters import submit_clusters
+from corpusmill.pipeline.dedup.clusters import submit_clusters, submit_histogram
+from corpusmill.pipeline.dedup.components import part_scores
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.edges import submit_edges
 from corpusmill.pipeline.dedup.files import DedupFiles
@@ -57,9 +64,12 @@ _RERUN_STEPS = (
     "keys",
     "shingles",
     "edges",
+    "members",
+    "firsts",
     "components",
     "clusters",
     "roots",
+    "counts",
     "removed",
     EXCHANGE,
 )
@@ -88,23 +98,26 @@ def run_dedup(out: Location, config: DedupConfig, client: Client) -> dict[str, A
     candidates = submit_candidates(client, files, config, signed)
     shingles = submit_shingles(client, files, config, candidates) if verify else []
     threshold = config.verify_threshold if verify else 0.0
-    edges = submit_edges(client, files, threshold, candidates, shingles)
+    score = part_scores(files, config.keeper)
+    # With URLs compared, a copy can have a URL twin its first lacks: no copy is collapsed.
+    collapse = not config.exact_url
+    edges = submit_edges(client, files, threshold, candidates, shingles, score, collapse)
     sizes, pairs = _gather(client, "finding candidate pairs", [signed, edges])
-    labelled, components = submit_labels(
-        client, files, config, pairs, [part.sizes for part in sizes]
-    )
+    labelled, components = submit_labels(client, files, config, pairs, score)
     (labels,) = _gather(client, "finding connected components", [labelled])
     remove(run.dedup / EXCHANGE)  # the distributed steps' files, read by now
-    paths = [found.path for found in labels]
-    clustered = submit_clusters(client, files, signed, candidates, paths)
+    clustered = submit_clusters(client, files, signed, candidates, pairs, labels)
     written = submit_removed(client, files, clustered)
-    removed, _ = _gather(client, "writing the removed documents", [clustered, [written]])
+    histograms = submit_histogram(client, files, clustered)
+    removed, _, histograms = _gather(
+        client, "writing the removed documents", [clustered, [written], histograms]
+    )
 
     stats = _stats(
         [part.counts for part in sizes],
         [found.counts for found in pairs],
         [part.removed for part in removed],
-        _add([found.histogram for found in labels]),
+        _add(histograms),
     )
     stats.update(
         parts=len(parts),
@@ -173,7 +186,7 @@ def _stats(
         },
         "kept": {f: docs_in.get(f, 0) - gone.get(f, 0) for f in ("docs", "bytes")},
         "clusters": sum(histogram.values()),
-        "cluster_sizes": dict(histogram),
+        "cluster_sizes": dict(sorted(histogram.items(), key=lambda b: int(b[0].split("-")[0]))),
         "pairs": _add(pairs),
     }
 
