@@ -180,19 +180,12 @@ def _bare(texts: pa.Array) -> pa.Array:
 def _words_between_spaces(bare: pa.Array) -> pa.LargeListArray:
     """The ASCII-whitespace-separated tokens of each string, one list per string."""
     bare = pc.ascii_trim_whitespace(bare)
-    tokens = pc.ascii_split_whitespace(bare)
+    # An empty string splits into one empty token, a null one into none: empty strings are made
+    # null before splitting, cheaper than removing their tokens from all the words after.
+    empty = pc.equal(pc.binary_length(bare), 0)
+    tokens = pc.ascii_split_whitespace(pc.if_else(empty, pa.scalar(None, bare.type), bare))
     offsets = tokens.offsets.to_numpy().astype(np.int64)
-    words = pc.list_flatten(tokens)
-    # A string left empty still splits into one empty token.
-    wordless = np.flatnonzero(pc.equal(pc.binary_length(bare), 0).to_numpy(zero_copy_only=False))
-    if len(wordless):
-        keep = np.ones(len(words), bool)
-        keep[offsets[wordless]] = False
-        words = words.filter(keep)
-        counts = np.diff(offsets)
-        counts[wordless] = 0
-        offsets = np.concatenate([[0], np.cumsum(counts)])
-    return pa.LargeListArray.from_arrays(pa.array(offsets), words)
+    return pa.LargeListArray.from_arrays(pa.array(offsets), pc.list_flatten(tokens))
 
 
 def _matches(strings: pa.Array, pattern: str) -> np.ndarray:
