@@ -430,11 +430,14 @@ def sentence_counts(texts: pa.Array) -> np.ndarray:
     """The number of sentences of each text: the runs of sentence-ending marks of any script that
     end a sentence (SENTENCE_STOPS, and LATIN_SENTENCE_STOPS before a space or the text's end,
     not after a section number, an initial or an abbreviation)."""
-    bare = texts
+    bare = pc.replace_substring_regex(texts, _NOT_A_SENTENCE_END, r"\1")
     # Twice: a match takes the letter before an initial, so the next initial of a run of them
-    # ("R. R.") is found only once that one's period is gone.
-    for _ in range(2):
-        bare = pc.replace_substring_regex(bare, _NOT_A_SENTENCE_END, r"\1")
+    # ("R. R.") is found only once that one's period is gone. Only in the texts the first pass
+    # shortened: it left the others as they were, and so would the second.
+    again = to_bool(pc.not_equal(pc.binary_length(bare), pc.binary_length(texts)))
+    if again.any():
+        twice = pc.replace_substring_regex(bare.filter(again), _NOT_A_SENTENCE_END, r"\1")
+        bare = pc.replace_with_mask(bare, pa.array(again), twice)
     return pc.count_substring_regex(bare, _SENTENCE_END).to_numpy(zero_copy_only=False)
 
 
