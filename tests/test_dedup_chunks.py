@@ -12,10 +12,20 @@ import pyarrow.compute as pc
 import pytest
 
 from corpusmill.core.errors import StageError
-from corpusmill.pipeline.dedup.candidates import bucket_chunks
+from corpusmill.loader.layout import RunLayout
+from corpusmill.pipeline.dedup.candidates import bucket_chunks, candidates_task, chunk_rows
+from corpusmill.pipeline.dedup.config import DedupConfig
+from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.keys import ROW_BITS
 from corpusmill.pipeline.dedup.lsh import Pairs, candidate_pairs, unique_pairs
-from corpusmill.pipeline.dedup.shuffle import range_rows, read_range, read_range_rows, write_sorted
+from corpusmill.pipeline.dedup.shuffle import (
+    range_rows,
+    read_range,
+    read_range_rows,
+    read_table,
+    write_sorted,
+)
+from corpusmill.pipeline.dedup.signatures import Signed
 
 BANDS = 4
 COPIES = 3000
@@ -70,6 +80,11 @@ def pairs_of(columns: dict[str, np.ndarray], score: str = "score") -> Pairs:
     )
 
 
+def stored_pairs(path: Path) -> Pairs:
+    table = read_table(path)
+    return Pairs(*(table.column(name).to_numpy() for name in ("a", "b", "exact")))
+
+
 def merged(pieces: list[Pairs]) -> Pairs:
     return unique_pairs(Pairs(*(np.concatenate(column) for column in zip(*pieces, strict=True))))
 
@@ -89,6 +104,34 @@ def test_a_swollen_bucket_in_chunks_gives_the_pairs_of_the_whole_bucket(tmp_path
         found = merged([pairs_of(chunk) for chunk in chunks])
         for column, want in zip(found, expected, strict=True):
             assert np.array_equal(column, want)
+
+
+def test_every_bucket_is_paired_in_chunks_of_at_most_pair_rows_with_the_same_pairs(tmp_path):
+    paths = signature_files(tmp_path)
+    signed = [Signed(path, path, {}) for path in paths]
+    runs = {}
+    for limit in (10**9, 1000):
+        files = DedupFiles(RunLayout(tmp_path / str(limit)), (0, 1, 2), 3)
+        config = DedupConfig(bands=BANDS, pair_rows=limit)
+        runs[limit] = [candidates_task(j, signed, files, config) for j in range(3)]
+    for j, (whole, chunked) in enumerate(zip(runs[10**9], runs[1000], strict=True)):
+        rows = read_range(paths, j, j + 1).num_rows
+        # Buckets hold 12,969 to 16,093 rows; every chunk after the first is led by a row
+        # carried over.
+        assert len(whole.pairs) == 1 and len(chunked.pairs) >= rows // 1001
+        # A pair sharing keys of two bands may come from two chunks; the edges step takes
+        # each pair once.
+        expected, pairs = (
+            merged([stored_pairs(path) for path in found.pairs]) for found in (whole, chunked)
+        )
+        for column, want in zip(pairs, expected, strict=True):
+            assert np.array_equal(column, want)
+
+
+def test_the_most_rows_paired_at_once_is_pair_rows_or_a_bucket_and_a_quarter():
+    assert chunk_rows(DedupConfig()) == 500_000
+    assert chunk_rows(DedupConfig(pair_rows=10**7)) == 5_000_000
+    assert chunk_rows(DedupConfig(bucket_rows=400)) == 500
 
 
 def test_a_page_copied_in_every_part_is_a_star_from_its_first_copy(tmp_path):

@@ -70,10 +70,11 @@ def key_files(candidates: Sequence[Candidates]) -> list[Location]:
 
 
 def chunk_rows(config: DedupConfig) -> int:
-    """The most rows a candidates task pairs at once: buckets are hash partitions whose sizes
-    spread by about the square root of `bucket_rows` around it, so only a bucket swollen by the
-    many rows of a few keys is paired in more than one chunk."""
-    return config.bucket_rows + config.bucket_rows // 4
+    """The most rows a candidates task pairs at once: `pair_rows`, and no more than 1.25 x
+    `bucket_rows` (buckets are hash partitions whose sizes spread by about the square root of
+    `bucket_rows` around it, so that only a bucket swollen by the many rows of a few keys is
+    paired in more than one chunk of that many)."""
+    return min(config.pair_rows, config.bucket_rows + config.bucket_rows // 4)
 
 
 def candidates_task(

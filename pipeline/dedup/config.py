@@ -90,7 +90,16 @@ class DedupConfig(Checked):
     bucket_rows: int = field(
         default=4_000_000,
         metadata={
-            "help": "band-key rows per shuffle partition; a task holds ~165 bytes per row",
+            "help": "band-key rows per shuffle partition (a bucket of the candidates step, a "
+            "partition of pairs of the edges step)",
+            "checks": (POSITIVE,),
+        },
+    )
+    pair_rows: int = field(
+        default=500_000,
+        metadata={
+            "help": "most band-key rows the candidates step pairs at once (~165 bytes each); a "
+            "larger bucket is paired in chunks of this many, merged from every part",
             "checks": (POSITIVE,),
         },
     )

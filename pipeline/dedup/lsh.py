@@ -36,8 +36,8 @@ def candidate_pairs(
     above hold exact hashes, so their pairs are exact.
     Memory: about 70 bytes per row (the sort order and group marks).
     """
-    rank = np.zeros(len(key)) if score is None else -np.asarray(score, np.float64)
-    order = np.lexsort((key, rank, low, high, band))
+    rank = () if score is None else (-np.asarray(score, np.float64),)
+    order = np.lexsort((key, *rank, low, high, band))
     band, high, low, key = band[order], high[order], low[order], key[order]
     starts = np.ones(len(key), bool)
     starts[1:] = (band[1:] != band[:-1]) | (high[1:] != high[:-1]) | (low[1:] != low[:-1])
