@@ -4,7 +4,9 @@ Each scale is a crawl of `--html-mb` times the scale MB of HTML (`benchmarks/cra
 default 50 MB is about 5 GB of HTML in 1.25 GB of WARC files, and about as much disk again for the
 run's output), measured as `benchmarks/run.py` measures a run: a fresh local cluster of
 `--workers` processes, each stage's span with the CPU seconds of the client and every worker,
-the load average, and the high-water mark of every process. Every scale has the same
+the load average, and the high-water mark of every process. Each scale runs in a process of its
+own, so that the client's peak is that run's, not that of the crawls generated, the tokenizer
+trained and the smaller scales run before it in one process. Every scale has the same
 `read.split_bytes` (the 1x crawl's stored bytes over 4 tasks per worker), so a bigger crawl has
 more tasks of the same size, not bigger ones, and encodes with one tokenizer trained once on the
 1x crawl's deduplicated documents (and cached), so that every stage does the same work per byte.
@@ -24,10 +26,12 @@ import argparse
 import json
 import logging
 import math
+import multiprocessing
 import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from crawl import DEFAULT_ROOT, Crawl, build_crawl
@@ -59,8 +63,7 @@ def main() -> None:
         "--root", type=Path, default=DEFAULT_ROOT, help="cache folder of crawls and outputs"
     )
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("benchmarks").setLevel(logging.INFO)
+    configure_logging()
 
     scales = sorted(set(args.scales) | {1})
     crawls = [build_crawl(args.html_mb * scale, args.root) for scale in scales]
@@ -76,7 +79,7 @@ def main() -> None:
             read=read,
             tokenizer=TokenizerConfig(path=str(tokenizer)),
         )
-        run = measure_run(crawl, config)
+        run = measure_apart(crawl, config)
         runs.append(run)
         # Each scale's figures as soon as it has run, so a long run stopped early keeps them.
         print(f"\n{scale}x: {describe(run)}")
@@ -93,6 +96,19 @@ def main() -> None:
     print_table("largest worker RSS, MB", scales, runs, lambda run: dict(run.stage_worker_mb))
     print()
     print_table("peak RSS, MB", scales, runs, lambda run: dict(run.peak_mb))
+
+
+def configure_logging() -> None:
+    """The benchmark's progress lines, and only warnings of the pipeline."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("benchmarks").setLevel(logging.INFO)
+
+
+def measure_apart(crawl: Crawl, config: RunConfig) -> Measured:
+    """`measure_run` in a fresh process, whose memory holds nothing but the run."""
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn, initializer=configure_logging) as pool:
+        return pool.submit(measure_run, crawl, config).result()
 
 
 def bench_tokenizer(crawl: Crawl, read: ReadConfig, workers: int, root: Path) -> Path:
