@@ -539,6 +539,14 @@ def test_c4_drops_boilerplate_lines_and_keeps_paragraph_breaks():
     ]
 
 
+def test_c4_leaves_one_blank_line_between_paragraphs_and_none_at_the_ends():
+    # The one-word lines go, leaving runs of blank lines, and blank lines at both ends.
+    page = f"\n\nMenu\n\n{SENTENCES[0]}\n\nShort\n\n{SENTENCES[1]}\n\n\n\n{SENTENCES[2]}\nEnd\n\n"
+    expected = f"{SENTENCES[0]}\n\n{SENTENCES[1]}\n\n{SENTENCES[2]}"
+    texts = c4_texts(C4Config(min_sentences=0), page, "Home\n\n\nNext", "\n")
+    assert texts == [expected, "", ""]
+
+
 def test_c4_terminal_punctuation_rule_when_on_keeps_cjk_and_quotes_and_drops_ellipses():
     kept_lines = [*SENTENCES, "今天下雨了，我们在家里看书。", 'He said "the road is closed."']
     page = "\n".join([*kept_lines, "A heading without a full stop", "And more to come..."])

@@ -188,12 +188,21 @@ def _line_mentions(lines: pa.Array, rows: np.ndarray, texts: pa.Array, pattern: 
 
 
 def _join_lines(lines: pa.Array, parents: np.ndarray, num_rows: int) -> pa.Array:
-    """Join each row's lines with newlines, leaving at most one blank line between paragraphs."""
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(parents, minlength=num_rows))])
-    line_lists = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), lines)
-    joined = pc.binary_join(line_lists, pa.scalar("\n", lines.type))
-    collapsed = pc.replace_substring_regex(joined, r"\n\n\n+", "\n\n")
-    return pc.utf8_trim(collapsed, "\n")
+    """Join each row's lines (in row order) with newlines, leaving at most one blank line between
+    paragraphs and none at either end: of a run of empty lines, only the first stays, and only
+    between two non-empty lines of its row."""
+    empty = to_bool(pc.equal(pc.binary_length(lines), 0))
+    index = np.arange(len(lines))
+    after_text = np.zeros(len(lines), bool)
+    after_text[1:] = ~empty[:-1] & (parents[1:] == parents[:-1])
+    last_text = np.full(num_rows, -1)
+    np.maximum.at(last_text, parents[~empty], index[~empty])
+    stays = ~empty | (after_text & (index < last_text[parents]))
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(parents[stays], minlength=num_rows))])
+    line_lists = pa.LargeListArray.from_arrays(
+        pa.array(offsets, pa.int64()), lines.filter(pa.array(stays))
+    )
+    return pc.binary_join(line_lists, pa.scalar("\n", lines.type))
 
 
 def _edited_splits(edited: pa.Array, kept_line_word_counts: np.ndarray) -> Splits:
