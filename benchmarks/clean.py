@@ -18,7 +18,11 @@ a folder of saved real pages. Rows:
 - datatrove's equivalent: WarcReader, Trafilatura, GopherRepetitionFilter, GopherQualityFilter on a
   LocalPipelineExecutor with as many workers and tasks, when datatrove is installed.
 
-MB/s are of HTML pages and per core: a row's HTML MB / seconds / processes. Best of 2 runs on a
+MB/s are of HTML pages and per core: a row's HTML MB / seconds / processes. MB/CPU-s are HTML MB
+per CPU-second of the processes doing the work: this one for the single-process rows; the client
+and the workers from the stage's start to its end for the stage (from /proc); this process and its
+descendants for the wall-clock row and datatrove. On a machine shared with other work, compare CPU
+seconds rather than wall seconds, and rows of one run. Best of 2 runs on a
 2-core machine, on the generated 111.6 MB crawl (`--html-mb 100`, 1168 pages) and on 8 copies of
 the 106 real pages of more than 10 KB in trafilatura 0.9.0's source archive (`--pages`, see
 benchmarks/crawl.py; 101.0 MB, 848 pages, median 80 KB, main text 6.9 % of the HTML):
@@ -60,7 +64,7 @@ from crawl import DEFAULT_ROOT, Crawl, add_files_flag, add_pages_flag, crawl_for
 from distributed import get_task_stream
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
-from run import DATATROVE_INSTALL
+from run import DATATROVE_INSTALL, process_cpu_seconds, tree_cpu_seconds
 
 from corpusmill.pipeline.clean import run_clean
 from corpusmill.pipeline.cluster import dask_client
@@ -71,11 +75,13 @@ from corpusmill.pipeline.readers import ReadConfig, discover_inputs, split_size
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """One measured pipeline: its seconds over the crawl's HTML on `processes` processes."""
+    """One measured pipeline: its seconds over the crawl's HTML on `processes` processes, and the
+    CPU seconds those processes spent."""
 
     name: str
     seconds: float
     processes: int
+    cpu: float
     note: str = ""
 
 
@@ -148,13 +154,16 @@ def measure_single_process(crawl: Crawl) -> tuple[list[Row], int, list[int]]:
         return len(html_to_text(body, charset, config).text.encode())
 
     sizes: list[int] = []
-    read_seconds, _ = _timed(lambda: sizes.extend(len(body) for body, _ in _pages(crawl)))
-    raw_seconds, text_bytes = _timed(lambda: sum(raw(*page) for page in _pages(crawl)))
-    ours_seconds, _ = _timed(lambda: sum(corpusmill(*page) for page in _pages(crawl)))
+    read, _ = _timed(lambda: sizes.extend(len(body) for body, _ in _pages(crawl)))
+    raw_extractor, text_bytes = _timed(lambda: sum(raw(*page) for page in _pages(crawl)))
+    ours, _ = _timed(lambda: sum(corpusmill(*page) for page in _pages(crawl)))
     rows = [
-        Row("read only: fastwarc, HTTP, gzip", read_seconds, 1),
-        Row("raw extractor: fastwarc + resiliparse", raw_seconds, 1),
-        Row("corpusmill html_to_text, 1 process", ours_seconds, 1),
+        Row(name, seconds, 1, cpu)
+        for name, (seconds, cpu) in (
+            ("read only: fastwarc, HTTP, gzip", read),
+            ("raw extractor: fastwarc + resiliparse", raw_extractor),
+            ("corpusmill html_to_text, 1 process", ours),
+        )
     ]
     return rows, text_bytes, sizes
 
@@ -162,20 +171,26 @@ def measure_single_process(crawl: Crawl) -> tuple[list[Row], int, list[int]]:
 def measure_clean(
     crawl: Crawl, workers: int, split_bytes: int, root: Path
 ) -> tuple[list[Row], int]:
-    """Run the clean stage on a fresh local cluster: rows for the stage's own time and for the
-    wall time with cluster start-up and shutdown, and the stage's task count. The workers' busy
-    fraction is the seconds their tasks computed over the stage's seconds times the workers."""
+    """Run the clean stage on a fresh local cluster: rows for the stage's own time (CPU seconds:
+    the client's and the workers', from /proc at the stage's start and end) and for the wall time
+    with cluster start-up and shutdown (this process's and its descendants'), and the stage's task
+    count. The workers' busy fraction is the seconds their tasks computed over the stage's seconds
+    times the workers."""
     out = Path(tempfile.mkdtemp(prefix="clean-run-", dir=root))
     config = RunConfig(
         inputs=crawl.warcs, out=str(out), workers=workers, read=ReadConfig(split_bytes=split_bytes)
     )
     try:
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), tree_cpu_seconds(os.getpid())
         with dask_client("", workers) as client:
+            processes = {"client": os.getpid(), **client.run(os.getpid)}
+            before = process_cpu_seconds(processes)
             with get_task_stream(client) as stream:
                 stats = run_clean(config, client, discover_inputs(config.inputs, config.read))
+            after = process_cpu_seconds(processes)
             peaks = client.run(_peak_rss_mb)
         wall = time.perf_counter() - started
+        cpu = tree_cpu_seconds(os.getpid()) - cpu_before
     finally:
         shutil.rmtree(out, ignore_errors=True)
     computing = sum(
@@ -190,9 +205,10 @@ def measure_clean(
         "documents kept; peak RSS per worker "
         + ", ".join(f"{mb:.0f} MB" for mb in sorted(peaks.values()))
     )
+    stage_cpu = sum(after[name] - before[name] for name in before.keys() & after.keys())
     rows = [
-        Row("corpusmill clean stage: stage seconds", stats["seconds"], workers, note),
-        Row("corpusmill clean stage: wall, with cluster", wall, workers),
+        Row("corpusmill clean stage: stage seconds", stats["seconds"], workers, stage_cpu, note),
+        Row("corpusmill clean stage: wall, with cluster", wall, workers, cpu),
     ]
     return rows, stats["tasks"]
 
@@ -218,17 +234,21 @@ def measure_datatrove(crawl: Crawl, workers: int, tasks: int) -> Row:
             workers=workers,
             logging_dir=logs,
         )
-        seconds, _ = _timed(executor.run)
+        cpu_before = tree_cpu_seconds(os.getpid())
+        (seconds, _), _ = _timed(executor.run)
+        cpu = tree_cpu_seconds(os.getpid()) - cpu_before
     return Row(
         "datatrove: Trafilatura + Gopher filters",
         seconds,
         workers,
+        cpu,
         f"{tasks} tasks (logs on stderr)",
     )
 
 
 def print_table(rows: list[Row], mb: float, pages: int) -> None:
-    """MB/s and docs/s per core of each row, and ratios to the raw extractor and to datatrove."""
+    """MB/s and docs/s per core of each row, MB per CPU-second, and ratios to the raw extractor
+    and to datatrove."""
 
     def per_core(row: Row) -> float:
         return mb / row.seconds / row.processes
@@ -237,14 +257,15 @@ def print_table(rows: list[Row], mb: float, pages: int) -> None:
     datatrove = next((per_core(row) for row in rows if row.name.startswith("datatrove")), None)
     print(
         f"{'pipeline':<44} {'procs':>5} {'seconds':>8} {'MB/s/core':>10} {'docs/s/core':>12} "
-        f"{'vs raw':>7} {'vs datatrove':>13}"
+        f"{'CPU s':>7} {'MB/CPU-s':>9} {'vs raw':>7} {'vs datatrove':>13}"
     )
     for row in rows:
         speed = per_core(row)
         versus = f"{speed / datatrove:>12.1f}x" if datatrove else f"{'-':>13}"
         print(
             f"{row.name:<44} {row.processes:>5} {row.seconds:>8.2f} {speed:>10.2f} "
-            f"{pages / row.seconds / row.processes:>12.1f} {speed / raw:>6.0%} {versus}"
+            f"{pages / row.seconds / row.processes:>12.1f} {row.cpu:>7.2f} {mb / row.cpu:>9.2f} "
+            f"{speed / raw:>6.0%} {versus}"
         )
 
 
@@ -254,11 +275,11 @@ def _pages(crawl: Crawl) -> Iterator[tuple[bytes, str | None]]:
         yield from html_pages_of(Path(warc))
 
 
-def _timed(work: Callable[[], object]) -> tuple[float, object]:
-    """Seconds `work` took, and its result."""
-    start = time.perf_counter()
+def _timed(work: Callable[[], object]) -> tuple[tuple[float, float], object]:
+    """Seconds and CPU seconds of this process `work` took, and its result."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = work()
-    return time.perf_counter() - start, result
+    return (time.perf_counter() - start, time.process_time() - cpu), result
 
 
 def _peak_rss_mb() -> float:
