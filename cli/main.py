@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib.util
 import logging
 import sys
 from importlib.metadata import version
@@ -38,6 +39,8 @@ _OS_HINTS = {
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, set up logging and run the chosen subcommand; any error is told in
     one line (with its traceback in the log under -v) and sets the exit status."""
+    if argv is None:
+        _spawn_without_script()
     parser = build_parser()
     args = parser.parse_args(argv)
     verbosity = args.verbose - args.quiet
@@ -63,6 +66,16 @@ def describe(exc: Exception, verbose: bool = False) -> tuple[str, int]:
         return f"{paths}: {reason}" if paths else reason, 1
     hint = "" if verbose else " (rerun with -v for the traceback)"
     return f"internal error: {type(exc).__name__}: {exc}{hint}", 1
+
+
+def _spawn_without_script() -> None:
+    """Have the processes this command spawns (a local cluster's workers) skip the `corpusmill`
+    script, as they do under `python -m corpusmill.cli`: Python's spawn runs the parent's main
+    script in each child first, and this one imports every subcommand, which took a local
+    cluster twice as long to start."""
+    script = sys.modules.get("__main__")
+    if script is not None and getattr(script, "__spec__", None) is None:
+        script.__spec__ = importlib.util.find_spec("corpusmill.cli.__main__")
 
 
 def build_parser() -> argparse.ArgumentParser:

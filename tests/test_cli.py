@@ -84,3 +84,34 @@ def test_every_subcommand_help_renders(name, capsys):
 def test_progress_lines_are_logged_unless_quiet(flags: list[str], shown: bool):
     main([*flags, "run", "--print-config"])
     assert progress.log.isEnabledFor(logging.INFO) is shown
+
+
+SPAWNING_SCRIPT = """
+import multiprocessing
+import sys
+
+from corpusmill.cli import main
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["as-cli"]:
+        main._spawn_without_script()
+    import probe
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        print(pool.apply(probe.cli_imported))
+"""
+
+
+@pytest.mark.parametrize("mode, imported", [("as-cli", "False"), ("plain", "True")])
+def test_spawned_workers_skip_the_script(tmp_path, mode, imported):
+    """A process the command spawns (a local cluster's worker) does not run the `corpusmill`
+    script, which imports every subcommand; a plain script's children still run theirs."""
+    (tmp_path / "probe.py").write_text(
+        "import sys\n\ndef cli_imported():\n    return str('corpusmill.cli.main' in sys.modules)\n"
+    )
+    script = tmp_path / "script.py"
+    script.write_text(SPAWNING_SCRIPT)
+    result = subprocess.run(
+        [sys.executable, str(script), mode], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == imported
