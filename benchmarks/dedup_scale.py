@@ -16,7 +16,10 @@ Runs the stage on a local cluster of single-threaded workers and prints, per siz
 step (wall clock span and the tasks' summed seconds), documents/s per core, each worker's peak RSS
 (VmHWM, reset before the stage), the largest bucket's rows against `dedup.bucket_rows` and the
 most rows a candidates task pairs at once, the candidate pairs and edges, and whether exactly the
-planted copies were removed, each for its family's first document. Step times come from Dask's
+planted copies were removed, each for its family's first document. A step's RSS includes what
+earlier steps left in the workers, so the labels step is also run again alone on fresh workers
+from the run's files, twice: with exact copies collapsed before the graph, and with none marked,
+the graph of every edge as before they were. Step times come from Dask's
 task stream, grouped by task function. Run `python benchmarks/dedup_scale.py [--docs 100000
 1000000 10000000] [--copies 10000 100000 1000000] [--bucket-rows N] [--workers 2]`; a size is
 skipped when the one before it took longer than `--max-seconds`.
@@ -47,11 +50,14 @@ from distributed import get_task_stream
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.cluster import dask_client
 from corpusmill.pipeline.dedup.candidates import chunk_rows
+from corpusmill.pipeline.dedup.components import part_scores
 from corpusmill.pipeline.dedup.config import DedupConfig
+from corpusmill.pipeline.dedup.edges import Edges
 from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.hashing import fmix64
 from corpusmill.pipeline.dedup.keys import ROW_BITS
-from corpusmill.pipeline.dedup.shuffle import partition_of, write_sorted
+from corpusmill.pipeline.dedup.labels import submit_labels
+from corpusmill.pipeline.dedup.shuffle import partition_of, read_table, write_sorted
 from corpusmill.pipeline.dedup.signatures import signature_metadata
 from corpusmill.pipeline.dedup.stage import run_dedup
 
@@ -172,6 +178,7 @@ def measure(
         with get_task_stream(client) as stream, sampled_rss(pids) as samples:
             stats = run_dedup(out, config, client)
         peak = [_status_mb(pid, "VmHWM") for pid in pids]
+    labels_alone = [labels_peak(files, config, workers, collapse) for collapse in (True, False)]
     steps = step_times(stream.data)
     for times in steps.values():
         during = [mb for at, mb in samples if times["start"] <= at <= times["stop"]]
@@ -192,10 +199,35 @@ def measure(
         "chunks": len(list((out / "dedup" / "pairs").glob("*.arrow"))),
         "mean_bucket": float(bucket_rows.mean()),
         "pairs": stats["pairs"],
+        "labels_alone": labels_alone,
         "components": stats["components"],
         "correct": check_removed(RunLayout(out).removed, original, exact),
         "removed": stats["removed"],
     }
+
+
+def labels_peak(files: DedupFiles, config: DedupConfig, workers: int, collapse: bool) -> float:
+    """The labels step run again alone, on fresh workers, from the run's members files: its
+    workers' largest peak RSS (VmHWM) in MB. Not `collapse`: with no copy marked, so that the
+    graph holds every edge, as before exact copies were collapsed."""
+    edges = []
+    for j in range(files.buckets):
+        members = files.file("members", j)
+        if not collapse:
+            rows = read_table(members)
+            members = files.run.dedup / "uncollapsed" / members.name
+            members.parent.mkdir(exist_ok=True)
+            unmarked = pa.array(np.zeros(rows.num_rows, bool))
+            write_sorted(members, rows.set_column(2, "copy", unmarked))
+        counts = {"edges": read_table(files.file("edges", j)).num_rows}
+        edges.append(Edges(files.file("edges", j), members, files.file("firsts", j), counts))
+    with dask_client(workers=workers) as client:
+        pids = sorted(client.run(os.getpid).values())
+        for pid in pids:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+        labelled, _ = submit_labels(client, files, config, edges, part_scores(files, config.keeper))
+        client.gather(labelled)
+        return max(_status_mb(pid, "VmHWM") for pid in pids)
 
 
 def plant_families(docs: int, seed: int, heavy: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -379,10 +411,11 @@ def print_summary(results: list[dict[str, Any]], workers: int, config: DedupConf
     """One line per run: time, memory, largest bucket, pairs, edges, correctness."""
     print(
         "\n| documents | largest family | stage s | docs/s per core | peak RSS per worker (idle) "
-        "| candidates, labels steps peak RSS | largest bucket rows (mean) | buckets, chunks "
+        "| candidates, labels steps peak RSS | labels step alone, peak RSS: copies collapsed, not "
+        "| largest bucket rows (mean) | buckets, chunks "
         "| candidate pairs | edges | components | removed exact + near | correct |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         peaks = " / ".join(f"{p:.0f}" for p in r["peak_mb"])
         idle = " / ".join(f"{m:.0f}" for m in r["idle_mb"])
@@ -391,6 +424,7 @@ def print_summary(results: list[dict[str, Any]], workers: int, config: DedupConf
             f"| {r['docs']:,} | {_family(r)} | {r['seconds']:.1f} | "
             f"{r['docs'] / r['seconds'] / workers:,.0f} | {peaks} MB ({idle}) | "
             f"{r['steps']['candidates']['rss']}, {r['steps']['labels']['rss']} MB | "
+            f"{r['labels_alone'][0]:.0f}, {r['labels_alone'][1]:.0f} MB | "
             f"{r['largest_bucket']:,} ({r['mean_bucket']:,.0f}) | {r['buckets']}, {r['chunks']} | "
             f"{pairs['exact'] + pairs['candidates']:,} | {pairs['edges']:,} | "
             f"{_components(r['components'])} | {r['removed']['exact']['docs']:,} + "

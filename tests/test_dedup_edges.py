@@ -76,3 +76,21 @@ def test_near_pairs_verified_in_bounded_batches_give_the_same_edges(
         and len(sets[row["a"]] & sets[row["b"]]) >= 0.2 * len(sets[row["a"]] | sets[row["b"]]) > 0
     ]
     assert [(row["a"], row["b"]) for row in near] == expected
+
+
+@pytest.mark.parametrize("collapse", [True, False])
+def test_edges_go_by_their_member_end_with_exact_pairs_marked_as_copies(tmp_path, collapse):
+    paths, pairs, _ = shingles_and_pairs(tmp_path)
+    score = lambda keys: (keys % 7).astype(np.float64)  # noqa: E731, ties broken by key
+    found = edges_task(0, [Candidates((pairs,), ())], paths, Files(tmp_path), 0.2, score, collapse)
+    edges = read_table(found.path).to_pylist()
+    members = read_table(found.members).to_pylist()
+    expected = []
+    for row in edges:
+        a_first = row["a"] % 7 >= row["b"] % 7
+        centre, member = (row["a"], row["b"]) if a_first else (row["b"], row["a"])
+        expected.append({"key": member, "centre": centre, "copy": row["exact"] and collapse})
+    assert members == sorted(expected, key=lambda row: (row["key"], row["centre"]))
+    firsts = read_table(found.firsts).column("key").to_pylist()
+    assert firsts == sorted({row["centre"] for row in expected if row["copy"]})
+    assert bool(firsts) == collapse

@@ -395,3 +395,59 @@ def test_the_quality_keeper_centres_pairs_on_the_best_copy_in_bounded_chunks(cli
         rows = removed_rows(tmp_path / name)
         assert sorted(keys[row["id"]] for row in rows) == sorted(set(range(copies)) - {best})
         assert {row["kept_id"] for row in rows} == {ids[best]}
+
+
+def varied_page_parts(out: Path, copies: int) -> dict[str, list[str]]:
+    """Two clean parts of 200 unrelated texts, a page's `copies` copies after the first 10 (in
+    capitals every third time) and 3 near variants of it, one word replaced: before the copies,
+    among them and after them. Returns the ids of the variants and of the copies."""
+    page = [f"boiler{i}" for i in range(20)]
+    words = np.random.default_rng(5).integers(0, 10**6, (200, 20))
+    docs = [" ".join(f"w{w}" for w in row) for row in words]
+    variants = {5: 3, 40: 9, 200 + copies: 15}
+    copy_at = [10 + i + (i >= 30) for i in range(copies)]
+    for i in sorted([*copy_at, *variants]):
+        text = [f"variant{i}" if n == variants.get(i) else w for n, w in enumerate(page)]
+        docs.insert(i, " ".join(text).upper() if i % 3 == 1 else " ".join(text))
+    half = len(docs) // 2
+    write_parts(
+        out,
+        [
+            [(f"https://v.example/{i}", t) for i, t in enumerate(docs[:half])],
+            [(f"https://v.example/{half + i}", t) for i, t in enumerate(docs[half:])],
+        ],
+        stride=half,
+    )
+    return {
+        "variants": [f"f.jsonl#{i}" for i in variants],
+        "copies": [f"f.jsonl#{i}" for i in copy_at],
+    }
+
+
+def test_exact_copies_stay_out_of_the_graph_whatever_their_number(client, tmp_path):
+    graph, removed = {}, {}
+    for copies in (40, 400):
+        for name, settings in (("local", {}), ("distributed", {"local_max_edges": 0})):
+            out = tmp_path / f"{name}-{copies}"
+            ids = varied_page_parts(out, copies)
+            stats = run_dedup(out, DedupConfig(partition_edges=20, **settings), client)
+            assert stats["components"]["method"] == name
+            components = (out / "dedup" / "components").glob("*.arrow")
+            graph[name, copies] = sum(read_table(path).num_rows for path in components)
+            removed[name, copies] = (out / "dedup" / "removed.parquet").read_bytes()
+            # The first variant is kept; the page's first copy, every other copy and the other
+            # variants are removed for it, the later copies as exact ones.
+            kept, *others = ids["variants"]
+            first, *later = ids["copies"]
+            rows = {row["id"]: row for row in removed_rows(out)}
+            assert sorted(rows) == sorted([first, *later, *others])
+            assert {row["kept_id"] for row in rows.values()} == {kept}
+            assert [i for i, row in rows.items() if row["kind"] == "exact"] == later
+            # One cluster: the kept variant and all it removes.
+            size = len(rows) + 1
+            top = 1 << (size - 1).bit_length()
+            assert stats["cluster_sizes"] == {f"{top // 2 + 1}-{top}": 1}
+    # The graph holds the page's first copy and its variants only, whatever the copies.
+    assert set(graph.values()) == {4}
+    for copies in (40, 400):
+        assert removed["local", copies] == removed["distributed", copies]
