@@ -58,6 +58,7 @@ import pyarrow as pa
 from crawl import DEFAULT_ROOT, Crawl, add_files_flag, add_pages_flag, crawl_for
 from distributed import get_task_stream
 
+from corpusmill.cli.main import spawn_without_script
 from corpusmill.pipeline import langid
 from corpusmill.pipeline import run as pipeline_run
 from corpusmill.pipeline.cluster import dask_client
@@ -180,7 +181,8 @@ def main() -> None:
 
 def measure_run(crawl: Crawl, config: RunConfig) -> Measured:
     """Run the whole pipeline of `config` on `crawl` into a fresh folder on a fresh local cluster
-    of `config.workers` processes."""
+    of `config.workers` processes, whose workers start as the `corpusmill` command's do."""
+    spawn_without_script()
     shutil.rmtree(config.out, ignore_errors=True)
     log.info("running the pipeline on %s", crawl.folder)
     started, cpu_before = time.time(), tree_cpu_seconds(os.getpid())

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line, set up logging and run the chosen subcommand; any error is told in
     one line (with its traceback in the log under -v) and sets the exit status."""
     if argv is None:
-        _spawn_without_script()
+        spawn_without_script()
     parser = build_parser()
     args = parser.parse_args(argv)
     verbosity = args.verbose - args.quiet
@@ -68,7 +68,7 @@ def describe(exc: Exception, verbose: bool = False) -> tuple[str, int]:
     return f"internal error: {type(exc).__name__}: {exc}{hint}", 1
 
 
-def _spawn_without_script() -> None:
+def spawn_without_script() -> None:
     """Have the processes this command spawns (a local cluster's workers) skip the `corpusmill`
     script, as they do under `python -m corpusmill.cli`: Python's spawn runs the parent's main
     script in each child first, and this one imports every subcommand, which took a local

@@ -94,7 +94,7 @@ from corpusmill.cli import main
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["as-cli"]:
-        main._spawn_without_script()
+        main.spawn_without_script()
     import probe
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         print(pool.apply(probe.cli_imported))
