@@ -5,8 +5,8 @@ keeper policy (`keeper`: first in input order, longest text, or lowest perplexit
 is kept unless an edge joins it to a document kept before it (`kept_twins`), or each connected
 component keeps its first document (`kept_twins` off); on one worker when the edges fit
 `local_max_edges`, else distributed (`components.py`) over a partition per `partition_edges`
-edges, exchanging edges through files under exchange/, from the graph's edges of each clean
-part's members."""
+edges, exchanging edges through files under exchange/, from the graph's edges of each run of
+clean parts' members."""
 
 from __future__ import annotations
 
@@ -54,7 +54,14 @@ def submit_labels(
         )
         return [written], {"method": "local", "edges": total}
     partitions = max(1, math.ceil(total / config.partition_edges))
-    graph = [client.submit(_part_graph_task, paths, part, pure=False) for part in files.parts]
+    # As many graph inputs as partitions of pairs, each the members of a run of clean parts.
+    runs = np.array_split(np.array(files.parts), min(len(files.parts), files.buckets))
+    graph = [
+        client.submit(
+            _graph_task, paths, int(run[0]) << ROW_BITS, (int(run[-1]) + 1) << ROW_BITS, pure=False
+        )
+        for run in runs
+    ]
     folder = files.run.dedup / EXCHANGE
     labelled, rounds = distributed_components(client, graph, partitions, folder)
     labelled = distributed_keepers(client, graph, labelled, folder, score, config.kept_twins)
@@ -76,10 +83,10 @@ def _local_keepers_task(
     return _write_components(keepers(edges[:, 0], edges[:, 1], score, twins), destination)
 
 
-def _part_graph_task(paths: Sequence[Location], part: int) -> np.ndarray:
-    """The graph's edges whose member is a document of clean part `part`. Memory: the part's
-    member rows, at most 34 per document (an edge to the centre of each of its keys' groups)."""
-    low, high = part << ROW_BITS, (part + 1) << ROW_BITS
+def _graph_task(paths: Sequence[Location], low: int, high: int) -> np.ndarray:
+    """The graph's edges whose member's key is in [low, high), a run of clean parts. Memory:
+    their member rows, at most 34 per document (an edge to the centre of each of its keys'
+    groups)."""
     return graph_edges(read_range(paths, low, high))
 
 
