@@ -6,10 +6,10 @@ that end (members/partition-N.arrow: key, centre, copy), marking as `copy` a mem
 pair, a later document of the same normalized text as its centre, the first of that text; and
 each such first once (firsts/partition-N.arrow). A copy is then left out of the graph with its
 edges: it has the same shingles and band keys as its first, so its other edges join it to the
-centres its first is joined to, with the same similarity, and it is kept as, or removed for,
-whatever its first is (the clusters step gives it its first's label). Its first is never a copy,
-and no centre is, so no document but the copies changes its edges. With `dedup.exact_url` a copy
-can have a URL twin its first lacks: there nothing is marked and the graph keeps every edge.
+centres its first is joined to, with the same similarity, and it is removed for the document its
+first is kept as (the clusters step gives it its first's label). No centre is a copy, so leaving
+copies out changes no other document's edges. With `dedup.exact_url` a copy can have a URL twin
+its first lacks: there nothing is marked and the graph keeps every edge.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def member_rows(
 
 
 def graph_edges(members: pa.Table) -> np.ndarray:
-    """The (centre, member) edges of the graph among member rows: every member's rows but a
-    copy's (its rows are those of every member they hold), as an (n, 2) int64 array."""
+    """The (centre, member) edges of the graph among member rows, as an (n, 2) int64 array: all
+    but a copy's. A copy is never a centre, so the rows of a range of members decide alone."""
     member = members.column("key").to_numpy()
     centre = members.column("centre").to_numpy()
     copies = member[members.column("copy").to_numpy(zero_copy_only=False)]
