@@ -31,7 +31,7 @@ from corpusmill.core.storage import (
     storage_options,
 )
 from corpusmill.loader.layout import RunLayout
-from corpusmill.pipeline.cluster import check_scheduler, dask_client
+from corpusmill.pipeline.cluster import check_scheduler, dask_client, release_memory
 from corpusmill.pipeline.config import RunConfig, changed_keys, config_to_toml, load_config
 from corpusmill.pipeline.readers import InputFile, discover_inputs, printable
 from corpusmill.pipeline.reference import prepare_reference_model
@@ -112,6 +112,7 @@ def run_stages(run: PreparedRun, client: Client) -> dict[str, Any]:
     with credentials_on_workers(client, run.options):
         for stage in stages(run.config):
             finished = stage.run(context, {name: products[name] for name in stage.needs})
+            release_memory(client)
             products[stage.name] = finished.product
             if finished.stats is not None:
                 stats[stage.name] = finished.stats
