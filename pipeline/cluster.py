@@ -219,6 +219,14 @@ def gather(client: Client, futures: Sequence[Future], desc: str, unit: str = "ta
     return client.gather(list(futures))
 
 
+def collected(client: Client, futures: Sequence[Future]) -> Future:
+    """One future of the results of `futures`, as a list. Tasks that each take all of them take
+    this instead: n such tasks of m inputs then give the scheduler n + m dependencies rather than
+    n x m (722 parts' tasks, each on every part's result, grew the scheduler and the workers by
+    hundreds of MB)."""
+    return client.submit(list, list(futures), pure=False)
+
+
 def release_memory(client: Client) -> None:
     """Hand the heap memory that finished tasks freed back to the system, on every worker and
     here: glibc keeps it for reuse (the longer with the adaptive thresholds workers keep), so

@@ -23,6 +23,7 @@ from distributed import Client, Future
 
 from corpusmill.core.errors import StageError
 from corpusmill.core.storage import Location
+from corpusmill.pipeline.cluster import collected
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.lsh import Pairs, candidate_pairs, unique_pairs
@@ -53,8 +54,9 @@ def submit_candidates(
     client: Client, files: DedupFiles, config: DedupConfig, signed: Sequence[Future]
 ) -> list[Future]:
     """A future of each bucket's Candidates, from every part's Signed."""
+    every = collected(client, signed)
     return [
-        client.submit(candidates_task, j, signed, files, config, pure=False)
+        client.submit(candidates_task, j, every, files, config, pure=False)
         for j in range(files.buckets)
     ]
 

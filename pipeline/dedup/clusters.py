@@ -18,6 +18,7 @@ from distributed import Client, Future
 
 from corpusmill.core.errors import StageError
 from corpusmill.core.storage import Location, open_input
+from corpusmill.pipeline.cluster import collected
 from corpusmill.pipeline.dedup.candidates import Candidates, key_files
 from corpusmill.pipeline.dedup.edges import Edges
 from corpusmill.pipeline.dedup.files import DedupFiles
@@ -46,8 +47,9 @@ def submit_clusters(
 ) -> list[Future]:
     """A future of each clean part's Clustered, from its Signed, every bucket's Candidates, every
     partition's Edges and the components files."""
+    every = collected(client, candidates)
     return [
-        client.submit(clusters_task, part, sizes, candidates, edges, components, files, pure=False)
+        client.submit(clusters_task, part, sizes, every, edges, components, files, pure=False)
         for part, sizes in zip(files.parts, signed, strict=True)
     ]
 
@@ -57,7 +59,8 @@ def submit_histogram(
 ) -> list[Future]:
     """Futures of the histogram of cluster sizes of each partition of clusters, from every
     part's Clustered."""
-    return [client.submit(histogram_task, j, clustered, pure=False) for j in range(files.buckets)]
+    every = collected(client, clustered)
+    return [client.submit(histogram_task, j, every, pure=False) for j in range(files.buckets)]
 
 
 def clusters_task(

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from distributed import Client, Future
 
 from corpusmill.core.storage import Location
+from corpusmill.pipeline.cluster import collected
 from corpusmill.pipeline.dedup.candidates import Candidates, pair_files
 from corpusmill.pipeline.dedup.copies import member_rows
 from corpusmill.pipeline.dedup.files import DedupFiles, rows_of
@@ -52,10 +53,9 @@ def submit_edges(
     """A future of each partition's Edges, from every bucket's Candidates and, when `threshold`
     is above 0, every clean part's shingles file; `score` and `collapse` as `edges_task` takes
     them."""
+    pairs, sets = collected(client, candidates), collected(client, shingles)
     return [
-        client.submit(
-            edges_task, j, candidates, shingles, files, threshold, score, collapse, pure=False
-        )
+        client.submit(edges_task, j, pairs, sets, files, threshold, score, collapse, pure=False)
         for j in range(files.buckets)
     ]
 

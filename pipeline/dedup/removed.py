@@ -13,6 +13,7 @@ from distributed import Client, Future
 
 from corpusmill.core.atomic import atomic_path
 from corpusmill.core.storage import Location
+from corpusmill.pipeline.cluster import collected
 from corpusmill.pipeline.dedup.clusters import Clustered
 from corpusmill.pipeline.dedup.files import DedupFiles, rows_of
 from corpusmill.pipeline.dedup.keys import ROW_BITS
@@ -22,9 +23,8 @@ from corpusmill.pipeline.schema import REMOVED
 
 def submit_removed(client: Client, files: DedupFiles, clustered: Sequence[Future]) -> Future:
     """A future of removed.parquet written, from every clean part's Clustered."""
-    kept = [
-        client.submit(kept_ids_task, part, clustered, files, pure=False) for part in files.parts
-    ]
+    every = collected(client, clustered)
+    kept = [client.submit(kept_ids_task, part, every, files, pure=False) for part in files.parts]
     return client.submit(write_removed, kept, files.run.removed, pure=False)
 
 

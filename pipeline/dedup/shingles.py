@@ -12,6 +12,7 @@ from distributed import Client, Future
 
 from corpusmill.core.errors import StageError
 from corpusmill.core.storage import Location, open_input
+from corpusmill.pipeline.cluster import collected
 from corpusmill.pipeline.dedup.candidates import Candidates, key_files
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.files import DedupFiles
@@ -27,9 +28,9 @@ def submit_shingles(
 ) -> list[Future]:
     """A future of each clean part's shingles file, in part order, from every bucket's
     Candidates."""
+    every = collected(client, candidates)
     return [
-        client.submit(shingles_task, part, candidates, files, config, pure=False)
-        for part in files.parts
+        client.submit(shingles_task, part, every, files, config, pure=False) for part in files.parts
     ]
 
 
