@@ -26,9 +26,9 @@ from corpusmill.pipeline.dedup.verify import jaccard
 
 # Candidate pairs whose shingle sets are read at once (4 bytes per shingle), and the most
 # shingles of their sets compared at once (`jaccard` takes about 50 bytes per shingle while it
-# sorts them): about 100 MB whatever the pages' lengths; a pair of longer pages goes alone.
+# sorts them): about 50 MB whatever the pages' lengths; a pair of longer pages goes alone.
 _VERIFY_PAIRS = 1024
-_VERIFY_SHINGLES = 1 << 21
+_VERIFY_SHINGLES = 1 << 20
 
 
 class Edges(NamedTuple):
