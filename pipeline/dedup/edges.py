@@ -24,10 +24,11 @@ from corpusmill.pipeline.dedup.lsh import Pairs, unique_pairs
 from corpusmill.pipeline.dedup.shuffle import read_range, write_sorted
 from corpusmill.pipeline.dedup.verify import jaccard
 
-# Candidate pairs whose shingle sets are read at once (4 bytes per shingle), and the most
-# shingles of their sets compared at once (`jaccard` takes about 50 bytes per shingle while it
-# sorts them): about 50 MB whatever the pages' lengths; a pair of longer pages goes alone.
-_VERIFY_PAIRS = 1024
+# Candidate pairs whose shingle sets are read at once (4 bytes per shingle, held about four
+# times while both sides are put in order: 30-60 MB for pages of a few thousand words), and the
+# most shingles of their sets compared at once (`jaccard` takes about 50 bytes per shingle while
+# it sorts them): about 50 MB whatever the pages' lengths; a pair of longer pages goes alone.
+_VERIFY_PAIRS = 512
 _VERIFY_SHINGLES = 1 << 20
 
 
@@ -146,4 +147,6 @@ def _shingle_sets(paths: Mapping[int, Location], keys: np.ndarray) -> pa.LargeLi
         rows = read_range([paths[part]], int(wanted[0]), int(wanted[-1]) + 1)
         known = rows.column("key").to_numpy()
         found.extend(rows.column("shingles").take(rows_of(known, wanted, paths[part])).chunks)
-    return pa.concat_arrays(found).take(index)
+    sets = pa.concat_arrays(found)
+    found.clear()  # held no longer than the copy of them all, while it is put in order
+    return sets.take(index)
