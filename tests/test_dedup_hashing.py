@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from corpusmill.pipeline.dedup.hashing import shingle_hashes, shingle_sets, text_hashes, url_hashes
 from corpusmill.pipeline.dedup.tokens import split_words
@@ -70,6 +71,33 @@ def test_text_hash_ignores_case_and_whitespace_but_not_punctuation():
     keys = list(zip(high.tolist(), low.tolist(), strict=True))
     assert keys[0] == keys[1]
     assert len(set(keys)) == 3
+
+
+def test_every_whitespace_character_separates_words_as_the_exact_hash_does():
+    """Texts the exact hash counts as copies have the same words, so the same shingles: every code
+    point Unicode's whitespace split cuts at separates words too (U+1680 once did not)."""
+    code_points = [cp for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF]
+    texts = pa.array([f"a{chr(cp)}b" for cp in code_points], pa.large_string())
+    cut = pc.list_value_length(pc.utf8_split_whitespace(texts)).to_numpy() == 2
+    whitespace = texts.filter(pa.array(cut))
+    assert len(whitespace) >= 25
+    words = split_words(whitespace)
+    assert pc.all(pc.equal(pc.list_value_length(words), 2)).as_py()
+    assert set(pc.list_flatten(words).to_pylist()) == {"a", "b"}
+
+
+def test_texts_of_one_exact_hash_have_the_same_shingles():
+    texts = pa.array(
+        [
+            "Ogham\u1680spaces join  THE words\u3000of a page\u2029here",
+            "ogham spaces join the words of a page here",
+        ]
+    )
+    high, low = text_hashes(texts)
+    assert high[0] == high[1] and low[0] == low[1]
+    shingles = shingle_hashes(texts, 3)
+    first, second = np.split(shingles.hashes, [shingles.counts[0]])
+    assert first.tolist() == second.tolist()
 
 
 def test_url_hashes_mark_missing_urls_invalid():

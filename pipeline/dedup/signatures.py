@@ -18,6 +18,7 @@ from distributed import Client, Future
 from corpusmill.core.checksums import file_checksum
 from corpusmill.core.errors import StageError
 from corpusmill.core.storage import Location, open_input
+from corpusmill.pipeline.dedup import tokens
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.files import DedupFiles
 from corpusmill.pipeline.dedup.hashing import shingle_hashes, text_hashes, url_hashes
@@ -110,6 +111,7 @@ def signature_metadata(files: DedupFiles, config: DedupConfig, part: int) -> dic
     return {
         **{name: getattr(config, name) for name in settings},
         "buckets": files.buckets,
+        "words": tokens.VERSION,
         # What the rows are sorted by: a file sorted otherwise, or without the score, is redone.
         "sorted_by": ", ".join(" ".join(column) for column in _row_order(config.keeper)),
         # The part's content, not its mtime: a rewritten but identical part keeps its signatures,

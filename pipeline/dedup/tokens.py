@@ -7,8 +7,10 @@ ranges rather than the Unicode database: ASCII exactly, and beyond it the blocks
 symbols, emoji and private use as separators, everything else as letters. This is coarser than
 `corpusmill.pipeline.words.split_words` (which keeps "3.14" whole, and knows every character's
 class) and several times faster than any regular expression over the text, which matters here
-because dedup reads every kept byte once more. Copies of a text always split the same way, which
-is all deduplication needs.
+because dedup reads every kept byte once more. Copies of a text always split the same way, and so
+do texts the exact hash counts as copies (the same once lowercased and whitespace collapsed): every
+character Unicode counts as whitespace separates words, which lets the graph hold one node for all
+copies of a text (copies.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ _RANGES = (
     (0x0F00, _LETTER),
     (0x1000, _SPACELESS),  # Myanmar
     (0x10A0, _LETTER),
+    (0x1680, _SEPARATOR),  # Ogham space mark: whitespace to the exact hash too
+    (0x1681, _LETTER),
     (0x1780, _SPACELESS),  # Khmer
     (0x1800, _LETTER),
     (0x2000, _SEPARATOR),  # general punctuation, currency, arrows, maths, boxes, dingbats...
@@ -67,6 +71,8 @@ _RANGES = (
     (0x20000, _SPACELESS),  # CJK extensions B and later
     (0x40000, _LETTER),
 )
+# Recorded in each signature file: a change to what the words are rewrites the files of older runs.
+VERSION = 2
 _RANGE_STARTS = np.array([start for start, _ in _RANGES])
 _RANGE_CLASSES = np.array([cls for _, cls in _RANGES], np.uint8)
 
