@@ -231,7 +231,7 @@ def release_memory(client: Client) -> None:
     """Hand the heap memory that finished tasks freed back to the system, on every worker and
     here: glibc keeps it for reuse (the longer with the adaptive thresholds workers keep), so
     each stage would otherwise start from the high-water mark of those before it."""
-    client.run(_trim_heap)
+    client.run(_trim_heap, on_error="ignore")  # a worker lost meanwhile is no reason to stop
     _trim_heap()
 
 

@@ -9,7 +9,7 @@ many, merged in key order from the parts' signature files (each sorted by key, t
 policy's order: signatures.py); a key whose rows run on into the next chunk is paired with its
 first row, carried over. The pairs are those of the whole bucket at once, in a file per chunk
 (pairs/bucket-N-C.arrow and keys/bucket-N-C.arrow for chunk C >= 1), so a task's memory is bounded
-by `dedup.bucket_rows` whatever the number of copies.
+by `dedup.pair_rows` whatever the size of the bucket and the number of copies.
 """
 
 from __future__ import annotations
@@ -74,8 +74,9 @@ def key_files(candidates: Sequence[Candidates]) -> list[Location]:
 def chunk_rows(config: DedupConfig) -> int:
     """The most rows a candidates task pairs at once: `pair_rows`, and no more than 1.25 x
     `bucket_rows` (buckets are hash partitions whose sizes spread by about the square root of
-    `bucket_rows` around it, so that only a bucket swollen by the many rows of a few keys is
-    paired in more than one chunk of that many)."""
+    `bucket_rows` around it). With the defaults a full bucket is paired in about 8 chunks; with
+    `pair_rows` above 1.25 x `bucket_rows`, only a bucket swollen by the many rows of a few keys
+    is."""
     return min(config.pair_rows, config.bucket_rows + config.bucket_rows // 4)
 
 
