@@ -4,6 +4,7 @@ a key range's rows by position, reading only the batches that hold them."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from corpusmill.core.errors import StageError
 from corpusmill.loader.layout import RunLayout
 from corpusmill.pipeline.dedup.candidates import bucket_chunks, candidates_task, chunk_rows
 from corpusmill.pipeline.dedup.config import DedupConfig
-from corpusmill.pipeline.dedup.files import DedupFiles
+from corpusmill.pipeline.dedup.files import DedupFiles, compact_parts
 from corpusmill.pipeline.dedup.keys import ROW_BITS
 from corpusmill.pipeline.dedup.lsh import Pairs, candidate_pairs, unique_pairs
 from corpusmill.pipeline.dedup.shuffle import (
@@ -174,3 +175,18 @@ def test_rows_of_a_key_range_by_position_read_across_record_batches(tmp_path, st
         for start, stop in [(0, 10), (1000, 70_000), (len(inside) - 5, len(inside) + 5)]:
             rows = read_range_rows(path, low, high, max(start, 0), stop)
             assert rows.column("row").to_numpy().tolist() == inside[max(start, 0) : stop].tolist()
+
+
+def test_parts_without_gaps_travel_as_a_range_and_name_each_parts_file(tmp_path):
+    """Every dedup task receives the run's parts: numbered without gaps, as the clean stage
+    numbers them, they pickle in a few bytes however many there are."""
+    run = RunLayout(tmp_path)
+    files = DedupFiles(run, compact_parts([0, 1, 2]), 1)
+    assert files.parts == range(3)
+    assert compact_parts([0, 2, 5]) == (0, 2, 5)
+    sizes = files.per_part("sizes")
+    assert dict(sizes) == {part: files.file("sizes", part) for part in (0, 1, 2)}
+    assert sizes.get(3) is None
+    many = DedupFiles(run, compact_parts(list(range(100_000))), 8)
+    assert len(pickle.dumps(many)) < 1_000
+    assert len(pickle.dumps(many.per_part("sizes"))) < 1_000

@@ -127,7 +127,7 @@ def part_scores(files: DedupFiles, keeper: str) -> PartScores | None:
     column = score_column(keeper)
     if column is None:
         return None
-    return PartScores({part: files.file("sizes", part) for part in files.parts}, column)
+    return PartScores(files.per_part("sizes"), column)
 
 
 def distributed_components(

@@ -3,6 +3,7 @@ step's numbered files under OUT/dedup/ (the run layout names them)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ class DedupFiles:
     partitions of pairs), and the file each step writes per part, bucket or partition."""
 
     run: RunLayout
-    parts: tuple[int, ...]
+    parts: Sequence[int]  # a range when they are numbered without gaps (`compact_parts`)
     buckets: int
 
     def clean(self, part: int) -> Location:
@@ -32,6 +33,37 @@ class DedupFiles:
         bucket too large to pair at once: candidates.py)."""
         path = self.file(step, index)
         return path if chunk == 0 else path.with_name(f"{path.stem}-{chunk}{path.suffix}")
+
+    def per_part(self, step: str) -> Mapping[int, Location]:
+        """The file of `step` of each part, as a mapping that pickles as these files do."""
+        return _PartFiles(self, step)
+
+
+def compact_parts(parts: Sequence[int]) -> Sequence[int]:
+    """`parts` as a range when they run without gaps, as the clean stage numbers them: every
+    dedup task receives the parts, and a range pickles in a few bytes however many there are."""
+    if parts and list(parts) == list(range(parts[0], parts[-1] + 1)):
+        return range(parts[0], parts[-1] + 1)
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class _PartFiles(Mapping):
+    """Each part's file of one step, named when asked for."""
+
+    files: DedupFiles
+    step: str
+
+    def __getitem__(self, part: int) -> Location:
+        if part not in self.files.parts:
+            raise KeyError(part)
+        return self.files.file(self.step, part)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.files.parts)
+
+    def __len__(self) -> int:
+        return len(self.files.parts)
 
 
 def rows_of(known: np.ndarray, wanted: np.ndarray, path: Location) -> np.ndarray:

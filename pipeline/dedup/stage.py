@@ -50,7 +50,7 @@ from corpusmill.pipeline.dedup.clusters import submit_clusters, submit_histogram
 from corpusmill.pipeline.dedup.components import part_scores
 from corpusmill.pipeline.dedup.config import DedupConfig
 from corpusmill.pipeline.dedup.edges import submit_edges
-from corpusmill.pipeline.dedup.files import DedupFiles
+from corpusmill.pipeline.dedup.files import DedupFiles, compact_parts
 from corpusmill.pipeline.dedup.labels import EXCHANGE, submit_labels
 from corpusmill.pipeline.dedup.removed import submit_removed
 from corpusmill.pipeline.dedup.shingles import submit_shingles
@@ -88,7 +88,7 @@ def run_dedup(out: Location, config: DedupConfig, client: Client) -> dict[str, A
     parts, docs = _clean_parts(run)
     rows_per_doc = 1 + config.exact_url + (config.bands if config.near else 0)
     buckets = max(1, math.ceil(docs * rows_per_doc / config.bucket_rows))
-    files = DedupFiles(run, tuple(parts), buckets)
+    files = DedupFiles(run, compact_parts(parts), buckets)
     for step in _RERUN_STEPS:
         remove(run.dedup / step)
     verify = config.near and config.verify_threshold > 0
