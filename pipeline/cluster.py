@@ -219,12 +219,12 @@ def gather(client: Client, futures: Sequence[Future], desc: str, unit: str = "ta
     return client.gather(list(futures))
 
 
-def collected(client: Client, futures: Sequence[Future]) -> Future:
-    """One future of the results of `futures`, as a list. Tasks that each take all of them take
-    this instead: n such tasks of m inputs then give the scheduler n + m dependencies rather than
-    n x m (722 parts' tasks, each on every part's result, grew the scheduler and the workers by
-    hundreds of MB)."""
-    return client.submit(list, list(futures), pure=False)
+def collected(client: Client, items: Sequence[Any]) -> Future:
+    """One future of `items` (futures' results, or values) as a list. Tasks that each take all of
+    them take this instead: n such tasks of m inputs then give the scheduler n + m dependencies,
+    or one copy of the values, rather than n x m (722 parts' tasks, each on every part's result,
+    grew the scheduler and the workers by hundreds of MB)."""
+    return client.submit(list, list(items), pure=False)
 
 
 def release_memory(client: Client) -> None:

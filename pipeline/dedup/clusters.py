@@ -47,9 +47,10 @@ def submit_clusters(
 ) -> list[Future]:
     """A future of each clean part's Clustered, from its Signed, every bucket's Candidates, every
     partition's Edges and the components files."""
-    every = collected(client, candidates)
+    # Each taken once, by one task each, rather than by every part's task.
+    touched, graph, labels = (collected(client, every) for every in (candidates, edges, components))
     return [
-        client.submit(clusters_task, part, sizes, every, edges, components, files, pure=False)
+        client.submit(clusters_task, part, sizes, touched, graph, labels, files, pure=False)
         for part, sizes in zip(files.parts, signed, strict=True)
     ]
 
