@@ -23,6 +23,7 @@ What a stage does with a run's file `path` (a Path or an ObjectPath from loader/
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from corpusmill.core.checks import Checked
-from corpusmill.core.errors import UserError
+from corpusmill.core.errors import StageError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,22 @@ def open_input(path: Location) -> Any:
     if isinstance(path, ObjectPath):
         return pa.PythonFile(path.open("rb"), mode="r")
     return pa.memory_map(str(path))
+
+
+@contextlib.contextmanager
+def damaged_file(path: Location, remedy: str) -> Iterator[None]:
+    """Turn an Arrow reader's failure on the bytes of the file `path` (cut short, changed) into a
+    StageError naming it and `remedy`: damaged data. The system's own errors (a missing file, no
+    permission) pass as they are."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pa.ArrowInvalid, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise
+        reason = str(exc).strip().partition("\n")[0]
+        raise StageError(f"{path} is damaged ({reason}); {remedy}") from exc
 
 
 def remove(path: Location) -> None:

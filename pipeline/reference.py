@@ -24,8 +24,7 @@ import pyarrow.compute as pc
 
 from corpusmill.core.atomic import atomic_path
 from corpusmill.core.checks import ConfigValueError
-from corpusmill.core.errors import StageError
-from corpusmill.core.storage import Location, open_input
+from corpusmill.core.storage import Location, damaged_file, open_input
 from corpusmill.pipeline.ngram import KneserNey
 from corpusmill.pipeline.normalize import normalize_text
 from corpusmill.pipeline.readers import (
@@ -179,11 +178,6 @@ def _metadata(path: Location) -> dict[bytes, bytes]:
 def _model_file(path: Location) -> Iterator[pa.ipc.RecordBatchFileReader]:
     """A reader of the model file at `path`; StageError naming it if it is damaged: damaged
     data, which deleting the file (or --force) has the next run train again."""
-    try:
-        with pa.ipc.open_file(open_input(path)) as reader:
-            yield reader
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise StageError(
-            f"{path} is damaged ({exc}); delete it, and the next run trains the reference "
-            "model again"
-        ) from None
+    remedy = "delete it, and the next run trains the reference model again"
+    with damaged_file(path, remedy), pa.ipc.open_file(open_input(path)) as reader:
+        yield reader

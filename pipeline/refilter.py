@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 from distributed import Client
 
 from corpusmill.core.atomic import folder_lock, write_json, write_text
-from corpusmill.core.errors import ConfigError, StageError
-from corpusmill.core.storage import Location, ObjectPath, open_input, remove
+from corpusmill.core.errors import ConfigError
+from corpusmill.core.storage import Location, ObjectPath, damaged_file, open_input, remove
 from corpusmill.loader.layout import RunLayout, part_name
 from corpusmill.pipeline.clean import decided_rows, part_writer, summarize
 from corpusmill.pipeline.cluster import dask_client, run_tasks
@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 # The columns of a document but its text, which the signals parts hold as `texts`.
 _OTHER_COLUMNS = [name for name in DOCUMENTS.names if name != "text"]
+# What to do about a damaged signals part.
+_REWRITE = "a full run writes it again: corpusmill run --force"
 
 
 def refilter_run(
@@ -111,7 +113,7 @@ def _layout_refusal(part: Location, config: RunConfig) -> str | None:
     """Why the signals part `part` cannot be decided with `config`, or None: it lacks a family's
     signals, or its columns are not those this version writes. Only its footer is read (one
     range request on an object store); a footer that cannot be is damaged (StageError)."""
-    with _damaged(part):
+    with damaged_file(part, _REWRITE):
         stored = pq.read_schema(open_input(part))
     expected = signals_schema(signals_type(build_families(config.filters)))
     if missing := _missing_groups(stored, expected):
@@ -137,21 +139,6 @@ def _missing_groups(stored: pa.Schema, expected: pa.Schema) -> list[str]:
         return []
     names = {group.name for group in stored.field("signals").type}
     return [group.name for group in expected.field("signals").type if group.name not in names]
-
-
-@contextlib.contextmanager
-def _damaged(part: Location) -> Iterator[None]:
-    """Turn Arrow's failure to read the Parquet file `part` (cut short, bytes changed) into a
-    StageError naming it: damaged data, which a full run writes again."""
-    try:
-        yield
-    except (pa.ArrowInvalid, OSError) as exc:
-        if isinstance(exc, OSError) and exc.errno is not None:
-            raise  # the system's error (a missing file, no permission), not the file's bytes
-        reason = str(exc).strip().partition("\n")[0]
-        raise StageError(
-            f"{part} is damaged ({reason}); a full run writes it again: corpusmill run --force"
-        ) from exc
 
 
 def start_refilter(layout: RunLayout, changed: Sequence[str]) -> None:
@@ -215,7 +202,7 @@ def refilter_part(index: int, config: RunConfig, layout: RunLayout) -> dict[str,
     marker = json.loads(layout.clean_marker(index).read_text())
     # Arrow's own threads on parts this small, beside a worker per core, cost a third of the
     # time they were to save: every read here is single-threaded.
-    with _damaged(signals):
+    with damaged_file(signals, _REWRITE):
         measured = pq.ParquetFile(open_input(signals))
         judged = measured.read(columns=["id", "signals"], use_threads=False)
     ids = judged["id"].combine_chunks()
@@ -254,7 +241,7 @@ def refilter_part(index: int, config: RunConfig, layout: RunLayout) -> dict[str,
 
 def _documents(measured: pq.ParquetFile, part: Location) -> Iterator[pa.RecordBatch]:
     """The batches of the signals part `part` (open as `measured`) without its signals."""
-    with _damaged(part):
+    with damaged_file(part, _REWRITE):
         yield from measured.iter_batches(columns=[*_OTHER_COLUMNS, "texts"], use_threads=False)
 
 
