@@ -7,7 +7,7 @@ files) and its exact copies and their firsts (copies.py), a copy given its first
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -148,8 +148,9 @@ def _part_labels(
     copies = members.filter(members.column("copy"))
     copy_keys = copies.column("key").to_numpy()
     key = np.concatenate([nodes, alone, copy_keys])
+    centres = copies.column("centre").to_numpy()
     cluster = np.concatenate(
-        [labels, alone, _first_labels(components, copies.column("centre").to_numpy())]
+        [labels, alone, _first_labels(components, centres, {part: (nodes, labels)})]
     )
     order = np.argsort(key, kind="stable")
     return key[order], cluster[order]
@@ -167,13 +168,20 @@ def _graph_labels(
     )
 
 
-def _first_labels(components: Sequence[Location], firsts: np.ndarray) -> np.ndarray:
+def _first_labels(
+    components: Sequence[Location],
+    firsts: np.ndarray,
+    known: Mapping[int, tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
     """The label of each of `firsts`: its graph label, or itself when not in the graph; read
-    part by part of the firsts, one part's graph labels at a time."""
+    part by part of the firsts, one part's graph labels at a time, but those `known` already
+    (a part's own)."""
     labels = firsts.copy()
     for part in np.unique(firsts >> ROW_BITS).tolist():
         which = np.flatnonzero((firsts >> ROW_BITS) == part)
-        nodes, clusters = _graph_labels(components, part << ROW_BITS, (part + 1) << ROW_BITS)
+        nodes, clusters = known.get(part) or _graph_labels(
+            components, part << ROW_BITS, (part + 1) << ROW_BITS
+        )
         at = np.searchsorted(nodes, firsts[which])
         found = at < len(nodes)
         found[found] = nodes[at[found]] == firsts[which[found]]
