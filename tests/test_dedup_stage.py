@@ -161,7 +161,7 @@ def test_another_clean_partitioning_removes_the_same_documents(deduped, client, 
     assert as_set(removed_rows(other)) == as_set(removed_rows(out))
 
 
-def test_rerun_skips_a_finished_stage_and_reuses_finished_signature_files(
+def test_rerun_skips_a_finished_stage_and_reuses_finished_signature_files_but_damaged_ones(
     deduped, client, tmp_path
 ):
     stats, out = deduped
@@ -172,10 +172,13 @@ def test_rerun_skips_a_finished_stage_and_reuses_finished_signature_files(
     shutil.copytree(folder / "sizes", tmp_path / "dedup" / "sizes")
     redone = tmp_path / "dedup" / "signatures" / "part-00003.arrow"
     redone.unlink()
+    damaged = tmp_path / "dedup" / "signatures" / "part-00001.arrow"
+    damaged.write_bytes(damaged.read_bytes()[:100])
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "dedup" / "signatures").iterdir()}
     run_dedup(tmp_path, DedupConfig(), client)
     after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "dedup" / "signatures").iterdir()}
-    assert {name for name in after if after[name] != before.get(name)} == {redone.name}
+    changed = {name for name in after if after[name] != before.get(name)}
+    assert changed == {redone.name, damaged.name}
     assert (tmp_path / "dedup" / "removed.parquet").read_bytes() == (
         folder / "removed.parquet"
     ).read_bytes()

@@ -118,12 +118,13 @@ def read_table(path: Location) -> pa.Table:
 
 
 def read_metadata(path: Location) -> dict[str, Any] | None:
-    """The metadata a file was written with, or None if it does not exist, has none or lists no
-    batch bounds (written before files had them: `read_range` could not read it)."""
+    """The metadata a file was written with, or None if it does not exist, is damaged, has none
+    or lists no batch bounds (written before files had them: `read_range` could not read it):
+    its step then writes it again."""
     try:
         with open_input(path) as source:
             schema = pa.ipc.open_file(source).schema
-    except FileNotFoundError:
+    except (FileNotFoundError, pa.ArrowInvalid):
         return None
     labels = schema.metadata or {}
     raw = labels.get(_METADATA_KEY)
